@@ -1,0 +1,1 @@
+"""cnetwin collectors: MQTT ingest of telemetry into the twin's store."""
