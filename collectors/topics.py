@@ -19,11 +19,11 @@ import re
 from dataclasses import dataclass
 
 from twin.errors import PayloadError
-from twin.model import ASSET_KINDS
+from twin.model import ASSET_KINDS, ID_PATTERN
 
 PREFIX = "cne/v1"
 ALERTS_PREFIX = f"{PREFIX}/_alerts"
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_ID = re.compile(ID_PATTERN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,16 +42,21 @@ class Topic:
 def parse_topic(topic: str) -> Topic:
     """Parse a topic of the contract; raise PayloadError(``bad_topic``) otherwise."""
     levels = topic.split("/")
-    if len(levels) == 3 and levels[0] == "tele" and levels[2] == "SENSOR" and _ID.match(levels[1]):
+    if (
+        len(levels) == 3
+        and levels[0] == "tele"
+        and levels[2] == "SENSOR"
+        and _ID.fullmatch(levels[1])
+    ):
         return Topic("tasmota", levels[1])
     if levels[:2] == ["cne", "v1"]:
-        if len(levels) == 4 and levels[2] == "grid" and _ID.match(levels[3]):
+        if len(levels) == 4 and levels[2] == "grid" and _ID.fullmatch(levels[3]):
             return Topic("grid", levels[3])
         if (
             len(levels) == 5
             and levels[3] in ASSET_KINDS
-            and _ID.match(levels[2])
-            and _ID.match(levels[4])
+            and _ID.fullmatch(levels[2])
+            and _ID.fullmatch(levels[4])
         ):
             return Topic(levels[3], levels[4], levels[2])
     raise PayloadError(
@@ -71,3 +76,26 @@ def asset_topic(site: str, kind: str, asset_id: str) -> str:
 def grid_topic(region: str) -> str:
     """The topic a grid carbon signal for ``region`` is published on."""
     return f"{PREFIX}/grid/{region}"
+
+
+def check_filter(topic_filter: str) -> str:
+    """Validate a subscription filter (``#`` last, ``+`` whole levels, optional ``$share/g/``).
+
+    Raises ValueError saying what a valid filter looks like; returns the filter unchanged.
+    """
+    body = topic_filter
+    if body.startswith("$share/"):
+        group, _, body = body[len("$share/") :].partition("/")
+        if not group or any(c in group for c in "+#"):
+            raise ValueError(
+                f"shared subscription {topic_filter!r} needs a group name: $share/<group>/<filter>"
+            )
+    levels = body.split("/")
+    for i, level in enumerate(levels):
+        bad_hash = "#" in level and (level != "#" or i != len(levels) - 1)
+        if not body or bad_hash or ("+" in level and level != "+"):
+            raise ValueError(
+                f"topic filter {topic_filter!r} is invalid: '#' may only be the whole last level "
+                "and '+' a whole level, e.g. cne/v1/# or cne/v1/+/node/+"
+            )
+    return topic_filter

@@ -79,6 +79,11 @@ class StoreURL:
     org: str | None = None
     bucket: str | None = None
 
+    def __str__(self) -> str:
+        if self.backend == "duckdb":
+            return f"duckdb://{self.path}"
+        return f"{self.url} (org {self.org}, bucket {self.bucket})"
+
     @classmethod
     def parse(cls, url: str) -> StoreURL:
         """Parse ``duckdb:///path`` or ``influxdb[s]://host:port?org=…&bucket=…``."""

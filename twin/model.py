@@ -27,6 +27,9 @@ from typing import Literal
 
 FieldValue = float | str
 
+ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}"
+"""What an id (site, node, link, meter, region, device) looks like; it is also a topic level."""
+
 ASSET_KINDS = ("node", "link", "meter")
 """Measurements whose series are physical assets of a site (tags ``site`` and ``id``)."""
 
@@ -159,6 +162,11 @@ class Fleet:
         if isinstance(item, Link):
             return item.a
         return None
+
+    def meter(self, meter_id: str) -> Meter | None:
+        """The meter with this id, if the inventory has it."""
+        item = self._index.get(("meter", meter_id))
+        return item if isinstance(item, Meter) else None
 
     def meter_by_device(self, device: str) -> Meter | None:
         """The meter whose firmware device name is ``device`` (Tasmota topic), if any."""

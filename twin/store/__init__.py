@@ -48,7 +48,8 @@ class TelemetryStore(Protocol):
         every: timedelta | str | None = None,
     ) -> pd.DataFrame:
         """Rows with ``start <= ts < stop``; with ``every`` (e.g. ``"1h"``) the mean per series
-        and window, stamped at the window start (windows aligned to the epoch)."""
+        and window of numeric fields (text fields: the last value in the window), stamped at
+        the window start (windows aligned to the epoch). No rows: a frame with only ``ts``."""
         ...
 
     def last(
@@ -59,8 +60,8 @@ class TelemetryStore(Protocol):
         fields: Sequence[str] | None = None,
         within: timedelta | None = None,
     ) -> pd.DataFrame:
-        """State at ``at`` (default now): per series the latest row with ``ts <= at`` (and
-        ``ts > at - within`` when given)."""
+        """State at ``at`` (default now): per series the latest row holding any of the chosen
+        fields with ``ts <= at`` (and ``ts > at - within`` when given)."""
         ...
 
     def measurements(self) -> list[str]:

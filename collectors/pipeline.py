@@ -1,0 +1,326 @@
+"""Ingest pipeline: bounded queue → parse → batch → store → acknowledge.
+
+The MQTT network thread only calls :meth:`IngestPipeline.submit` (enqueue and return). One writer
+thread drains the queue, parses each message (``collectors.parsers``), writes readings and dead
+letters of a batch to the store in one call, and only then acknowledges the batch's messages, in
+the order they arrived: at-least-once delivery. If the store is unavailable the batch is retried
+with back-off and nothing is acknowledged, so the broker keeps (and later re-delivers) every
+message not yet stored; writes are idempotent, so re-delivery stores nothing twice.
+
+Bad payloads become ``dead_letter`` rows (tags ``reason``, ``collector``; fields ``topic``,
+``error``, ``payload`` cut to :data:`DEAD_LETTER_PAYLOAD_CHARS`) and are counted by reason.
+Counters are written as the ``collector`` measurement every :data:`COUNTER_PERIOD_S` seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from collectors.parsers import parse_message
+from collectors.topics import ALERTS_PREFIX
+from twin.errors import PayloadError, StoreError, StoreUnavailable
+from twin.model import Fleet, Reading
+from twin.store import TelemetryStore
+
+log = logging.getLogger(__name__)
+
+DEAD_LETTER_PAYLOAD_CHARS = 1_024
+"""How much of a refused payload a dead letter keeps [characters]."""
+COUNTER_PERIOD_S = 10.0
+"""How often the collector's counters are written to the store [s]."""
+RETRY_MIN_S = 0.5
+RETRY_MAX_S = 30.0
+"""Back-off bounds between attempts to store a batch while the store is unavailable [s]."""
+
+STORE_REJECTED = "store_rejected"
+"""Dead-letter reason of a message whose readings the store itself refused."""
+SUBMIT_WAIT_S = 0.5
+"""How long ``submit`` waits on a full queue before checking whether the pipeline stopped [s]."""
+
+Ack = Callable[[], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One received MQTT message, as the network thread hands it over."""
+
+    topic: str
+    payload: bytes
+    received_at: datetime
+    ack: Ack | None = None
+
+
+@dataclass
+class Batch:
+    """Messages taken from the queue and the readings (or dead letters) parsed from them.
+
+    ``spans[i]`` is the slice of ``readings`` that came from ``messages[i]``.
+    """
+
+    messages: list[Message] = field(default_factory=list)
+    readings: list[Reading] = field(default_factory=list)
+    spans: list[slice] = field(default_factory=list)
+    dead: Counter[str] = field(default_factory=Counter)
+    telemetry_readings: int = 0
+
+
+@dataclass
+class Counters:
+    """What the pipeline has done since it started (messages unless said otherwise)."""
+
+    received: int = 0
+    stored_messages: int = 0
+    stored_readings: int = 0
+    dead_lettered: int = 0
+    dead_by_reason: Counter[str] = field(default_factory=Counter)
+    batches: int = 0
+    store_failures: int = 0
+    last_batch_write_ms: float = 0.0
+
+    def as_fields(self, queue_depth: int) -> dict[str, float]:
+        """The counters as fields of a ``collector`` reading."""
+        return {
+            "received": self.received,
+            "stored_messages": self.stored_messages,
+            "stored_readings": self.stored_readings,
+            "dead_lettered": self.dead_lettered,
+            "batches": self.batches,
+            "store_failures": self.store_failures,
+            "batch_write_ms": self.last_batch_write_ms,
+            "queue_depth": queue_depth,
+        }
+
+
+class IngestPipeline:
+    """Bounded queue plus one writer thread that batches parsed readings into a store.
+
+    batch_size : readings per store write at most; batch_interval_s : longest wait [s] before a
+    partial batch is written; queue_size : messages the queue holds before ``submit`` blocks
+    (back-pressure onto the MQTT connection).
+    """
+
+    def __init__(
+        self,
+        store: TelemetryStore,
+        *,
+        fleet: Fleet | None = None,
+        client_id: str = "cnetwin-collector",
+        batch_size: int = 5_000,
+        batch_interval_s: float = 0.5,
+        queue_size: int = 20_000,
+        max_clock_skew_s: float = 300.0,
+    ) -> None:
+        if batch_size <= 0 or queue_size <= 0 or batch_interval_s <= 0:
+            raise ValueError("batch_size, queue_size and batch_interval_s must be positive")
+        self._store = store
+        self._fleet = fleet
+        self._client_id = client_id
+        self._batch_size = batch_size
+        self._batch_interval_s = batch_interval_s
+        self._max_clock_skew_s = max_clock_skew_s
+        self._queue: queue.Queue[Message] = queue.Queue(maxsize=queue_size)
+        self._stopping = threading.Event()
+        self._give_up = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_dead_ts = datetime.min.replace(tzinfo=UTC)
+        self._last_counter_write = 0.0
+        self.counters = Counters()
+        self.unstored = 0
+        """Messages not stored when the pipeline stopped (left to the broker to re-deliver)."""
+
+    @property
+    def queue_depth(self) -> int:
+        """Messages waiting to be stored."""
+        return self._queue.qsize()
+
+    def submit(self, message: Message) -> None:
+        """Enqueue one message (network thread). Blocks while the queue is full.
+
+        Once the pipeline has stopped, a message that finds the queue full is left unacknowledged
+        (the broker re-delivers it to the next session) instead of blocking forever.
+        """
+        self.counters.received += 1
+        while True:
+            try:
+                self._queue.put(message, timeout=SUBMIT_WAIT_S)
+                return
+            except queue.Full:
+                if self._stopping.is_set() and not self._writer_alive:
+                    return
+
+    @property
+    def _writer_alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> None:
+        """Start the writer thread."""
+        self._thread = threading.Thread(target=self._run, name="cnetwin-writer", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 60.0) -> bool:
+        """Store everything queued, then stop the writer. True if the queue was fully stored.
+
+        If the store stays unavailable for ``timeout_s``, the writer gives up: what it holds is
+        left unacknowledged, for the broker to re-deliver to the next session.
+        """
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+            if self._thread.is_alive():
+                self._give_up.set()
+                self._thread.join()
+        self.unstored += self._queue.qsize()
+        return self.unstored == 0
+
+    def _run(self) -> None:
+        while not self._give_up.is_set() and not (self._stopping.is_set() and self._queue.empty()):
+            batch = self._collect_batch()
+            if batch.messages or self._counters_due():
+                self._store_batch(batch)
+
+    def _collect_batch(self) -> Batch:
+        """Take and parse messages until the batch holds ``batch_size`` readings, the interval
+        since its first message has passed, or the pipeline is stopping with an empty queue."""
+        batch = Batch()
+        deadline = time.monotonic() + self._batch_interval_s
+        while len(batch.readings) < self._batch_size:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                message = self._queue.get(timeout=remaining)
+            except queue.Empty:
+                break
+            self._parse_into(batch, message)
+            if self._stopping.is_set() and self._queue.empty():
+                break
+        return batch
+
+    def _parse_into(self, batch: Batch, message: Message) -> None:
+        start = len(batch.readings)
+        batch.messages.append(message)
+        if not message.topic.startswith(ALERTS_PREFIX):  # skip the product's own alert state
+            try:
+                readings = parse_message(
+                    message.topic,
+                    message.payload,
+                    fleet=self._fleet,
+                    received_at=message.received_at,
+                    max_clock_skew_s=self._max_clock_skew_s,
+                )
+                batch.readings.extend(readings)
+                batch.telemetry_readings += len(readings)
+            except PayloadError as exc:
+                self._refuse(batch, message, exc)
+        batch.spans.append(slice(start, len(batch.readings)))
+
+    def _refuse(self, batch: Batch, message: Message, exc: PayloadError) -> None:
+        batch.dead[exc.reason] += 1
+        batch.readings.append(self._dead_letter(message, exc))
+        log.warning(
+            "dead-lettered %s (%s): %s; payload %r",
+            message.topic,
+            exc.reason,
+            exc,
+            message.payload[:120],
+        )
+
+    def _counters_due(self) -> bool:
+        return time.monotonic() - self._last_counter_write >= COUNTER_PERIOD_S
+
+    def _store_batch(self, batch: Batch) -> None:
+        with_counters = self._counters_due()
+        if with_counters:
+            batch.readings.append(self._counter_reading())
+        try:
+            elapsed_ms = self._write_until_stored(batch.readings)
+        except StoreError as exc:
+            log.error("the store refused a batch (%s); storing its messages one by one", exc)
+            started = time.perf_counter()
+            stored = self._store_one_by_one(batch)
+            elapsed_ms = None if stored is None else (time.perf_counter() - started) * 1e3
+            batch = stored or batch
+        if elapsed_ms is None:
+            self.unstored += len(batch.messages)
+            return
+        self._account(batch, elapsed_ms, with_counters)
+        for message in batch.messages:
+            if message.ack is not None:
+                message.ack()
+
+    def _store_one_by_one(self, refused: Batch) -> Batch | None:
+        """Store each message of a refused batch alone; dead-letter those the store refuses.
+
+        Returns what was stored, or None if the pipeline gave up during an outage.
+        """
+        batch = Batch(messages=refused.messages, dead=refused.dead)
+        for message, span in zip(refused.messages, refused.spans, strict=True):
+            readings = refused.readings[span]
+            try:
+                if self._write_until_stored(readings) is None:
+                    return None
+                batch.telemetry_readings += len(readings)
+            except StoreError as exc:
+                self._refuse(batch, message, PayloadError(STORE_REJECTED, str(exc)))
+                if self._write_until_stored(batch.readings[-1:]) is None:
+                    return None
+        return batch
+
+    def _write_until_stored(self, readings: list[Reading]) -> float | None:
+        """Write one batch, retrying with back-off while the store is unavailable.
+
+        Returns the time the successful write took [ms], or None if the pipeline gave up.
+        Raises StoreError if the store refuses the batch itself (bad names or values).
+        """
+        delay = RETRY_MIN_S
+        while not self._give_up.is_set():
+            started = time.perf_counter()
+            try:
+                self._store.write(readings)
+                return (time.perf_counter() - started) * 1e3
+            except StoreUnavailable as exc:
+                self.counters.store_failures += 1
+                log.error("store write failed (%s); retrying in %.1f s", exc, delay)
+                self._give_up.wait(delay)
+                delay = min(delay * 2, RETRY_MAX_S)
+        return None
+
+    def _account(self, batch: Batch, elapsed_ms: float, with_counters: bool) -> None:
+        dead_total = sum(batch.dead.values())
+        c = self.counters
+        c.dead_lettered += dead_total
+        c.dead_by_reason.update(batch.dead)
+        c.stored_messages += len(batch.messages) - dead_total
+        c.stored_readings += batch.telemetry_readings
+        c.batches += 1
+        c.last_batch_write_ms = elapsed_ms
+        if with_counters:
+            self._last_counter_write = time.monotonic()
+
+    def _dead_letter(self, message: Message, exc: PayloadError) -> Reading:
+        # Timestamps of one collector's dead letters are kept strictly increasing so that two
+        # refusals in the same microsecond are two rows, not one replacing the other.
+        ts = max(message.received_at, self._last_dead_ts + timedelta(microseconds=1))
+        self._last_dead_ts = ts
+        payload = message.payload.decode("utf-8", errors="replace")
+        return Reading(
+            "dead_letter",
+            {"reason": exc.reason, "collector": self._client_id},
+            {
+                "topic": message.topic,
+                "error": str(exc),
+                "payload": payload[:DEAD_LETTER_PAYLOAD_CHARS],
+            },
+            ts,
+        )
+
+    def _counter_reading(self) -> Reading:
+        fields = self.counters.as_fields(self.queue_depth)
+        return Reading("collector", {"collector": self._client_id}, fields, datetime.now(UTC))

@@ -1,0 +1,109 @@
+"""The collector: an MQTT subscriber feeding the ingest pipeline, started and stopped as one."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from collectors.mqtt import MqttSubscriber
+from collectors.pipeline import Counters, IngestPipeline
+from twin.config import BrokerURL, Settings
+from twin.model import Fleet
+from twin.store import TelemetryStore
+
+log = logging.getLogger(__name__)
+
+STOP_TIMEOUT_S = 60.0
+"""How long stopping waits for the store to take what was received [s]."""
+
+
+@dataclass(frozen=True)
+class CollectorSummary:
+    """What a collector did, for the one-line summary and ``cnetwin stats``."""
+
+    received: int
+    stored_messages: int
+    stored_readings: int
+    dead_lettered: int
+    unstored: int
+
+    @classmethod
+    def of(cls, counters: Counters, unstored: int) -> CollectorSummary:
+        """Summarise pipeline counters."""
+        return cls(
+            counters.received,
+            counters.stored_messages,
+            counters.stored_readings,
+            counters.dead_lettered,
+            unstored,
+        )
+
+    def line(self) -> str:
+        """One human line: received, stored, dead-lettered (and anything left to the broker)."""
+        text = (
+            f"received {self.received} messages, stored {self.stored_readings} readings "
+            f"from {self.stored_messages} messages, dead-lettered {self.dead_lettered}"
+        )
+        if self.unstored:
+            text += f", {self.unstored} left unacknowledged for the broker to re-deliver"
+        return text
+
+
+class Collector:
+    """Subscribe to the telemetry topics and store what arrives (see collectors.pipeline)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: TelemetryStore,
+        broker: BrokerURL,
+        fleet: Fleet | None = None,
+        protocol: str | None = None,
+    ) -> None:
+        self.pipeline = IngestPipeline(
+            store,
+            fleet=fleet,
+            client_id=settings.client_id,
+            batch_size=settings.batch_size,
+            batch_interval_s=settings.batch_interval_s,
+            queue_size=settings.queue_size,
+            max_clock_skew_s=settings.max_clock_skew_s,
+        )
+        self.subscriber = MqttSubscriber(
+            broker,
+            client_id=settings.client_id,
+            topic_filters=[settings.topic_filter, settings.tasmota_filter],
+            sink=self.pipeline.submit,
+            protocol=protocol or settings.mqtt_protocol,
+            receive_maximum=settings.queue_size,
+        )
+
+    def start(self) -> None:
+        """Start the writer, then connect (raises ConfigError if no broker answers)."""
+        self.pipeline.start()
+        try:
+            self.subscriber.start()
+        except Exception:
+            self.pipeline.stop()
+            raise
+
+    def stop(self) -> CollectorSummary:
+        """Store and acknowledge everything received, then disconnect."""
+        return self.stop_within(STOP_TIMEOUT_S)
+
+    def stop_within(self, timeout_s: float) -> CollectorSummary:
+        """Like :meth:`stop`, but leave unstored messages to the broker after ``timeout_s``."""
+        self.pipeline.stop(timeout_s)
+        self.subscriber.stop()
+        summary = self.summary()
+        log.info("collector stopped: %s", summary.line())
+        return summary
+
+    def delivered(self) -> int:
+        """Messages finished with so far: stored or dead-lettered (and acknowledged)."""
+        counters = self.pipeline.counters
+        return counters.stored_messages + counters.dead_lettered
+
+    def summary(self) -> CollectorSummary:
+        """The counters so far."""
+        return CollectorSummary.of(self.pipeline.counters, self.pipeline.unstored)

@@ -1,0 +1,500 @@
+"""Pure figure builders: frames in, plotly figures out, no server and no store.
+
+Every builder draws the dark, high-contrast wall theme, puts units on every axis and colour bar,
+and turns missing data into an explanatory empty figure rather than an error. The ``*_extension``
+functions build the ``extendData`` payloads that append new windows to a figure already drawn,
+so live ticks never redraw whole figures.
+
+Times on the x axes are UTC and are sent to the browser as naive ISO strings (plotly.js ignores
+time-zone offsets), so every time axis is titled ``[UTC]``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.colors import qualitative, sample_colorscale
+
+BACKGROUND = "#0b0f17"
+PANEL = "#131a26"
+GRID = "#263042"
+TEXT = "#e8edf5"
+MUTED = "#9aa7bd"
+NO_DATA = "#5c6678"
+FONT = "Inter, 'DejaVu Sans', 'Segoe UI', Arial, sans-serif"
+
+LOAD_COLORSCALE: list[list[float | str]] = [
+    [0.0, "#4c6ef5"],
+    [0.3, "#15aabf"],
+    [0.6, "#fab005"],
+    [0.8, "#fd7e14"],
+    [1.0, "#fa5252"],
+]
+"""Load [0-1] to colour: blue idle, cyan low, amber medium, orange-red high (the entropy
+intervals 30/60/80 %), every stop visible on the dark background."""
+
+SITE_COLOURS: tuple[str, ...] = tuple(qualitative.Plotly) + tuple(qualitative.Light24)
+"""One distinct colour per site, in fleet order (cycled past the end)."""
+
+LINK_BINS = 10
+"""Links are drawn in this many load classes, one trace per class (a line has one colour)."""
+
+ASIA_BOX = (25.0, 160.0, -15.0, 55.0)
+"""Longitude and latitude bounds [degrees] of plotly's ``asia`` geo scope."""
+
+SERIES_PANELS: tuple[tuple[str, str, float], ...] = (
+    ("util", "Compute utilisation [%]", 100.0),
+    ("facility_power_kw", "Facility power [kW]", 1.0),
+    ("intensity_g_per_kwh", "Carbon intensity, average [gCO2/kWh]", 1.0),
+)
+"""The per-site time-series panels: (column of the series frame, axis title, scale to unit)."""
+
+
+def base_layout(**overrides: Any) -> dict[str, Any]:
+    """The wall theme as plotly layout keywords, with ``overrides`` merged on top."""
+    axis = {
+        "gridcolor": GRID,
+        "zerolinecolor": GRID,
+        "linecolor": GRID,
+        "tickfont": {"size": 14, "color": TEXT},
+        "title": {"font": {"size": 15, "color": MUTED}},
+    }
+    layout: dict[str, Any] = {
+        "template": "plotly_dark",
+        "paper_bgcolor": PANEL,
+        "plot_bgcolor": PANEL,
+        "font": {"family": FONT, "size": 14, "color": TEXT},
+        "margin": {"l": 70, "r": 20, "t": 30, "b": 50},
+        "xaxis": dict(axis),
+        "yaxis": dict(axis),
+        "legend": {"font": {"size": 14}, "bgcolor": "rgba(0,0,0,0)"},
+        "hoverlabel": {"font": {"size": 15, "family": FONT}},
+        "uirevision": "keep",
+    }
+    layout.update(overrides)
+    return layout
+
+
+def empty_figure(message: str) -> go.Figure:
+    """A figure with no axes and ``message`` in the middle: what to show instead of a chart."""
+    fig = go.Figure(layout=base_layout())
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    fig.add_annotation(
+        text=message,
+        showarrow=False,
+        xref="paper",
+        yref="paper",
+        x=0.5,
+        y=0.5,
+        font={"size": 18, "color": MUTED},
+    )
+    return fig
+
+
+def load_colour(util: float) -> str:
+    """The colour of a load ``util`` [0-1] on LOAD_COLORSCALE (clipped); grey when unknown."""
+    if util is None or not math.isfinite(util):
+        return NO_DATA
+    return str(sample_colorscale(LOAD_COLORSCALE, [min(max(util, 0.0), 1.0)])[0])
+
+
+def site_colour(index: int) -> str:
+    """The line colour of the ``index``-th site in fleet order."""
+    return SITE_COLOURS[index % len(SITE_COLOURS)]
+
+
+def utc_strings(times: Sequence[Any] | pd.Series | pd.Index) -> list[str]:
+    """Timestamps (tz-aware or naive UTC) as naive ISO strings plotly.js reads as given."""
+    index = pd.DatetimeIndex(pd.to_datetime(list(times), utc=True)).tz_convert(None)
+    return [t.isoformat(sep=" ") for t in index]
+
+
+def _json_values(values: Sequence[float] | np.ndarray | pd.Series, scale: float) -> list[Any]:
+    """Floats times ``scale`` with NaN as None (JSON null: a gap in the line)."""
+    return [None if not math.isfinite(v) else float(v) * scale for v in np.asarray(values, float)]
+
+
+def format_power(power_kw: float | None) -> tuple[str, str]:
+    """A power [kW] as (number, unit) for a card: kW below 1 MW, MW above; ``—`` if unknown."""
+    if power_kw is None or not math.isfinite(power_kw):
+        return "—", "kW"
+    if abs(power_kw) >= 1000.0:
+        return f"{power_kw / 1000.0:,.2f}", "MW"
+    return f"{power_kw:,.0f}", "kW"
+
+
+def format_share(share: float | None) -> str:
+    """A share [0-1] as a whole percent number (``"42"``); ``—`` if unknown."""
+    if share is None or not math.isfinite(share):
+        return "—"
+    return f"{share * 100.0:.0f}"
+
+
+def format_intensity(intensity_g_per_kwh: float | None) -> str:
+    """A carbon intensity [gCO2/kWh] as a whole number; ``—`` if unknown."""
+    if intensity_g_per_kwh is None or not math.isfinite(intensity_g_per_kwh):
+        return "—"
+    return f"{intensity_g_per_kwh:,.0f}"
+
+
+def site_map_figure(sites: pd.DataFrame, links: pd.DataFrame) -> go.Figure:
+    """Sites and links on an offline geo map, coloured by load.
+
+    sites : columns ``site``, ``name``, ``latitude``, ``longitude`` [degrees], ``util`` [0-1],
+        ``facility_power_kw`` [kW] (marker size), ``nodes_reporting``, ``nodes_expected``.
+    links : columns ``link``, ``lat_a``, ``lon_a``, ``lat_b``, ``lon_b`` [degrees],
+        ``util`` [0-1], ``latency_ms`` [ms].
+
+    Base layers are land, coast, ocean and lakes only: no country borders are drawn.
+    """
+    if sites.empty:
+        return empty_figure("No sites in the inventory")
+    fig = go.Figure()
+    for bin_index, group in _link_classes(links):
+        lats = _segments(group["lat_a"], group["lat_b"])
+        lons = _segments(group["lon_a"], group["lon_b"])
+        colour = NO_DATA if bin_index < 0 else load_colour((bin_index + 0.5) / LINK_BINS)
+        fig.add_trace(
+            go.Scattergeo(
+                lat=lats,
+                lon=lons,
+                mode="lines",
+                line={"width": 3, "color": colour},
+                hoverinfo="skip",
+                showlegend=False,
+            )
+        )
+    if not links.empty:
+        fig.add_trace(
+            go.Scattergeo(
+                lat=(links["lat_a"] + links["lat_b"]) / 2,
+                lon=(links["lon_a"] + links["lon_b"]) / 2,
+                mode="markers",
+                marker={"size": 7, "color": [load_colour(u) for u in links["util"]]},
+                text=[
+                    f"link {name}<br>load {format_share(util)} %<br>"
+                    f"latency {_number(latency, '.1f')} ms"
+                    for name, util, latency in zip(
+                        links["link"].astype(str),
+                        links["util"].to_numpy(float),
+                        links["latency_ms"].to_numpy(float),
+                        strict=True,
+                    )
+                ],
+                hovertemplate="%{text}<extra></extra>",
+                showlegend=False,
+            )
+        )
+    power = sites["facility_power_kw"].astype(float)
+    biggest = float(power.max()) if power.notna().any() and power.max() > 0 else 1.0
+    sizes = 14 + 22 * np.sqrt(power.fillna(0.0).clip(lower=0.0) / biggest)
+    util = sites["util"].astype(float)
+    fig.add_trace(
+        go.Scattergeo(
+            lat=sites["latitude"],
+            lon=sites["longitude"],
+            mode="markers+text",
+            text=sites["site"].astype(str),
+            textposition=label_positions(sites["latitude"], sites["longitude"]),
+            textfont={"size": 15, "color": TEXT},
+            customdata=np.column_stack(
+                [
+                    sites["name"].astype(str),
+                    [format_share(u) for u in util],
+                    [" ".join(format_power(p)) for p in power],
+                    sites["nodes_reporting"],
+                    sites["nodes_expected"],
+                ]
+            ),
+            hovertemplate=(
+                "<b>%{customdata[0]}</b> (%{text})<br>compute %{customdata[1]} %"
+                "<br>facility %{customdata[2]}<br>nodes %{customdata[3]} / %{customdata[4]}"
+                "<extra></extra>"
+            ),
+            marker={
+                "size": sizes,
+                "color": [load_colour(u) for u in util],
+                "line": {"width": 1.5, "color": TEXT},
+                "opacity": 0.95,
+            },
+            showlegend=False,
+        )
+    )
+    fig.add_trace(_colour_bar_trace("Compute utilisation [%]"))
+    fig.update_layout(**base_layout(margin={"l": 0, "r": 0, "t": 0, "b": 0}), geo=_geo(sites))
+    return fig
+
+
+def label_positions(latitude: pd.Series, longitude: pd.Series) -> list[str]:
+    """Where to put each site's label [plotly ``textposition``]: on the side facing away from
+    its nearest neighbour, so labels of nearby sites do not overlap; above or below instead of
+    outwards for sites in the west- and east-most fifth, so labels stay inside the map."""
+    lat = np.radians(latitude.to_numpy(float))
+    lon = np.radians(longitude.to_numpy(float))
+    if len(lat) < 2:
+        return ["top center"] * len(lat)
+    west, east = lon.min(), lon.max()
+    edge = (east - west) / 5
+    positions = []
+    for i in range(len(lat)):
+        dx = (lon - lon[i]) * np.cos((lat + lat[i]) / 2)
+        dy = lat - lat[i]
+        distance = np.hypot(dx, dy)
+        distance[i] = np.inf
+        j = int(np.argmin(distance))
+        vertical = "bottom center" if dy[j] > 0 else "top center"
+        if abs(dx[j]) < abs(dy[j]):
+            positions.append(vertical)
+        elif dx[j] > 0:
+            positions.append(vertical if lon[i] - west < edge else "middle left")
+        else:
+            positions.append(vertical if east - lon[i] < edge else "middle right")
+    return positions
+
+
+def _segments(start: pd.Series, end: pd.Series) -> list[float | None]:
+    """Coordinates of line segments start→end, separated by None (one line per segment)."""
+    out: list[float | None] = []
+    for a, b in zip(start.to_numpy(float), end.to_numpy(float), strict=True):
+        out += [float(a), float(b), None]
+    return out
+
+
+def _number(value: float | None, spec: str) -> str:
+    if value is None or not math.isfinite(value):
+        return "—"
+    return format(value, spec)
+
+
+def _link_classes(links: pd.DataFrame) -> list[tuple[int, pd.DataFrame]]:
+    """Links grouped by load class (0…LINK_BINS-1, -1 = no data), lowest load first."""
+    if links.empty:
+        return []
+    util = links["util"].astype(float)
+    classes = np.where(
+        util.notna(), np.clip(np.floor(util.fillna(0.0) * LINK_BINS), 0, LINK_BINS - 1), -1
+    ).astype(int)
+    return [(int(c), links[classes == c]) for c in sorted(set(classes.tolist()))]
+
+
+def _colour_bar_trace(title: str) -> go.Scattergeo:
+    """An invisible trace that carries the load colour bar (0-100 %) for the map."""
+    return go.Scattergeo(
+        lat=[None],
+        lon=[None],
+        mode="markers",
+        marker={
+            "size": 0,
+            "color": [0.0],
+            "cmin": 0.0,
+            "cmax": 100.0,
+            "colorscale": LOAD_COLORSCALE,
+            "showscale": True,
+            "colorbar": {
+                "title": {"text": title, "side": "top", "font": {"size": 14}},
+                "tickfont": {"size": 13},
+                "orientation": "h",
+                "thickness": 12,
+                "len": 0.8,
+                "x": 0.5,
+                "xanchor": "center",
+                "y": 0.0,
+                "yanchor": "bottom",
+            },
+        },
+        hoverinfo="skip",
+        showlegend=False,
+    )
+
+
+def _geo(sites: pd.DataFrame) -> dict[str, Any]:
+    """Geo layout framing the sites (at least 8° × 6°), on the bundled base map."""
+    lat = sites["latitude"].astype(float)
+    lon = sites["longitude"].astype(float)
+    lat_lo, lat_hi = float(lat.min()), float(lat.max())
+    lon_lo, lon_hi = float(lon.min()), float(lon.max())
+    lat_pad = max((lat_hi - lat_lo) * 0.12, 3.0)
+    lon_pad = max((lon_hi - lon_lo) * 0.25, 5.0)
+    lon_min, lon_max = ASIA_BOX[0], ASIA_BOX[1]
+    lat_min, lat_max = ASIA_BOX[2], ASIA_BOX[3]
+    in_asia = lon_lo >= lon_min and lon_hi <= lon_max and lat_lo >= lat_min and lat_hi <= lat_max
+    if in_asia:
+        lon_range = [max(lon_lo - lon_pad, lon_min), min(lon_hi + lon_pad, lon_max)]
+        lat_range = [max(lat_lo - lat_pad, lat_min), min(lat_hi + lat_pad, lat_max)]
+    else:
+        lon_range = [max(lon_lo - lon_pad, -180.0), min(lon_hi + lon_pad, 180.0)]
+        lat_range = [max(lat_lo - lat_pad, -85.0), min(lat_hi + lat_pad, 85.0)]
+    return {
+        "scope": "asia" if in_asia else "world",
+        "resolution": 50 if in_asia else 110,
+        "projection": {"type": "mercator"},
+        "lonaxis": {"range": lon_range},
+        "lataxis": {"range": lat_range},
+        "showland": True,
+        "landcolor": "#1c2533",
+        "showocean": True,
+        "oceancolor": "#0d1624",
+        "showlakes": True,
+        "lakecolor": "#0d1624",
+        "showcoastlines": True,
+        "coastlinecolor": "#4a5870",
+        "showcountries": False,
+        "showsubunits": False,
+        "showframe": False,
+        "bgcolor": PANEL,
+        "domain": {"x": [0.0, 1.0], "y": [0.14, 1.0]},
+    }
+
+
+def site_series_figure(series: pd.DataFrame, sites: Sequence[str]) -> go.Figure:
+    """Per-site time series in three stacked panels sharing the time axis.
+
+    series : columns ``ts`` (UTC), ``site`` and the columns of SERIES_PANELS (``util`` [0-1],
+        ``facility_power_kw`` [kW], ``intensity_g_per_kwh`` [gCO2/kWh]); NaN is a gap.
+    sites : site ids in display order; trace ``p * len(sites) + i`` is panel ``p``, site ``i``
+        (the order ``series_extension`` appends to).
+    """
+    if (
+        not len(sites)
+        or series.empty
+        or series[[c for c, _, _ in SERIES_PANELS]].isna().all(axis=None)
+    ):
+        return empty_figure("No site data in the last 24 h")
+    fig = go.Figure()
+    count = len(SERIES_PANELS)
+    for panel, (column, _title, scale) in enumerate(SERIES_PANELS):
+        for index, site in enumerate(sites):
+            rows = series[series["site"] == site]
+            fig.add_trace(
+                go.Scatter(
+                    x=utc_strings(rows["ts"]),
+                    y=_json_values(rows[column], scale),
+                    mode="lines",
+                    name=str(site),
+                    legendgroup=str(site),
+                    showlegend=panel == 0,
+                    line={"width": 2.5, "color": site_colour(index)},
+                    xaxis="x" if panel == 0 else f"x{panel + 1}",
+                    yaxis="y" if panel == 0 else f"y{panel + 1}",
+                    hovertemplate=f"{site} %{{y:.1f}}<extra></extra>",
+                )
+            )
+    gap = 0.06
+    height = (1.0 - gap * (count - 1)) / count
+    layout = base_layout(
+        hovermode="x unified",
+        legend={
+            "orientation": "h",
+            "y": 1.0,
+            "yanchor": "bottom",
+            "x": 0.0,
+            "font": {"size": 14},
+            "bgcolor": "rgba(0,0,0,0)",
+        },
+        margin={"l": 80, "r": 20, "t": 40, "b": 50},
+    )
+    axis_style = layout.pop("xaxis")
+    y_style = layout.pop("yaxis")
+    for panel, (_column, title, _scale) in enumerate(SERIES_PANELS):
+        suffix = "" if panel == 0 else str(panel + 1)
+        top = 1.0 - panel * (height + gap)
+        layout[f"xaxis{suffix}"] = {
+            **axis_style,
+            "anchor": f"y{suffix}",
+            "domain": [0.0, 1.0],
+            "matches": None if panel == 0 else "x",
+            "showticklabels": panel == count - 1,
+            "type": "date",
+            "title": {"text": "Time [UTC]" if panel == count - 1 else ""},
+        }
+        layout[f"yaxis{suffix}"] = {
+            **y_style,
+            "anchor": f"x{suffix}",
+            "domain": [top - height, top],
+            "title": {"text": title.replace(" [", "<br>["), "font": {"size": 13}},
+            "rangemode": "tozero",
+        }
+    fig.update_layout(**layout)
+    return fig
+
+
+def series_extension(
+    series: pd.DataFrame, sites: Sequence[str], max_points: int
+) -> tuple[dict[str, list[list[Any]]], list[int], int] | None:
+    """The ``extendData`` payload appending ``series`` rows to a ``site_series_figure``.
+
+    Returns ``(update, trace_indices, max_points)`` or None when there is nothing to add;
+    ``max_points`` keeps each trace to that many points (older ones drop off the left).
+    """
+    if series.empty or not len(sites):
+        return None
+    xs: list[list[Any]] = []
+    ys: list[list[Any]] = []
+    for column, _title, scale in SERIES_PANELS:
+        for site in sites:
+            rows = series[series["site"] == site]
+            xs.append(utc_strings(rows["ts"]))
+            ys.append(_json_values(rows[column], scale))
+    if not any(xs):
+        return None
+    return {"x": xs, "y": ys}, list(range(len(xs))), max_points
+
+
+def heatmap_figure(matrix: pd.DataFrame) -> go.Figure:
+    """Node × time compute utilisation.
+
+    matrix : index node ids (top to bottom), columns window start times (UTC), values
+        compute utilisation [0-1], NaN where a node sent nothing. Drawn transposed (``z[i]`` is
+        the column of time ``i``) so ``heatmap_extension`` can append time columns.
+    """
+    if matrix.empty or matrix.isna().all(axis=None):
+        return empty_figure("No node data in the last 24 h")
+    fig = go.Figure(
+        go.Heatmap(
+            x=utc_strings(matrix.columns),
+            y=[str(i) for i in matrix.index],
+            z=_columns(matrix),
+            transpose=True,
+            zmin=0.0,
+            zmax=100.0,
+            colorscale=LOAD_COLORSCALE,
+            hoverongaps=False,
+            hovertemplate="%{y}<br>%{x}<br>compute %{z:.0f} %<extra></extra>",
+            colorbar={
+                "title": {"text": "Compute utilisation [%]", "side": "right"},
+                "thickness": 14,
+            },
+        )
+    )
+    layout = base_layout(margin={"l": 110, "r": 20, "t": 10, "b": 50})
+    layout["xaxis"] = {**layout["xaxis"], "type": "date", "title": {"text": "Time [UTC]"}}
+    layout["yaxis"] = {
+        **layout["yaxis"],
+        "type": "category",
+        "autorange": "reversed",
+        "title": {"text": "Node"},
+        "tickfont": {"size": 12, "color": TEXT},
+    }
+    fig.update_layout(**layout)
+    return fig
+
+
+def _columns(matrix: pd.DataFrame) -> list[list[Any]]:
+    """The matrix as a list of time columns, utilisation in percent, NaN as None."""
+    return [_json_values(matrix[c].to_numpy(), 100.0) for c in matrix.columns]
+
+
+def heatmap_extension(
+    matrix: pd.DataFrame, max_columns: int
+) -> tuple[dict[str, list[list[Any]]], list[int], int] | None:
+    """The ``extendData`` payload appending the time columns of ``matrix`` to a
+    ``heatmap_figure`` whose rows are the same nodes in the same order; None if empty."""
+    if matrix.empty or matrix.shape[1] == 0:
+        return None
+    return {"x": [utc_strings(matrix.columns)], "z": [_columns(matrix)]}, [0], max_columns

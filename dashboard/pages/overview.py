@@ -1,0 +1,251 @@
+"""Overview page: fleet KPIs, the site and link map, 24 h per-site series and the node heatmap.
+
+The layout draws everything once on page load. Live ticks (``settings.refresh_s``) then update
+the KPI cards from the latest readings, and append each newly completed window to the series and
+the heatmap with ``extendData`` (the map is redrawn at that pace too); between windows a tick
+costs three ``last`` calls.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+from dash import Dash, Input, Output, State, dcc, html, no_update
+from dash.development.base_component import Component
+from dash.exceptions import PreventUpdate
+
+from dashboard import figures, ids
+from twin.errors import StoreError
+from twin.overview import (
+    FALLBACK_PUE,
+    STALE_AFTER,
+    OverviewKpis,
+    kpis,
+    site_map,
+    site_series,
+    utilisation_heatmap,
+)
+
+if TYPE_CHECKING:
+    from dashboard.app import PageContext, Services
+
+log = logging.getLogger(__name__)
+
+WINDOW = timedelta(hours=24)
+"""How far back the series and the heatmap reach."""
+
+SERIES_EVERY = timedelta(minutes=5)
+"""Window of the per-site series; a point is added when a window completes."""
+
+HEATMAP_EVERY = timedelta(minutes=15)
+"""Window of the node heatmap columns."""
+
+KPI_CARDS: tuple[tuple[str, str], ...] = (
+    ("nodes", "Nodes reporting"),
+    ("util", "Fleet compute utilisation"),
+    ("power", "Facility power"),
+    ("renewable", "Renewable share"),
+    ("carbon", "Carbon intensity"),
+)
+"""(name, label) of the KPI cards, left to right."""
+
+GRAPH_CONFIG: dcc.Graph.Config = {"displaylogo": False}
+
+
+def layout(context: PageContext) -> Component:
+    """The page as it stands at ``context.services.clock()``."""
+    services = context.services
+    now = pd.Timestamp(services.clock())
+    series_until = now.floor(SERIES_EVERY)
+    heatmap_until = now.floor(HEATMAP_EVERY)
+    try:
+        series_fig = figures.site_series_figure(
+            site_series(
+                services.store, services.fleet, series_until - WINDOW, series_until, SERIES_EVERY
+            ),
+            [s.id for s in services.fleet.sites],
+        )
+        heat_fig = figures.heatmap_figure(
+            utilisation_heatmap(
+                services.store,
+                heatmap_until - WINDOW,
+                heatmap_until,
+                HEATMAP_EVERY,
+                nodes=[n.id for n in services.fleet.nodes],
+            )
+        )
+        current = site_map(services.store, services.fleet, now)
+        map_fig = figures.site_map_figure(current.sites, current.links)
+    except StoreError as exc:
+        log.warning("store unavailable for the overview: %s", exc)
+        series_fig = heat_fig = map_fig = figures.empty_figure(f"Store unavailable: {exc}")
+    state = {
+        "series_until": series_until.isoformat(),
+        "heatmap_until": heatmap_until.isoformat(),
+        "series_drawn": bool(series_fig.data),
+        "heatmap_drawn": bool(heat_fig.data),
+    }
+    map_config: dcc.Graph.Config = {**GRAPH_CONFIG, "topojsonURL": context.asset_url("topojson/")}
+    return html.Div(
+        className="overview",
+        children=[
+            dcc.Interval(id=ids.OVERVIEW_TICK, interval=int(context.settings.refresh_s * 1000)),
+            dcc.Store(id=ids.OVERVIEW_STATE, data=state),
+            html.Section(className="kpis", children=[_card(n, label) for n, label in KPI_CARDS]),
+            html.Div(
+                className="overview-grid",
+                children=[
+                    _panel("Sites and links · load now", ids.OVERVIEW_MAP, map_fig, map_config),
+                    _panel(
+                        "Per site · last 24 h (5 min means)",
+                        ids.OVERVIEW_SERIES,
+                        series_fig,
+                        GRAPH_CONFIG,
+                    ),
+                    _panel(
+                        "Node compute utilisation · last 24 h (15 min means)",
+                        ids.OVERVIEW_HEATMAP,
+                        heat_fig,
+                        GRAPH_CONFIG,
+                    ),
+                ],
+            ),
+        ],
+    )
+
+
+def _card(name: str, label: str) -> Component:
+    return html.Div(
+        className="kpi",
+        children=[
+            html.Div(label, className="kpi-label"),
+            html.Div(
+                className="kpi-reading",
+                children=[
+                    html.Span("…", id=ids.kpi(ids.KPI_VALUE, name), className="kpi-value"),
+                    html.Span(id=ids.kpi(ids.KPI_UNIT, name), className="kpi-unit"),
+                ],
+            ),
+            html.Div(id=ids.kpi(ids.KPI_NOTE, name), className="kpi-note"),
+        ],
+    )
+
+
+def _panel(title: str, graph_id: str, figure: Any, config: dcc.Graph.Config) -> Component:
+    return html.Section(
+        className="panel",
+        children=[
+            html.H2(title, className="panel-title"),
+            html.Div(
+                className="graph-box",
+                children=dcc.Graph(id=graph_id, figure=figure, config=config, responsive=True),
+            ),
+        ],
+    )
+
+
+def kpi_texts(k: OverviewKpis) -> dict[str, tuple[str, str, str]]:
+    """Per KPI card name, the (value, unit, note) texts shown for ``k``."""
+    power, power_unit = figures.format_power(k.facility_power_kw)
+    power_note = f"partly modelled (PUE {FALLBACK_PUE:g})" if k.facility_modelled else "metered"
+    stale = f"fresh within {STALE_AFTER.total_seconds():.0f} s"
+    return {
+        "nodes": (f"{k.nodes_reporting} / {k.nodes_expected}", "nodes", stale),
+        "util": (figures.format_share(k.compute_util), "%", "mean of max(CPU, GPU)"),
+        "power": (power, power_unit, power_note),
+        "renewable": (figures.format_share(k.renewable_share), "%", "(PV + wind) / facility"),
+        "carbon": (
+            figures.format_intensity(k.carbon_intensity_g_per_kwh),
+            "gCO2/kWh",
+            "average · grid import",
+        ),
+    }
+
+
+def register_callbacks(app: Dash, services: Services) -> None:
+    """Register the page's live-update callbacks on ``app``."""
+    kpi_outputs = [
+        Output(ids.kpi(part, name), "children")
+        for name, _label in KPI_CARDS
+        for part in (ids.KPI_VALUE, ids.KPI_UNIT, ids.KPI_NOTE)
+    ]
+
+    @app.callback(*kpi_outputs, Input(ids.OVERVIEW_TICK, "n_intervals"))
+    def update_kpis(_n: int | None) -> tuple[str, ...]:
+        try:
+            texts = kpi_texts(kpis(services.store, services.fleet, services.clock()))
+        except StoreError as exc:
+            log.warning("store unavailable for the KPIs: %s", exc)
+            return tuple(t for _ in KPI_CARDS for t in ("—", "", "store unavailable"))
+        return tuple(t for name, _label in KPI_CARDS for t in texts[name])
+
+    @app.callback(
+        Output(ids.OVERVIEW_SERIES, "extendData"),
+        Output(ids.OVERVIEW_SERIES, "figure"),
+        Output(ids.OVERVIEW_HEATMAP, "extendData"),
+        Output(ids.OVERVIEW_HEATMAP, "figure"),
+        Output(ids.OVERVIEW_MAP, "figure"),
+        Output(ids.OVERVIEW_STATE, "data"),
+        Input(ids.OVERVIEW_TICK, "n_intervals"),
+        State(ids.OVERVIEW_STATE, "data"),
+        prevent_initial_call=True,
+    )
+    def extend(_n: int | None, state: dict[str, Any]) -> tuple[Any, ...]:
+        now = pd.Timestamp(services.clock())
+        try:
+            return live_update(services, now, state)
+        except StoreError as exc:
+            log.warning("store unavailable for the overview series: %s", exc)
+            raise PreventUpdate from exc
+
+
+def live_update(services: Services, now: pd.Timestamp, state: dict[str, Any]) -> tuple[Any, ...]:
+    """The outputs of one live tick at ``now`` given the page ``state``: series extendData,
+    series figure, heatmap extendData, heatmap figure, map figure, new state.
+
+    Windows completed since the state's ``*_until`` are appended with extendData; a figure that
+    was drawn empty is drawn whole instead. Raises PreventUpdate when no window completed.
+    """
+    series_from = pd.Timestamp(state["series_until"])
+    heatmap_from = pd.Timestamp(state["heatmap_until"])
+    series_until = now.floor(SERIES_EVERY)
+    heatmap_until = now.floor(HEATMAP_EVERY)
+    if series_until <= series_from and heatmap_until <= heatmap_from:
+        raise PreventUpdate
+    fleet = services.fleet
+    site_ids = [s.id for s in fleet.sites]
+    outputs: list[Any] = [no_update] * 4
+    if series_until > series_from:
+        drawn = state["series_drawn"]
+        start = max(series_from, series_until - WINDOW) if drawn else series_until - WINDOW
+        frame = site_series(services.store, fleet, start, series_until, SERIES_EVERY)
+        if drawn:
+            outputs[0] = figures.series_extension(frame, site_ids, _points(SERIES_EVERY))
+            outputs[0] = no_update if outputs[0] is None else outputs[0]
+        else:
+            fig = figures.site_series_figure(frame, site_ids)
+            outputs[1], state = fig, {**state, "series_drawn": bool(fig.data)}
+        state = {**state, "series_until": series_until.isoformat()}
+    if heatmap_until > heatmap_from:
+        drawn = state["heatmap_drawn"]
+        start = max(heatmap_from, heatmap_until - WINDOW) if drawn else heatmap_until - WINDOW
+        matrix = utilisation_heatmap(
+            services.store, start, heatmap_until, HEATMAP_EVERY, nodes=[n.id for n in fleet.nodes]
+        )
+        if drawn:
+            outputs[2] = figures.heatmap_extension(matrix, _points(HEATMAP_EVERY))
+            outputs[2] = no_update if outputs[2] is None else outputs[2]
+        else:
+            fig = figures.heatmap_figure(matrix)
+            outputs[3], state = fig, {**state, "heatmap_drawn": bool(fig.data)}
+        state = {**state, "heatmap_until": heatmap_until.isoformat()}
+    current = site_map(services.store, fleet, now)
+    map_fig = figures.site_map_figure(current.sites, current.links)
+    return (*outputs, map_fig, state)
+
+
+def _points(every: timedelta) -> int:
+    return int(WINDOW / every)

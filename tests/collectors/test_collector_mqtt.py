@@ -1,0 +1,180 @@
+"""The collector against a real Mosquitto over TCP: publishers we wrote (paho) and one we did not
+(mosquitto_pub), malformed payloads, persistent sessions and redelivery after an outage."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from collectors import pipeline as pipeline_module
+from collectors.service import Collector
+from twin.config import BrokerURL, Settings, load_settings
+from twin.store.duckdb import DuckDBStore
+
+pytestmark = pytest.mark.integration
+T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
+WINDOW = (T0 - timedelta(days=1), datetime.now(UTC) + timedelta(minutes=1))
+
+
+def canonical(i: int, node: str = "n1") -> tuple[str, bytes]:
+    body = {"ts": (T0 + timedelta(seconds=i)).isoformat(), "fields": {"cpu_util": 0.5}}
+    return f"cne/v1/site-a/node/{node}", json.dumps(body).encode()
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+def publish(broker: BrokerURL, messages: list[tuple[str, bytes]]) -> None:
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="test-publisher")
+    client.connect(broker.host, broker.port)
+    client.loop_start()
+    infos = [client.publish(topic, payload, qos=1) for topic, payload in messages]
+    for info in infos:
+        info.wait_for_publish(30)
+    client.disconnect()
+    client.loop_stop()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, mosquitto: BrokerURL) -> Settings:
+    return load_settings(
+        data_dir=tmp_path, broker=f"mqtt://127.0.0.1:{mosquitto.port}", batch_interval_s=0.05
+    )
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[DuckDBStore]:
+    store = DuckDBStore(tmp_path / "store.duckdb")
+    yield store
+    store.close()
+
+
+def stored(store: DuckDBStore, measurement: str = "node") -> int:
+    return len(store.query(measurement, *WINDOW))
+
+
+def test_paho_and_mosquitto_pub_messages_are_all_stored(
+    settings: Settings, store: DuckDBStore, mosquitto: BrokerURL
+) -> None:
+    collector = Collector(settings, store, mosquitto)
+    collector.start()
+    publish(mosquitto, [canonical(i) for i in range(1_000)])
+    lines = "\n".join(canonical(i)[1].decode() for i in range(1_000, 1_500))
+    subprocess.run(
+        [
+            "mosquitto_pub",
+            "-p",
+            str(mosquitto.port),
+            "-q",
+            "1",
+            "-t",
+            "cne/v1/site-a/node/n1",
+            "-l",
+        ],
+        input=lines.encode(),
+        check=True,
+        timeout=60,
+    )
+    assert wait_until(lambda: collector.pipeline.counters.received >= 1_500)
+    summary = collector.stop()
+    assert summary.stored_messages == 1_500
+    assert summary.dead_lettered == 0
+    assert stored(store) == 1_500
+
+
+def test_malformed_payloads_are_dead_lettered_and_the_collector_keeps_going(
+    settings: Settings, store: DuckDBStore, mosquitto: BrokerURL
+) -> None:
+    collector = Collector(settings, store, mosquitto)
+    collector.start()
+    bad_kinds = [
+        b"{broken json",
+        b"\xff\xfe\x00binary",
+        json.dumps({"fields": {"cpu_util": float("inf")}}).encode().replace(b"Infinity", b"1e999"),
+        json.dumps({"fields": {"cpu_util": 42}}).encode(),
+        json.dumps({"ts": "2999-01-01T00:00:00Z", "fields": {"cpu_util": 0.1}}).encode(),
+        json.dumps({"fields": {"cpu_utl": 0.1}}).encode(),
+        json.dumps({"fields": {}}).encode(),
+        b"[]",
+        b"node cpu_util=",
+        json.dumps({"fields": {"cpu_util": True}}).encode(),
+    ]
+    messages = []
+    for i in range(100):
+        messages.append(canonical(i))
+        messages.append(("cne/v1/site-a/node/n1", bad_kinds[i % len(bad_kinds)]))
+    publish(mosquitto, messages)
+    assert wait_until(lambda: collector.pipeline.counters.received >= 200)
+    assert collector.subscriber.connected
+    publish(mosquitto, [canonical(i) for i in range(100, 120)])
+    assert wait_until(lambda: collector.pipeline.counters.received >= 220)
+    summary = collector.stop()
+    assert summary.dead_lettered == 100
+    assert stored(store) == 120
+    dead = store.query("dead_letter", *WINDOW)
+    assert len(dead) == 100
+    assert dead["reason"].nunique() >= 6
+    assert (dead["topic"] == "cne/v1/site-a/node/n1").all()
+
+
+def test_messages_published_while_the_collector_is_away_arrive_on_return(
+    settings: Settings, store: DuckDBStore, mosquitto: BrokerURL
+) -> None:
+    first = Collector(settings, store, mosquitto)
+    first.start()
+    first.stop()
+    publish(mosquitto, [canonical(i) for i in range(300)])
+    second = Collector(settings, store, mosquitto)
+    second.start()
+    assert wait_until(lambda: second.pipeline.counters.received >= 300)
+    second.stop()
+    assert stored(store) == 300
+
+
+class BrokenStore:
+    """A real DuckDB store whose writes fail while ``down`` is set (a store outage)."""
+
+    def __init__(self, inner: DuckDBStore) -> None:
+        self.inner = inner
+        self.down = True
+
+    def write(self, readings: object) -> int:
+        from twin.errors import StoreUnavailable
+
+        if self.down:
+            raise StoreUnavailable("store unreachable (injected outage)")
+        return self.inner.write(readings)  # type: ignore[arg-type]
+
+
+def test_nothing_is_acknowledged_during_an_outage_so_the_broker_redelivers(
+    settings: Settings, store: DuckDBStore, mosquitto: BrokerURL, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pipeline_module, "RETRY_MIN_S", 0.05)
+    monkeypatch.setattr(pipeline_module, "RETRY_MAX_S", 0.05)
+    broken = BrokenStore(store)
+    crashed = Collector(settings, broken, mosquitto)  # type: ignore[arg-type]
+    crashed.start()
+    publish(mosquitto, [canonical(i) for i in range(50)])
+    assert wait_until(lambda: crashed.pipeline.counters.store_failures >= 2)
+    summary = crashed.stop_within(0.5)
+    assert summary.unstored == 50
+    assert stored(store) == 0
+
+    survivor = Collector(settings, store, mosquitto)
+    survivor.start()
+    assert wait_until(lambda: stored(store) == 50)
+    survivor.stop()
+    assert stored(store) == 50

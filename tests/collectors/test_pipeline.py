@@ -1,0 +1,185 @@
+"""Ingest pipeline against a real DuckDB file: batching, dead letters, acknowledgement only after
+storage, back-off while the store is unavailable."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from collectors import pipeline as pipeline_module
+from collectors.pipeline import IngestPipeline, Message
+from twin.errors import StoreError, StoreUnavailable
+from twin.model import Reading
+from twin.store.duckdb import DuckDBStore
+
+NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+
+def node_message(i: int, acks: list[int] | None = None) -> Message:
+    payload = json.dumps(
+        {"ts": (NOW - timedelta(seconds=i)).isoformat(), "fields": {"cpu_util": (i % 100) / 100}}
+    ).encode()
+    ack = (lambda: acks.append(i)) if acks is not None else None
+    return Message(f"cne/v1/site-a/node/n{i % 7}", payload, NOW, ack)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterable[DuckDBStore]:
+    store = DuckDBStore(tmp_path / "t.duckdb")
+    yield store
+    store.close()
+
+
+def test_every_good_message_is_stored_and_acknowledged_in_order(store: DuckDBStore) -> None:
+    acks: list[int] = []
+    pipe = IngestPipeline(store, batch_size=64, batch_interval_s=0.05)
+    pipe.start()
+    for i in range(500):
+        pipe.submit(node_message(i, acks))
+    assert pipe.stop()
+    rows = store.query("node", NOW - timedelta(hours=1), NOW + timedelta(seconds=1))
+    assert len(rows) == 500
+    assert acks == list(range(500))
+    assert pipe.counters.stored_messages == 500
+    assert pipe.counters.stored_readings == 500
+    assert pipe.counters.batches >= 500 // 64
+
+
+def test_bad_payloads_are_dead_lettered_with_reasons_and_acknowledged(
+    store: DuckDBStore,
+) -> None:
+    acks: list[int] = []
+    pipe = IngestPipeline(store, batch_interval_s=0.05)
+    pipe.start()
+    bad = {
+        1000: b"{not json",
+        1001: json.dumps({"fields": {"cpu_util": 55}}).encode(),
+        1002: json.dumps({"fields": {"cpu_util": "NaN"}}).encode(),
+    }
+    for i in range(30):
+        pipe.submit(node_message(i, acks))
+        if i in (5, 15, 25):
+            key = 1000 + i // 10
+            pipe.submit(
+                Message("cne/v1/site-a/node/n1", bad[key], NOW, lambda k=key: acks.append(k))
+            )
+    pipe.submit(Message("not/a/contract/topic", b"{}", NOW, lambda: acks.append(2000)))
+    assert pipe.stop()
+    assert len(store.query("node", NOW - timedelta(hours=1), NOW + timedelta(seconds=1))) == 30
+    dead = store.query("dead_letter", NOW - timedelta(hours=1), NOW + timedelta(hours=1))
+    assert len(dead) == 4
+    assert set(dead["reason"]) >= {"bad_json", "out_of_range", "bad_topic"}
+    assert dead["payload"].str.len().max() <= pipeline_module.DEAD_LETTER_PAYLOAD_CHARS
+    assert all(dead["error"].str.len() > 10)
+    assert sorted(acks) == sorted([*range(30), 1000, 1001, 1002, 2000])
+    assert pipe.counters.dead_lettered == 4
+    assert sum(pipe.counters.dead_by_reason.values()) == 4
+
+
+def test_dead_letters_in_the_same_microsecond_are_all_kept(store: DuckDBStore) -> None:
+    pipe = IngestPipeline(store, batch_interval_s=0.05)
+    pipe.start()
+    for _ in range(50):
+        pipe.submit(Message("cne/v1/s/node/n", b"garbage", NOW))
+    assert pipe.stop()
+    dead = store.query("dead_letter", NOW - timedelta(hours=1), NOW + timedelta(hours=1))
+    assert len(dead) == 50
+
+
+def test_payload_cut_short_in_dead_letter(store: DuckDBStore) -> None:
+    pipe = IngestPipeline(store, batch_interval_s=0.05)
+    pipe.start()
+    pipe.submit(Message("cne/v1/s/node/n", b"x" * 100_000, NOW))
+    assert pipe.stop()
+    dead = store.query("dead_letter", NOW - timedelta(hours=1), NOW + timedelta(hours=1))
+    assert len(dead.iloc[0]["payload"]) == pipeline_module.DEAD_LETTER_PAYLOAD_CHARS
+
+
+def test_redelivered_messages_are_stored_once(store: DuckDBStore) -> None:
+    pipe = IngestPipeline(store, batch_interval_s=0.05)
+    pipe.start()
+    for _ in range(3):
+        for i in range(40):
+            pipe.submit(node_message(i))
+    assert pipe.stop()
+    assert len(store.query("node", NOW - timedelta(hours=1), NOW + timedelta(seconds=1))) == 40
+
+
+class FlakyStore:
+    """A real DuckDB store behind a switch that makes writes fail as an unreachable store does."""
+
+    def __init__(self, inner: DuckDBStore, failures: int) -> None:
+        self.inner = inner
+        self.failures = failures
+        self.attempts = 0
+
+    def write(self, readings: Iterable[Reading]) -> int:
+        self.attempts += 1
+        if self.failures > 0:
+            self.failures -= 1
+            raise StoreUnavailable("store unreachable (injected outage)")
+        return self.inner.write(readings)
+
+
+def test_outage_delays_acknowledgement_until_stored(
+    store: DuckDBStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pipeline_module, "RETRY_MIN_S", 0.01)
+    acks: list[int] = []
+    flaky = FlakyStore(store, failures=3)
+    pipe = IngestPipeline(flaky, batch_interval_s=0.05)  # type: ignore[arg-type]
+    pipe.start()
+    for i in range(10):
+        pipe.submit(node_message(i, acks))
+    assert pipe.stop()
+    assert flaky.attempts >= 4
+    assert pipe.counters.store_failures == 3
+    assert acks == list(range(10))
+    assert len(store.query("node", NOW - timedelta(hours=1), NOW + timedelta(seconds=1))) == 10
+
+
+def test_counters_are_written_to_the_store(
+    store: DuckDBStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pipeline_module, "COUNTER_PERIOD_S", 0.0)
+    pipe = IngestPipeline(store, client_id="c-test", batch_interval_s=0.05)
+    pipe.start()
+    for i in range(5):
+        pipe.submit(node_message(i))
+    assert pipe.stop()
+    counters = store.last("collector", at=datetime.now(UTC) + timedelta(seconds=1))
+    assert list(counters["collector"]) == ["c-test"]
+    assert counters.iloc[0]["received"] >= 1
+    assert "batch_write_ms" in counters.columns
+
+
+class PickyStore:
+    """A real DuckDB store that refuses (as a bad batch) any batch holding node ``n3``."""
+
+    def __init__(self, inner: DuckDBStore) -> None:
+        self.inner = inner
+
+    def write(self, readings: Iterable[Reading]) -> int:
+        readings = list(readings)
+        if any(r.tags.get("id") == "n3" for r in readings):
+            raise StoreError("field type conflict (injected refusal)")
+        return self.inner.write(readings)
+
+
+def test_a_message_the_store_refuses_is_dead_lettered_alone(store: DuckDBStore) -> None:
+    acks: list[int] = []
+    pipe = IngestPipeline(PickyStore(store), batch_interval_s=0.2)  # type: ignore[arg-type]
+    pipe.start()
+    for i in range(21):
+        pipe.submit(node_message(i, acks))  # ids n0…n6: three messages are for n3
+    assert pipe.stop()
+    assert len(store.query("node", NOW - timedelta(hours=1), NOW + timedelta(seconds=1))) == 18
+    dead = store.query("dead_letter", NOW - timedelta(hours=1), NOW + timedelta(hours=1))
+    assert list(dead["reason"]) == [pipeline_module.STORE_REJECTED] * 3
+    assert sorted(acks) == list(range(21))
+    assert pipe.counters.stored_readings == 18
+    assert pipe.counters.dead_by_reason[pipeline_module.STORE_REJECTED] == 3

@@ -1,0 +1,64 @@
+"""Shared fixtures: a real Mosquitto broker on a free loopback port, free ports, settings."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from twin.config import BrokerURL
+
+MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout_s: float = 10.0) -> None:
+    """Block until something accepts connections on 127.0.0.1:port."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listened on port {port} within {timeout_s} s")
+
+
+def start_mosquitto(directory: Path, port: int) -> subprocess.Popen[bytes]:
+    """Start a real Mosquitto on 127.0.0.1:port with persistence in ``directory``."""
+    if not Path(MOSQUITTO).exists():
+        pytest.fail("mosquitto is not installed: apt-get install -y mosquitto mosquitto-clients")
+    config = directory / "mosquitto.conf"
+    config.write_text(
+        f"listener {port} 127.0.0.1\n"
+        "allow_anonymous true\n"
+        "persistence true\n"
+        f"persistence_location {directory}/\n"
+        "max_queued_messages 0\n"
+    )
+    with (directory / "mosquitto.log").open("wb") as log:
+        process = subprocess.Popen([MOSQUITTO, "-c", str(config)], stdout=log, stderr=log)
+    wait_for_port(port)
+    return process
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[BrokerURL]:
+    """A real Mosquitto broker for one test; yields its URL."""
+    port = free_port()
+    directory = tmp_path / "mosquitto"
+    directory.mkdir()
+    process = start_mosquitto(directory, port)
+    yield BrokerURL(embedded=False, host="127.0.0.1", port=port)
+    process.terminate()
+    process.wait(10)

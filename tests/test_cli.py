@@ -1,0 +1,162 @@
+"""The ``cnetwin`` command as users run it: real processes, a real Mosquitto, a real DuckDB file."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from twin.config import BrokerURL
+
+CNETWIN = [sys.executable, "-m", "twin.cli"]
+MOSQUITTO_PUB = ["mosquitto_pub", "-q", "1", "-p"]
+
+
+def cpu_ticks(pid: int) -> int:
+    """User + system CPU ticks a process has used so far (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def wait_until_idle(pid: int, quiet_s: float = 1.5, timeout_s: float = 120.0) -> None:
+    """Wait until a process has used no CPU for ``quiet_s`` (it has drained its work)."""
+    deadline = time.monotonic() + timeout_s
+    last, quiet_since = cpu_ticks(pid), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.25)
+        now = cpu_ticks(pid)
+        if now != last:
+            last, quiet_since = now, time.monotonic()
+        elif time.monotonic() - quiet_since >= quiet_s:
+            return
+    raise TimeoutError("the process kept working")
+
+
+def start_collect(broker: BrokerURL, store: Path, *extra: str) -> subprocess.Popen[str]:
+    process = subprocess.Popen(
+        [
+            *CNETWIN,
+            "collect",
+            "--broker",
+            f"mqtt://127.0.0.1:{broker.port}",
+            "--store",
+            f"duckdb://{store}",
+            "--client-id",
+            "cli-test",
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    assert process.stderr is not None
+    for line in process.stderr:  # wait for the subscription before publishing
+        if "subscribed to" in line or time.monotonic() > deadline:
+            break
+    return process
+
+
+def stats(store: Path) -> dict:
+    result = subprocess.run(
+        [*CNETWIN, "stats", "--store", f"duckdb://{store}"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return json.loads(result.stdout)
+
+
+@pytest.mark.integration
+def test_ten_thousand_mosquitto_pub_messages_are_all_stored(
+    tmp_path: Path, mosquitto: BrokerURL
+) -> None:
+    store = tmp_path / "ten-k.duckdb"
+    collect = start_collect(mosquitto, store)
+    start = datetime.now(UTC) - timedelta(hours=3)
+    lines = "\n".join(
+        json.dumps(
+            {"ts": (start + timedelta(milliseconds=i)).isoformat(), "fields": {"cpu_util": 0.3}}
+        )
+        for i in range(10_000)
+    )
+    subprocess.run(
+        ["mosquitto_pub", "-p", str(mosquitto.port), "-q", "1", "-t", "cne/v1/s1/node/n1", "-l"],
+        input=lines.encode(),
+        check=True,
+        timeout=120,
+    )
+    wait_until_idle(collect.pid)
+    collect.send_signal(signal.SIGTERM)
+    out, err = collect.communicate(timeout=60)
+    assert collect.returncode == 0, err
+    assert "stored 10000 readings" in out
+    assert "dead-lettered 0" in out
+    report = stats(store)
+    assert report["measurements"]["node"]["rows"] == 10_000
+    assert report["dead_letters"]["total"] == 0
+    assert report["collectors"]["cli-test"]["stored_readings"] >= 0
+
+
+@pytest.mark.integration
+def test_collect_counts_dead_letters_by_reason_in_stats(
+    tmp_path: Path, mosquitto: BrokerURL
+) -> None:
+    store = tmp_path / "dead.duckdb"
+    collect = start_collect(mosquitto, store)
+    for payload in ("{oops", '{"fields": {"cpu_util": 7}}', '{"fields": {"cpu_util": 0.5}}'):
+        subprocess.run(
+            [*MOSQUITTO_PUB, str(mosquitto.port), "-t", "cne/v1/s/node/n", "-m", payload],
+            check=True,
+            timeout=30,
+        )
+    wait_until_idle(collect.pid)
+    collect.send_signal(signal.SIGINT)
+    _, err = collect.communicate(timeout=60)
+    assert collect.returncode == 0, err
+    report = stats(store)
+    assert report["dead_letters"]["by_reason"] == {"bad_json": 1, "out_of_range": 1}
+    assert report["measurements"]["node"]["rows"] == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["collect", "--broker", "tcp://h:1", "--store", "duckdb:///tmp/x.duckdb"], "mqtt://"),
+        (["collect", "--broker", "mqtt://h:1", "--store", "mysql://h/db"], "duckdb:///"),
+        (["collect", "--store", "duckdb:///tmp/x.duckdb"], "needs a broker"),
+        (["demo", "--backfill", "yesterday"], "is not a duration"),
+        (["stats", "--config", "/nonexistent.toml"], "does not exist"),
+    ],
+)
+def test_bad_arguments_fail_at_start_with_advice(args: list[str], message: str) -> None:
+    result = subprocess.run([*CNETWIN, *args], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert message in result.stderr
+
+
+def test_collect_reports_an_unreachable_broker(tmp_path: Path) -> None:
+    from tests.conftest import free_port
+
+    result = subprocess.run(
+        [
+            *CNETWIN,
+            "collect",
+            "--broker",
+            f"mqtt://127.0.0.1:{free_port()}",
+            "--store",
+            f"duckdb://{tmp_path}/x.duckdb",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "no MQTT broker answered" in result.stderr

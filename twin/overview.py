@@ -1,0 +1,445 @@
+"""Fleet overview: current KPIs, per-site state and history, and the node utilisation matrix.
+
+These functions are how the dashboard's Overview page reads telemetry: each takes a store, the
+fleet inventory and times, makes one store call per measurement (never one per node) and
+returns small frames or dataclasses.
+
+Rules (the same for the current state and for every time window):
+
+* **Compute utilisation** of a node is its busiest engine, ``max(cpu_util, gpu_util)`` [0-1]
+  (a missing field is skipped). A site's and the fleet's are the plain mean over the nodes that
+  reported. In windowed history the window means of ``cpu_util`` and ``gpu_util`` are taken
+  first, then the larger of the two.
+* **Facility power** [kW] of a site is the sum of its ``facility`` meters. A site without a
+  fresh facility reading is *modelled*: IT power (its ``it_load`` meters, else the sum of its
+  nodes' ``power_w``) times FALLBACK_PUE.
+* **Renewable share** [0-1] is (``pv`` + ``wind``) / facility power, clipped to [0, 1].
+* **Carbon intensity** [gCO2/kWh] is an **average** intensity: the positive part of the grid
+  import times the region's average grid intensity, divided by the facility power (on-site
+  renewables count as zero). The grid import is the site's ``grid_import`` meters, else
+  facility − renewables. The region intensity is the latest ``grid`` signal
+  (``intensity_g_per_kwh``), else the shipped 2023 average factor of the region.
+* Times are tz-aware UTC. A reading is *fresh* if it is at most ``stale_after`` old.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+
+from twin.carbon import read_grid_factors
+from twin.energy import facility_power_kw
+from twin.model import Fleet
+from twin.store import TelemetryStore
+
+log = logging.getLogger(__name__)
+
+STALE_AFTER = timedelta(seconds=60)
+"""Default age [s] past which a node, link or meter reading no longer counts as current."""
+
+GRID_STALE_AFTER = timedelta(hours=3)
+"""Age past which a grid carbon signal is replaced by the region's shipped factor (signals are
+typically hourly)."""
+
+FALLBACK_PUE = 1.5
+"""PUE [-] used to model facility power at a site that has no fresh facility meter reading."""
+
+NODE_FIELDS = ("cpu_util", "gpu_util", "power_w")
+METER_KINDS_USED = ("facility", "it_load", "pv", "wind", "grid_import")
+
+SITE_COLUMNS = (
+    "util",
+    "nodes_reporting",
+    "it_power_kw",
+    "facility_power_kw",
+    "facility_modelled",
+    "renewable_kw",
+    "grid_import_kw",
+    "grid_intensity_g_per_kwh",
+    "intensity_g_per_kwh",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class OverviewKpis:
+    """The fleet's headline numbers at time ``at``; None where nothing is known.
+
+    nodes_reporting, nodes_expected : int [count] fleet nodes with a fresh reading / in inventory
+    compute_util : float [0-1] mean compute utilisation of the reporting nodes
+    facility_power_kw : float [kW] total facility power of the sites
+    facility_modelled : bool True if some site's facility power is modelled, not metered
+    renewable_share : float [0-1] (pv + wind) / facility power
+    carbon_intensity_g_per_kwh : float [gCO2/kWh] fleet **average** intensity of consumption
+    last_data : pd.Timestamp | None time of the newest node reading at or before ``at`` (UTC)
+    """
+
+    at: pd.Timestamp
+    nodes_reporting: int
+    nodes_expected: int
+    compute_util: float | None
+    facility_power_kw: float | None
+    facility_modelled: bool
+    renewable_share: float | None
+    carbon_intensity_g_per_kwh: float | None
+    last_data: pd.Timestamp | None
+
+
+@dataclass(frozen=True, slots=True)
+class SiteMap:
+    """Sites and links for the map, at one time.
+
+    sites : one row per inventory site: ``site``, ``name``, ``region``, ``latitude``,
+        ``longitude`` [degrees], ``nodes_expected`` and the SITE_COLUMNS (``util`` [0-1],
+        ``it_power_kw``, ``facility_power_kw`` [kW], ``intensity_g_per_kwh`` [gCO2/kWh] …).
+    links : one row per inventory link: ``link``, ``a``, ``b``, ``lat_a``, ``lon_a``,
+        ``lat_b``, ``lon_b`` [degrees], ``util`` [0-1] and ``latency_ms`` [ms] (NaN if stale).
+    """
+
+    sites: pd.DataFrame
+    links: pd.DataFrame
+
+
+def kpis(
+    store: TelemetryStore,
+    fleet: Fleet,
+    now: datetime | pd.Timestamp,
+    stale_after: timedelta = STALE_AFTER,
+    pue: float = FALLBACK_PUE,
+) -> OverviewKpis:
+    """The fleet's KPIs at ``now`` from the latest readings (three ``last`` calls)."""
+    at = _utc(now)
+    nodes, last_data = _fresh_nodes(store, fleet, at, stale_after)
+    sites = _current_sites(store, fleet, at, nodes, stale_after, pue)
+    facility = _sum_or_none(sites["facility_power_kw"])
+    known = sites["facility_power_kw"].notna() & (sites["facility_power_kw"] > 0)
+    consumption = float(sites.loc[known, "facility_power_kw"].sum())
+    renewable = float(sites.loc[known, "renewable_kw"].sum())
+    emitting = known & sites["grid_intensity_g_per_kwh"].notna()
+    grams = float(
+        (
+            sites.loc[emitting, "grid_import_kw"].clip(lower=0.0)
+            * sites.loc[emitting, "grid_intensity_g_per_kwh"]
+        ).sum()
+    )
+    emitting_kw = float(sites.loc[emitting, "facility_power_kw"].sum())
+    util = nodes["compute"].dropna()
+    return OverviewKpis(
+        at=at,
+        nodes_reporting=int(util.size),
+        nodes_expected=len(fleet.nodes),
+        compute_util=float(util.mean()) if util.size else None,
+        facility_power_kw=facility,
+        facility_modelled=bool(sites.loc[known, "facility_modelled"].any()),
+        renewable_share=min(max(renewable / consumption, 0.0), 1.0) if consumption > 0 else None,
+        carbon_intensity_g_per_kwh=grams / emitting_kw if emitting_kw > 0 else None,
+        last_data=last_data,
+    )
+
+
+def site_map(
+    store: TelemetryStore,
+    fleet: Fleet,
+    now: datetime | pd.Timestamp,
+    stale_after: timedelta = STALE_AFTER,
+    pue: float = FALLBACK_PUE,
+) -> SiteMap:
+    """Every site's current utilisation and power, every link's current load, at ``now``."""
+    at = _utc(now)
+    nodes, _ = _fresh_nodes(store, fleet, at, stale_after)
+    state = _current_sites(store, fleet, at, nodes, stale_after, pue)
+    sites = pd.DataFrame(
+        {
+            "site": [s.id for s in fleet.sites],
+            "name": [s.name for s in fleet.sites],
+            "region": [s.region for s in fleet.sites],
+            "latitude": [s.latitude for s in fleet.sites],
+            "longitude": [s.longitude for s in fleet.sites],
+            "nodes_expected": [sum(n.site == s.id for n in fleet.nodes) for s in fleet.sites],
+        }
+    )
+    sites = sites.merge(state.drop(columns="ts"), on="site", how="left")
+    links = _current_links(store, fleet, at, stale_after)
+    return SiteMap(sites=sites, links=links)
+
+
+def site_series(
+    store: TelemetryStore,
+    fleet: Fleet,
+    start: datetime | pd.Timestamp,
+    stop: datetime | pd.Timestamp,
+    every: timedelta | str,
+    pue: float = FALLBACK_PUE,
+) -> pd.DataFrame:
+    """Per-site history in windows of ``every`` (aligned to the epoch) from ``start`` to ``stop``.
+
+    Returns one row per site and window start ``ts`` (UTC) in ``[floor(start), stop)``, sorted by
+    ``ts`` then fleet site order, with the SITE_COLUMNS (``util`` [0-1], ``facility_power_kw``
+    [kW], ``intensity_g_per_kwh`` [gCO2/kWh] average …); NaN where nothing was reported.
+    """
+    step = pd.Timedelta(every)
+    times = window_starts(start, stop, step)
+    if times.empty or not fleet.sites:
+        return pd.DataFrame(columns=["ts", "site", *SITE_COLUMNS])
+    begin, end = times[0], _utc(stop)
+    nodes = _node_frame(
+        store.query("node", begin, end, fields=list(NODE_FIELDS), every=step), fleet
+    )
+    meters = store.query("meter", begin, end, fields=["power_kw"], every=step)
+    grid = store.query(
+        "grid", begin - GRID_STALE_AFTER, end, fields=["intensity_g_per_kwh"], every=step
+    )
+    intensity = _grid_by_window(grid, fleet, times, step)
+    return _site_table(fleet, times, nodes, meters, intensity, pue)
+
+
+def utilisation_heatmap(
+    store: TelemetryStore,
+    start: datetime | pd.Timestamp,
+    stop: datetime | pd.Timestamp,
+    every: timedelta | str,
+    nodes: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Node × window compute utilisation [0-1] (window means, then max of cpu and gpu).
+
+    Rows are ``nodes`` in that order (silent ones all NaN) or, if None, every node found,
+    sorted; columns are every window start (UTC) in ``[floor(start), stop)``.
+    """
+    step = pd.Timedelta(every)
+    times = window_starts(start, stop, step)
+    if times.empty:
+        return pd.DataFrame(index=pd.Index(list(nodes or []), name="id"))
+    frame = store.query("node", times[0], _utc(stop), fields=["cpu_util", "gpu_util"], every=step)
+    if frame.empty or "id" not in frame:
+        matrix = pd.DataFrame(np.nan, index=pd.Index([], name="id"), columns=times)
+    else:
+        frame = frame.assign(compute=compute_util(frame), ts=pd.to_datetime(frame["ts"], utc=True))
+        matrix = frame.pivot_table(index="id", columns="ts", values="compute", aggfunc="mean")
+    order = list(nodes) if nodes is not None else sorted(matrix.index.astype(str))
+    matrix = matrix.reindex(index=order, columns=times).astype(float)
+    matrix.index.name = "id"
+    return matrix
+
+
+def last_data_at(
+    store: TelemetryStore, now: datetime | pd.Timestamp, within: timedelta = timedelta(days=1)
+) -> pd.Timestamp | None:
+    """Time of the newest node reading at or before ``now`` and within ``within``, or None."""
+    frame = store.last("node", at=_utc(now), fields=["cpu_util"], within=within)
+    if frame.empty:
+        return None
+    return pd.Timestamp(pd.to_datetime(frame["ts"], utc=True).max())
+
+
+def compute_util(frame: pd.DataFrame) -> pd.Series:
+    """Per row, the larger of ``cpu_util`` and ``gpu_util`` [0-1], skipping missing ones."""
+    columns = [c for c in ("cpu_util", "gpu_util") if c in frame.columns]
+    if not columns:
+        return pd.Series(np.nan, index=frame.index, dtype=float)
+    return frame[columns].astype(float).max(axis=1, skipna=True)
+
+
+def window_starts(
+    start: datetime | pd.Timestamp, stop: datetime | pd.Timestamp, every: timedelta | str
+) -> pd.DatetimeIndex:
+    """Start times (UTC, aligned to the epoch) of the windows of ``every`` that overlap
+    ``[start, stop)``: from the one containing ``start`` to the last one beginning before
+    ``stop``; none if ``stop <= start``."""
+    step = pd.Timedelta(every)
+    if step <= pd.Timedelta(0):
+        raise ValueError(f"every must be positive, not {every!r}")
+    first, end = _utc(start).floor(step), _utc(stop)
+    if end <= _utc(start):
+        return pd.DatetimeIndex([], tz="UTC", name="ts")
+    return pd.date_range(first, end - pd.Timedelta(1, "ns"), freq=step, name="ts")
+
+
+def _utc(value: datetime | pd.Timestamp) -> pd.Timestamp:
+    ts = pd.Timestamp(value)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def _sum_or_none(values: pd.Series) -> float | None:
+    return float(values.sum()) if values.notna().any() else None
+
+
+def _fresh_nodes(
+    store: TelemetryStore, fleet: Fleet, at: pd.Timestamp, stale_after: timedelta
+) -> tuple[pd.DataFrame, pd.Timestamp | None]:
+    """Latest row of every inventory node that is fresh at ``at``, and the newest node time."""
+    frame = store.last("node", at=at, fields=list(NODE_FIELDS))
+    frame = _node_frame(frame, fleet)
+    if frame.empty:
+        return frame, None
+    last_data = pd.Timestamp(frame["ts"].max())
+    return frame[frame["ts"] > at - stale_after], last_data
+
+
+def _node_frame(frame: pd.DataFrame, fleet: Fleet) -> pd.DataFrame:
+    """Node rows of inventory nodes, with UTC ``ts``, ``site`` from the inventory and
+    ``compute`` [0-1]; missing fields as NaN."""
+    columns = ["ts", "site", "id", "compute", "power_w"]
+    if frame.empty or "id" not in frame.columns:
+        return pd.DataFrame({c: pd.Series(dtype=float) for c in columns})
+    site_of = pd.Series({n.id: n.site for n in fleet.nodes}, dtype=object)
+    ids = frame["id"].astype(str)
+    sites = ids.map(site_of)
+    frame, ids, sites = frame[sites.notna()], ids[sites.notna()], sites[sites.notna()]
+    return pd.DataFrame(
+        {
+            "ts": pd.to_datetime(frame["ts"], utc=True),
+            "site": sites,
+            "id": ids,
+            "compute": compute_util(frame),
+            "power_w": _float_column(frame, "power_w"),
+        }
+    )
+
+
+def _current_sites(
+    store: TelemetryStore,
+    fleet: Fleet,
+    at: pd.Timestamp,
+    nodes: pd.DataFrame,
+    stale_after: timedelta,
+    pue: float,
+) -> pd.DataFrame:
+    """SITE_COLUMNS of every site at ``at``, from fresh node and meter rows and the grid."""
+    meters = store.last("meter", at=at, fields=["power_kw"], within=stale_after)
+    grid = store.last("grid", at=at, fields=["intensity_g_per_kwh"], within=GRID_STALE_AFTER)
+    times = pd.DatetimeIndex([at], name="ts")
+    regions = _region_intensity(grid)
+    intensity = pd.DataFrame(
+        {r: [regions.get(r, math.nan)] for r in fleet.regions}, index=times, dtype=float
+    )
+    return _site_table(
+        fleet,
+        times,
+        nodes.assign(ts=at),
+        meters.assign(ts=at) if not meters.empty else meters,
+        intensity,
+        pue,
+    )
+
+
+def _current_links(
+    store: TelemetryStore, fleet: Fleet, at: pd.Timestamp, stale_after: timedelta
+) -> pd.DataFrame:
+    """Every inventory link with its endpoints and its fresh ``util`` and ``latency_ms``."""
+    frame = store.last("link", at=at, fields=["util", "latency_ms"], within=stale_after)
+    links = pd.DataFrame(
+        {
+            "link": [k.id for k in fleet.links],
+            "a": [k.a for k in fleet.links],
+            "b": [k.b for k in fleet.links],
+            "lat_a": [fleet.site(k.a).latitude for k in fleet.links],
+            "lon_a": [fleet.site(k.a).longitude for k in fleet.links],
+            "lat_b": [fleet.site(k.b).latitude for k in fleet.links],
+            "lon_b": [fleet.site(k.b).longitude for k in fleet.links],
+        }
+    )
+    latest = pd.DataFrame(
+        {
+            "link": frame["id"].astype(str) if "id" in frame else pd.Series(dtype=str),
+            "util": _float_column(frame, "util"),
+            "latency_ms": _float_column(frame, "latency_ms"),
+        }
+    ).drop_duplicates("link", keep="last")
+    return links.merge(latest, on="link", how="left")
+
+
+def _float_column(frame: pd.DataFrame, column: str) -> pd.Series:
+    """``frame[column]`` as floats (NaN where missing), or an all-NaN column if absent."""
+    if column not in frame.columns:
+        return pd.Series(np.nan, index=frame.index, dtype=float)
+    return pd.to_numeric(frame[column], errors="coerce").astype(float)
+
+
+def _region_intensity(grid: pd.DataFrame) -> dict[str, float]:
+    if grid.empty or "region" not in grid or "intensity_g_per_kwh" not in grid:
+        return {}
+    rows = grid.dropna(subset=["intensity_g_per_kwh"])
+    return {
+        str(r): float(v) for r, v in zip(rows["region"], rows["intensity_g_per_kwh"], strict=True)
+    }
+
+
+def _grid_by_window(
+    grid: pd.DataFrame, fleet: Fleet, times: pd.DatetimeIndex, step: pd.Timedelta
+) -> pd.DataFrame:
+    """Window × region grid intensity [gCO2/kWh]: window means carried forward for at most
+    GRID_STALE_AFTER; NaN where no signal."""
+    if grid.empty or "region" not in grid or "intensity_g_per_kwh" not in grid:
+        return pd.DataFrame(np.nan, index=times, columns=list(fleet.regions))
+    table = grid.assign(ts=pd.to_datetime(grid["ts"], utc=True)).pivot_table(
+        index="ts", columns="region", values="intensity_g_per_kwh", aggfunc="mean"
+    )
+    grid_times = window_starts(times[0] - GRID_STALE_AFTER, times[-1] + step, step)
+    limit = max(int(GRID_STALE_AFTER / step), 1)
+    table = table.reindex(grid_times).ffill(limit=limit)
+    return table.reindex(index=times, columns=list(fleet.regions)).astype(float)
+
+
+def _site_table(
+    fleet: Fleet,
+    times: pd.DatetimeIndex,
+    nodes: pd.DataFrame,
+    meters: pd.DataFrame,
+    grid_intensity: pd.DataFrame,
+    pue: float,
+) -> pd.DataFrame:
+    """SITE_COLUMNS for every (window, site) pair, by the rules of the module docstring.
+
+    nodes : ``ts``, ``site``, ``compute`` [0-1], ``power_w`` [W] (inventory nodes only);
+    meters : ``ts``, ``site``, ``kind``, ``power_kw`` [kW];
+    grid_intensity : window × region [gCO2/kWh].
+    """
+    key = pd.MultiIndex.from_product([times, [s.id for s in fleet.sites]], names=["ts", "site"])
+    by_node = nodes.groupby(["ts", "site"])
+    table = pd.DataFrame(
+        {
+            "util": by_node["compute"].mean(),
+            "nodes_reporting": by_node["compute"].count(),
+            "it_power_kw": by_node["power_w"].sum(min_count=1) / 1000.0,
+        }
+    ).reindex(key)
+    table["nodes_reporting"] = table["nodes_reporting"].fillna(0).astype(int)
+    kinds = _meter_kinds(meters).reindex(key)
+    modelled_it = kinds["it_load"].fillna(table["it_power_kw"])
+    facility = kinds["facility"]
+    table["facility_modelled"] = facility.isna() & modelled_it.notna()
+    table["facility_power_kw"] = facility.fillna(facility_power_kw(modelled_it, pue))
+    table["renewable_kw"] = kinds[["pv", "wind"]].sum(axis=1, min_count=1).fillna(0.0)
+    table["grid_import_kw"] = kinds["grid_import"].fillna(
+        (table["facility_power_kw"] - table["renewable_kw"]).clip(lower=0.0)
+    )
+    region_of = {s.id: s.region for s in fleet.sites}
+    shipped = read_grid_factors()
+    fallback = {r: shipped.get(r, math.nan) for r in fleet.regions}
+    long = grid_intensity.fillna(value=fallback).stack(future_stack=True)
+    lookup = [(ts, region_of[site]) for ts, site in key]
+    table["grid_intensity_g_per_kwh"] = long.reindex(pd.MultiIndex.from_tuples(lookup)).to_numpy()
+    facility_kw = table["facility_power_kw"].where(table["facility_power_kw"] > 0)
+    table["intensity_g_per_kwh"] = (
+        table["grid_import_kw"].clip(lower=0.0) * table["grid_intensity_g_per_kwh"] / facility_kw
+    )
+    return table.reset_index()[["ts", "site", *SITE_COLUMNS]]
+
+
+def _meter_kinds(meters: pd.DataFrame) -> pd.DataFrame:
+    """(ts, site) × meter kind: summed ``power_kw`` [kW] of the kinds the overview uses."""
+    if not meters.empty and {"site", "kind", "power_kw"} <= set(meters.columns):
+        meters = meters.dropna(subset=["power_kw"])
+    if meters.empty or not {"site", "kind", "power_kw"} <= set(meters.columns):
+        index = pd.MultiIndex.from_tuples([], names=["ts", "site"])
+        return pd.DataFrame({k: pd.Series(dtype=float) for k in METER_KINDS_USED}, index=index)
+    frame = meters.assign(ts=pd.to_datetime(meters["ts"], utc=True))
+    table = frame.pivot_table(
+        index=["ts", "site"], columns="kind", values="power_kw", aggfunc="sum"
+    )
+    return table.reindex(columns=list(METER_KINDS_USED)).astype(float)
