@@ -130,11 +130,12 @@ class SimulationRun:
         stays within :data:`BACKFILL_WINDOW` of it. The embedded broker needs this: it has no
         flow control and gives up on a delivery whose acknowledgement takes over 5 s.
         """
+        started = time.monotonic()  # the wall time at which simulated time is ``start``
         self.publisher.start()
         try:
             if self._backfill > timedelta(0):
                 self._publish_backfill(stop, delivered)
-            self._publish_live(stop)
+            self._publish_live(stop, started)
         finally:
             self.publisher.stop()
         return self.publisher.published
@@ -157,8 +158,8 @@ class SimulationRun:
         self.publisher.flush()
         log.info("history published: %d messages", self.publisher.published)
 
-    def _publish_live(self, stop: threading.Event) -> None:
-        wall0 = time.monotonic()
+    def _publish_live(self, stop: threading.Event, wall0: float) -> None:
+        """Publish a step whenever its simulated time is due; catch up after the backfill."""
         sim_time = self._start
         while not stop.is_set():
             self.publisher.publish(self._simulator.step())

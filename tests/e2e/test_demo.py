@@ -52,14 +52,17 @@ def test_demo_serves_a_live_overview_and_stops_cleanly(tmp_path: Path) -> None:
             time.sleep(10)  # let the collector store the first minutes of history
             page.goto(f"http://127.0.0.1:{port}/", wait_until="networkidle")
             page.wait_for_selector(".js-plotly-plot", timeout=60_000)
-            page.wait_for_timeout(8_000)
+            # live telemetry has caught up with the present: every node of the fleet reports
+            page.wait_for_function(
+                "() => /40\\s*\\/\\s*40/.test(document.querySelector('.kpi-value').innerText)",
+                timeout=60_000,
+            )
             SCREENSHOTS.mkdir(exist_ok=True)
             page.screenshot(path=str(SCREENSHOTS / "demo-overview.png"), full_page=True)
             body = page.inner_text("body")
             browser.close()
         assert not errors, errors
         assert "Overview" in body
-        assert re.search(r"\d+\s*/\s*\d+", body), "nodes reporting / expected not shown"
         out, err = demo.communicate(timeout=DURATION_S + 120)
     finally:
         if demo.poll() is None:
