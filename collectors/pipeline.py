@@ -28,6 +28,7 @@ from collectors.topics import ALERTS_PREFIX
 from twin.errors import PayloadError, StoreError, StoreUnavailable
 from twin.model import Fleet, Reading
 from twin.store import TelemetryStore
+from twin.store.spool import Spool
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,7 @@ class Counters:
     dead_by_reason: Counter[str] = field(default_factory=Counter)
     batches: int = 0
     store_failures: int = 0
+    spooled_readings: int = 0
     last_batch_write_ms: float = 0.0
 
     def as_fields(self, queue_depth: int) -> dict[str, float]:
@@ -93,6 +95,7 @@ class Counters:
             "dead_lettered": self.dead_lettered,
             "batches": self.batches,
             "store_failures": self.store_failures,
+            "spooled_readings": self.spooled_readings,
             "batch_write_ms": self.last_batch_write_ms,
             "queue_depth": queue_depth,
         }
@@ -116,6 +119,7 @@ class IngestPipeline:
         batch_interval_s: float = 0.5,
         queue_size: int = 20_000,
         max_clock_skew_s: float = 300.0,
+        spool: Spool | None = None,
     ) -> None:
         if batch_size <= 0 or queue_size <= 0 or batch_interval_s <= 0:
             raise ValueError("batch_size, queue_size and batch_interval_s must be positive")
@@ -125,6 +129,7 @@ class IngestPipeline:
         self._batch_size = batch_size
         self._batch_interval_s = batch_interval_s
         self._max_clock_skew_s = max_clock_skew_s
+        self._spool = spool
         self._queue: queue.Queue[Message] = queue.Queue(maxsize=queue_size)
         self._stopping = threading.Event()
         self._give_up = threading.Event()
@@ -274,7 +279,8 @@ class IngestPipeline:
         return batch
 
     def _write_until_stored(self, readings: list[Reading]) -> float | None:
-        """Write one batch, retrying with back-off while the store is unavailable.
+        """Write one batch, retrying with back-off while the store is unavailable; while it
+        is, a batch the spool can take counts as stored. After a write, spooled batches follow.
 
         Returns the time the successful write took [ms], or None if the pipeline gave up.
         Raises StoreError if the store refuses the batch itself (bad names or values).
@@ -284,13 +290,27 @@ class IngestPipeline:
             started = time.perf_counter()
             try:
                 self._store.write(readings)
-                return (time.perf_counter() - started) * 1e3
+                elapsed_ms = (time.perf_counter() - started) * 1e3
+                self._drain_spool()
+                return elapsed_ms
             except StoreUnavailable as exc:
                 self.counters.store_failures += 1
+                if self._spool is not None and self._spool.append(readings):
+                    self.counters.spooled_readings += len(readings)
+                    log.warning("store unavailable (%s); batch spooled to disk", exc)
+                    return (time.perf_counter() - started) * 1e3
                 log.error("store write failed (%s); retrying in %.1f s", exc, delay)
                 self._give_up.wait(delay)
                 delay = min(delay * 2, RETRY_MAX_S)
         return None
+
+    def _drain_spool(self) -> None:
+        if self._spool is None:
+            return
+        try:
+            self._spool.drain(self._store)
+        except StoreUnavailable as exc:
+            log.warning("store unavailable again while writing spooled batches: %s", exc)
 
     def _account(self, batch: Batch, elapsed_ms: float, with_counters: bool) -> None:
         dead_total = sum(batch.dead.values())

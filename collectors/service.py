@@ -10,6 +10,7 @@ from collectors.pipeline import Counters, IngestPipeline
 from twin.config import BrokerURL, Settings
 from twin.model import Fleet
 from twin.store import TelemetryStore
+from twin.store.spool import Spool
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,13 @@ class CollectorSummary:
         return text
 
 
+def spool_for(settings: Settings) -> Spool | None:
+    """The outage spool the settings ask for (``spool_max_mb`` = 0: none)."""
+    if settings.spool_max_mb <= 0:
+        return None
+    return Spool(settings.spool_dir, int(settings.spool_max_mb * 1_000_000))
+
+
 class Collector:
     """Subscribe to the telemetry topics and store what arrives (see collectors.pipeline)."""
 
@@ -68,6 +76,7 @@ class Collector:
             batch_interval_s=settings.batch_interval_s,
             queue_size=settings.queue_size,
             max_clock_skew_s=settings.max_clock_skew_s,
+            spool=spool_for(settings),
         )
         self.subscriber = MqttSubscriber(
             broker,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from twin.errors import PayloadError
 from twin.model import ASSET_KINDS, ID_PATTERN
@@ -39,8 +40,12 @@ class Topic:
     site: str | None = None
 
 
+@lru_cache(maxsize=16_384)
 def parse_topic(topic: str) -> Topic:
-    """Parse a topic of the contract; raise PayloadError(``bad_topic``) otherwise."""
+    """Parse a topic of the contract; raise PayloadError(``bad_topic``) otherwise.
+
+    Cached: every asset publishes on the same topic again and again.
+    """
     levels = topic.split("/")
     if (
         len(levels) == 3

@@ -134,6 +134,7 @@ class Settings(BaseSettings):
     batch_interval_s: float = Field(0.5, gt=0, description="longest wait before a write [s]")
     queue_size: int = Field(20_000, gt=0, description="bounded ingest queue [messages]")
     max_clock_skew_s: float = Field(300.0, gt=0, description="refuse readings this far ahead [s]")
+    spool_max_mb: float = Field(256.0, ge=0, description="outage spool bound [MB]; 0: none")
     host: str = Field("127.0.0.1", description="dashboard bind address")
     port: int = Field(8050, gt=0, lt=65536, description="dashboard port")
     refresh_s: float = Field(5.0, gt=0, description="dashboard live refresh period [s]")
@@ -155,6 +156,11 @@ class Settings(BaseSettings):
     def broker_url(self) -> BrokerURL:
         """The parsed broker URL."""
         return BrokerURL.parse(self.broker)
+
+    @property
+    def spool_dir(self) -> Path:
+        """Where batches wait on disk while the store is unavailable."""
+        return self.data_dir / "spool"
 
     @property
     def store_url(self) -> StoreURL:

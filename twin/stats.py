@@ -23,7 +23,7 @@ def store_stats(store: TelemetryStore, now: datetime | None = None) -> dict[str,
     collectors = {
         str(row["collector"]): {
             "at": row["ts"].isoformat(),
-            **{k: v for k, v in row.items() if k not in ("ts", "collector")},
+            **{k: _plain(v) for k, v in row.items() if k not in ("ts", "collector")},
         }
         for row in counters.to_dict("records")
     }
@@ -35,3 +35,8 @@ def store_stats(store: TelemetryStore, now: datetime | None = None) -> dict[str,
         },
         "collectors": collectors,
     }
+
+
+def _plain(value: Any) -> Any:
+    """Counters are stored as floats; show whole numbers as integers."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value

@@ -28,7 +28,7 @@ def canonical(i: int, node: str = "n1") -> tuple[str, bytes]:
     return f"cne/v1/site-a/node/{node}", json.dumps(body).encode()
 
 
-def wait_until(condition: Callable[[], bool], timeout_s: float = 30.0) -> bool:
+def wait_until(condition: Callable[[], bool], timeout_s: float = 120.0) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if condition():
@@ -164,6 +164,7 @@ def test_nothing_is_acknowledged_during_an_outage_so_the_broker_redelivers(
 ) -> None:
     monkeypatch.setattr(pipeline_module, "RETRY_MIN_S", 0.05)
     monkeypatch.setattr(pipeline_module, "RETRY_MAX_S", 0.05)
+    settings = settings.model_copy(update={"spool_max_mb": 0})  # the broker keeps everything
     broken = BrokenStore(store)
     crashed = Collector(settings, broken, mosquitto)  # type: ignore[arg-type]
     crashed.start()

@@ -4,6 +4,7 @@ storage, back-off while the store is unavailable."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,6 +16,7 @@ from collectors.pipeline import IngestPipeline, Message
 from twin.errors import StoreError, StoreUnavailable
 from twin.model import Reading
 from twin.store.duckdb import DuckDBStore
+from twin.store.spool import Spool
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
@@ -183,3 +185,25 @@ def test_a_message_the_store_refuses_is_dead_lettered_alone(store: DuckDBStore) 
     assert sorted(acks) == list(range(21))
     assert pipe.counters.stored_readings == 18
     assert pipe.counters.dead_by_reason[pipeline_module.STORE_REJECTED] == 3
+
+
+def test_outage_is_absorbed_by_the_spool_and_drained_after(
+    store: DuckDBStore, tmp_path: Path
+) -> None:
+    acks: list[int] = []
+    flaky = FlakyStore(store, failures=2)
+    spool = Spool(tmp_path / "spool", max_bytes=10_000_000)
+    pipe = IngestPipeline(flaky, batch_interval_s=0.05, spool=spool)  # type: ignore[arg-type]
+    pipe.start()
+    for round_ in range(4):  # rounds 0 and 1 meet the outage, 2 and 3 a working store
+        for i in range(5):
+            pipe.submit(node_message(10 * round_ + i, acks))
+        while len(acks) < 5 * (round_ + 1):
+            time.sleep(0.01)
+        if round_ == 1:
+            assert len(spool.files()) == 2  # acknowledged while only on disk
+    assert pipe.stop()
+    assert pipe.counters.spooled_readings >= 10  # the batches may carry a counters row too
+    assert spool.files() == []  # drained once the store took writes again
+    stored = store.query("node", NOW - timedelta(hours=1), NOW + timedelta(seconds=1))
+    assert len(stored) == 20
