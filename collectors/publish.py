@@ -123,18 +123,29 @@ class SimulationRun:
         )
         self.publisher = Publisher(broker, client_id, protocol)
 
-    def run(self, stop: threading.Event, delivered: Callable[[], int] | None = None) -> int:
+    def run(
+        self,
+        stop: threading.Event,
+        delivered: Callable[[], int] | None = None,
+        on_history: Callable[[], object] | None = None,
+    ) -> int:
         """Publish until ``stop`` is set; return how many messages were published.
 
         ``delivered`` (optional) counts messages the consumer has finished with; backfill then
         stays within :data:`BACKFILL_WINDOW` of it. The embedded broker needs this: it has no
         flow control and gives up on a delivery whose acknowledgement takes over 5 s.
+        ``on_history`` is called once the history is published (and, with ``delivered``,
+        consumed), before live telemetry starts.
         """
         started = time.monotonic()  # the wall time at which simulated time is ``start``
         self.publisher.start()
         try:
             if self._backfill > timedelta(0):
                 self._publish_backfill(stop, delivered)
+            while delivered and delivered() < self.publisher.published and not stop.is_set():
+                stop.wait(0.05)
+            if on_history is not None and not stop.is_set():
+                on_history()
             self._publish_live(stop, started)
         finally:
             self.publisher.stop()

@@ -52,8 +52,14 @@ import pandas as pd
 import pvlib
 
 from collectors.topics import asset_topic, grid_topic
-from twin.carbon import grid_factor, read_source_factors
-from twin.energy import facility_power_kw, it_power_w
+from twin.carbon import grid_factor, grid_profile, marginal_intensity, read_source_factors
+from twin.energy import (
+    climatology_temp_c,
+    cooling_pue,
+    facility_power_kw,
+    it_power_w,
+    wind_power_kw,
+)
 from twin.model import METER_KINDS, Fleet, Node
 from twin.workload import NodeLoadSimulator
 
@@ -118,31 +124,6 @@ def capacity_slots(node: Node) -> int:
     return int(min(max(raw, MIN_SLOTS), MAX_SLOTS))
 
 
-def cooling_pue(temp_c: FloatArray) -> FloatArray:
-    """PUE [-] at an outdoor temperature [degC]: free cooling up to 10 degC gives 1.15; above,
-    mechanical cooling adds 0.012 per degC (1.45 at 35 degC), capped at 1.6."""
-    return np.minimum(1.15 + 0.012 * np.maximum(np.asarray(temp_c) - 10.0, 0.0), 1.6)
-
-
-def wind_power_kw(
-    speed_m_s: FloatArray,
-    rated_kw: FloatArray,
-    cut_in_m_s: float = 3.0,
-    rated_m_s: float = 12.0,
-    cut_out_m_s: float = 25.0,
-) -> FloatArray:
-    """Turbine output [kW] at a hub-height wind speed [m/s] for a rated power [kW].
-
-    Zero below cut-in and from cut-out on; rated power from rated speed; in between it grows
-    with the cube of the speed: ``rated * (v**3 - vin**3) / (vr**3 - vin**3)``.
-    """
-    v = np.asarray(speed_m_s, dtype=float)
-    ramp = (v**3 - cut_in_m_s**3) / (rated_m_s**3 - cut_in_m_s**3)
-    share = np.where(v < rated_m_s, np.clip(ramp, 0.0, 1.0), 1.0)
-    share = np.where((v < cut_in_m_s) | (v >= cut_out_m_s), 0.0, share)
-    return share * np.asarray(rated_kw, dtype=float)
-
-
 def clear_sky_ghi(latitude: float, longitude: float, times: pd.DatetimeIndex) -> FloatArray:
     """Clear-sky global horizontal irradiance [W/m2] at ``times`` (tz-aware) for a place
     [degrees]: pvlib's Ineichen model with pvlib's monthly Linke turbidity and the place's
@@ -164,30 +145,6 @@ def clear_sky_ghi(latitude: float, longitude: float, times: pd.DatetimeIndex) ->
     with np.errstate(divide="ignore", invalid="ignore"):  # night: sun below the horizon
         sky = pvlib.clearsky.ineichen(zenith, airmass, turbidity, altitude, dni_extra)
     return np.nan_to_num(np.asarray(sky["ghi"], dtype=float), nan=0.0).clip(min=0.0)
-
-
-def _solar_bell(hour: FloatArray) -> FloatArray:
-    return np.clip(np.sin(np.pi * (np.asarray(hour) - 6.0) / 12.0), 0.0, None)
-
-
-def _evening_bell(hour: FloatArray) -> FloatArray:
-    return np.exp(-(((np.asarray(hour) - 20.0) / 2.5) ** 2))
-
-
-def grid_profile(hour: FloatArray) -> FloatArray:
-    """Daily shape of average grid intensity [-] at a local clock hour [h], mean 1 over a day:
-    ``1 - 0.10 * solar + 0.06 * evening`` re-centred, with solar a half-sine over 06-18 h and
-    evening a Gaussian bump at 20 h (2.5 h wide)."""
-    grid = np.arange(0.0, 24.0, 1.0 / 60.0)
-    mean = float(np.mean(0.06 * _evening_bell(grid) - 0.10 * _solar_bell(grid)))
-    return 1.0 + 0.06 * _evening_bell(hour) - 0.10 * _solar_bell(hour) - mean
-
-
-def marginal_intensity(hour: FloatArray, coal: float, gas: float) -> FloatArray:
-    """Marginal grid intensity [gCO2/kWh] at a local clock hour [h]: coal sets the margin
-    (85 %) except at the evening peak, where gas peakers take up to 40 % of it."""
-    gas_share = 0.15 + 0.25 * _evening_bell(hour)
-    return (1.0 - gas_share) * coal + gas_share * gas
 
 
 def _utc_seconds(ts: datetime) -> float:
@@ -461,12 +418,10 @@ class FleetSimulator:
         """Power [kW] per meter kind (rows, in METER_KINDS order) and site (columns)."""
         n = len(self.fleet.sites)
         it = np.bincount(self._node_site, weights=self._node_power_w, minlength=n) / 1000.0
-        solar_hour = (_utc_seconds(ts) / 3600.0 + self._lon / 15.0) % 24.0
-        doy = ts.timetuple().tm_yday
-        annual = 28.0 - 0.75 * (self._lat - 18.0)
-        seasonal = (3.0 + 0.5 * (self._lat - 18.0)) * math.cos(2 * math.pi * (doy - 15) / 365.25)
-        diurnal = 4.0 * np.cos(2 * np.pi * (solar_hour - 15.0) / 24.0)
-        temp_c = annual - seasonal + diurnal + self._temp_anomaly.step()
+        climate = climatology_temp_c(
+            _utc_seconds(ts) / 3600.0, ts.timetuple().tm_yday, self._lat, self._lon
+        )
+        temp_c = climate + self._temp_anomaly.step()
         facility = facility_power_kw(it, cooling_pue(temp_c))
         clearness = np.clip(self._clearness_mean + self._cloud.step(), 0.05, 1.1)
         pv = np.minimum(self._pv_clear_sky(ts) / 1000.0 * clearness * PV_DERATE, 1.0) * self._pv_kwp

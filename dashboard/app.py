@@ -19,7 +19,7 @@ from dash import Dash, Input, Output, dcc, html
 from dash.development.base_component import Component
 
 from dashboard import ids
-from dashboard.pages import overview
+from dashboard.pages import energy, entropy, overview, replay, whatif
 from twin.config import Settings
 from twin.errors import StoreError
 from twin.model import Fleet
@@ -70,7 +70,13 @@ class Page:
     register_callbacks: Callable[[Dash, Services], None]
 
 
-PAGES: tuple[Page, ...] = (Page("/", "Overview", overview.layout, overview.register_callbacks),)
+PAGES: tuple[Page, ...] = (
+    Page("/", "Overview", overview.layout, overview.register_callbacks),
+    Page(energy.PATH, "Energy & Carbon", energy.layout, energy.register_callbacks),
+    Page(entropy.PATH, "Entropy", entropy.layout, entropy.register_callbacks),
+    Page(replay.PATH, "Replay", replay.layout, replay.register_callbacks),
+    Page(whatif.PATH, "What-if", whatif.layout, whatif.register_callbacks),
+)
 """The pages in navigation order; the first one is the home page."""
 
 

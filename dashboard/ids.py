@@ -22,6 +22,72 @@ OVERVIEW_SERIES = "overview-series"
 OVERVIEW_HEATMAP = "overview-heatmap"
 OVERVIEW_AS_OF = "overview-as-of"
 
+# Energy & Carbon page (dashboard.pages.energy)
+ENERGY_TICK = "energy-tick"
+ENERGY_STATE = "energy-state"
+ENERGY_KPIS = "energy-kpis"
+ENERGY_SITE = "energy-site"
+ENERGY_POWER = "energy-power"
+ENERGY_SUPPLY = "energy-supply"
+ENERGY_HEATMAP = "energy-heatmap"
+ENERGY_TABLE = "energy-table"
+ENERGY_EMISSIONS = "energy-emissions"
+ENERGY_GAP = "energy-gap"
+
+# Replay page (dashboard.pages.replay)
+REPLAY_URL = "replay-url"
+REPLAY_SLIDER = "replay-slider"
+REPLAY_PLAY = "replay-play"
+REPLAY_SPEED = "replay-speed"
+REPLAY_TICK = "replay-tick"
+REPLAY_RENDERED = "replay-rendered"
+REPLAY_AS_OF = "replay-as-of"
+REPLAY_FORK = "replay-fork"
+REPLAY_MAP = "replay-map"
+REPLAY_STALE = "replay-stale"
+REPLAY_DERIVED = "replay-derived"
+REPLAY_KPI_VALUE = "replay-kpi-value"
+REPLAY_KPI_UNIT = "replay-kpi-unit"
+REPLAY_KPI_NOTE = "replay-kpi-note"
+
+# Entropy page (dashboard.pages.entropy)
+ENTROPY_TICK = "entropy-tick"
+ENTROPY_STATE = "entropy-state"
+ENTROPY_SELECTED = "entropy-selected"
+ENTROPY_KPIS = "entropy-kpis"
+ENTROPY_NETWORK = "entropy-network"
+ENTROPY_TYPES = "entropy-types"
+ENTROPY_SCATTER = "entropy-scatter"
+ENTROPY_COLOUR = "entropy-colour"
+ENTROPY_HEATMAP = "entropy-heatmap"
+ENTROPY_TABLE = "entropy-table"
+ENTROPY_DIMENSION = "entropy-dimension"
+ENTROPY_EXPLAIN_TITLE = "entropy-explain-title"
+ENTROPY_SUM = "entropy-sum"
+ENTROPY_HOURS = "entropy-hours"
+ENTROPY_INTERVALS = "entropy-intervals"
+ENTROPY_ROW = "entropy-row"
+
+
+def entropy_row(node: str) -> dict[str, str]:
+    """The id of the Entropy page's table row of ``node`` (clicked to explain the node)."""
+    return {"type": ENTROPY_ROW, "node": node}
+
+
+# What-if page (dashboard.pages.whatif)
+WHATIF_PRESET = "whatif-preset"
+WHATIF_POLICIES = "whatif-policies"
+WHATIF_SEED = "whatif-seed"
+WHATIF_REQUESTS = "whatif-requests"
+WHATIF_RATE_STEP = "whatif-rate-step"
+WHATIF_RUN = "whatif-run"
+WHATIF_CANCEL = "whatif-cancel"
+WHATIF_PROGRESS = "whatif-progress"
+WHATIF_STATUS = "whatif-status"
+WHATIF_RESULT = "whatif-result"
+WHATIF_PANELS = "whatif-panels"
+WHATIF_SESSION = "whatif-session"
+
 KPI_VALUE = "kpi-value"
 KPI_UNIT = "kpi-unit"
 KPI_NOTE = "kpi-note"

@@ -21,6 +21,8 @@ from typing import Any
 
 import pandas as pd
 
+from twin.commands import entropy as entropy_commands
+from twin.commands import whatif as whatif_commands
 from twin.config import BrokerURL, Settings, load_settings
 from twin.errors import CnetwinError
 from twin.model import Fleet
@@ -161,6 +163,8 @@ def _parser() -> argparse.ArgumentParser:
     _common(stats)
     stats.add_argument("--store", help="store URL (default: the embedded DuckDB file)")
     stats.set_defaults(run=_run_stats)
+    entropy_commands.add_commands(commands)
+    whatif_commands.add_commands(commands)
     return parser
 
 
@@ -375,8 +379,8 @@ def _run_demo(args: argparse.Namespace) -> int:
         collector = Collector(settings, store, broker, fleet, protocol=protocol)
         collector.start()
         cleanup.append(collector.stop)
-        scheduler = start_scheduler(store, fleet)
-        cleanup.append(lambda: scheduler.shutdown(wait=True))
+        schedulers: list[Any] = []  # started once the history is stored, so jobs see all of it
+        cleanup.append(lambda: [scheduler.shutdown(wait=True) for scheduler in schedulers])
         simulation = SimulationRun(
             fleet,
             broker,
@@ -387,7 +391,11 @@ def _run_demo(args: argparse.Namespace) -> int:
         )
         sim_thread = threading.Thread(
             target=simulation.run,
-            args=(stop, collector.delivered),
+            args=(
+                stop,
+                collector.delivered,
+                lambda: schedulers.append(start_scheduler(store, fleet, timedelta(0))),
+            ),
             name="cnetwin-sim",
         )
         sim_thread.start()

@@ -10,11 +10,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from twin.energy_jobs import ENERGY_CRON_MINUTE, ENERGY_CRON_SECOND, record_energy
+from twin.entropy_jobs import ENTROPY_FIRST_RUN_DELAY, ENTROPY_MINUTE, record_entropy
 from twin.model import Fleet
 from twin.overview import kpis
 from twin.store import TelemetryStore
@@ -33,8 +35,22 @@ def record_fleet_status(store: TelemetryStore, fleet: Fleet, now: datetime) -> N
     store.write_frame("fleet_status", frame, tags=["scope"])
 
 
-def start_scheduler(store: TelemetryStore, fleet: Fleet) -> BackgroundScheduler:
-    """Start the background scheduler with every job; call ``.shutdown()`` to stop it."""
+def catch_up(store: TelemetryStore, fleet: Fleet, now: datetime) -> None:
+    """Fill the derived series the history in the store allows (the periodic jobs' catch-up)."""
+    record_entropy(store, fleet, now)
+    record_energy(store, fleet, now)
+
+
+def start_scheduler(
+    store: TelemetryStore,
+    fleet: Fleet,
+    first_run_delay: timedelta = ENTROPY_FIRST_RUN_DELAY,
+) -> BackgroundScheduler:
+    """Start the background scheduler with every job; call ``.shutdown()`` to stop it.
+
+    first_run_delay : when the one-off catch-up of derived series runs after start [s]; the
+    demo starts the scheduler once its history is stored and passes 0.
+    """
     scheduler = BackgroundScheduler(timezone=UTC)
     scheduler.add_job(
         _logged(record_fleet_status),
@@ -45,6 +61,33 @@ def start_scheduler(store: TelemetryStore, fleet: Fleet) -> BackgroundScheduler:
         max_instances=1,
         coalesce=True,
         next_run_time=datetime.now(UTC),
+    )
+    scheduler.add_job(
+        _logged(record_entropy),
+        "cron",
+        minute=ENTROPY_MINUTE,
+        args=(store, fleet),
+        id="entropy",
+        max_instances=1,
+        coalesce=True,
+    )
+    scheduler.add_job(
+        _logged(catch_up),
+        "date",
+        run_date=datetime.now(UTC) + first_run_delay,
+        args=(store, fleet),
+        id="catch_up_at_start",
+        misfire_grace_time=None,
+    )
+    scheduler.add_job(
+        _logged(record_energy),
+        "cron",
+        minute=ENERGY_CRON_MINUTE,
+        second=ENERGY_CRON_SECOND,
+        args=(store, fleet),
+        id="energy",
+        max_instances=1,
+        coalesce=True,
     )
     scheduler.start()
     return scheduler

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from twin.carbon import read_grid_factors
-from twin.energy import facility_power_kw
+from twin.energy import DEFAULT_PUE, facility_power_kw
 from twin.model import Fleet
 from twin.store import TelemetryStore
 
@@ -47,7 +47,7 @@ GRID_STALE_AFTER = timedelta(hours=3)
 """Age past which a grid carbon signal is replaced by the region's shipped factor (signals are
 typically hourly)."""
 
-FALLBACK_PUE = 1.5
+FALLBACK_PUE = DEFAULT_PUE
 """PUE [-] used to model facility power at a site that has no fresh facility meter reading."""
 
 NODE_FIELDS = ("cpu_util", "gpu_util", "power_w")

@@ -94,7 +94,7 @@ def layout(context: PageContext) -> Component:
         children=[
             dcc.Interval(id=ids.OVERVIEW_TICK, interval=int(context.settings.refresh_s * 1000)),
             dcc.Store(id=ids.OVERVIEW_STATE, data=state),
-            html.Section(className="kpis", children=[_card(n, label) for n, label in KPI_CARDS]),
+            html.Section(className="kpis", children=[kpi_card(n, label) for n, label in KPI_CARDS]),
             html.Div(
                 className="overview-grid",
                 children=[
@@ -117,7 +117,11 @@ def layout(context: PageContext) -> Component:
     )
 
 
-def _card(name: str, label: str) -> Component:
+def kpi_card(
+    name: str, label: str, parts: tuple[str, str, str] = (ids.KPI_VALUE, ids.KPI_UNIT, ids.KPI_NOTE)
+) -> Component:
+    """The KPI card ``name``; ``parts`` are the id types of its value, unit and note."""
+    value, unit, note = parts
     return html.Div(
         className="kpi",
         children=[
@@ -125,11 +129,11 @@ def _card(name: str, label: str) -> Component:
             html.Div(
                 className="kpi-reading",
                 children=[
-                    html.Span("…", id=ids.kpi(ids.KPI_VALUE, name), className="kpi-value"),
-                    html.Span(id=ids.kpi(ids.KPI_UNIT, name), className="kpi-unit"),
+                    html.Span("…", id=ids.kpi(value, name), className="kpi-value"),
+                    html.Span(id=ids.kpi(unit, name), className="kpi-unit"),
                 ],
             ),
-            html.Div(id=ids.kpi(ids.KPI_NOTE, name), className="kpi-note"),
+            html.Div(id=ids.kpi(note, name), className="kpi-note"),
         ],
     )
 
@@ -147,11 +151,14 @@ def _panel(title: str, graph_id: str, figure: Any, config: dcc.Graph.Config) -> 
     )
 
 
-def kpi_texts(k: OverviewKpis) -> dict[str, tuple[str, str, str]]:
-    """Per KPI card name, the (value, unit, note) texts shown for ``k``."""
+def kpi_texts(
+    k: OverviewKpis, stale_after: timedelta = STALE_AFTER
+) -> dict[str, tuple[str, str, str]]:
+    """Per KPI card name, the (value, unit, note) texts shown for ``k`` (computed with node
+    readings fresh within ``stale_after``)."""
     power, power_unit = figures.format_power(k.facility_power_kw)
     power_note = f"partly modelled (PUE {FALLBACK_PUE:g})" if k.facility_modelled else "metered"
-    stale = f"fresh within {STALE_AFTER.total_seconds():.0f} s"
+    stale = f"fresh within {stale_after.total_seconds():.0f} s"
     return {
         "nodes": (f"{k.nodes_reporting} / {k.nodes_expected}", "nodes", stale),
         "util": (figures.format_share(k.compute_util), "%", "mean of max(CPU, GPU)"),

@@ -1,0 +1,164 @@
+"""Benchmark of replay: ``state_at`` and a playback step over a day of 10-second telemetry.
+
+Fills a temporary DuckDB file with a synthetic fleet (``--nodes`` nodes over ``--sites``
+sites, with its links and meters) sending 10-second telemetry for ``--hours`` hours, plus
+hourly grid signals, written with ``write_frame`` in one-hour batches. A few nodes go silent
+half-way, so the state has stale and missing assets. Then prints:
+
+* fill time [s] and rows per measurement;
+* ``state_at`` at the end, in the middle, and right after the silence began
+  [ms, median of ``--repeat`` runs];
+* one playback step: ``timeline`` advanced by ``--every`` from the middle [ms per step,
+  median over ``--repeat`` steps].
+
+Run: ``python bench/replay.py`` (defaults: 2,000 nodes, 40 sites, 24 h). Not part of the test
+run; the target is ``state_at`` under 200 ms for 2,000 nodes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from twin.inventory import synthetic_fleet
+from twin.model import Fleet
+from twin.replay import state_at, timeline
+from twin.store.duckdb import DuckDBStore
+
+STEP = timedelta(seconds=10)
+START = datetime(2026, 11, 21, tzinfo=UTC)
+SILENT_SHARE = 0.01
+"""Share of nodes that stop reporting half-way [-]."""
+
+
+def hour_frames(
+    fleet: Fleet, rng: np.random.Generator, hour: int, silent: set[str], silent_from: datetime
+) -> dict[str, tuple[pd.DataFrame, list[str]]]:
+    """One hour of random telemetry per measurement: (wide frame, tag columns)."""
+    times = pd.date_range(START + timedelta(hours=hour), periods=3600 // 10, freq=STEP)
+    times = times.as_unit("us")
+    out: dict[str, tuple[pd.DataFrame, list[str]]] = {}
+    node_ids = np.array([n.id for n in fleet.nodes])
+    node_sites = np.array([n.site for n in fleet.nodes])
+    ts = times.repeat(len(node_ids))
+    nodes = pd.DataFrame(
+        {"ts": ts, "site": np.tile(node_sites, len(times)), "id": np.tile(node_ids, len(times))}
+    )
+    util = rng.random((5, len(nodes)))
+    for name, values in zip(
+        ("cpu_util", "gpu_util", "mem_util", "net_util", "storage_util"), util, strict=True
+    ):
+        nodes[name] = values
+    nodes["power_w"] = 2_000.0 + 4_000.0 * util[0]
+    nodes["tasks_running"] = rng.integers(0, 20, len(nodes)).astype(float)
+    quiet = nodes["id"].isin(silent) & (nodes["ts"] >= pd.Timestamp(silent_from))
+    out["node"] = (nodes[~quiet], ["site", "id"])
+    links = pd.DataFrame(
+        {
+            "ts": times.repeat(len(fleet.links)),
+            "site": np.tile([k.a for k in fleet.links], len(times)),
+            "id": np.tile([k.id for k in fleet.links], len(times)),
+        }
+    )
+    links["util"] = rng.random(len(links))
+    links["latency_ms"] = 5.0 + 20.0 * links["util"]
+    out["link"] = (links, ["site", "id"])
+    meters = pd.DataFrame(
+        {
+            "ts": times.repeat(len(fleet.meters)),
+            "site": np.tile([m.site for m in fleet.meters], len(times)),
+            "id": np.tile([m.id for m in fleet.meters], len(times)),
+            "kind": np.tile([m.kind for m in fleet.meters], len(times)),
+        }
+    )
+    meters["power_kw"] = 500.0 * rng.random(len(meters))
+    out["meter"] = (meters, ["site", "id", "kind"])
+    grid = pd.DataFrame(
+        {"ts": times[0], "region": list(fleet.regions), "intensity_g_per_kwh": 600.0}
+    )
+    out["grid"] = (grid, ["region"])
+    return out
+
+
+def median_ms(call: Callable[[], object], repeat: int) -> float:
+    """Median wall time of ``call`` [ms]."""
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - t0) * 1_000)
+    return statistics.median(times)
+
+
+def main() -> None:
+    """Fill, measure, print."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nodes", type=int, default=2_000)
+    parser.add_argument("--sites", type=int, default=40)
+    parser.add_argument("--hours", type=int, default=24)
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--every", default="10min", help="playback step (pandas offset)")
+    args = parser.parse_args()
+    fleet = synthetic_fleet(args.nodes, args.sites, seed=1)
+    rng = np.random.default_rng(1)
+    silent = {n.id for n in fleet.nodes[: max(1, int(len(fleet.nodes) * SILENT_SHARE))]}
+    end = START + timedelta(hours=args.hours) - STEP
+    middle = START + timedelta(hours=args.hours / 2)
+    print(
+        f"fleet: {len(fleet.nodes):,} nodes, {len(fleet.links)} links, "
+        f"{len(fleet.meters)} meters, {len(fleet.regions)} regions; "
+        f"{len(silent)} nodes silent from {middle:%H:%M} UTC"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        store = DuckDBStore(Path(tmp) / "bench.duckdb")
+        try:
+            t0 = time.perf_counter()
+            for hour in range(args.hours):
+                for name, (frame, tags) in hour_frames(fleet, rng, hour, silent, middle).items():
+                    store.write_frame(name, frame, tags)
+            print(f"fill (write_frame, hour batches): {time.perf_counter() - t0:.1f} s")
+            for name, count in store.counts().items():
+                print(f"  {name}: {count['rows']:,} rows")
+
+            moments = {
+                "end": end,
+                "middle": middle - STEP,
+                "silence + 5 min": middle + timedelta(minutes=5),
+            }
+            for label, at in moments.items():
+                state = state_at(store, fleet, at)
+                counts = state.status_counts()["node"]
+                ms = median_ms(partial(state_at, store, fleet, at), args.repeat)
+                print(
+                    f"state_at ({label}): {ms:.0f} ms  "
+                    f"[nodes fresh {counts['fresh']}, stale {counts['stale']}, "
+                    f"missing {counts['missing']}]"
+                )
+
+            every = pd.Timedelta(args.every)
+            steps = timeline(store, fleet, middle, end, every)
+            next(steps)
+            times = []
+            for _ in range(args.repeat):
+                t0 = time.perf_counter()
+                next(steps)
+                times.append((time.perf_counter() - t0) * 1_000)
+            print(
+                f"playback step (every {args.every}): {statistics.median(times):.0f} ms "
+                f"(median of {args.repeat})"
+            )
+        finally:
+            store.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,370 @@
+"""Pure figure builders of the Entropy page: frames in, plotly figures out.
+
+They share the wall theme of :mod:`dashboard.figures` (``base_layout``, ``empty_figure``,
+``utc_strings``, the load colour scale). Entropy is drawn in bits on a fixed 0-2 scale,
+utilisation in percent, times in UTC.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from dashboard.figures import (
+    MUTED,
+    NO_DATA,
+    TEXT,
+    base_layout,
+    empty_figure,
+    load_colour,
+    utc_strings,
+)
+from twin.entropy import INTERVALS, MAX_BITS, STATE_TYPES
+
+ENTROPY_COLORSCALE: list[list[float | str]] = [
+    [0.0, "#1f3b73"],
+    [0.25, "#1c7ed6"],
+    [0.5, "#20c997"],
+    [0.75, "#fab005"],
+    [1.0, "#fa5252"],
+]
+"""Node entropy 0-2 bits to colour: deep blue (one state), green (about 1 bit), red (2 bits)."""
+
+TYPE_COLOURS: dict[str, str] = {
+    "A": "#15aabf",
+    "B": "#51cf66",
+    "C": "#fab005",
+    "D": "#748ffc",
+    "mixed": "#868e96",
+}
+"""One colour per state type."""
+
+TYPE_NAMES: dict[str, str] = {
+    "A": "A inference",
+    "B": "B training",
+    "C": "C render/cloud",
+    "D": "D idle",
+    "mixed": "mixed",
+}
+
+SPARK_CHARS = "▁▂▃▄▅▆▇█"
+"""Unicode block heights of a sparkline, lowest first."""
+
+INTERVAL_COLOURS = tuple(load_colour(v) for v in (0.15, 0.45, 0.7, 0.9))
+"""Colour of each utilisation interval (idle, low, medium, high) on the load scale."""
+
+
+def sparkline(values: Sequence[float] | pd.Series, top: float = MAX_BITS) -> str:
+    """Values on ``[0, top]`` as unicode blocks, one per value; a space for a missing one."""
+    out = []
+    for v in np.asarray(values, dtype=float):
+        if not math.isfinite(v):
+            out.append(" ")
+            continue
+        level = round(min(max(v / top, 0.0), 1.0) * (len(SPARK_CHARS) - 1))
+        out.append(SPARK_CHARS[level])
+    return "".join(out)
+
+
+def _axis(layout: dict[str, Any], name: str, **changes: Any) -> dict[str, Any]:
+    return {**layout[name], **changes}
+
+
+def network_entropy_figure(
+    fleet: pd.DataFrame, mean_node_bits: pd.Series, balance_bits: float, threshold_bits: float
+) -> go.Figure:
+    """H(R) over time with the mean node entropy and the balance band H* ± threshold.
+
+    fleet : ``fleet_entropy`` rows: ``ts`` (UTC), ``network_entropy_bits`` [bits].
+    mean_node_bits : mean combined node entropy [bits] indexed by time (UTC).
+    """
+    if fleet.empty or "network_entropy_bits" not in fleet:
+        return empty_figure("No entropy computed in the last 24 h")
+    times = utc_strings(fleet["ts"])
+    fig = go.Figure()
+    low, high = max(balance_bits - threshold_bits, 0.0), balance_bits + threshold_bits
+    fig.add_hrect(
+        y0=low,
+        y1=high,
+        fillcolor="#51cf66",
+        opacity=0.12,
+        line_width=0,
+        layer="below",
+    )
+    fig.add_hline(y=balance_bits, line={"color": "#51cf66", "dash": "dash", "width": 2})
+    fig.add_trace(
+        go.Scatter(
+            x=times,
+            y=fleet["network_entropy_bits"].astype(float),
+            mode="lines+markers",
+            name="H(R) network",
+            line={"width": 3, "color": "#e8edf5"},
+            hovertemplate="H(R) %{y:.2f} bits<extra></extra>",
+        )
+    )
+    mean = mean_node_bits.reindex(pd.to_datetime(fleet["ts"], utc=True))
+    fig.add_trace(
+        go.Scatter(
+            x=times,
+            y=mean.to_numpy(dtype=float),
+            mode="lines",
+            name="mean node H",
+            line={"width": 2.5, "color": "#15aabf"},
+            hovertemplate="mean node H %{y:.2f} bits<extra></extra>",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=[None],
+            y=[None],
+            mode="lines",
+            name=f"H* {balance_bits:.2f} ± {threshold_bits:g} bits",
+            line={"width": 8, "color": "rgba(81,207,102,0.35)"},
+        )
+    )
+    layout = base_layout(
+        margin={"l": 70, "r": 20, "t": 10, "b": 50},
+        hovermode="x unified",
+        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0, "font": {"size": 13}},
+    )
+    layout["xaxis"] = _axis(layout, "xaxis", type="date", title={"text": "Time [UTC]"})
+    top = max(float(fleet["network_entropy_bits"].max()), high, MAX_BITS) * 1.05
+    layout["yaxis"] = _axis(layout, "yaxis", title={"text": "Entropy [bits]"}, range=[0, top])
+    fig.update_layout(**layout)
+    return fig
+
+
+def entropy_heatmap_figure(matrix: pd.DataFrame) -> go.Figure:
+    """Node × hour combined entropy [bits]; rows are nodes (index), columns times (UTC)."""
+    if matrix.empty or matrix.isna().all(axis=None):
+        return empty_figure("No node entropy in the last 24 h")
+    z = [[None if not math.isfinite(v) else float(v) for v in row] for row in matrix.to_numpy()]
+    fig = go.Figure(
+        go.Heatmap(
+            x=utc_strings(matrix.columns),
+            y=[str(i) for i in matrix.index],
+            z=z,
+            zmin=0.0,
+            zmax=MAX_BITS,
+            colorscale=ENTROPY_COLORSCALE,
+            hoverongaps=False,
+            hovertemplate="%{y}<br>%{x} UTC<br>H %{z:.2f} bits<extra></extra>",
+            colorbar={"title": {"text": "Entropy [bits]", "side": "right"}, "thickness": 14},
+        )
+    )
+    layout = base_layout(margin={"l": 150, "r": 20, "t": 10, "b": 50})
+    layout["xaxis"] = _axis(layout, "xaxis", type="date", title={"text": "Time [UTC]"})
+    layout["yaxis"] = _axis(
+        layout,
+        "yaxis",
+        type="category",
+        autorange="reversed",
+        title={"text": "Node"},
+        tickfont={"size": 11, "color": TEXT},
+    )
+    fig.update_layout(**layout)
+    return fig
+
+
+def type_counts_figure(fleet: pd.DataFrame) -> go.Figure:
+    """Nodes per state type [count] over time (UTC), stacked, from ``fleet_entropy`` rows."""
+    columns = [f"nodes_{t}" for t in STATE_TYPES]
+    if fleet.empty or not set(columns) <= set(fleet.columns):
+        return empty_figure("No state types computed in the last 24 h")
+    times = utc_strings(fleet["ts"])
+    fig = go.Figure()
+    for code, column in zip(STATE_TYPES, columns, strict=True):
+        fig.add_trace(
+            go.Bar(
+                x=times,
+                y=fleet[column].fillna(0.0).astype(float),
+                name=TYPE_NAMES[code],
+                marker={"color": TYPE_COLOURS[code]},
+                hovertemplate=f"{TYPE_NAMES[code]} %{{y:.0f}} nodes<extra></extra>",
+            )
+        )
+    layout = base_layout(
+        barmode="stack",
+        bargap=0.1,
+        margin={"l": 70, "r": 20, "t": 10, "b": 50},
+        hovermode="x unified",
+        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0, "font": {"size": 13}},
+    )
+    layout["xaxis"] = _axis(layout, "xaxis", type="date", title={"text": "Time [UTC]"})
+    layout["yaxis"] = _axis(layout, "yaxis", title={"text": "Nodes [count]"})
+    fig.update_layout(**layout)
+    return fig
+
+
+def state_scatter_figure(nodes: pd.DataFrame, colour_by: str = "entropy") -> go.Figure:
+    """Every node's current state (c, l, s) [%] in 3-D, coloured by entropy or state type.
+
+    nodes : columns ``id``, ``c``, ``l``, ``s`` [0-1], ``entropy_bits`` [bits],
+        ``state_type``; colour_by : ``entropy`` or ``type``. Each point's customdata is its id.
+    """
+    nodes = nodes.dropna(subset=["c", "l", "s"], how="all")
+    if nodes.empty:
+        return empty_figure("No node state in the last hour")
+    hover = (
+        "<b>%{customdata[0]}</b><br>compute %{x:.0f} %<br>network %{y:.0f} %"
+        "<br>storage %{z:.0f} %<br>H %{customdata[1]} bits · type %{customdata[2]}<extra></extra>"
+    )
+    custom = np.column_stack(
+        [
+            nodes["id"].astype(str),
+            [_bits(v) for v in nodes["entropy_bits"].astype(float)],
+            nodes["state_type"].fillna("—").astype(str),
+        ]
+    )
+    fig = go.Figure()
+    if colour_by == "type":
+        for code in STATE_TYPES:
+            mask = (nodes["state_type"] == code).to_numpy()
+            if mask.any():
+                fig.add_trace(
+                    _scatter3d(
+                        nodes[mask], custom[mask], hover, TYPE_COLOURS[code], TYPE_NAMES[code]
+                    )
+                )
+    else:
+        marker_colour = nodes["entropy_bits"].astype(float).fillna(-1.0)
+        trace = _scatter3d(nodes, custom, hover, NO_DATA, "nodes")
+        trace.marker.update(
+            color=marker_colour,
+            cmin=0.0,
+            cmax=MAX_BITS,
+            colorscale=ENTROPY_COLORSCALE,
+            showscale=True,
+            colorbar={"title": {"text": "Entropy [bits]", "side": "right"}, "thickness": 14},
+        )
+        fig.add_trace(trace)
+    axis = {
+        "range": [0, 100],
+        "gridcolor": "#263042",
+        "backgroundcolor": "#131a26",
+        "color": TEXT,
+        "tickfont": {"size": 11},
+    }
+    fig.update_layout(
+        **base_layout(
+            margin={"l": 0, "r": 0, "t": 0, "b": 0},
+            legend={"orientation": "h", "y": 1.0, "x": 0, "font": {"size": 13}},
+        ),
+        scene={
+            "xaxis": {**axis, "title": {"text": "compute c [%]"}},
+            "yaxis": {**axis, "title": {"text": "network l [%]"}},
+            "zaxis": {**axis, "title": {"text": "storage s [%]"}},
+            "bgcolor": "#131a26",
+            "camera": {"eye": {"x": 1.6, "y": -1.6, "z": 0.9}},
+            "aspectmode": "cube",
+        },
+    )
+    return fig
+
+
+def _scatter3d(
+    nodes: pd.DataFrame, custom: np.ndarray, hover: str, colour: str, name: str
+) -> go.Scatter3d:
+    return go.Scatter3d(
+        x=nodes["c"].astype(float) * 100.0,
+        y=nodes["l"].astype(float) * 100.0,
+        z=nodes["s"].astype(float) * 100.0,
+        mode="markers",
+        name=name,
+        customdata=custom,
+        hovertemplate=hover,
+        marker={"size": 6, "color": colour, "line": {"width": 0.5, "color": TEXT}},
+    )
+
+
+def _bits(value: float) -> str:
+    return "—" if not math.isfinite(value) else f"{value:.2f}"
+
+
+def hours_figure(hours: pd.Series, edges: Sequence[float], dimension_label: str) -> go.Figure:
+    """One node's hourly mean utilisation [%] (axis ``<dimension_label> [%]``) as bars
+    coloured by interval, with the inner interval edges (30/60/80 %) drawn; ``hours`` is
+    indexed by hour start (UTC), NaN where the node was silent."""
+    if hours.isna().all():
+        return empty_figure("This node sent nothing in the window")
+    values = hours.astype(float).to_numpy()
+    inner = np.asarray(edges, dtype=float)[1:-1]
+    index = np.searchsorted(inner, np.nan_to_num(values), side="right")
+    colours = [
+        NO_DATA if not math.isfinite(v) else INTERVAL_COLOURS[k]
+        for v, k in zip(values, index, strict=True)
+    ]
+    fig = go.Figure(
+        go.Bar(
+            x=utc_strings(hours.index),
+            y=[None if not math.isfinite(v) else v * 100.0 for v in values],
+            marker={"color": colours},
+            customdata=[INTERVALS[k] for k in index],
+            hovertemplate="%{x} UTC<br>%{y:.1f} % · %{customdata}<extra></extra>",
+            showlegend=False,
+        )
+    )
+    for edge in inner:
+        fig.add_hline(
+            y=edge * 100.0,
+            line={"color": MUTED, "dash": "dot", "width": 1.5},
+            annotation_text=f"{edge * 100:.0f} %",
+            annotation_position="top left",
+            annotation_font={"size": 12, "color": MUTED},
+        )
+    layout = base_layout(margin={"l": 70, "r": 20, "t": 10, "b": 50}, bargap=0.15)
+    layout["xaxis"] = _axis(layout, "xaxis", type="date", title={"text": "Hour [UTC]"})
+    layout["yaxis"] = _axis(
+        layout, "yaxis", title={"text": f"{dimension_label} [%]"}, range=[0, 100]
+    )
+    fig.update_layout(**layout)
+    return fig
+
+
+def interval_labels(edges: Sequence[float]) -> list[str]:
+    """``idle<br>[0, 30 %)`` … ``high<br>[80, 100 %]``: each interval with its edges [%]."""
+    bounds = [float(e) * 100.0 for e in edges]
+    closing = [")"] * (len(INTERVALS) - 1) + ["]"]
+    return [
+        f"{name}<br>[{bounds[k]:.0f}, {bounds[k + 1]:.0f} %{closing[k]}"
+        for k, name in enumerate(INTERVALS)
+    ]
+
+
+def intervals_figure(
+    probabilities: pd.Series, terms: pd.Series, edges: Sequence[float]
+) -> go.Figure:
+    """The four interval shares P [%] as bars, each labelled with P and its term −P·log2 P
+    [bits]; ``edges`` [0-1] name the intervals."""
+    if probabilities.isna().any():
+        return empty_figure("No hourly values: no distribution")
+    p = probabilities.astype(float).to_numpy()
+    t = terms.astype(float).to_numpy()
+    labels = interval_labels(edges)
+    fig = go.Figure(
+        go.Bar(
+            x=labels,
+            y=p * 100.0,
+            marker={"color": list(INTERVAL_COLOURS)},
+            text=[
+                f"P = {pk:.3f} → {tk:.3f} bits" if pk > 0 else "P = 0"
+                for pk, tk in zip(p, t, strict=True)
+            ],
+            textfont={"size": 13, "color": TEXT},
+            textposition="outside",
+            constraintext="none",
+            cliponaxis=False,
+            hovertemplate="%{x}<br>P %{y:.1f} %<extra></extra>",
+            showlegend=False,
+        )
+    )
+    layout = base_layout(margin={"l": 70, "r": 20, "t": 10, "b": 50})
+    layout["xaxis"] = _axis(layout, "xaxis", tickangle=0, tickfont={"size": 13, "color": TEXT})
+    layout["yaxis"] = _axis(layout, "yaxis", title={"text": "P [% of hours]"}, range=[0, 125])
+    fig.update_layout(**layout)
+    return fig

@@ -1,0 +1,300 @@
+"""Energy & Carbon page: where the power goes, how clean it is, and where capacity is cleanest.
+
+Everything is drawn from the derived ``site_energy`` series (:mod:`twin.energy_jobs`, 5 min
+windows of the last 24 h) plus the latest node state for spare capacity. A site selector
+chooses one site or the sum of all for the power, supply and model-gap charts. Live ticks
+(``settings.refresh_s``) redraw the page when a new 5 min window has completed.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+from dash import Dash, Input, Output, State, dcc, html
+from dash.development.base_component import Component
+from dash.exceptions import PreventUpdate
+
+from dashboard import energy_figures as ef
+from dashboard import figures, ids
+from twin.energy_jobs import ENERGY_EVERY, OUTLOOK_HOURS, capacity_outlook
+from twin.errors import StoreError
+
+if TYPE_CHECKING:
+    from dashboard.app import PageContext, Services
+
+log = logging.getLogger(__name__)
+
+PATH = "/energy"
+WINDOW = timedelta(hours=24)
+"""How far back the charts reach."""
+
+GRAPH_CONFIG: dcc.Graph.Config = {"displaylogo": False}
+
+OUTLOOK_NOTE = (
+    "Average intensity = grid-import emissions / consumption (on-site PV and wind count as "
+    "zero); marginal = the grid's margin for one more kWh. Next hours are not a forecast: the "
+    "grid's current average carried along its daily profile, PV along a typical clear day, "
+    "load and wind as now. Spare = 1 − utilisation summed over fresh nodes."
+)
+
+
+@dataclass(frozen=True)
+class EnergyView:
+    """Everything the page shows at one time: the figures, the table and the KPI texts."""
+
+    power: Any
+    supply: Any
+    heatmap: Any
+    emissions: Any
+    gap: Any
+    table: Component
+    kpis: list[Component]
+
+
+def view(services: Services, now: pd.Timestamp, site: str) -> EnergyView:
+    """The page's content at ``now`` for the site selection ``site`` (an id or ALL_SITES)."""
+    until = now.floor(ENERGY_EVERY)
+    fleet = services.fleet
+    sites = [s.id for s in fleet.sites]
+    day = services.store.query("site_energy", until - WINDOW, until)
+    if not day.empty:
+        day = day.assign(ts=pd.to_datetime(day["ts"], utc=True))
+    latest = (
+        day[day["ts"] == day["ts"].max()] if not day.empty and "site" in day else pd.DataFrame()
+    )
+    outlook = capacity_outlook(services.store, fleet, now)
+    numbers = ef.fleet_kpis(latest, day, ENERGY_EVERY)
+    return EnergyView(
+        power=ef.power_figure(day, site),
+        supply=ef.supply_figure(day, site),
+        heatmap=ef.intensity_heatmap(day, sites),
+        emissions=ef.emissions_figure(day, sites, ENERGY_EVERY),
+        gap=ef.gap_figure(day, site),
+        table=outlook_table(outlook),
+        kpis=kpi_cards(numbers),
+    )
+
+
+def kpi_cards(numbers: dict[str, float | None]) -> list[Component]:
+    """The four headline cards of ``ef.fleet_kpis`` numbers, with units and notes."""
+    share = numbers["renewable_share"]
+    cards = (
+        (
+            "PUE, metered",
+            ef.format_number(numbers["pue_metered"], ".3f"),
+            "",
+            "facility / IT meters",
+        ),
+        ("Renewable share", figures.format_share(share), "%", "on-site PV + wind / consumption"),
+        (
+            "Carbon intensity",
+            figures.format_intensity(numbers["intensity_avg"]),
+            "gCO2/kWh",
+            "average · grid import / consumption",
+        ),
+        (
+            "Emissions, 24 h",
+            ef.format_number(numbers["emissions_t"], ",.2f"),
+            "tCO2",
+            "average intensity",
+        ),
+    )
+    return [
+        html.Div(
+            className="kpi",
+            children=[
+                html.Div(label, className="kpi-label"),
+                html.Div(
+                    className="kpi-reading",
+                    children=[
+                        html.Span(value, className="kpi-value"),
+                        html.Span(unit, className="kpi-unit"),
+                    ],
+                ),
+                html.Div(note, className="kpi-note"),
+            ],
+        )
+        for label, value, unit, note in cards
+    ]
+
+
+def outlook_table(outlook: pd.DataFrame) -> Component:
+    """The cleanest-capacity table, cleanest site first."""
+    if outlook.empty:
+        return html.Div("No derived carbon data in the last 15 min", className="energy-empty")
+    ahead = [f"+{h} h avg [gCO2/kWh]" for h in OUTLOOK_HOURS]
+    head = [
+        "Site",
+        "Average now [gCO2/kWh]",
+        "Marginal now [gCO2/kWh]",
+        "Renewable [%]",
+        "Spare [node-eq.]",
+        "Spare [GPUs]",
+        *ahead,
+    ]
+    body = [
+        html.Tr(
+            [
+                html.Td(row["site"], title=f"{row['name']} · {row['region']}"),
+                html.Td(figures.format_intensity(row["intensity_avg_g_per_kwh"])),
+                html.Td(figures.format_intensity(row["intensity_marginal_g_per_kwh"])),
+                html.Td(figures.format_share(row["renewable_share"])),
+                html.Td(ef.format_number(row["spare_nodes"], ".1f")),
+                html.Td(ef.format_number(row["spare_gpus"], ".0f")),
+                *(html.Td(figures.format_intensity(row[f"ahead_{h}h"])) for h in OUTLOOK_HOURS),
+            ]
+        )
+        for row in outlook.to_dict("records")
+    ]
+    return html.Div(
+        children=[
+            html.Table(
+                className="energy-table",
+                children=[html.Thead(html.Tr([html.Th(h) for h in head])), html.Tbody(body)],
+            ),
+            html.P(OUTLOOK_NOTE, className="energy-note"),
+        ]
+    )
+
+
+def layout(context: PageContext) -> Component:
+    """The page as it stands at ``context.services.clock()``, all sites selected."""
+    services = context.services
+    now = pd.Timestamp(services.clock())
+    options = [{"label": "All sites (sum)", "value": ef.ALL_SITES}] + [
+        {"label": f"{s.id} · {s.name}", "value": s.id} for s in services.fleet.sites
+    ]
+    try:
+        current = view(services, now, ef.ALL_SITES)
+    except StoreError as exc:
+        log.warning("store unavailable for the energy page: %s", exc)
+        empty = figures.empty_figure(f"Store unavailable: {exc}")
+        current = EnergyView(empty, empty, empty, empty, empty, html.Div(), [])
+    state = {"until": now.floor(ENERGY_EVERY).isoformat()}
+    return html.Div(
+        className="energy",
+        children=[
+            dcc.Interval(id=ids.ENERGY_TICK, interval=int(context.settings.refresh_s * 1000)),
+            dcc.Store(id=ids.ENERGY_STATE, data=state),
+            html.Section(id=ids.ENERGY_KPIS, className="kpis energy-kpis", children=current.kpis),
+            html.Div(
+                className="energy-toolbar",
+                children=[
+                    html.Label("Power, supply and model gap for", htmlFor=ids.ENERGY_SITE),
+                    dcc.Dropdown(
+                        id=ids.ENERGY_SITE,
+                        options=options,
+                        value=ef.ALL_SITES,
+                        clearable=False,
+                        className="energy-site",
+                    ),
+                    html.Span("5 min windows · last 24 h · UTC", className="energy-hint"),
+                ],
+            ),
+            html.Div(
+                className="energy-grid",
+                children=[
+                    _panel(
+                        "Power: IT / cooling / losses [kW] and PUE [-]",
+                        ids.ENERGY_POWER,
+                        current.power,
+                    ),
+                    _panel(
+                        "Supply: on-site renewables versus grid [kW]",
+                        ids.ENERGY_SUPPLY,
+                        current.supply,
+                    ),
+                    _panel(
+                        "Carbon intensity, average, by site and hour [gCO2/kWh]",
+                        ids.ENERGY_HEATMAP,
+                        current.heatmap,
+                    ),
+                    html.Section(
+                        className="panel",
+                        children=[
+                            html.H2(
+                                "Cleanest capacity now and in the next hours",
+                                className="panel-title",
+                            ),
+                            html.Div(
+                                id=ids.ENERGY_TABLE,
+                                className="energy-table-box",
+                                children=current.table,
+                            ),
+                        ],
+                    ),
+                    _panel(
+                        "Cumulative emissions, average [tCO2]",
+                        ids.ENERGY_EMISSIONS,
+                        current.emissions,
+                    ),
+                    _panel("Model versus meter: facility power gap", ids.ENERGY_GAP, current.gap),
+                ],
+            ),
+        ],
+    )
+
+
+def _panel(title: str, graph_id: str, figure: Any) -> Component:
+    return html.Section(
+        className="panel",
+        children=[
+            html.H2(title, className="panel-title"),
+            html.Div(
+                className="graph-box",
+                children=dcc.Graph(
+                    id=graph_id, figure=figure, config=GRAPH_CONFIG, responsive=True
+                ),
+            ),
+        ],
+    )
+
+
+def register_callbacks(app: Dash, services: Services) -> None:
+    """Two callbacks: the tick only moves the page state when a new window has completed (so
+    frequent ticks stay cheap and never supersede a redraw in flight); a new state or a new
+    site selection redraws the page."""
+
+    @app.callback(
+        Output(ids.ENERGY_STATE, "data"),
+        Input(ids.ENERGY_TICK, "n_intervals"),
+        State(ids.ENERGY_STATE, "data"),
+        prevent_initial_call=True,
+    )
+    def tick(_n: int | None, state: dict[str, Any]) -> dict[str, Any]:
+        until = pd.Timestamp(services.clock()).floor(ENERGY_EVERY)
+        if until <= pd.Timestamp(state["until"]):
+            raise PreventUpdate
+        return {"until": until.isoformat()}
+
+    @app.callback(
+        Output(ids.ENERGY_POWER, "figure"),
+        Output(ids.ENERGY_SUPPLY, "figure"),
+        Output(ids.ENERGY_HEATMAP, "figure"),
+        Output(ids.ENERGY_EMISSIONS, "figure"),
+        Output(ids.ENERGY_GAP, "figure"),
+        Output(ids.ENERGY_TABLE, "children"),
+        Output(ids.ENERGY_KPIS, "children"),
+        Input(ids.ENERGY_STATE, "data"),
+        Input(ids.ENERGY_SITE, "value"),
+        prevent_initial_call=True,
+    )
+    def redraw(_state: dict[str, Any], site: str | None) -> tuple[Any, ...]:
+        try:
+            current = view(services, pd.Timestamp(services.clock()), site or ef.ALL_SITES)
+        except StoreError as exc:
+            log.warning("store unavailable for the energy page: %s", exc)
+            raise PreventUpdate from exc
+        return (
+            current.power,
+            current.supply,
+            current.heatmap,
+            current.emissions,
+            current.gap,
+            current.table,
+            current.kpis,
+        )

@@ -1,0 +1,457 @@
+"""Entropy page: resource-state entropy of the fleet, and why each node has its number.
+
+Everything is read from the derived ``entropy`` and ``fleet_entropy`` series (written hourly by
+:func:`twin.entropy_jobs.record_entropy`) through :mod:`twin.entropy_jobs`, as of the newest
+entropy hour at or before the clock. Live ticks (``settings.refresh_s``) cost one ``last`` call
+and redraw the page only when a new entropy hour has been written.
+
+Clicking a node (a table row, a scatter point or a heatmap row) explains its entropy: its 24
+hourly values against the interval edges, the share of hours in each interval and the sum that
+gives H, written out.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+from dash import ALL, Dash, Input, Output, State, ctx, dcc, html
+from dash.development.base_component import Component
+from dash.exceptions import PreventUpdate
+
+from dashboard import entropy_figures as efig
+from dashboard import ids
+from dashboard.figures import empty_figure
+from twin.entropy import DRIFT_THRESHOLD, TREND_HOURS, entropy_sum_text, entropy_trend
+from twin.entropy_jobs import (
+    WINDOW,
+    EntropyParams,
+    explain_node,
+    hourly_state,
+    latest_entropy_time,
+    read_fleet_entropy,
+    read_node_entropy,
+)
+from twin.errors import StoreError
+
+if TYPE_CHECKING:
+    from dashboard.app import PageContext, Services
+
+log = logging.getLogger(__name__)
+
+PATH = "/entropy"
+
+TABLE_ROWS = 12
+"""Nodes listed in the 'most out of balance' table."""
+
+DIMENSION_LABELS = {"c": "Compute c", "l": "Network l", "s": "Storage s"}
+
+GRAPH_CONFIG: dcc.Graph.Config = {"displaylogo": False}
+
+
+@dataclass(frozen=True)
+class EntropyView:
+    """What the page shows as of the entropy hour ``at`` (None: nothing computed yet).
+
+    fleet : ``fleet_entropy`` rows of the last 24 h; nodes : combined ``entropy`` rows of the
+    last 24 h; state : every node's (c, l, s) [0-1] in the window's last hour, with its
+    latest ``entropy_bits`` [bits] and ``state_type``.
+    """
+
+    at: pd.Timestamp | None
+    fleet: pd.DataFrame
+    nodes: pd.DataFrame
+    state: pd.DataFrame
+
+
+def read_view(services: Services, now: pd.Timestamp) -> EntropyView:
+    """The page's data as of the newest entropy hour at or before ``now``."""
+    store = services.store
+    at = latest_entropy_time(store, now)
+    if at is None:
+        empty = pd.DataFrame()
+        return EntropyView(None, empty, empty, empty)
+    start, stop = at - WINDOW + timedelta(hours=1), at + timedelta(seconds=1)
+    fleet = read_fleet_entropy(store, start, stop)
+    nodes = read_node_entropy(store, start, stop)
+    state = hourly_state(store, at - timedelta(hours=1), at, fleet=services.fleet)
+    latest = nodes[pd.to_datetime(nodes["ts"], utc=True) == at] if not nodes.empty else nodes
+    if not state.empty:
+        labels = latest.set_index("id")[["entropy_bits", "state_type"]] if len(latest) else None
+        state = state.join(labels, on="id") if labels is not None else state
+    return EntropyView(at, fleet, nodes, state)
+
+
+def entropy_matrix(nodes: pd.DataFrame, order: list[str]) -> pd.DataFrame:
+    """Node × hour entropy [bits] from ``entropy`` rows; rows in ``order`` then any others."""
+    if nodes.empty:
+        return pd.DataFrame()
+    frame = nodes.assign(ts=pd.to_datetime(nodes["ts"], utc=True))
+    matrix = frame.pivot_table(index="id", columns="ts", values="entropy_bits", aggfunc="mean")
+    found = [str(i) for i in matrix.index]
+    rows = [n for n in order if n in set(found)] + sorted(set(found) - set(order))
+    return matrix.reindex(index=rows).astype(float)
+
+
+def out_of_balance(view: EntropyView, rows: int = TABLE_ROWS) -> pd.DataFrame:
+    """The nodes furthest from H* as of ``view.at``: ``id``, ``site``, ``state_type``,
+    ``entropy_bits``, ``drift_bits`` [bits] and ``spark`` (24 h entropy sparkline), by drift."""
+    if view.at is None or view.nodes.empty:
+        return pd.DataFrame(columns=["id", "site", "state_type", "entropy_bits", "drift_bits"])
+    frame = view.nodes.assign(ts=pd.to_datetime(view.nodes["ts"], utc=True))
+    latest = frame[frame["ts"] == view.at].sort_values(
+        ["drift_bits", "id"], ascending=[False, True], kind="stable"
+    )
+    top = latest.head(rows).reset_index(drop=True)
+    hours = pd.date_range(view.at - WINDOW + timedelta(hours=1), view.at, freq="1h")
+    history = frame.pivot_table(index="ts", columns="id", values="entropy_bits", aggfunc="mean")
+    history = history.reindex(index=hours)
+    top["spark"] = [efig.sparkline(history[n]) if n in history.columns else "" for n in top["id"]]
+    return top
+
+
+def _kpis(view: EntropyView, balance_bits: float) -> list[Component]:
+    row = view.fleet.iloc[-1] if not view.fleet.empty else None
+
+    def value(name: str) -> float:
+        return (
+            float(row[name])
+            if row is not None and name in row and row[name] == row[name]
+            else math.nan
+        )
+
+    trend = math.nan
+    if not view.fleet.empty:
+        trend = entropy_trend(
+            view.fleet.set_index(pd.to_datetime(view.fleet["ts"], utc=True))["network_entropy_bits"]
+        )
+    as_of = view.at.strftime("%H:%M UTC") if view.at is not None else "—"
+    return [
+        _card(
+            "Network entropy H(R)",
+            _num(value("network_entropy_bits")),
+            "bits",
+            f"trend {_signed(trend)} bits/h over {TREND_HOURS} h",
+        ),
+        _card("Balance entropy H*", _num(balance_bits), "bits", "type-B reference"),
+        _card(
+            "Out of balance",
+            _pct(value("drifting_share")),
+            "%",
+            f"nodes with |H − H*| > {DRIFT_THRESHOLD:g} bits",
+        ),
+        _card("Mean drift |H − H*|", _num(value("mean_drift_bits")), "bits", "combined c, l, s"),
+        _card("Entropy as of", as_of, "", "window: the 24 h before"),
+    ]
+
+
+def _card(label: str, value: str, unit: str, note: str) -> Component:
+    return html.Div(
+        className="kpi",
+        children=[
+            html.Div(label, className="kpi-label"),
+            html.Div(
+                className="kpi-reading",
+                children=[
+                    html.Span(value, className="kpi-value"),
+                    html.Span(unit, className="kpi-unit"),
+                ],
+            ),
+            html.Div(note, className="kpi-note"),
+        ],
+    )
+
+
+def _num(value: float) -> str:
+    return "—" if not math.isfinite(value) else f"{value:.2f}"
+
+
+def _pct(value: float) -> str:
+    return "—" if not math.isfinite(value) else f"{value * 100:.0f}"
+
+
+def _signed(value: float) -> str:
+    return "—" if not math.isfinite(value) else f"{value:+.3f}"
+
+
+def _table(top: pd.DataFrame) -> Component:
+    header = html.Tr(
+        [html.Th(h) for h in ("Node", "Type", "H [bits]", "|H − H*| [bits]", "H, last 24 h")]
+    )
+    body = [
+        html.Tr(
+            id=ids.entropy_row(str(r["id"])),
+            n_clicks=0,
+            className="entropy-row",
+            title=f"explain {r['id']}",
+            children=[
+                html.Td(str(r["id"])),
+                html.Td(str(r["state_type"])),
+                html.Td(_num(float(r["entropy_bits"]))),
+                html.Td(_num(float(r["drift_bits"]))),
+                html.Td(str(r["spark"]), className="spark"),
+            ],
+        )
+        for r in top.to_dict("records")
+    ]
+    if not body:
+        return html.Div("No node entropy yet", className="entropy-empty")
+    return html.Table(className="entropy-table", children=[html.Thead(header), html.Tbody(body)])
+
+
+def _figures(
+    view: EntropyView, services: Services, params: EntropyParams, colour_by: str
+) -> dict[str, Any]:
+    order = [n.id for n in services.fleet.nodes]
+    if view.at is None:
+        message = "No entropy computed yet: run `cnetwin entropy backfill --since 24h`"
+        blank = empty_figure(message)
+        return {"network": blank, "types": blank, "scatter": blank, "heatmap": blank}
+    mean = (
+        view.nodes.assign(ts=pd.to_datetime(view.nodes["ts"], utc=True))
+        .groupby("ts")["entropy_bits"]
+        .mean()
+    )
+    return {
+        "network": efig.network_entropy_figure(
+            view.fleet, mean, params.balance_bits, params.threshold
+        ),
+        "types": efig.type_counts_figure(view.fleet),
+        "scatter": efig.state_scatter_figure(view.state, colour_by)
+        if not view.state.empty
+        else empty_figure("No node state in the last hour"),
+        "heatmap": efig.entropy_heatmap_figure(entropy_matrix(view.nodes, order)),
+    }
+
+
+def layout(context: PageContext) -> Component:
+    """The page as of the newest entropy hour at ``context.services.clock()``."""
+    services = context.services
+    params = EntropyParams()
+    try:
+        view = read_view(services, pd.Timestamp(services.clock()))
+    except StoreError as exc:
+        log.warning("store unavailable for the entropy page: %s", exc)
+        view = EntropyView(None, pd.DataFrame(), pd.DataFrame(), pd.DataFrame())
+    figs = _figures(view, services, params, "entropy")
+    top = out_of_balance(view)
+    selected = str(top["id"].iloc[0]) if len(top) else None
+    state = _state(view, "entropy")
+    return html.Div(
+        className="entropy",
+        children=[
+            dcc.Interval(id=ids.ENTROPY_TICK, interval=int(context.settings.refresh_s * 1000)),
+            dcc.Store(id=ids.ENTROPY_STATE, data=state),
+            dcc.Store(id=ids.ENTROPY_SELECTED, data=selected),
+            html.Section(
+                id=ids.ENTROPY_KPIS, className="kpis", children=_kpis(view, params.balance_bits)
+            ),
+            html.Div(
+                className="entropy-grid",
+                children=[
+                    _panel(
+                        "Network entropy H(R) and the balance band · last 24 h",
+                        ids.ENTROPY_NETWORK,
+                        figs["network"],
+                    ),
+                    _panel("Nodes per state type · last 24 h", ids.ENTROPY_TYPES, figs["types"]),
+                    _panel(
+                        "Resource state (c, l, s) · last hour",
+                        ids.ENTROPY_SCATTER,
+                        figs["scatter"],
+                        tools=dcc.RadioItems(
+                            id=ids.ENTROPY_COLOUR,
+                            options=[
+                                {"label": "colour by entropy", "value": "entropy"},
+                                {"label": "by state type", "value": "type"},
+                            ],
+                            value="entropy",
+                            inline=True,
+                            className="entropy-toggle",
+                        ),
+                    ),
+                    _panel(
+                        "Node entropy, combined · last 24 h (click a row)",
+                        ids.ENTROPY_HEATMAP,
+                        figs["heatmap"],
+                    ),
+                    html.Section(
+                        className="panel",
+                        children=[
+                            html.H2(
+                                "Most out of balance (click to explain)", className="panel-title"
+                            ),
+                            html.Div(
+                                id=ids.ENTROPY_TABLE,
+                                className="entropy-table-box",
+                                children=_table(top),
+                            ),
+                        ],
+                    ),
+                    _explain_panel(),
+                ],
+            ),
+        ],
+    )
+
+
+def _state(view: EntropyView, colour_by: str) -> dict[str, str | None]:
+    """What the page has drawn: the entropy hour (ISO, UTC) and the scatter's colouring. A
+    refresh compares both, so a colour change is drawn even if a tick overtook its request."""
+    return {"at": view.at.isoformat() if view.at is not None else None, "colour": colour_by}
+
+
+def _panel(title: str, graph_id: str, figure: Any, tools: Component | None = None) -> Component:
+    heading = html.Div(
+        className="entropy-panel-head",
+        children=[html.H2(title, className="panel-title"), *([tools] if tools is not None else [])],
+    )
+    return html.Section(
+        className="panel",
+        children=[
+            heading,
+            html.Div(
+                className="graph-box",
+                children=dcc.Graph(
+                    id=graph_id, figure=figure, config=GRAPH_CONFIG, responsive=True
+                ),
+            ),
+        ],
+    )
+
+
+def _explain_panel() -> Component:
+    return html.Section(
+        className="panel entropy-explain",
+        children=[
+            html.Div(
+                className="entropy-panel-head",
+                children=[
+                    html.H2(id=ids.ENTROPY_EXPLAIN_TITLE, className="panel-title"),
+                    dcc.RadioItems(
+                        id=ids.ENTROPY_DIMENSION,
+                        options=[{"label": v, "value": k} for k, v in DIMENSION_LABELS.items()],
+                        value="c",
+                        inline=True,
+                        className="entropy-toggle",
+                    ),
+                ],
+            ),
+            html.Div(id=ids.ENTROPY_SUM, className="entropy-sum"),
+            html.Div(
+                className="entropy-explain-graphs",
+                children=[
+                    dcc.Graph(id=ids.ENTROPY_HOURS, config=GRAPH_CONFIG, responsive=True),
+                    dcc.Graph(id=ids.ENTROPY_INTERVALS, config=GRAPH_CONFIG, responsive=True),
+                ],
+            ),
+        ],
+    )
+
+
+def explanation(
+    services: Services, node: str | None, at: pd.Timestamp | None, dimension: str
+) -> tuple[str, str, Any, Any]:
+    """Title, written-out sum, hourly bars and interval bars that explain ``node``'s entropy
+    in ``dimension`` (c, l or s) as of ``at``."""
+    if node is None or at is None:
+        blank = empty_figure("Click a node to see why its entropy is what it is")
+        return "Explain a node", "", blank, blank
+    params = EntropyParams()
+    why = explain_node(services.store, node, at, dimension, params)
+    label = DIMENSION_LABELS[dimension]
+    value = "—" if not math.isfinite(why.entropy_bits) else f"{why.entropy_bits:.2f}"
+    title = f"Why H = {value} bits · {node} · {label.lower()}"
+    return (
+        title,
+        entropy_sum_text(why.probabilities),
+        efig.hours_figure(why.hours, why.edges, label),
+        efig.intervals_figure(why.probabilities, why.terms, why.edges),
+    )
+
+
+def register_callbacks(app: Dash, services: Services) -> None:
+    """Register the page's callbacks: live refresh, node selection, explanation, colour."""
+
+    @app.callback(
+        Output(ids.ENTROPY_KPIS, "children"),
+        Output(ids.ENTROPY_NETWORK, "figure"),
+        Output(ids.ENTROPY_TYPES, "figure"),
+        Output(ids.ENTROPY_SCATTER, "figure"),
+        Output(ids.ENTROPY_HEATMAP, "figure"),
+        Output(ids.ENTROPY_TABLE, "children"),
+        Output(ids.ENTROPY_STATE, "data"),
+        Input(ids.ENTROPY_TICK, "n_intervals"),
+        Input(ids.ENTROPY_COLOUR, "value"),
+        State(ids.ENTROPY_STATE, "data"),
+        prevent_initial_call=True,
+    )
+    def refresh(_n: int | None, colour_by: str, state: dict[str, Any]) -> tuple[Any, ...]:
+        now = pd.Timestamp(services.clock())
+        try:
+            at = latest_entropy_time(services.store, now)
+            drawn = at.isoformat() if at is not None else None
+            if drawn == state.get("at") and colour_by == state.get("colour"):
+                raise PreventUpdate  # nothing new: a tick between entropy hours
+            view = read_view(services, now)
+        except StoreError as exc:
+            log.warning("store unavailable for the entropy page: %s", exc)
+            raise PreventUpdate from exc
+        params = EntropyParams()
+        figs = _figures(view, services, params, colour_by)
+        return (
+            _kpis(view, params.balance_bits),
+            figs["network"],
+            figs["types"],
+            figs["scatter"],
+            figs["heatmap"],
+            _table(out_of_balance(view)),
+            _state(view, colour_by),
+        )
+
+    @app.callback(
+        Output(ids.ENTROPY_SELECTED, "data"),
+        Input({"type": ids.ENTROPY_ROW, "node": ALL}, "n_clicks"),
+        Input(ids.ENTROPY_SCATTER, "clickData"),
+        Input(ids.ENTROPY_HEATMAP, "clickData"),
+        prevent_initial_call=True,
+    )
+    def select(_rows: list[int | None], scatter: Any, heatmap: Any) -> str:
+        return selected_node(
+            ctx.triggered_id, ctx.triggered[0]["value"] if ctx.triggered else None, scatter, heatmap
+        )
+
+    @app.callback(
+        Output(ids.ENTROPY_EXPLAIN_TITLE, "children"),
+        Output(ids.ENTROPY_SUM, "children"),
+        Output(ids.ENTROPY_HOURS, "figure"),
+        Output(ids.ENTROPY_INTERVALS, "figure"),
+        Input(ids.ENTROPY_SELECTED, "data"),
+        Input(ids.ENTROPY_DIMENSION, "value"),
+        Input(ids.ENTROPY_STATE, "data"),
+    )
+    def explain(node: str | None, dimension: str, state: dict[str, Any]) -> tuple[Any, ...]:
+        at = pd.Timestamp(state["at"]) if state and state.get("at") else None
+        try:
+            return explanation(services, node, at, dimension or "c")
+        except StoreError as exc:
+            log.warning("store unavailable for the explanation: %s", exc)
+            raise PreventUpdate from exc
+
+
+def selected_node(trigger: Any, value: Any, scatter: Any, heatmap: Any) -> str:
+    """The node a click chose: a table row (its id), a scatter point (its customdata) or a
+    heatmap cell (its row); PreventUpdate for a row re-drawn without a click."""
+    if isinstance(trigger, dict) and trigger.get("type") == ids.ENTROPY_ROW:
+        if not value:
+            raise PreventUpdate
+        return str(trigger["node"])
+    if trigger == ids.ENTROPY_SCATTER and scatter and scatter.get("points"):
+        return str(scatter["points"][0]["customdata"][0])
+    if trigger == ids.ENTROPY_HEATMAP and heatmap and heatmap.get("points"):
+        return str(heatmap["points"][0]["y"])
+    raise PreventUpdate

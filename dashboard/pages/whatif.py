@@ -1,0 +1,291 @@
+"""What-if page: run a preset under several policies and compare the results side by side.
+
+The run is a Dash background callback (a separate process through a disk-cache manager) with
+a progress bar and a Cancel button. Cancel writes a key for the run (page load and click) into
+the manager's cache; the run checks it at each progress step and stops without output, so the
+previous results stay. The report a run returns (the JSON of ``docs/whatif.md``) is kept in a
+store and drawn by the pure builders of :mod:`dashboard.whatif_figures`:
+
+* ``service-routing`` — served against offered and maximum latency per user and policy, and
+  load per instance under each policy;
+* ``ioc-16-nodes`` — TTFT CDFs, TTFT p50/p95 per round, network entropy before and after, and a
+  latency-versus-emissions Pareto plot;
+* ``carbon-shift`` — the intensity outlook, emissions per hour per plan, an emissions-versus-
+  delay Pareto plot and jobs per site.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import diskcache
+from dash import Dash, DiskcacheManager, Input, Output, State, dcc, html
+from dash.development.base_component import Component
+from dash.exceptions import PreventUpdate
+
+from dashboard import ids
+from dashboard import whatif_figures as wfig
+from twin.whatif.carbon_shift import SHIFT_POLICIES
+from twin.whatif.policies import NODE_POLICIES
+from twin.whatif.presets import IOC_POLICIES, PRESETS
+from twin.whatif.routing import ROUTING_POLICIES
+
+if TYPE_CHECKING:
+    from dashboard.app import PageContext, Services
+
+log = logging.getLogger(__name__)
+
+PATH = "/whatif"
+
+GRAPH_CONFIG: dcc.Graph.Config = {"displaylogo": False}
+
+PRESET_LABELS = {
+    "service-routing": "Service routing · anycast vs URL-PATH (§4)",
+    "ioc-16-nodes": "LLM inference on 16 nodes · TTFT (§3)",
+    "carbon-shift": "Carbon-aware training shift (§5)",
+}
+PRESET_POLICIES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    # preset: (policies offered, policies ticked at first)
+    "service-routing": (ROUTING_POLICIES, ROUTING_POLICIES),
+    "ioc-16-nodes": (NODE_POLICIES, IOC_POLICIES),
+    "carbon-shift": (SHIFT_POLICIES, SHIFT_POLICIES),
+}
+CANCEL_EXPIRE_S = 3600
+"""How long a cancel request is kept [s]."""
+
+SERVICE_BOUNDS_MS = {"u1": 10.0}
+"""Users' latency bounds in the service-routing preset [ms], drawn on the latency chart."""
+
+
+def layout(context: PageContext) -> Component:
+    """The page: run controls, a progress bar and the result panels."""
+    del context
+    offered, ticked = PRESET_POLICIES[PRESETS[0]]
+    return html.Div(
+        className="whatif",
+        children=[
+            html.Div(
+                className="whatif-controls",
+                children=[
+                    _field(
+                        "Scenario",
+                        dcc.Dropdown(
+                            id=ids.WHATIF_PRESET,
+                            options=[{"label": PRESET_LABELS[p], "value": p} for p in PRESETS],
+                            value=PRESETS[0],
+                            clearable=False,
+                            className="whatif-preset",
+                        ),
+                    ),
+                    _field(
+                        "Policies",
+                        dcc.Checklist(
+                            id=ids.WHATIF_POLICIES,
+                            options=list(offered),
+                            value=list(ticked),
+                            inline=True,
+                            className="whatif-policies",
+                        ),
+                    ),
+                    _field("Seed", _number(ids.WHATIF_SEED, 0, 0)),
+                    _field("Rate step [req/s]", _number(ids.WHATIF_RATE_STEP, 1, 1)),
+                    _field("Requests per round", _number(ids.WHATIF_REQUESTS, 1000, 10)),
+                    html.Button("Run", id=ids.WHATIF_RUN, className="whatif-button"),
+                    html.Button(
+                        "Cancel", id=ids.WHATIF_CANCEL, className="whatif-button", disabled=True
+                    ),
+                    html.Progress(id=ids.WHATIF_PROGRESS, value="0", max="1"),
+                    html.Span(id=ids.WHATIF_STATUS, className="whatif-status"),
+                ],
+            ),
+            dcc.Store(id=ids.WHATIF_RESULT),
+            dcc.Store(id=ids.WHATIF_SESSION, data=uuid.uuid4().hex),
+            html.Div(
+                id=ids.WHATIF_PANELS,
+                className="whatif-grid",
+                children=[_hint("Choose a scenario and policies, then Run.")],
+            ),
+        ],
+    )
+
+
+def _field(label: str, control: Component) -> Component:
+    return html.Label(className="whatif-field", children=[html.Span(label), control])
+
+
+def _number(component_id: str, value: int, minimum: int) -> Component:
+    return dcc.Input(
+        id=component_id, type="number", value=value, min=minimum, step=1, className="whatif-num"
+    )
+
+
+def _hint(text: str) -> Component:
+    return html.Div(text, className="whatif-hint")
+
+
+def cancel_key(session: str, run_clicks: int | None) -> str:
+    """The cache key that asks the run started by click ``run_clicks`` of a page load
+    (``session``) to stop."""
+    return f"whatif-cancel:{session}:{run_clicks or 0}"
+
+
+def run_preset(
+    preset: str,
+    policies: list[str],
+    seed: int,
+    rate_step: int,
+    requests: int,
+    progress: Callable[[int, int], None],
+) -> dict[str, Any]:
+    """Run ``preset`` and return ``{"preset", "report"}`` (+ ``"cdf"`` for ioc-16-nodes)."""
+    from twin.whatif import report as rep
+    from twin.whatif.presets import run_carbon_shift, run_ioc, service_routing
+    from twin.whatif.routing import sweep
+
+    if preset == "service-routing":
+        rates = list(range(1, 121, max(rate_step, 1)))
+        result = sweep(service_routing(), policies, rates, seed, progress)  # type: ignore[arg-type]
+        return {"preset": preset, "report": rep.service_routing_report(result)}
+    if preset == "ioc-16-nodes":
+        run = run_ioc(policies, seed=seed, requests=max(requests, 1), progress=progress)
+        return {"preset": preset, "report": rep.ioc_report(run, seed), "cdf": rep.ttft_cdf(run)}
+    if preset == "carbon-shift":
+        progress(0, 1)
+        report = rep.carbon_shift_report(run_carbon_shift(policies, seed), seed)
+        progress(1, 1)
+        return {"preset": preset, "report": report}
+    raise ValueError(f"unknown preset {preset!r}")
+
+
+def panels(result: dict[str, Any]) -> list[Component]:
+    """The result panels of one run: titled graphs built from its report."""
+    report = result["report"]
+    preset = result["preset"]
+    if preset == "service-routing":
+        graphs = [
+            ("Served vs offered, per user", wfig.served_figure(report)),
+            ("Maximum latency, per user", wfig.max_latency_figure(report, SERVICE_BOUNDS_MS)),
+            *(
+                (f"Load per instance · {policy}", wfig.instance_load_figure(report, policy))
+                for policy in report["policies"]
+            ),
+        ]
+    elif preset == "ioc-16-nodes":
+        graphs = [
+            ("Time to first token: distribution per round", wfig.ttft_cdf_figure(result["cdf"])),
+            ("TTFT p50 and p95 per round", wfig.ttft_rounds_figure(report)),
+            ("Network entropy before and after", wfig.entropy_figure(report)),
+            (
+                "Latency vs emissions",
+                wfig.pareto_figure(
+                    wfig.ioc_pareto_points(report), "TTFT p95 [ms]", log_x=True, labels=False
+                ),
+            ),
+        ]
+    else:
+        graphs = [
+            ("Carbon intensity outlook per site", wfig.intensity_figure(report)),
+            ("Emissions per hour of each plan", wfig.hourly_emissions_figure(report)),
+            (
+                "Emissions vs delay",
+                wfig.pareto_figure(wfig.carbon_pareto_points(report), "mean delay [h]"),
+            ),
+            ("Jobs per site", wfig.jobs_per_site_figure(report)),
+        ]
+    return [
+        html.Div(
+            className="panel",
+            children=[
+                html.Div(title, className="panel-title"),
+                html.Div(
+                    className="graph-box",
+                    children=dcc.Graph(figure=fig, config=GRAPH_CONFIG, style={"height": "100%"}),
+                ),
+            ],
+        )
+        for title, fig in graphs
+    ]
+
+
+def register_callbacks(app: Dash, services: Services) -> None:
+    """The page's callbacks: policy choices per preset, the background run, the panels."""
+    del services
+    cache = diskcache.Cache(tempfile.mkdtemp(prefix="cnetwin-whatif-"))
+    manager = DiskcacheManager(cache)
+
+    @app.callback(
+        Output(ids.WHATIF_POLICIES, "options"),
+        Output(ids.WHATIF_POLICIES, "value"),
+        Input(ids.WHATIF_PRESET, "value"),
+        prevent_initial_call=True,
+    )
+    def choices(preset: str) -> tuple[list[str], list[str]]:
+        offered, ticked = PRESET_POLICIES[preset]
+        return list(offered), list(ticked)
+
+    @app.callback(
+        Output(ids.WHATIF_RESULT, "data"),
+        Input(ids.WHATIF_RUN, "n_clicks"),
+        State(ids.WHATIF_SESSION, "data"),
+        State(ids.WHATIF_PRESET, "value"),
+        State(ids.WHATIF_POLICIES, "value"),
+        State(ids.WHATIF_SEED, "value"),
+        State(ids.WHATIF_RATE_STEP, "value"),
+        State(ids.WHATIF_REQUESTS, "value"),
+        background=True,
+        manager=manager,
+        progress=[Output(ids.WHATIF_PROGRESS, "value"), Output(ids.WHATIF_PROGRESS, "max")],
+        running=[
+            (Output(ids.WHATIF_RUN, "disabled"), True, False),
+            (Output(ids.WHATIF_CANCEL, "disabled"), False, True),
+            (Output(ids.WHATIF_STATUS, "children"), "running…", ""),
+        ],
+        prevent_initial_call=True,
+    )
+    def run(
+        set_progress: Callable[[tuple[str, str]], None],
+        n_clicks: int | None,
+        session: str,
+        preset: str,
+        policies: list[str] | None,
+        seed: int | None,
+        rate_step: int | None,
+        requests: int | None,
+    ) -> dict[str, Any]:
+        if not n_clicks or not policies:
+            raise PreventUpdate
+        chosen = [p for p in PRESET_POLICIES[preset][0] if p in policies]
+        token = cancel_key(session, n_clicks)
+
+        def progress(done: int, total: int) -> None:
+            if cache.get(token):
+                raise PreventUpdate  # cancelled: the job ends and the old panels stay
+            set_progress((str(done), str(total)))
+
+        set_progress(("0", "1"))  # a fresh bar for this run
+        return run_preset(
+            preset, chosen, int(seed or 0), int(rate_step or 1), int(requests or 1000), progress
+        )
+
+    @app.callback(
+        Input(ids.WHATIF_CANCEL, "n_clicks"),
+        State(ids.WHATIF_SESSION, "data"),
+        State(ids.WHATIF_RUN, "n_clicks"),
+        prevent_initial_call=True,
+    )
+    def cancel(_n: int | None, session: str, run_clicks: int | None) -> None:
+        cache.set(cancel_key(session, run_clicks), True, expire=CANCEL_EXPIRE_S)
+
+    @app.callback(
+        Output(ids.WHATIF_PANELS, "children"),
+        Input(ids.WHATIF_RESULT, "data"),
+        prevent_initial_call=True,
+    )
+    def draw(result: dict[str, Any] | None) -> list[Component]:
+        if not result:
+            raise PreventUpdate
+        return panels(result)

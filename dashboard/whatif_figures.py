@@ -1,0 +1,279 @@
+"""Pure figure builders of the What-if page: a report dict (``docs/whatif.md``) in, Figure out.
+
+Each policy keeps one colour on every chart of a run (:func:`policy_colour`); units are on every
+axis. Builders never read files or the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import plotly.graph_objects as go
+
+from dashboard.figures import MUTED, base_layout, empty_figure, site_colour
+
+POLICY_COLOURS: Mapping[str, str] = {
+    "anycast": "#fa5252",
+    "url-path": "#15aabf",
+    "entropy-balanced": "#15aabf",
+    "nearest": "#fa5252",
+    "least-loaded": "#fab005",
+    "round-robin": "#be4bdb",
+    "run-now": "#fa5252",
+    "time-shift": "#fab005",
+    "space-shift": "#be4bdb",
+    "carbon-aware": "#51cf66",
+}
+USER_DASH = ("solid", "dot", "dash", "dashdot")
+
+
+def policy_colour(policy: str) -> str:
+    """The colour of ``policy`` on every chart (grey for a policy without one)."""
+    return POLICY_COLOURS.get(policy, MUTED)
+
+
+def _legend_top() -> dict[str, Any]:
+    return {"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0, "font": {"size": 13}}
+
+
+# service routing --------------------------------------------------------------------------------
+
+
+def served_figure(report: Mapping[str, Any]) -> go.Figure:
+    """Served [req/s] against offered [req/s] per user and policy, with served = offered."""
+    policies = report["policies"]
+    if not any(policies.values()):
+        return empty_figure("no rates run")
+    fig = go.Figure(layout=base_layout(legend=_legend_top(), margin={"t": 40}))
+    top = 0.0
+    for policy, points in policies.items():
+        users = list(points[0]["users"]) if points else []
+        for k, user in enumerate(users):
+            x = [p["offered_rps"] for p in points]
+            y = [p["users"][user]["served_rps"] for p in points]
+            top = max(top, *x)
+            fig.add_scatter(
+                x=x, y=y, mode="lines", name=f"{policy} · {user}",
+                line={"color": policy_colour(policy), "dash": USER_DASH[k % 4], "width": 3},
+            )  # fmt: skip
+    fig.add_scatter(
+        x=[0, top], y=[0, top], mode="lines", name="offered",
+        line={"color": MUTED, "dash": "dot", "width": 1},
+    )  # fmt: skip
+    fig.update_xaxes(title_text="offered per user [req/s]")
+    fig.update_yaxes(title_text="served [req/s]")
+    return fig
+
+
+def max_latency_figure(
+    report: Mapping[str, Any], bounds_ms: Mapping[str, float] | None = None
+) -> go.Figure:
+    """Maximum latency [ms] against offered rate [req/s] per user and policy; each user's
+    latency bound [ms] from ``bounds_ms`` drawn as a horizontal line."""
+    policies = report["policies"]
+    if not any(policies.values()):
+        return empty_figure("no rates run")
+    fig = go.Figure(layout=base_layout(legend=_legend_top(), margin={"t": 40}))
+    for policy, points in policies.items():
+        users = list(points[0]["users"]) if points else []
+        for k, user in enumerate(users):
+            fig.add_scatter(
+                x=[p["offered_rps"] for p in points],
+                y=[p["users"][user]["max_latency_ms"] for p in points],
+                mode="lines", name=f"{policy} · {user}",
+                line={"color": policy_colour(policy), "dash": USER_DASH[k % 4], "width": 3},
+            )  # fmt: skip
+    for user, bound in (bounds_ms or {}).items():
+        fig.add_hline(
+            y=bound, line={"color": MUTED, "dash": "dot"},
+            annotation_text=f"{user} bound {bound:g} ms", annotation_font_color=MUTED,
+        )  # fmt: skip
+    fig.update_xaxes(title_text="offered per user [req/s]")
+    fig.update_yaxes(title_text="maximum latency [ms]")
+    return fig
+
+
+def instance_load_figure(report: Mapping[str, Any], policy: str) -> go.Figure:
+    """Served [req/s] per instance against offered rate [req/s] under one ``policy``."""
+    points = report["policies"].get(policy) or []
+    if not points:
+        return empty_figure(f"{policy} not run")
+    fig = go.Figure(layout=base_layout(legend=_legend_top(), margin={"t": 40}))
+    for j, inst in enumerate(points[0]["instances"]):
+        fig.add_scatter(
+            x=[p["offered_rps"] for p in points],
+            y=[p["instances"][inst] for p in points],
+            mode="lines", name=inst, line={"color": site_colour(j), "width": 3},
+        )  # fmt: skip
+    fig.update_xaxes(title_text="offered per user [req/s]")
+    fig.update_yaxes(title_text="served by instance [req/s]")
+    return fig
+
+
+# LLM inference -----------------------------------------------------------------------------------
+
+
+def round_label(entry: Mapping[str, Any]) -> str:
+    """``c=64`` for a fixed-concurrency round, ``λ=2 req/s`` for a Poisson round."""
+    if entry.get("concurrency") is not None:
+        return f"c={entry['concurrency']}"
+    return f"λ={entry['rate_rps']:g} req/s"
+
+
+def ttft_cdf_figure(cdf: Mapping[str, Sequence[Mapping[str, Any]]]) -> go.Figure:
+    """Cumulative share of requests [%] against TTFT [ms, log] per policy and round.
+
+    cdf : {policy: [{"concurrency", "rate_rps", "ttft_ms": [quantiles at 0, 1, …, 100 %]}]}
+    (:func:`twin.whatif.report.ttft_cdf`)."""
+    if not any(cdf.values()):
+        return empty_figure("no rounds run")
+    fig = go.Figure(layout=base_layout(legend=_legend_top(), margin={"t": 40}))
+    for policy, rounds in cdf.items():
+        for k, entry in enumerate(rounds):
+            values = entry["ttft_ms"]
+            share = [100.0 * i / (len(values) - 1) for i in range(len(values))]
+            fig.add_scatter(
+                x=values, y=share, mode="lines", name=policy, legendgroup=policy,
+                showlegend=k == 0, hovertext=round_label(entry),
+                line={"color": policy_colour(policy), "width": 2},
+                opacity=0.35 + 0.65 * (k + 1) / len(rounds),
+            )  # fmt: skip
+    fig.update_xaxes(title_text="time to first token [ms]", type="log")
+    fig.update_yaxes(title_text="requests [%]", range=[0, 100])
+    return fig
+
+
+def ttft_rounds_figure(report: Mapping[str, Any]) -> go.Figure:
+    """TTFT p50 (dotted) and p95 (solid) [ms, log] per round, one colour per policy."""
+    policies = report["policies"]
+    if not any(policies.values()):
+        return empty_figure("no rounds run")
+    fig = go.Figure(layout=base_layout(legend=_legend_top(), margin={"t": 40}))
+    for policy, rounds in policies.items():
+        labels = [round_label(r) for r in rounds]
+        for key, dash in (("p95", "solid"), ("p50", "dot")):
+            fig.add_scatter(
+                x=labels, y=[r["ttft_ms"][key] for r in rounds], mode="lines+markers",
+                name=f"{policy} {key}", line={"color": policy_colour(policy), "dash": dash},
+            )  # fmt: skip
+    fig.update_xaxes(title_text="round")
+    fig.update_yaxes(title_text="TTFT [ms]", type="log")
+    return fig
+
+
+def entropy_figure(report: Mapping[str, Any]) -> go.Figure:
+    """Network-wide entropy H(R) [bits] before (grey) and after each round, per policy."""
+    policies = report["policies"]
+    if not any(policies.values()):
+        return empty_figure("no rounds run")
+    fig = go.Figure(layout=base_layout(legend=_legend_top(), margin={"t": 40}, barmode="group"))
+    first = next(iter(policies.values()))
+    labels = [round_label(r) for r in first]
+    fig.add_bar(
+        x=labels, y=[r["entropy_before_bits"] for r in first], name="before", marker_color=MUTED
+    )
+    for policy, rounds in policies.items():
+        fig.add_bar(
+            x=[round_label(r) for r in rounds],
+            y=[r["entropy_after_bits"] for r in rounds],
+            name=f"after · {policy}",
+            marker_color=policy_colour(policy),
+        )
+    fig.update_xaxes(title_text="round")
+    fig.update_yaxes(title_text="network entropy H(R) [bits]")
+    return fig
+
+
+def pareto_figure(
+    points: Mapping[str, Sequence[tuple[float, float, str]]],
+    x_title: str,
+    log_x: bool = False,
+    labels: bool = True,
+) -> go.Figure:
+    """Emissions [kgCO2] against a cost on x (``x_title`` names it with its unit), one marker
+    per (x, emissions, label) and one colour per policy; lower-left is better. ``labels``
+    writes each label by its marker (else only on hover); ``log_x`` makes x logarithmic."""
+    if not any(points.values()):
+        return empty_figure("nothing to compare")
+    fig = go.Figure(layout=base_layout(legend=_legend_top(), margin={"t": 40}))
+    for policy, rows in points.items():
+        fig.add_scatter(
+            x=[r[0] for r in rows], y=[r[1] for r in rows], text=[r[2] for r in rows],
+            mode="markers+text" if labels else "markers", textposition="top center",
+            name=policy, hovertemplate="%{text}<br>%{x:,.0f} · %{y:,.1f} kgCO2<extra></extra>",
+            marker={"color": policy_colour(policy), "size": 12},
+            textfont={"color": MUTED, "size": 11},
+        )  # fmt: skip
+    fig.update_xaxes(title_text=x_title, type="log" if log_x else "linear")
+    fig.update_yaxes(title_text="emissions [kgCO2]")
+    return fig
+
+
+def ioc_pareto_points(report: Mapping[str, Any]) -> dict[str, list[tuple[float, float, str]]]:
+    """(TTFT p95 [ms], emissions [kgCO2], round label) per round, per policy."""
+    return {
+        policy: [(r["ttft_ms"]["p95"], r["emissions_kg"], round_label(r)) for r in rounds]
+        for policy, rounds in report["policies"].items()
+    }
+
+
+# carbon shift ------------------------------------------------------------------------------------
+
+
+def intensity_figure(report: Mapping[str, Any]) -> go.Figure:
+    """Each site's effective carbon intensity outlook [gCO2/kWh] over the hours ahead [h]."""
+    outlook = report["intensity_g_per_kwh"]
+    if not outlook:
+        return empty_figure("no sites")
+    fig = go.Figure(layout=base_layout(legend=_legend_top(), margin={"t": 40}))
+    for k, (site, values) in enumerate(outlook.items()):
+        fig.add_scatter(
+            x=list(range(len(values))), y=values, mode="lines", name=site,
+            line={"color": site_colour(k), "width": 3, "shape": "hv"},
+        )  # fmt: skip
+    fig.update_xaxes(title_text="hours from the plan's start [h]")
+    fig.update_yaxes(title_text="effective intensity [gCO2/kWh]")
+    return fig
+
+
+def hourly_emissions_figure(report: Mapping[str, Any]) -> go.Figure:
+    """Emissions per hour [kgCO2] of each policy's plan over the hours ahead [h]."""
+    policies = report["policies"]
+    if not policies:
+        return empty_figure("no policies run")
+    fig = go.Figure(layout=base_layout(legend=_legend_top(), margin={"t": 40}))
+    for policy, entry in policies.items():
+        values = entry["emissions_per_hour_kg"]
+        fig.add_scatter(
+            x=list(range(len(values))), y=values, mode="lines", name=policy,
+            line={"color": policy_colour(policy), "width": 3, "shape": "hv"},
+        )  # fmt: skip
+    fig.update_xaxes(title_text="hours from the plan's start [h]")
+    fig.update_yaxes(title_text="emissions [kgCO2 per h]")
+    return fig
+
+
+def carbon_pareto_points(report: Mapping[str, Any]) -> dict[str, list[tuple[float, float, str]]]:
+    """(mean delay [h], emissions [kgCO2], label) per policy."""
+    return {
+        policy: [(e["mean_delay_h"], e["emissions_kg"], f"{e['energy_kwh']:,.0f} kWh")]
+        for policy, e in report["policies"].items()
+    }
+
+
+def jobs_per_site_figure(report: Mapping[str, Any]) -> go.Figure:
+    """Jobs [count] placed at each site, stacked per policy."""
+    policies = report["policies"]
+    if not policies:
+        return empty_figure("no policies run")
+    fig = go.Figure(layout=base_layout(legend=_legend_top(), margin={"t": 40}, barmode="stack"))
+    sites = list(report["intensity_g_per_kwh"])
+    for k, site in enumerate(sites):
+        fig.add_bar(
+            x=list(policies), y=[e["jobs_per_site"].get(site, 0) for e in policies.values()],
+            name=site, marker_color=site_colour(k),
+        )  # fmt: skip
+    fig.update_xaxes(title_text="policy")
+    fig.update_yaxes(title_text="jobs [count]")
+    return fig

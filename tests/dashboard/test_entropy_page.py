@@ -1,0 +1,349 @@
+"""The Entropy page in a real headless Chromium over a DuckDB store filled by the simulator.
+
+Expected numbers are computed here from the parsed readings with plain pandas and Python
+(:mod:`tests.twin.test_entropy_jobs`), not read back from the page's own data path.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from dash.exceptions import PreventUpdate
+from werkzeug.serving import make_server
+
+from collectors.parsers import parse_message
+from collectors.simulate import FleetSimulator
+from dashboard import entropy_figures as efig
+from dashboard import ids
+from dashboard.app import PageContext, Services, create_app
+from dashboard.pages import entropy as entropy_page
+from tests.dashboard.test_overview_page import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    SCREENSHOTS,
+    TIMEOUT_MS,
+    MovableClock,
+)
+from tests.twin.test_entropy_jobs import entropy_by_hand, hourly_by_hand
+from twin import entropy_jobs as jobs
+from twin.config import load_settings
+from twin.inventory import example_fleet
+from twin.model import Fleet, Reading
+from twin.store.duckdb import DuckDBStore
+
+START = datetime(2024, 6, 21, tzinfo=UTC)
+FIRST = pd.Timestamp(START + timedelta(hours=29))
+"""The newest entropy hour written before the page opens."""
+NOW = FIRST + timedelta(minutes=20)
+LATER = FIRST + timedelta(hours=1, minutes=5)
+"""The clock after the test writes one more entropy hour."""
+H_STAR = -(22 / 24) * math.log2(22 / 24) - (2 / 24) * math.log2(2 / 24)
+
+
+@pytest.fixture(scope="module")
+def fleet() -> Fleet:
+    return example_fleet()
+
+
+@pytest.fixture(scope="module")
+def readings(fleet: Fleet) -> list[Reading]:
+    sim = FleetSimulator(fleet, seed=9, interval_s=30.0, start=START)
+    out: list[Reading] = []
+    for topic, payload in sim.backfill(START, LATER):
+        if "/node/" in topic:
+            out.extend(parse_message(topic, payload, fleet=fleet, received_at=LATER))
+    return out
+
+
+@pytest.fixture(scope="module")
+def store(
+    tmp_path_factory: pytest.TempPathFactory, readings: list[Reading], fleet: Fleet
+) -> Iterator[DuckDBStore]:
+    s = DuckDBStore(tmp_path_factory.mktemp("entropy") / "page.duckdb")
+    s.write(readings)
+    jobs.backfill_entropy(s, fleet, FIRST - timedelta(hours=23), FIRST)
+    yield s
+    s.close()
+
+
+class Expected:
+    """Every number the page shows for the entropy hour ``end``, computed by hand."""
+
+    def __init__(self, readings: list[Reading], fleet: Fleet, end: pd.Timestamp) -> None:
+        self.hours = hourly_by_hand(readings, end)
+        self.nodes = sorted(self.hours["c"].columns)
+        self.combined = {
+            n: sum(entropy_by_hand(self.hours[d][n])[0] for d in ("c", "l", "s")) / 3
+            for n in self.nodes
+        }
+        values = np.array(list(self.combined.values()))
+        counts, _ = np.histogram(values, bins=8, range=(0.0, 2.0))
+        shares = counts[counts > 0] / len(values)
+        self.network = float(-(shares * np.log2(shares)).sum())
+        drift = np.abs(values - H_STAR)
+        self.drifting = float(np.mean(drift > 0.5))
+        self.mean_drift = float(drift.mean())
+        self.drift = {n: abs(h - H_STAR) for n, h in self.combined.items()}
+
+    def sum_text(self, node: str, dimension: str) -> str:
+        h, p = entropy_by_hand(self.hours[dimension][node])
+        parts = " + ".join(f"{v:.2f}·log2 {v:.2f}" for v in p if v > 0)
+        return f"H = −({parts}) = {h:.2f} bits"
+
+
+@pytest.fixture
+def served(store: DuckDBStore, fleet: Fleet, tmp_path: Path) -> Iterator[tuple[str, MovableClock]]:
+    clock = MovableClock(NOW)
+    settings = load_settings(
+        store=f"duckdb://{store.path}", refresh_s=1.0, data_dir=tmp_path / "data"
+    )
+    app = create_app(settings, Services(store=store, fleet=fleet, clock=clock))
+    server = make_server("127.0.0.1", 0, app.server, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="dashboard", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/entropy", clock
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+
+
+def _kpi(page: object, label: str) -> str:
+    card = page.locator(".kpi", has_text=label)  # type: ignore[attr-defined]
+    return str(card.locator(".kpi-value").inner_text())
+
+
+@pytest.mark.e2e
+def test_entropy_page_in_a_real_browser(
+    served: tuple[str, MovableClock],
+    store: DuckDBStore,
+    readings: list[Reading],
+    fleet: Fleet,
+) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"Debian's Chromium is not installed at {CHROMIUM}")
+    url, clock = served
+    expected = Expected(readings, fleet, FIRST)
+    SCREENSHOTS.mkdir(exist_ok=True)
+    problems: list[str] = []
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1920, "height": 1260})
+        page.set_default_timeout(TIMEOUT_MS)
+        page.on(
+            "console",
+            lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None,
+        )
+        page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+        page.goto(url)
+        page.wait_for_selector(f"#{ids.ENTROPY_HOURS} .js-plotly-plot .bars")
+        page.wait_for_function(
+            f"() => document.querySelector('#{ids.ENTROPY_SUM}').innerText.startsWith('H =')"
+        )
+
+        # headline numbers
+        assert _kpi(page, "Network entropy H(R)") == f"{expected.network:.2f}"
+        assert _kpi(page, "Balance entropy H*") == f"{H_STAR:.2f}"
+        assert _kpi(page, "Out of balance") == f"{expected.drifting * 100:.0f}"
+        assert _kpi(page, "Mean drift") == f"{expected.mean_drift:.2f}"
+        assert _kpi(page, "Entropy as of") == f"{FIRST:%H:%M} UTC"
+        assert page.locator(".nav-link.active").inner_text() == "Entropy"
+
+        # the table: nodes by drift, with their entropy and drift as computed by hand
+        rows = page.locator(f"#{ids.ENTROPY_TABLE} tbody tr")
+        assert rows.count() == entropy_page.TABLE_ROWS
+        top = sorted(expected.drift.values(), reverse=True)[: entropy_page.TABLE_ROWS]
+        shown = [float(rows.nth(i).locator("td").nth(3).inner_text()) for i in range(rows.count())]
+        assert shown == [pytest.approx(round(d, 2), abs=0.006) for d in top]
+        for i in range(rows.count()):
+            cells = rows.nth(i).locator("td").all_inner_texts()
+            assert cells[2] == f"{expected.combined[cells[0]]:.2f}"
+            assert len(cells[4]) == 24  # one sparkline block per hour
+
+        # graphs: H(R) line, type counts, 3-D scatter of every reporting node, node heatmap
+        network = page.evaluate(
+            f"() => Array.from(document.querySelector('#{ids.ENTROPY_NETWORK} .js-plotly-plot')"
+            "._fullData[0].y)"
+        )
+        assert network[-1] == pytest.approx(expected.network)
+        assert len(network) == 24
+        scatter = page.evaluate(
+            f"() => {{ const t = document.querySelector('#{ids.ENTROPY_SCATTER} .js-plotly-plot')"
+            "._fullData[0]; return [t.type, Array.from(t.x).length]; }"
+        )
+        assert scatter == ["scatter3d", len(expected.nodes)]
+        heat = page.evaluate(
+            f"() => document.querySelector('#{ids.ENTROPY_HEATMAP} .js-plotly-plot').data[0]"
+        )
+        assert heat["y"] == [n.id for n in fleet.nodes if n.id in expected.combined]
+        axis_titles = page.evaluate(
+            "() => [...document.querySelectorAll('.entropy-grid .infolayer text, "
+            ".entropy-grid .g-xtitle text, .entropy-grid .g-ytitle text, "
+            ".entropy-grid .cbtitle text')].map(t => t.textContent)"
+        )
+        assert "Entropy [bits]" in axis_titles and "Time [UTC]" in axis_titles
+        assert "Nodes [count]" in axis_titles and "Hour [UTC]" in axis_titles
+        assert "Compute c [%]" in axis_titles
+
+        # the explanation of the most out-of-balance node, opened on load
+        first = rows.nth(0).locator("td").nth(0).inner_text()
+        assert first in page.locator(f"#{ids.ENTROPY_EXPLAIN_TITLE}").inner_text()
+        assert page.locator(f"#{ids.ENTROPY_SUM}").inner_text() == expected.sum_text(first, "c")
+        page.screenshot(path=str(SCREENSHOTS / "entropy.png"))
+
+        # click another row: its 24 hourly values, its four intervals, its sum
+        chosen = rows.nth(1).locator("td").nth(0).inner_text()
+        assert expected.sum_text(chosen, "c") != expected.sum_text(chosen, "l")
+        rows.nth(1).click()
+        page.wait_for_function(
+            f"() => document.querySelector('#{ids.ENTROPY_EXPLAIN_TITLE}')"
+            f".innerText.includes('{chosen}')"
+        )
+        page.wait_for_function(
+            f"() => document.querySelector('#{ids.ENTROPY_SUM}').innerText === "
+            f"{expected.sum_text(chosen, 'c')!r}"
+        )
+        bars = page.evaluate(
+            f"() => Array.from(document.querySelector('#{ids.ENTROPY_HOURS} .js-plotly-plot')"
+            "._fullData[0].y)"
+        )
+        by_hand = expected.hours["c"][chosen].to_numpy() * 100.0
+        assert bars == pytest.approx(list(by_hand))
+        shapes = page.evaluate(
+            f"() => document.querySelector('#{ids.ENTROPY_HOURS} .js-plotly-plot')"
+            ".layout.shapes.map(s => s.y0)"
+        )
+        assert sorted(shapes) == pytest.approx([30.0, 60.0, 80.0])
+        shares = page.evaluate(
+            f"() => Array.from(document.querySelector('#{ids.ENTROPY_INTERVALS} .js-plotly-plot')"
+            "._fullData[0].y)"
+        )
+        assert shares == pytest.approx([100 * p for p in entropy_by_hand(by_hand / 100)[1]])
+
+        # the network dimension of the same node
+        page.get_by_text("Network l", exact=True).click()
+        page.wait_for_function(
+            f"() => document.querySelector('#{ids.ENTROPY_EXPLAIN_TITLE}')"
+            ".innerText.endsWith('network l')"
+        )
+        page.wait_for_function(
+            f"() => document.querySelector('#{ids.ENTROPY_SUM}').innerText === "
+            f"{expected.sum_text(chosen, 'l')!r}"
+        )
+        page.wait_for_function(
+            f"() => document.querySelector('#{ids.ENTROPY_HOURS} .js-plotly-plot')"
+            ".layout.yaxis.title.text === 'Network l [%]'"
+        )
+        page.screenshot(path=str(SCREENSHOTS / "entropy-explain.png"))
+
+        # a click on the heatmap's top row explains that node
+        page.get_by_text("Compute c", exact=True).click()
+        page.wait_for_function(
+            f"() => document.querySelector('#{ids.ENTROPY_SUM}').innerText === "
+            f"{expected.sum_text(chosen, 'c')!r}"
+        )
+        box = page.locator(f"#{ids.ENTROPY_HEATMAP} .nsewdrag").bounding_box()
+        assert box is not None
+        row_height = box["height"] / len(heat["y"])
+        # (left of the middle: the mode bar shows over the top right on hover)
+        page.mouse.click(box["x"] + box["width"] * 0.4, box["y"] + row_height / 2)
+        page.wait_for_function(
+            f"() => document.querySelector('#{ids.ENTROPY_SUM}').innerText === "
+            f"{expected.sum_text(heat['y'][0], 'c')!r}"
+        )
+
+        # colour the scatter by state type: one trace per type present
+        page.get_by_text("by state type", exact=True).click()
+        page.wait_for_function(
+            f"() => document.querySelector('#{ids.ENTROPY_SCATTER} .js-plotly-plot')"
+            ".data.length > 1"
+        )
+        names = page.evaluate(
+            f"() => document.querySelector('#{ids.ENTROPY_SCATTER} .js-plotly-plot')"
+            ".data.map(t => t.name)"
+        )
+        assert "B training" in names and "D idle" in names
+
+        # live: the next hour is written and the clock moves; the page follows
+        jobs.record_entropy(store, fleet, LATER.to_pydatetime())
+        clock.set(LATER)
+        following = Expected(readings, fleet, FIRST + timedelta(hours=1))
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('.kpi')].some(k => "
+            f"k.innerText.includes('{FIRST + timedelta(hours=1):%H:%M} UTC'))"
+        )
+        assert _kpi(page, "Network entropy H(R)") == f"{following.network:.2f}"
+        browser.close()
+    assert not problems, "\n".join(problems)
+
+
+# --- without a browser ------------------------------------------------------------------------
+
+
+def test_page_over_an_empty_store_says_what_to_do(tmp_path: Path, fleet: Fleet) -> None:
+    empty = DuckDBStore(tmp_path / "empty.duckdb")
+    try:
+        services = Services(store=empty, fleet=fleet, clock=lambda: NOW.to_pydatetime())
+        context = PageContext(
+            settings=load_settings(store=f"duckdb://{empty.path}"),
+            services=services,
+            asset_url=lambda path: f"/assets/{path}",
+        )
+        tree = str(entropy_page.layout(context))
+        assert "cnetwin entropy backfill --since 24h" in tree
+        title, text, _hours, _bars = entropy_page.explanation(services, None, None, "c")
+        assert title == "Explain a node" and text == ""
+    finally:
+        empty.close()
+
+
+def test_selected_node_from_each_kind_of_click() -> None:
+    row = ids.entropy_row("n1")
+    assert entropy_page.selected_node(row, 1, None, None) == "n1"
+    with pytest.raises(PreventUpdate):  # a row drawn again, never clicked
+        entropy_page.selected_node(row, 0, None, None)
+    scatter = {"points": [{"customdata": ["n7", "1.20", "C"]}]}
+    assert entropy_page.selected_node(ids.ENTROPY_SCATTER, None, scatter, None) == "n7"
+    heat = {"points": [{"x": "2024-06-21 03:00:00", "y": "n3", "z": 1.2}]}
+    assert entropy_page.selected_node(ids.ENTROPY_HEATMAP, None, None, heat) == "n3"
+    with pytest.raises(PreventUpdate):
+        entropy_page.selected_node(ids.ENTROPY_HEATMAP, None, None, None)
+
+
+def test_sparkline_scales_bits_to_blocks() -> None:
+    assert efig.sparkline([0.0, 1.0, 2.0, math.nan, 5.0]) == "▁▅█ █"
+    assert efig.sparkline([]) == ""
+
+
+def test_interval_labels_follow_the_edges() -> None:
+    assert efig.interval_labels((0.0, 0.3, 0.6, 0.8, 1.0)) == [
+        "idle<br>[0, 30 %)",
+        "low<br>[30, 60 %)",
+        "medium<br>[60, 80 %)",
+        "high<br>[80, 100 %]",
+    ]
+
+
+def test_explanation_figures_colour_hours_by_interval() -> None:
+    hours = pd.Series(
+        [0.1, 0.3, 0.79, 0.8, math.nan],
+        index=pd.date_range("2025-06-01", periods=5, freq="1h", tz="UTC"),
+    )
+    fig = efig.hours_figure(hours, (0.0, 0.3, 0.6, 0.8, 1.0), "Compute c")
+    bar = fig.data[0]
+    assert list(bar.y) == [pytest.approx(10.0), pytest.approx(30.0), pytest.approx(79.0),
+                           pytest.approx(80.0), None]  # fmt: skip
+    colours = list(bar.marker.color)
+    assert colours[:4] == list(efig.INTERVAL_COLOURS)
+    assert colours[4] == efig.NO_DATA
+    assert fig.layout.yaxis.title.text == "Compute c [%]"
+    empty = efig.hours_figure(hours * math.nan, (0.0, 0.3, 0.6, 0.8, 1.0), "Compute c")
+    assert not empty.data

@@ -1,0 +1,229 @@
+"""The What-if page: pure figure builders over real reports, and the page in real Chromium."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from werkzeug.serving import make_server
+
+from dashboard import whatif_figures as wfig
+from dashboard.app import Services, create_app
+from dashboard.pages.whatif import panels, run_preset
+from tests.dashboard.test_overview_page import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, TIMEOUT_MS
+from twin.config import load_settings
+from twin.inventory import example_fleet
+from twin.store.duckdb import DuckDBStore
+
+
+def no_progress(done: int, total: int) -> None:
+    assert 0 <= done <= total
+
+
+@pytest.fixture(scope="module")
+def service_run() -> dict[str, Any]:
+    return run_preset("service-routing", ["anycast", "url-path"], 0, 20, 0, no_progress)
+
+
+@pytest.fixture(scope="module")
+def ioc_run() -> dict[str, Any]:
+    return run_preset("ioc-16-nodes", ["entropy-balanced", "nearest"], 0, 1, 60, no_progress)
+
+
+@pytest.fixture(scope="module")
+def carbon_run() -> dict[str, Any]:
+    return run_preset("carbon-shift", ["run-now", "carbon-aware"], 0, 1, 1, no_progress)
+
+
+def test_served_figure_has_a_line_per_policy_and_user(service_run: dict[str, Any]) -> None:
+    report = service_run["report"]
+    fig = wfig.served_figure(report)
+    names = [t.name for t in fig.data]
+    assert names == ["anycast · u1", "anycast · u2", "url-path · u1", "url-path · u2", "offered"]
+    url_u1 = fig.data[2]
+    assert list(url_u1.x) == [1, 21, 41, 61, 81, 101]
+    points = report["policies"]["url-path"]
+    assert list(url_u1.y) == [p["users"]["u1"]["served_rps"] for p in points]
+    assert fig.layout.xaxis.title.text == "offered per user [req/s]"
+    assert fig.layout.yaxis.title.text == "served [req/s]"
+
+
+def test_latency_figure_draws_the_bound(service_run: dict[str, Any]) -> None:
+    fig = wfig.max_latency_figure(service_run["report"], {"u1": 10.0})
+    assert fig.layout.shapes[0].y0 == 10.0
+    assert fig.layout.yaxis.title.text == "maximum latency [ms]"
+
+
+def test_instance_figures_show_every_instance_under_one_policy(
+    service_run: dict[str, Any],
+) -> None:
+    anycast = wfig.instance_load_figure(service_run["report"], "anycast")
+    assert [t.name for t in anycast.data] == ["s1", "s2", "s3", "s4", "s5"]
+    assert set(anycast.data[0].y) == {0.0}  # anycast never uses s1
+    url_path = wfig.instance_load_figure(service_run["report"], "url-path")
+    assert max(url_path.data[0].y) > 0.0  # URL-PATH does at high rates
+    missing = wfig.instance_load_figure(service_run["report"], "dns")
+    assert missing.layout.annotations[0].text == "dns not run"
+
+
+def test_ttft_cdf_runs_from_zero_to_a_hundred_percent(ioc_run: dict[str, Any]) -> None:
+    fig = wfig.ttft_cdf_figure(ioc_run["cdf"])
+    assert len(fig.data) == 2 * 9  # two policies × nine rounds
+    for trace in fig.data:
+        assert trace.y[0] == 0.0 and trace.y[-1] == 100.0
+        assert list(trace.x) == sorted(trace.x)
+    assert fig.layout.xaxis.type == "log"
+    assert fig.layout.xaxis.title.text == "time to first token [ms]"
+
+
+def test_ioc_rounds_and_pareto_use_the_report(ioc_run: dict[str, Any]) -> None:
+    report = ioc_run["report"]
+    rounds = wfig.ttft_rounds_figure(report)
+    assert list(rounds.data[0].x)[:2] == ["c=16", "c=32"]
+    assert list(rounds.data[0].x)[-1] == "λ=4 req/s"
+    points = wfig.ioc_pareto_points(report)
+    first = report["policies"]["nearest"][0]
+    assert points["nearest"][0] == (first["ttft_ms"]["p95"], first["emissions_kg"], "c=16")
+    entropy = wfig.entropy_figure(report)
+    assert [t.name for t in entropy.data] == [
+        "before",
+        "after · entropy-balanced",
+        "after · nearest",
+    ]
+
+
+def test_carbon_figures(carbon_run: dict[str, Any]) -> None:
+    report = carbon_run["report"]
+    outlook = wfig.intensity_figure(report)
+    assert [t.name for t in outlook.data] == ["bj", "hl", "tf"]
+    assert len(outlook.data[0].y) == 72
+    bars = wfig.jobs_per_site_figure(report)
+    totals = [sum(t.y[k] for t in bars.data) for k in range(2)]
+    assert totals == [report["policies"][p]["jobs"] for p in ("run-now", "carbon-aware")]
+    pareto = wfig.carbon_pareto_points(report)
+    assert pareto["carbon-aware"][0][1] < pareto["run-now"][0][1]
+
+
+def test_empty_reports_give_a_message_not_an_error() -> None:
+    fig = wfig.served_figure({"policies": {}})
+    assert fig.layout.annotations[0].text == "no rates run"
+
+
+def test_each_preset_gets_its_panels(
+    service_run: dict[str, Any], ioc_run: dict[str, Any], carbon_run: dict[str, Any]
+) -> None:
+    assert [len(panels(r)) for r in (service_run, ioc_run, carbon_run)] == [4, 4, 4]
+
+
+# --- the page in a real browser ------------------------------------------------------------------
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[str]:
+    store = DuckDBStore(tmp_path / "store.duckdb")
+    settings = load_settings(
+        store=f"duckdb://{store.path}", refresh_s=5.0, data_dir=tmp_path / "data"
+    )
+    app = create_app(settings, Services(store=store, fleet=example_fleet()))
+    server = make_server("127.0.0.1", 0, app.server, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="dashboard", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/whatif"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        store.close()
+
+
+@pytest.mark.e2e
+def test_whatif_page_runs_presets_side_by_side(served: str) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"Debian's Chromium is not installed at {CHROMIUM}")
+    SCREENSHOTS.mkdir(exist_ok=True)
+    problems: list[str] = []
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1920, "height": 1080})
+        page.set_default_timeout(TIMEOUT_MS * 4)
+        page.on(
+            "console",
+            lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None,
+        )
+        page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+        page.goto(served)
+        page.wait_for_selector(".whatif-hint")
+        run, cancel = page.locator("#whatif-run"), page.locator("#whatif-cancel")
+
+        # service routing, every 5 req/s
+        page.fill("#whatif-rate-step", "5")
+        run.click()
+        page.wait_for_function(
+            "document.querySelectorAll('.whatif-grid .js-plotly-plot').length === 4"
+        )
+        page.wait_for_function("!document.querySelector('#whatif-run').disabled")
+        legend = page.locator(".whatif-grid .legendtext").all_text_contents()
+        assert "url-path · u1" in legend and "anycast · u2" in legend
+        assert page.locator("#whatif-progress").get_attribute("value") == page.locator(
+            "#whatif-progress"
+        ).get_attribute("max")
+        page.screenshot(path=str(SCREENSHOTS / "whatif-service-routing.png"))
+
+        # a long run can be cancelled: the buttons come back and the old panels stay
+        page.fill("#whatif-rate-step", "1")
+        run.click()
+        page.wait_for_function("!document.querySelector('#whatif-cancel').disabled")
+        page.wait_for_function(
+            "() => { const p = document.querySelector('#whatif-progress');"
+            " return p.max == 240 && Number(p.value) >= 1; }"  # 2 policies × 120 rates
+        )
+        cancel.click()
+        page.wait_for_function("!document.querySelector('#whatif-run').disabled")
+        page.wait_for_load_state("networkidle")
+        assert cancel.is_disabled()
+        progress = page.locator("#whatif-progress")
+        assert int(progress.get_attribute("value") or 0) < int(progress.get_attribute("max") or 0)
+        first_trace_x = "document.querySelector('.whatif-grid .js-plotly-plot').data[0].x.length"
+        assert page.evaluate(f"() => {first_trace_x}") == 24  # still the 5 req/s steps
+        assert page.locator(".whatif-grid .panel-title").all_text_contents()[2:] == [
+            "Load per instance · anycast",
+            "Load per instance · url-path",
+        ]
+
+        # LLM inference on 16 nodes, 200 requests per round
+        page.click(".whatif-preset")
+        page.get_by_text("LLM inference on 16 nodes", exact=False).last.click()
+        page.wait_for_function(
+            "document.querySelectorAll('.whatif-policies input:checked').length === 2"
+        )
+        page.fill("#whatif-requests", "200")
+        run.click()
+        page.wait_for_function(
+            "[...document.querySelectorAll('.whatif-grid .panel-title')]"
+            ".some(e => e.textContent.startsWith('Time to first token'))"
+        )
+        page.wait_for_function("!document.querySelector('#whatif-run').disabled")
+        titles = page.locator(".whatif-grid .panel-title").all_text_contents()
+        assert titles[0] == "Time to first token: distribution per round"
+        assert "TTFT p95 [ms]" in page.locator(".whatif-grid").inner_text()
+        page.screenshot(path=str(SCREENSHOTS / "whatif-ioc-16-nodes.png"))
+
+        # carbon shift
+        page.click(".whatif-preset")
+        page.get_by_text("Carbon-aware training shift", exact=False).last.click()
+        page.wait_for_function(
+            "document.querySelectorAll('.whatif-policies input:checked').length === 4"
+        )
+        run.click()
+        page.wait_for_function(
+            "[...document.querySelectorAll('.whatif-grid .panel-title')]"
+            ".some(e => e.textContent === 'Jobs per site')"
+        )
+        page.wait_for_function("!document.querySelector('#whatif-run').disabled")
+        page.screenshot(path=str(SCREENSHOTS / "whatif-carbon-shift.png"))
+        browser.close()
+    assert problems == []

@@ -1,0 +1,125 @@
+"""``cnetwin whatif`` as users run it: a real process, JSON on stdout."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from twin.commands.whatif import parse_concurrency, parse_rates
+from twin.errors import ConfigError
+
+CNETWIN = [sys.executable, "-m", "twin.cli"]
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def whatif(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CNETWIN, "whatif", *args], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+
+
+def run_json(*args: str) -> Any:
+    result = whatif(*args, "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_service_routing_json_has_the_documented_shape() -> None:
+    report = run_json("service-routing", "--rates", "1:120:17")
+    assert list(report) == ["policies"]
+    assert list(report["policies"]) == ["anycast", "url-path"]
+    for points in report["policies"].values():
+        assert [p["offered_rps"] for p in points] == [1, 18, 35, 52, 69, 86, 103, 120]
+        for p in points:
+            assert set(p) == {"offered_rps", "users", "instances"}
+            assert set(p["users"]) == {"u1", "u2"}
+            for user in p["users"].values():
+                assert set(user) == {"served_rps", "max_latency_ms"}
+                assert 0 < user["served_rps"] <= p["offered_rps"]
+            assert set(p["instances"]) == {"s1", "s2", "s3", "s4", "s5"}
+
+
+def test_one_policy_can_be_chosen_and_the_seed_makes_runs_repeat() -> None:
+    first = whatif("service-routing", "--policy", "url-path", "--rates", "50:60:10", "--json")
+    again = whatif("service-routing", "--policy", "url-path", "--rates", "50:60:10", "--json")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == again.stdout
+    assert list(json.loads(first.stdout)["policies"]) == ["url-path"]
+
+
+def test_ioc_json_reports_ttft_and_entropy_per_round() -> None:
+    report = run_json(
+        "ioc-16-nodes", "--concurrency", "16,32", "--rates", "1:1:1", "--requests", "120"
+    )
+    assert set(report) == {"preset", "seed", "h_star_bits", "policies"}
+    assert list(report["policies"]) == ["entropy-balanced", "nearest"]
+    rounds = report["policies"]["nearest"]
+    assert [(r["concurrency"], r["rate_rps"]) for r in rounds] == [
+        (16, None),
+        (32, None),
+        (None, 1.0),
+    ]
+    for r in rounds:
+        assert r["requests"] == 120
+        assert set(r["ttft_ms"]) == {"p50", "p95", "p99"}
+        assert {"entropy_before_bits", "entropy_after_bits", "emissions_kg"} <= set(r)
+
+
+def test_a_scenario_file_runs(tmp_path: Path) -> None:
+    path = tmp_path / "echo.yaml"
+    path.write_text(
+        "kind: service-routing\nservice: /echo\n"
+        "instances: [{id: e1, gateway: G2, capacity_rps: 5, price: 1, base_latency_ms: 2}]\n"
+        "users: [{id: u, gateway: G1}]\nrtt: [{from: G1, to: G2, ms: 3}]\n"
+    )
+    report = run_json(str(path), "--rates", "2:10:8")
+    points = report["policies"]["anycast"]
+    assert points[0]["users"]["u"] == {"served_rps": 2.0, "max_latency_ms": 5.0}
+    assert points[1]["users"]["u"]["served_rps"] == pytest.approx(5.0)  # capacity
+
+
+def test_the_human_summary_names_each_policy() -> None:
+    result = whatif("service-routing", "--rates", "10:20:10")
+    assert result.returncode == 0, result.stderr
+    assert "== anycast" in result.stdout and "== url-path" in result.stdout
+    assert "[" not in result.stderr  # no progress bar when stderr is not a terminal
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["nowhere"], "unknown preset"),
+        (["service-routing", "--policy", "dns"], "unknown policy"),
+        (["service-routing", "--rates", "5:1:1"], "START <= STOP"),
+        (["ioc-16-nodes", "--concurrency", "0"], "positive integers"),
+    ],
+)
+def test_bad_options_exit_2_with_a_message(args: list[str], message: str) -> None:
+    result = whatif(*args)
+    assert result.returncode == 2
+    assert message in result.stderr
+
+
+def test_rates_and_concurrency_parse() -> None:
+    assert parse_rates("1:3:0.5") == [1.0, 1.5, 2.0, 2.5, 3.0]
+    assert parse_rates("1:120:1")[-1] == 120.0
+    assert parse_concurrency("16, 32,64") == [16, 32, 64]
+    with pytest.raises(ConfigError):
+        parse_rates("1-3")
+    with pytest.raises(ConfigError):
+        parse_concurrency("a,b")
+
+
+def test_carbon_shift_json_compares_the_four_policies() -> None:
+    report = run_json("carbon-shift", "--seed", "2")
+    assert report["preset"] == "carbon-shift"
+    assert set(report["intensity_g_per_kwh"]) == {"bj", "hl", "tf"}
+    assert list(report["policies"]) == ["run-now", "time-shift", "space-shift", "carbon-aware"]
+    for entry in report["policies"].values():
+        assert len(entry["placements"]) == entry["jobs"]
+        assert sum(entry["jobs_per_site"].values()) == entry["jobs"]

@@ -1,0 +1,79 @@
+"""Service-routing scenario files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from twin.errors import ConfigError
+from twin.whatif.presets import service_routing
+from twin.whatif.routing import simulate_rate
+from twin.whatif.scenario import read_scenario
+
+REFERENCE_TOML = """
+kind = "service-routing"
+service = "/yolo"
+instances = [
+  {id = "s1", gateway = "GW3", capacity_rps = 50, price = 2, base_latency_ms = 1},
+  {id = "s2", gateway = "GW4", capacity_rps = 50, price = 1, base_latency_ms = 3},
+  {id = "s3", gateway = "GW5", capacity_rps = 50, price = 2, base_latency_ms = 1},
+  {id = "s4", gateway = "GW6", capacity_rps = 50, price = 1, base_latency_ms = 3},
+  {id = "s5", gateway = "GW7", capacity_rps = 50, price = 2, base_latency_ms = 1},
+]
+users = [{id = "u1", gateway = "GW1", max_latency_ms = 10}, {id = "u2", gateway = "GW2"}]
+rtt = [
+  {from = "GW1", to = "GW3", ms = 4}, {from = "GW1", to = "GW4", ms = 6},
+  {from = "GW1", to = "GW5", ms = 6}, {from = "GW1", to = "GW6", ms = 6},
+  {from = "GW1", to = "GW7", ms = 10},
+  {from = "GW2", to = "GW3", ms = 6}, {from = "GW2", to = "GW4", ms = 4},
+  {from = "GW2", to = "GW5", ms = 4}, {from = "GW2", to = "GW6", ms = 4},
+  {from = "GW2", to = "GW7", ms = 2},
+]
+"""
+
+
+def test_a_toml_file_of_the_reference_scenario_behaves_like_the_preset(tmp_path: Path) -> None:
+    path = tmp_path / "yolo.toml"
+    path.write_text(REFERENCE_TOML)
+    scenario = read_scenario(path)
+    for rate in (20.0, 90.0):
+        for policy in ("anycast", "url-path"):
+            got = simulate_rate(scenario, policy, rate, np.random.default_rng(0))
+            want = simulate_rate(service_routing(), policy, rate, np.random.default_rng(0))
+            assert got == want
+
+
+def test_a_yaml_file_is_read_too(tmp_path: Path) -> None:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(
+        "kind: service-routing\nservice: /echo\narrivals: poisson\n"
+        "instances: [{id: e1, gateway: G2, capacity_rps: 5, price: 1, base_latency_ms: 2}]\n"
+        "users: [{id: u, gateway: G1}]\nrtt: [{from: G1, to: G2, ms: 3}]\n"
+    )
+    scenario = read_scenario(path)
+    assert scenario.arrivals == "poisson"
+    assert scenario.rtt_matrix_ms.tolist() == [[3.0]]
+
+
+def test_a_missing_round_trip_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(REFERENCE_TOML.replace('{from = "GW2", to = "GW7", ms = 2},', ""))
+    with pytest.raises(ConfigError, match=r"\('GW2', 'GW7'\)"):
+        read_scenario(path)
+
+
+def test_unknown_keys_and_bad_values_are_all_reported(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    text = REFERENCE_TOML.replace("capacity_rps = 50, price = 2", "capacity_rps = -1, cost = 2", 1)
+    path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        read_scenario(path)
+    assert "instances.0.capacity_rps" in str(err.value)
+    assert "instances.0.cost" in str(err.value)
+
+
+def test_other_file_types_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"\*\.toml"):
+        read_scenario(tmp_path / "scenario.json")
