@@ -1,4 +1,5 @@
-"""Shared fixtures: a real Mosquitto broker on a free loopback port, free ports, settings."""
+"""Shared fixtures and helpers: a real Mosquitto broker on a free loopback port, free ports,
+waiting for a condition, publishing with paho at QoS 1."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import pytest
 
 from twin.config import BrokerURL
@@ -62,3 +64,27 @@ def mosquitto(tmp_path: Path) -> Iterator[BrokerURL]:
     yield BrokerURL(embedded=False, host="127.0.0.1", port=port)
     process.terminate()
     process.wait(10)
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float = 120.0) -> bool:
+    """Poll ``condition`` until it holds or ``timeout_s`` passes; return its last value."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+def publish(
+    broker: BrokerURL, messages: list[tuple[str, bytes]], client_id: str = "test-publisher"
+) -> None:
+    """Publish (topic, payload) pairs at QoS 1 and wait until the broker confirmed each."""
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
+    client.connect(broker.host, broker.port)
+    client.loop_start()
+    infos = [client.publish(topic, payload, qos=1) for topic, payload in messages]
+    for info in infos:
+        info.wait_for_publish(60)
+    client.disconnect()
+    client.loop_stop()

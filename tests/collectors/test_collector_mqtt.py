@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import pytest
 
 from collectors import pipeline as pipeline_module
 from collectors.service import Collector
+from tests.conftest import publish, wait_until
 from twin.config import BrokerURL, Settings, load_settings
 from twin.store.duckdb import DuckDBStore
 
@@ -26,26 +25,6 @@ WINDOW = (T0 - timedelta(days=1), datetime.now(UTC) + timedelta(minutes=1))
 def canonical(i: int, node: str = "n1") -> tuple[str, bytes]:
     body = {"ts": (T0 + timedelta(seconds=i)).isoformat(), "fields": {"cpu_util": 0.5}}
     return f"cne/v1/site-a/node/{node}", json.dumps(body).encode()
-
-
-def wait_until(condition: Callable[[], bool], timeout_s: float = 120.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
-
-
-def publish(broker: BrokerURL, messages: list[tuple[str, bytes]]) -> None:
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="test-publisher")
-    client.connect(broker.host, broker.port)
-    client.loop_start()
-    infos = [client.publish(topic, payload, qos=1) for topic, payload in messages]
-    for info in infos:
-        info.wait_for_publish(30)
-    client.disconnect()
-    client.loop_stop()
 
 
 @pytest.fixture

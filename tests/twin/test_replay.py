@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import json
 import math
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
-import paho.mqtt.client as mqtt
 import pandas as pd
 import pytest
 from hypothesis import given, settings
@@ -19,6 +17,7 @@ from hypothesis import strategies as st
 
 from collectors.service import Collector
 from collectors.simulate import FleetSimulator
+from tests.conftest import publish, wait_until
 from twin import replay
 from twin.config import BrokerURL, load_settings
 from twin.inventory import example_fleet
@@ -218,26 +217,6 @@ INTERVAL_S = 10.0
 STEPS = 40
 SILENT_FROM = 12
 """Assets in SILENT stop publishing from this step on."""
-
-
-def wait_until(condition: Callable[[], bool], timeout_s: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
-
-
-def publish(broker: BrokerURL, messages: list[tuple[str, bytes]]) -> None:
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="replay-publisher")
-    client.connect(broker.host, broker.port)
-    client.loop_start()
-    infos = [client.publish(topic, payload, qos=1) for topic, payload in messages]
-    for info in infos:
-        info.wait_for_publish(60)
-    client.disconnect()
-    client.loop_stop()
 
 
 def expected_at(published: list[tuple[str, bytes]], t: pd.Timestamp) -> dict[str, dict[str, float]]:
