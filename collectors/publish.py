@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 import paho.mqtt.client as mqtt
 
+from collectors.scenarios import EntropyDrift, scenario_simulator
 from collectors.simulate import FleetSimulator
 from twin.config import BrokerURL
 from twin.errors import ConfigError
@@ -94,7 +95,8 @@ class Publisher:
 
 class SimulationRun:
     """Backfill ``[start - backfill, start)`` as fast as possible, then publish live from
-    ``start`` at ``speed`` × wall time (capped at the present) until stopped."""
+    ``start`` at ``speed`` × wall time (capped at the present) until stopped. ``scenario``
+    (collectors.scenarios.SCENARIOS) perturbs the telemetry from ``start`` on."""
 
     def __init__(
         self,
@@ -108,6 +110,7 @@ class SimulationRun:
         speed: float = 1.0,
         protocol: str = "5",
         client_id: str = "cnetwin-simulator",
+        scenario: str | None = None,
     ) -> None:
         if speed <= 0:
             raise ConfigError("--speed must be positive (1 is real time)")
@@ -118,8 +121,9 @@ class SimulationRun:
         self._backfill = backfill
         self._speed = speed
         self._interval = timedelta(seconds=interval_s)
-        self._simulator = FleetSimulator(
-            fleet, seed=seed, interval_s=interval_s, start=start - backfill
+        simulator = FleetSimulator(fleet, seed=seed, interval_s=interval_s, start=start - backfill)
+        self._simulator: FleetSimulator | EntropyDrift = (
+            scenario_simulator(simulator, scenario, start) if scenario else simulator
         )
         self.publisher = Publisher(broker, client_id, protocol)
 

@@ -49,7 +49,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-import pvlib
 
 from collectors.topics import asset_topic, grid_topic
 from twin.carbon import grid_factor, grid_profile, marginal_intensity, read_source_factors
@@ -61,6 +60,7 @@ from twin.energy import (
     wind_power_kw,
 )
 from twin.model import METER_KINDS, Fleet, Node
+from twin.solar import PV_DERATE, clear_sky_ghi
 from twin.workload import NodeLoadSimulator
 
 log = logging.getLogger(__name__)
@@ -73,8 +73,6 @@ LOCAL_UTC_OFFSET_H = 8.0
 CLEAR_SKY_STEP_S = 300.0
 """Resolution of the cached daily clear-sky curves [s]; steps interpolate linearly."""
 
-PV_DERATE = 0.85
-"""PV system losses (inverter, wiring, soiling, temperature) as a factor of DC nameplate [-]."""
 
 QUEUE_MS = 0.3
 """Queueing delay scale of a link [ms]: delay = QUEUE_MS * u / (1 - u)."""
@@ -122,29 +120,6 @@ def capacity_slots(node: Node) -> int:
     nodes, kept within ``MIN_SLOTS``-``MAX_SLOTS``."""
     raw = node.gpus if node.gpus > 0 else node.cpu_cores // SLOT_CORES
     return int(min(max(raw, MIN_SLOTS), MAX_SLOTS))
-
-
-def clear_sky_ghi(latitude: float, longitude: float, times: pd.DatetimeIndex) -> FloatArray:
-    """Clear-sky global horizontal irradiance [W/m2] at ``times`` (tz-aware) for a place
-    [degrees]: pvlib's Ineichen model with pvlib's monthly Linke turbidity and the place's
-    altitude from pvlib's lookup.
-
-    The steps of ``pvlib.location.Location.get_clearsky`` are composed here with day-of-year
-    numbers and monthly (not day-interpolated) turbidity because those pvlib paths read a pandas
-    attribute that pandas 3 deprecates, which would warn on every call."""
-    altitude = float(pvlib.location.lookup_altitude(latitude, longitude))
-    position = pvlib.solarposition.get_solarposition(times, latitude, longitude, altitude)
-    zenith = position["apparent_zenith"].to_numpy()
-    turbidity = pvlib.clearsky.lookup_linke_turbidity(
-        times, latitude, longitude, interp_turbidity=False
-    ).to_numpy()
-    airmass = pvlib.atmosphere.get_absolute_airmass(
-        pvlib.atmosphere.get_relative_airmass(zenith), pvlib.atmosphere.alt2pres(altitude)
-    )
-    dni_extra = pvlib.irradiance.get_extra_radiation(times.day_of_year.to_numpy())
-    with np.errstate(divide="ignore", invalid="ignore"):  # night: sun below the horizon
-        sky = pvlib.clearsky.ineichen(zenith, airmass, turbidity, altitude, dni_extra)
-    return np.nan_to_num(np.asarray(sky["ghi"], dtype=float), nan=0.0).clip(min=0.0)
 
 
 def _utc_seconds(ts: datetime) -> float:

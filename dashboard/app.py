@@ -19,7 +19,7 @@ from dash import Dash, Input, Output, dcc, html
 from dash.development.base_component import Component
 
 from dashboard import ids
-from dashboard.pages import energy, entropy, overview, replay, whatif
+from dashboard.pages import alerts, energy, entropy, forecasts, overview, replay, whatif
 from twin.config import Settings
 from twin.errors import StoreError
 from twin.model import Fleet
@@ -76,6 +76,8 @@ PAGES: tuple[Page, ...] = (
     Page(entropy.PATH, "Entropy", entropy.layout, entropy.register_callbacks),
     Page(replay.PATH, "Replay", replay.layout, replay.register_callbacks),
     Page(whatif.PATH, "What-if", whatif.layout, whatif.register_callbacks),
+    Page(forecasts.PATH, "Forecasts", forecasts.layout, forecasts.register_callbacks),
+    Page(alerts.PATH, "Alerts", alerts.layout, alerts.register_callbacks),
 )
 """The pages in navigation order; the first one is the home page."""
 

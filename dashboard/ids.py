@@ -87,6 +87,11 @@ WHATIF_STATUS = "whatif-status"
 WHATIF_RESULT = "whatif-result"
 WHATIF_PANELS = "whatif-panels"
 WHATIF_SESSION = "whatif-session"
+WHATIF_AT = "whatif-at"
+WHATIF_HORIZON = "whatif-horizon"
+WHATIF_FORK = "whatif-fork"
+WHATIF_FORK_RESULT = "whatif-fork-result"
+WHATIF_FORK_STATUS = "whatif-fork-status"
 
 KPI_VALUE = "kpi-value"
 KPI_UNIT = "kpi-unit"
@@ -96,3 +101,34 @@ KPI_NOTE = "kpi-note"
 def kpi(part: str, name: str) -> dict[str, str]:
     """The id of one part (KPI_VALUE, KPI_UNIT or KPI_NOTE) of the KPI card ``name``."""
     return {"type": part, "kpi": name}
+
+
+# Alerts page (dashboard.pages.alerts)
+ALERTS_TICK = "alerts-tick"
+ALERTS_KPIS = "alerts-kpis"
+ALERTS_ACTIVE = "alerts-active"
+ALERTS_ACTIVE_TABLE = "alerts-active-table"
+ALERTS_SILENCES = "alerts-silences"
+ALERTS_SILENCE_TABLE = "alerts-silence-table"
+ALERTS_RULES = "alerts-rules"
+ALERTS_RULES_TABLE = "alerts-rules-table"
+ALERTS_HISTORY = "alerts-history"
+ALERTS_HISTORY_TABLE = "alerts-history-table"
+ALERTS_MATCHERS = "alerts-matchers"
+ALERTS_DURATION = "alerts-duration"
+ALERTS_COMMENT = "alerts-comment"
+ALERTS_CREATE = "alerts-create"
+ALERTS_FEEDBACK = "alerts-feedback"
+ALERTS_END = "alerts-end"
+
+
+def alerts_end(silence: str) -> dict[str, str]:
+    """The id of the Alerts page's End button of silence ``silence``."""
+    return {"type": ALERTS_END, "silence": silence}
+
+
+FORECASTS_SITE = "forecasts-site"
+FORECASTS_TARGET = "forecasts-target"
+FORECASTS_ISSUE = "forecasts-issue"
+FORECASTS_GRAPH = "forecasts-graph"
+FORECASTS_SKILL = "forecasts-skill"

@@ -21,7 +21,10 @@ from typing import Any
 
 import pandas as pd
 
+from twin.commands import alerts as alerts_commands
+from twin.commands import energy as energy_commands
 from twin.commands import entropy as entropy_commands
+from twin.commands import forecast as forecast_commands
 from twin.commands import whatif as whatif_commands
 from twin.config import BrokerURL, Settings, load_settings
 from twin.errors import CnetwinError
@@ -135,6 +138,7 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument("--backfill", default="0", help="history to publish first, e.g. 24h")
     simulate.add_argument("--interval", type=float, default=10.0, help="telemetry period [s]")
     simulate.add_argument("--duration", type=float, help="stop after this many wall seconds")
+    simulate.add_argument("--scenario", help="perturb the telemetry from --start: entropy-drift")
     simulate.set_defaults(run=_run_simulate)
 
     schedule = commands.add_parser(
@@ -163,7 +167,10 @@ def _parser() -> argparse.ArgumentParser:
     _common(stats)
     stats.add_argument("--store", help="store URL (default: the embedded DuckDB file)")
     stats.set_defaults(run=_run_stats)
+    alerts_commands.add_commands(commands)
+    energy_commands.add_commands(commands)
     entropy_commands.add_commands(commands)
+    forecast_commands.add_commands(commands)
     whatif_commands.add_commands(commands)
     return parser
 
@@ -343,6 +350,7 @@ def _run_simulate(args: argparse.Namespace) -> int:
         backfill=parse_duration(args.backfill),
         speed=args.speed,
         protocol=settings.mqtt_protocol,
+        scenario=args.scenario,
     )
     _stop_after(args.duration, stop)
     published = run.run(stop)

@@ -15,8 +15,10 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from twin.alerts.evaluate import ALERTS_PERIOD_S, record_alerts
 from twin.energy_jobs import ENERGY_CRON_MINUTE, ENERGY_CRON_SECOND, record_energy
 from twin.entropy_jobs import ENTROPY_FIRST_RUN_DELAY, ENTROPY_MINUTE, record_entropy
+from twin.forecast.jobs import FORECAST_MINUTE, refresh_forecasts
 from twin.model import Fleet
 from twin.overview import kpis
 from twin.store import TelemetryStore
@@ -86,6 +88,24 @@ def start_scheduler(
         second=ENERGY_CRON_SECOND,
         args=(store, fleet),
         id="energy",
+        max_instances=1,
+        coalesce=True,
+    )
+    scheduler.add_job(
+        _logged(refresh_forecasts),
+        "cron",
+        minute=FORECAST_MINUTE,
+        args=(store, fleet),
+        id="forecast",
+        max_instances=1,
+        coalesce=True,
+    )
+    scheduler.add_job(
+        _logged(record_alerts),
+        "interval",
+        seconds=ALERTS_PERIOD_S,
+        args=(store, fleet),
+        id="alerts",
         max_instances=1,
         coalesce=True,
     )

@@ -12,6 +12,11 @@ store and drawn by the pure builders of :mod:`dashboard.whatif_figures`:
   latency-versus-emissions Pareto plot;
 * ``carbon-shift`` — the intensity outlook, emissions per hour per plan, an emissions-versus-
   delay Pareto plot and jobs per site.
+
+**Fork from stored time** runs :func:`twin.whatif.fork.fork_from` on the dashboard's store
+under every node policy from the time in the "Fork at" field (filled from ``?at=`` in the URL,
+which the Replay page's fork link sets) and shows both sides in one table. It is an ordinary
+callback in the server process (a few seconds), since the store's connection stays there.
 """
 
 from __future__ import annotations
@@ -20,15 +25,18 @@ import logging
 import tempfile
 import uuid
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
 
 import diskcache
-from dash import Dash, DiskcacheManager, Input, Output, State, dcc, html
+from dash import Dash, DiskcacheManager, Input, Output, State, ctx, dcc, html, no_update
 from dash.development.base_component import Component
 from dash.exceptions import PreventUpdate
 
 from dashboard import ids
 from dashboard import whatif_figures as wfig
+from twin.errors import CnetwinError
 from twin.whatif.carbon_shift import SHIFT_POLICIES
 from twin.whatif.policies import NODE_POLICIES
 from twin.whatif.presets import IOC_POLICIES, PRESETS
@@ -100,9 +108,24 @@ def layout(context: PageContext) -> Component:
                     ),
                     html.Progress(id=ids.WHATIF_PROGRESS, value="0", max="1"),
                     html.Span(id=ids.WHATIF_STATUS, className="whatif-status"),
+                    _field(
+                        "Fork at (UTC)",
+                        dcc.Input(
+                            id=ids.WHATIF_AT,
+                            type="text",
+                            placeholder="2026-11-21T03:00:00Z or -6h",
+                            className="whatif-num whatif-at",
+                        ),
+                    ),
+                    _field("Horizon [h]", _number(ids.WHATIF_HORIZON, 6, 1)),
+                    html.Button(
+                        "Fork from stored time", id=ids.WHATIF_FORK, className="whatif-button"
+                    ),
+                    html.Span(id=ids.WHATIF_FORK_STATUS, className="whatif-status"),
                 ],
             ),
             dcc.Store(id=ids.WHATIF_RESULT),
+            dcc.Store(id=ids.WHATIF_FORK_RESULT),
             dcc.Store(id=ids.WHATIF_SESSION, data=uuid.uuid4().hex),
             html.Div(
                 id=ids.WHATIF_PANELS,
@@ -161,10 +184,97 @@ def run_preset(
     raise ValueError(f"unknown preset {preset!r}")
 
 
+def fork_time_query(search: str | None, now: datetime) -> str | None:
+    """The ``at`` of a URL query string (``?at=2026-11-21T03:10:00Z``, an offset from ``now``
+    like ``-6h`` or a naive time read as UTC) as ``YYYY-MM-DDTHH:MM:SSZ``; None if absent or
+    not a time."""
+    from twin.cli import parse_time
+
+    values = parse_qs((search or "").lstrip("?")).get("at")
+    if not values:
+        return None
+    text = values[-1].strip().replace(" ", "+")  # an unescaped "+hh:mm" offset arrives as " "
+    try:
+        return parse_time(text, now).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except CnetwinError:
+        return None
+
+
+def run_fork(services: Services, at: str, horizon_h: int, seed: int) -> dict[str, Any]:
+    """Fork the stored fleet at ``at`` (ISO time or offset) over ``horizon_h`` [h] under every
+    node policy: ``{"preset": "fork", "report": comparison}``; CnetwinError if it cannot."""
+    from twin.cli import parse_time
+    from twin.whatif.fork import comparison_json, fork_from
+    from twin.whatif.policies import make_policy
+
+    when = parse_time(at.strip(), services.clock())
+    reports = [
+        fork_from(
+            services.store, services.fleet, when, make_policy(p), timedelta(hours=horizon_h), seed
+        )
+        for p in NODE_POLICIES
+    ]
+    return {"preset": "fork", "report": comparison_json(reports)}
+
+
+FORK_ROWS: tuple[tuple[str, str, str | None], ...] = (
+    ("mean c utilisation [0-1]", "mean_util", "c"),
+    ("mean l utilisation [0-1]", "mean_util", "l"),
+    ("mean s utilisation [0-1]", "mean_util", "s"),
+    ("H(R) at the end [bits]", "network_entropy_bits", None),
+    ("drifting share [0-1]", "drifting_share", None),
+    ("emissions, modelled [kgCO2]", "modelled_emissions_kg", None),
+    ("emissions [kgCO2]", "emissions_kg", None),
+)
+"""Rows of the fork table: label, side key, sub-key."""
+
+
+def fork_table(report: dict[str, Any]) -> Component:
+    """What actually happened next beside each policy's simulated horizon."""
+    sides = [("actual", report["actual"])] if report["actual"] else []
+    sides += [(name, entry["simulated"]) for name, entry in report["policies"].items()]
+
+    saturated = ["—"] * (len(sides) - len(report["policies"]))
+    saturated += [f"{e['saturated_share']:,.2f}" for e in report["policies"].values()]
+
+    def cell(side: dict[str, Any], key: str, sub: str | None) -> str:
+        value = side[key][sub] if sub else side[key]
+        return "—" if value is None else f"{value:,.2f}"
+
+    return html.Table(
+        className="energy-table whatif-fork-table",
+        children=[
+            html.Thead(html.Tr([html.Th(""), *(html.Th(name) for name, _ in sides)])),
+            html.Tbody(
+                [
+                    html.Tr([html.Td(label), *(html.Td(cell(s, key, sub)) for _, s in sides)])
+                    for label, key, sub in FORK_ROWS
+                ]
+                + [html.Tr([html.Td("saturated node-time [0-1]"), *map(html.Td, saturated)])]
+            ),
+        ],
+    )
+
+
 def panels(result: dict[str, Any]) -> list[Component]:
     """The result panels of one run: titled graphs built from its report."""
     report = result["report"]
     preset = result["preset"]
+    if preset == "fork":
+        before = report["before"]["network_entropy_bits"]
+        title = (
+            f"Fork at {report['at']} · {report['horizon_h']} h · {report['nodes']} nodes · "
+            f"H(R) before {'—' if before is None else f'{before:.2f}'} bits"
+        )
+        return [
+            html.Div(
+                className="panel whatif-fork",
+                children=[
+                    html.Div(title, className="panel-title"),
+                    html.Div(className="energy-table-box", children=fork_table(report)),
+                ],
+            )
+        ]
     if preset == "service-routing":
         graphs = [
             ("Served vs offered, per user", wfig.served_figure(report)),
@@ -212,8 +322,8 @@ def panels(result: dict[str, Any]) -> list[Component]:
 
 
 def register_callbacks(app: Dash, services: Services) -> None:
-    """The page's callbacks: policy choices per preset, the background run, the panels."""
-    del services
+    """The page's callbacks: policy choices per preset, the background run, the fork from
+    stored time, the panels."""
     cache = diskcache.Cache(tempfile.mkdtemp(prefix="cnetwin-whatif-"))
     manager = DiskcacheManager(cache)
 
@@ -280,12 +390,42 @@ def register_callbacks(app: Dash, services: Services) -> None:
     def cancel(_n: int | None, session: str, run_clicks: int | None) -> None:
         cache.set(cancel_key(session, run_clicks), True, expire=CANCEL_EXPIRE_S)
 
+    @app.callback(Output(ids.WHATIF_AT, "value"), Input(ids.URL, "search"))
+    def fork_time(search: str | None) -> str:
+        at = fork_time_query(search, services.clock())
+        if at is None:
+            raise PreventUpdate
+        return at
+
+    @app.callback(
+        Output(ids.WHATIF_FORK_RESULT, "data"),
+        Output(ids.WHATIF_FORK_STATUS, "children"),
+        Input(ids.WHATIF_FORK, "n_clicks"),
+        State(ids.WHATIF_AT, "value"),
+        State(ids.WHATIF_HORIZON, "value"),
+        State(ids.WHATIF_SEED, "value"),
+        prevent_initial_call=True,
+    )
+    def fork(
+        n_clicks: int | None, at: str | None, horizon_h: int | None, seed: int | None
+    ) -> tuple[Any, str]:
+        if not n_clicks:
+            raise PreventUpdate
+        if not at:
+            return no_update, "enter a time to fork from"
+        try:
+            return run_fork(services, at, int(horizon_h or 6), int(seed or 0)), ""
+        except CnetwinError as exc:
+            return no_update, str(exc)
+
     @app.callback(
         Output(ids.WHATIF_PANELS, "children"),
         Input(ids.WHATIF_RESULT, "data"),
+        Input(ids.WHATIF_FORK_RESULT, "data"),
         prevent_initial_call=True,
     )
-    def draw(result: dict[str, Any] | None) -> list[Component]:
-        if not result:
+    def draw(result: dict[str, Any] | None, forked: dict[str, Any] | None) -> list[Component]:
+        latest = forked if ctx.triggered_id == ids.WHATIF_FORK_RESULT else result
+        if not latest:
             raise PreventUpdate
-        return panels(result)
+        return panels(latest)

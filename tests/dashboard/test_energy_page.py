@@ -146,7 +146,7 @@ def test_energy_page_in_a_real_browser(
             assert "average" in carbon.inner_text()
 
             # five graphs; the heatmap rows are the sites and a cell is an hourly mean
-            assert page.locator(".js-plotly-plot").count() == 5
+            page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length == 5")
             heat = "document.querySelector('#energy-heatmap .js-plotly-plot').data[0]"
             page.wait_for_function(f"() => {heat} && {heat}.z")
             assert page.evaluate(f"() => {heat}.y") == [s.id for s in fleet.sites]

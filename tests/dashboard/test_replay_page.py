@@ -298,7 +298,8 @@ def test_replay_page_in_a_real_browser(
             arg=f"As of {moved.strftime('%Y-%m-%d %H:%M:%S')} UTC",
         )
         p.locator("#replay-play").click()
-        assert p.locator("#replay-play").inner_text().endswith("Play")
+        paused = "() => document.querySelector('#replay-play').innerText.endsWith('Play')"
+        p.wait_for_function(paused)
         p.wait_for_function("m => !location.search.includes(m)", arg=f"t={page.format_time(moved)}")
         played = url_time(p.url)
         assert played is not None and played > moved

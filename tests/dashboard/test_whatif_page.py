@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import pytest
 from werkzeug.serving import make_server
 
 from dashboard import whatif_figures as wfig
 from dashboard.app import Services, create_app
-from dashboard.pages.whatif import panels, run_preset
+from dashboard.pages.whatif import fork_time_query, panels, run_preset
+from tests.dashboard.conftest import NOW, Telemetry
 from tests.dashboard.test_overview_page import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, TIMEOUT_MS
 from twin.config import load_settings
 from twin.inventory import example_fleet
 from twin.store.duckdb import DuckDBStore
+from twin.whatif.policies import NODE_POLICIES
 
 
 def no_progress(done: int, total: int) -> None:
@@ -227,3 +232,84 @@ def test_whatif_page_runs_presets_side_by_side(served: str) -> None:
         page.screenshot(path=str(SCREENSHOTS / "whatif-carbon-shift.png"))
         browser.close()
     assert problems == []
+
+
+# --- fork from stored time ---------------------------------------------------------------------
+
+
+def test_fork_time_query_reads_at_as_the_replay_link_writes_it() -> None:
+    now = datetime(2025, 6, 1, 6, 0, tzinfo=UTC)
+    assert fork_time_query("?at=2025-06-01T03:10:00Z", now) == "2025-06-01T03:10:00Z"
+    assert fork_time_query("?at=2025-06-01T11:10:00 08:00", now) == "2025-06-01T03:10:00Z"
+    assert fork_time_query("?at=-2h", now) == "2025-06-01T04:00:00Z"
+    assert fork_time_query("?t=2025-06-01T03:10:00Z", now) is None
+    assert fork_time_query("?at=soon", now) is None
+    assert fork_time_query(None, now) is None
+
+
+@pytest.fixture
+def served_filled(filled_store: DuckDBStore, tmp_path: Path) -> Iterator[str]:
+    settings = load_settings(
+        store=f"duckdb://{filled_store.path}", refresh_s=5.0, data_dir=tmp_path / "data"
+    )
+    services = Services(store=filled_store, fleet=example_fleet(), clock=lambda: NOW)
+    server = make_server("127.0.0.1", 0, create_app(settings, services).server, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="dashboard", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/whatif"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+
+
+@pytest.mark.e2e
+def test_whatif_page_forks_from_the_time_in_the_url(
+    served_filled: str, telemetry: Telemetry
+) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"Debian's Chromium is not installed at {CHROMIUM}")
+    SCREENSHOTS.mkdir(exist_ok=True)
+    at = NOW.floor("1h") - pd.Timedelta(hours=1)
+    nodes = telemetry.frames["node"]
+    hour = nodes[(nodes["ts"] >= at) & (nodes["ts"] < at + pd.Timedelta(hours=1))]
+    means = hour.groupby("id")[["cpu_util", "gpu_util"]].mean()
+    expected_c = f"{float(np.fmax(means['cpu_util'], means['gpu_util']).mean()):,.2f}"
+    problems: list[str] = []
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1920, "height": 1080})
+        page.set_default_timeout(TIMEOUT_MS * 4)
+        page.on(
+            "console",
+            lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None,
+        )
+        page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+        page.goto(f"{served_filled}?at={at.strftime('%Y-%m-%dT%H:%M:%SZ')}")
+        page.wait_for_function(
+            f"document.querySelector('#whatif-at')?.value === '{at:%Y-%m-%dT%H:%M:%SZ}'"
+        )
+        page.fill("#whatif-horizon", "1")
+        page.click("#whatif-fork")
+        page.wait_for_selector(".whatif-fork-table")
+        headers = page.locator(".whatif-fork-table th").all_text_contents()
+        assert headers == ["", "actual", *NODE_POLICIES]
+        first_row = page.locator(".whatif-fork-table tbody tr").first
+        cells = first_row.locator("td").all_text_contents()
+        assert cells[0] == "mean c utilisation [0-1]"
+        assert cells[1] == expected_c
+        assert all(0.0 <= float(c) <= 1.0 for c in cells[2:])
+        title = page.locator(".whatif-fork .panel-title").text_content() or ""
+        assert f"Fork at {at.isoformat()}" in title and "1 h" in title
+        page.screenshot(path=str(SCREENSHOTS / "whatif-fork.png"))
+
+        # a time before the stored history is refused with a message, the table stays
+        page.fill("#whatif-at", "2020-01-01T00:00:00Z")
+        page.click("#whatif-fork")
+        page.wait_for_function(
+            "document.querySelector('#whatif-fork-status').textContent.includes('no node')"
+        )
+        assert page.locator(".whatif-fork-table").count() == 1
+        browser.close()
+    assert not problems, problems

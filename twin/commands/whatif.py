@@ -5,6 +5,10 @@
 ``carbon-shift``; a
 FILE is a service-routing scenario (TOML/YAML, :mod:`twin.whatif.scenario`). The same seed
 gives the same report. A progress bar goes to stderr when it is a terminal.
+
+``cnetwin whatif fork --at TIME [--horizon 6h] [--store URL] [--fleet FILE] [--policy P …]``
+forks the stored fleet at TIME (:mod:`twin.whatif.fork`) and compares each policy with what
+actually happened next.
 """
 
 from __future__ import annotations
@@ -13,12 +17,16 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
 
 from twin.errors import ConfigError
+
+FORK = "fork"
+"""The preset that forks the stored fleet at ``--at`` (:mod:`twin.whatif.fork`)."""
 
 
 def add_commands(commands: Any) -> None:
@@ -30,10 +38,13 @@ def add_commands(commands: Any) -> None:
             "Run a preset (service-routing, ioc-16-nodes, carbon-shift) or a service-routing "
             "scenario file "
             "(TOML/YAML) under each policy and print the results; --json prints the report "
-            "documented in docs/whatif.md. Deterministic under --seed."
+            "documented in docs/whatif.md. Deterministic under --seed. 'fork --at TIME' forks "
+            "the stored fleet at TIME and compares each node policy with what happened next."
         ),
     )
-    whatif.add_argument("scenario", metavar="PRESET|FILE", help="preset name or scenario file")
+    whatif.add_argument(
+        "scenario", metavar="PRESET|FILE", help="preset name, 'fork' (with --at) or scenario file"
+    )
     whatif.add_argument(
         "--policy",
         action="append",
@@ -48,6 +59,12 @@ def add_commands(commands: Any) -> None:
     whatif.add_argument("--requests", type=int, default=1000, help="ioc: requests per round")
     whatif.add_argument("--seed", type=int, default=0, help="random seed (0)")
     whatif.add_argument("--json", action="store_true", help="print the JSON report")
+    whatif.add_argument(
+        "--at", help="fork: stored time to fork from, ISO 8601 (UTC if no zone) or -6h"
+    )
+    whatif.add_argument("--horizon", default="6h", help="fork: how far to run, 1h-24h (6h)")
+    whatif.add_argument("--store", help="fork: store URL (default: the embedded DuckDB file)")
+    whatif.add_argument("--fleet", type=Path, help="fork: fleet file (default: the example)")
     whatif.set_defaults(run=run_whatif)
 
 
@@ -93,7 +110,11 @@ def run_whatif(args: argparse.Namespace) -> int:
     """Run the command; returns the exit code. Bad options raise ConfigError."""
     from twin.whatif.presets import PRESETS
 
-    if args.scenario == "ioc-16-nodes":
+    if (args.scenario == FORK) != (args.at is not None):
+        raise ConfigError(f"--at goes with the {FORK} preset: cnetwin whatif {FORK} --at TIME")
+    if args.scenario == FORK:
+        report = _run_fork(args)
+    elif args.scenario == "ioc-16-nodes":
         report = _run_ioc(args)
     elif args.scenario == "carbon-shift":
         report = _run_carbon(args)
@@ -101,7 +122,7 @@ def run_whatif(args: argparse.Namespace) -> int:
         report = _run_service(args)
     else:
         raise ConfigError(
-            f"unknown preset {args.scenario!r}: use one of {', '.join(PRESETS)} or a "
+            f"unknown preset {args.scenario!r}: use one of {', '.join(PRESETS)}, {FORK} or a "
             "scenario file (*.toml, *.yaml)"
         )
     if args.json:
@@ -168,8 +189,36 @@ def _run_carbon(args: argparse.Namespace) -> dict[str, Any]:
     return carbon_shift_report(run, args.seed)
 
 
+def _run_fork(args: argparse.Namespace) -> dict[str, Any]:
+    from twin.cli import parse_duration, parse_time
+    from twin.config import load_settings
+    from twin.inventory import example_fleet, read_fleet
+    from twin.store import open_store
+    from twin.whatif.fork import comparison_json, fork_from
+    from twin.whatif.policies import NODE_POLICIES, make_policy
+
+    if args.rates or args.concurrency:
+        raise ConfigError("--rates and --concurrency do not apply to fork")
+    at = parse_time(args.at, datetime.now(UTC))
+    horizon = parse_duration(args.horizon)
+    policies = _policies(args, NODE_POLICIES, NODE_POLICIES)
+    settings = load_settings(None, store=args.store, fleet=args.fleet)
+    fleet = read_fleet(settings.fleet) if settings.fleet else example_fleet()
+    store = open_store(settings, read_only=True)
+    try:
+        reports = [
+            fork_from(store, fleet, at, make_policy(name), horizon, args.seed) for name in policies
+        ]
+    finally:
+        store.close()
+    return comparison_json(reports)
+
+
 def _print_summary(report: dict[str, Any]) -> None:
     """A short human-readable table of a report on stdout."""
+    if report.get("preset") == FORK:
+        _print_fork(report)
+        return
     if report.get("preset") == "carbon-shift":
         for policy, r in report["policies"].items():
             print(
@@ -200,6 +249,29 @@ def _print_summary(report: dict[str, Any]) -> None:
                     f"H(R) {p['entropy_before_bits']:.2f} → {p['entropy_after_bits']:.2f} bits  "
                     f"{p['emissions_kg']:.1f} kgCO2"
                 )
+
+
+def _print_fork(report: dict[str, Any]) -> None:
+    before = report["before"]
+    print(
+        f"fork at {report['at']} over {report['horizon_h']} h, {report['nodes']} nodes; "
+        f"H(R) before {_num(before['network_entropy_bits'])} bits"
+    )
+    rows = [("actual", report["actual"], None)] if report["actual"] else []
+    rows += [(n, p["simulated"], p["saturated_share"]) for n, p in report["policies"].items()]
+    for name, side, saturated in rows:
+        u = side["mean_util"]
+        print(
+            f"{name:<17} util c {_num(u['c'])} l {_num(u['l'])} s {_num(u['s'])}  "
+            f"H(R) {_num(side['network_entropy_bits'])} bits  "
+            f"drifting {_num(side['drifting_share'])}  "
+            f"{_num(side['modelled_emissions_kg'], 7, 1)} kgCO2 modelled  "
+            f"saturated {_num(saturated)}"
+        )
+
+
+def _num(value: float | None, width: int = 5, digits: int = 2) -> str:
+    return f"{'n/a':>{width}}" if value is None else f"{value:{width}.{digits}f}"
 
 
 def _ms(value: float | None) -> str:

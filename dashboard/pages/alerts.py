@@ -1,0 +1,317 @@
+"""Alerts page: what fires now, what is pending, the silences, the rules and the history.
+
+Read from the alert engine's stored state (:mod:`twin.alerts.state`): the current state of
+every (rule, series), the rules' last evaluations and the ``alert_event`` history of the last
+24 h; the rules themselves are the shipped rule file. Silences are created and ended here
+(written to the store, :mod:`twin.alerts.silences`). Each alert links to the Replay page at
+the time it became active. Live ticks (``settings.refresh_s``) redraw the page.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+from dash import ALL, Dash, Input, Output, State, ctx, dcc, html
+from dash.development.base_component import Component
+from dash.exceptions import PreventUpdate
+
+from dashboard import ids
+from twin.alerts.engine import ACTIVE, ALERTING, SeriesState
+from twin.alerts.rules import RuleSet, duration_text, load_rules
+from twin.alerts.silences import Silence, create_silence, end_silence, read_silences
+from twin.alerts.state import load_states, read_events, read_rule_summaries
+from twin.errors import CnetwinError
+
+if TYPE_CHECKING:
+    from dashboard.app import PageContext, Services
+
+log = logging.getLogger(__name__)
+
+PATH = "/alerts"
+HISTORY = timedelta(hours=24)
+"""How far back the history table reaches."""
+HISTORY_ROWS = 200
+SILENCE_DURATIONS = ("1h", "2h", "8h", "24h", "7d")
+SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
+
+
+def layout(context: PageContext) -> Component:
+    """The page shell; its content is filled by the refresh callback."""
+    refresh_ms = int(context.settings.refresh_s * 1000)
+    return html.Div(
+        className="alerts",
+        children=[
+            dcc.Interval(id=ids.ALERTS_TICK, interval=refresh_ms),
+            html.Div(id=ids.ALERTS_KPIS, className="kpis alerts-kpis"),
+            html.Div(
+                className="alerts-grid",
+                children=[
+                    _panel("Alerting and pending", html.Div(id=ids.ALERTS_ACTIVE)),
+                    _panel("Silences", _silence_form(), html.Div(id=ids.ALERTS_SILENCES)),
+                    _panel("Rules", html.Div(id=ids.ALERTS_RULES)),
+                    _panel("History, last 24 h", html.Div(id=ids.ALERTS_HISTORY)),
+                ],
+            ),
+        ],
+    )
+
+
+def _panel(title: str, *children: Component) -> Component:
+    return html.Section(
+        className="panel alerts-panel",
+        children=[html.Div(title, className="panel-title"), *children],
+    )
+
+
+def _silence_form() -> Component:
+    return html.Div(
+        className="alerts-form",
+        children=[
+            dcc.Input(
+                id=ids.ALERTS_MATCHERS,
+                placeholder='matchers, e.g. alertname="node_entropy_drift", site="nm-ulanqab"',
+                className="alerts-input",
+                debounce=False,
+            ),
+            dcc.Dropdown(
+                id=ids.ALERTS_DURATION,
+                options=list(SILENCE_DURATIONS),
+                value="2h",
+                clearable=False,
+                className="alerts-duration",
+            ),
+            dcc.Input(id=ids.ALERTS_COMMENT, placeholder="comment", className="alerts-comment"),
+            html.Button("Silence", id=ids.ALERTS_CREATE, className="alerts-button"),
+            html.Div(id=ids.ALERTS_FEEDBACK, className="alerts-feedback"),
+        ],
+    )
+
+
+# --- pure content builders ----------------------------------------------------------------
+
+
+def _value(value: float) -> str:
+    return "–" if value is None or math.isnan(value) else f"{value:.3g}"
+
+
+def _time(ts: datetime | pd.Timestamp | None) -> str:
+    return "–" if ts is None else pd.Timestamp(ts).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def kpi_cards(states: list[SeriesState], silences: list[Silence]) -> list[Component]:
+    """Counts [count] of firing, pending, no-data/error series and silences in force."""
+    counts = (
+        ("Firing", sum(s.state == "firing" for s in states), "alerts"),
+        ("Pending", sum(s.state == "pending" for s in states), "waiting for their for"),
+        ("No data / error", sum(s.state in ("nodata", "error") for s in states), "series"),
+        ("Silences", len(silences), "in force"),
+    )
+    return [
+        html.Div(
+            className="kpi",
+            children=[
+                html.Div(label, className="kpi-label"),
+                html.Div(
+                    className="kpi-reading",
+                    children=[html.Span(str(count), className="kpi-value")],
+                ),
+                html.Div(note, className="kpi-note"),
+            ],
+        )
+        for label, count, note in counts
+    ]
+
+
+def active_table(
+    states: list[SeriesState], rules: RuleSet, replay_href: str, now: datetime
+) -> Component:
+    """Series that are pending or alerting, most severe and oldest first, with a link to the
+    Replay page at the time each became active."""
+    severity = {r.name: r.severity for r in rules.rules}
+    loud = [s for s in states if s.state in ACTIVE | ALERTING]
+    if not loud:
+        return html.Div("Nothing is firing or pending.", className="alerts-empty")
+    loud.sort(key=lambda s: (SEVERITY_ORDER.get(severity.get(s.rule, ""), 3), s.since or now))
+    head = ["Severity", "Rule", "Series", "State", "Since", "Value", ""]
+    rows = []
+    for s in loud:
+        started = s.active_since or s.since
+        link = f"{replay_href}?t={pd.Timestamp(started).isoformat()}" if started else replay_href
+        level = severity.get(s.rule, "")
+        rows.append(
+            html.Tr(
+                className=f"alerts-{s.state}",
+                children=[
+                    html.Td(html.Span(level, className=f"alerts-severity alerts-{level}")),
+                    html.Td(s.rule),
+                    html.Td(s.series or "(rule)", title=s.message or None),
+                    html.Td(s.state),
+                    html.Td(_time(s.since)),
+                    html.Td(_value(s.value)),
+                    html.Td(dcc.Link("replay", href=link)),
+                ],
+            )
+        )
+    return _table(head, rows, ids.ALERTS_ACTIVE_TABLE)
+
+
+def silences_table(silences: list[Silence]) -> Component:
+    """The silences in force, each with an End button."""
+    if not silences:
+        return html.Div("No silences in force.", className="alerts-empty")
+    rows = [
+        html.Tr(
+            [
+                html.Td(s.matchers_text()),
+                html.Td(_time(s.ends_at)),
+                html.Td(s.comment),
+                html.Td(html.Button("End", id=ids.alerts_end(s.id), className="alerts-end")),
+            ]
+        )
+        for s in silences
+    ]
+    return _table(["Matchers", "Until", "Comment", ""], rows, ids.ALERTS_SILENCE_TABLE)
+
+
+def rules_table(rules: RuleSet, summaries: pd.DataFrame) -> Component:
+    """Every rule with its condition, ``for`` and last evaluation (series, firing counts)."""
+    last = {row["rule"]: row for row in summaries.to_dict("records")} if "rule" in summaries else {}
+    rows = []
+    for r in rules.rules:
+        row = last.get(r.name, {})
+        error = row.get("error") or ""
+        rows.append(
+            html.Tr(
+                [
+                    html.Td(r.name),
+                    html.Td(r.severity),
+                    html.Td(r.selector.text()),
+                    html.Td(r.condition_text()),
+                    html.Td(duration_text(r.for_)),
+                    html.Td(_time(row.get("ts"))),
+                    html.Td(_count(row.get("series"))),
+                    html.Td(_count(row.get("firing"))),
+                    html.Td(error, className="alerts-error" if error else None),
+                ]
+            )
+        )
+    head = ["Rule", "Severity", "Metric", "Condition", "For", "Last evaluation", "Series"]
+    return _table([*head, "Firing", "Error"], rows, ids.ALERTS_RULES_TABLE)
+
+
+def history_table(events: pd.DataFrame) -> Component:
+    """The newest transitions (at most HISTORY_ROWS)."""
+    if events.empty or "rule" not in events:
+        return html.Div("No alert changes in the last 24 h.", className="alerts-empty")
+    rows = [
+        html.Tr(
+            [
+                html.Td(_time(e["ts"])),
+                html.Td(e["rule"]),
+                html.Td(e["series"] or "(rule)"),
+                html.Td(f"{e['previous']} → {e['state']}"),
+                html.Td(_value(e.get("value", math.nan))),
+                html.Td("silenced" if e.get("silenced") else ("sent" if e.get("notified") else "")),
+            ]
+        )
+        for e in events.head(HISTORY_ROWS).to_dict("records")
+    ]
+    return _table(
+        ["Time", "Rule", "Series", "Change", "Value", "Notified"], rows, ids.ALERTS_HISTORY_TABLE
+    )
+
+
+def _count(value: Any) -> str:
+    return "–" if value is None or value != value else f"{value:.0f}"
+
+
+def _table(head: list[str], rows: Sequence[Component], table_id: str) -> Component:
+    return html.Div(
+        className="alerts-table-box",
+        children=html.Table(
+            id=table_id,
+            className="alerts-table",
+            children=[html.Thead(html.Tr([html.Th(h) for h in head])), html.Tbody(rows)],
+        ),
+    )
+
+
+# --- callbacks -----------------------------------------------------------------------------
+
+
+def register_callbacks(app: Dash, services: Services) -> None:
+    """Refresh on every tick and after a silence was created or ended."""
+    rules = load_rules()
+
+    @app.callback(
+        Output(ids.ALERTS_FEEDBACK, "children"),
+        Output(ids.ALERTS_MATCHERS, "value"),
+        Input(ids.ALERTS_CREATE, "n_clicks"),
+        State(ids.ALERTS_MATCHERS, "value"),
+        State(ids.ALERTS_DURATION, "value"),
+        State(ids.ALERTS_COMMENT, "value"),
+        prevent_initial_call=True,
+    )
+    def create(
+        _n: int | None, matchers: str | None, duration: str, comment: str | None
+    ) -> tuple[str, Any]:
+        try:
+            silence = create_silence(
+                services.store,
+                matchers or "",
+                pd.Timedelta(duration).to_pytimedelta(),
+                services.clock(),
+                comment or "",
+                "dashboard",
+            )
+        except CnetwinError as exc:
+            return str(exc), matchers
+        return f"Silenced {silence.matchers_text()} until {_time(silence.ends_at)}.", ""
+
+    @app.callback(
+        Output(ids.ALERTS_FEEDBACK, "children", allow_duplicate=True),
+        Input({"type": ids.ALERTS_END, "silence": ALL}, "n_clicks"),
+        prevent_initial_call=True,
+    )
+    def end(clicks: list[int | None]) -> str:
+        if not any(clicks) or not isinstance(ctx.triggered_id, dict):
+            raise PreventUpdate
+        silence_id = str(ctx.triggered_id["silence"])
+        try:
+            end_silence(services.store, silence_id, services.clock())
+        except CnetwinError as exc:
+            return str(exc)
+        return f"Silence {silence_id} ended."
+
+    @app.callback(
+        Output(ids.ALERTS_KPIS, "children"),
+        Output(ids.ALERTS_ACTIVE, "children"),
+        Output(ids.ALERTS_SILENCES, "children"),
+        Output(ids.ALERTS_RULES, "children"),
+        Output(ids.ALERTS_HISTORY, "children"),
+        Input(ids.ALERTS_TICK, "n_intervals"),
+        Input(ids.ALERTS_FEEDBACK, "children"),
+    )
+    def refresh(_n: int | None, _feedback: object) -> tuple[Any, ...]:
+        now = services.clock()
+        try:
+            states = list(load_states(services.store, now).values())
+            silences = read_silences(services.store, now)
+            summaries = read_rule_summaries(services.store, now)
+            events = read_events(services.store, now - HISTORY, now + timedelta(seconds=1))
+        except CnetwinError as exc:
+            log.warning("alerts page: store unavailable: %s", exc)
+            raise PreventUpdate from None
+        replay = app.get_relative_path("/replay")
+        return (
+            kpi_cards(states, silences),
+            active_table(states, rules, replay, now),
+            silences_table(silences),
+            rules_table(rules, summaries),
+            history_table(events),
+        )

@@ -1,0 +1,138 @@
+"""The Alerts page in a real headless Chromium over a store the alert engine has written:
+alerting and pending series, rules, history, and creating and ending a silence."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from werkzeug.serving import make_server
+
+from dashboard.app import Services, create_app
+from twin.alerts.evaluate import evaluate
+from twin.alerts.rules import RuleSet, load_rules
+from twin.alerts.silences import read_silences
+from twin.config import load_settings
+from twin.inventory import example_fleet
+from twin.store.duckdb import DuckDBStore
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+TIMEOUT_MS = 30_000
+
+START = datetime(2025, 6, 1, 6, tzinfo=UTC)
+NOW = START + timedelta(minutes=10)
+LOSS_SINCE = START + timedelta(minutes=1)
+LATENCY_SINCE = START + timedelta(minutes=7)
+L3_FROM_MINUTE, L3_RECOVERS_AT_MINUTE = -12, -6
+
+
+def fill(store: DuckDBStore) -> RuleSet:
+    """Link l1 loses 3 % from minute 1 (fires after the shipped 5 min); link l2's latency is
+    120 ms from minute 7 (pending for the shipped 10 min); link l3 loses 3 % from minute -12 to
+    -7 (fires at -7, recovers at -6, resolves after keep_firing_for 5 min); evaluated every
+    minute."""
+    shipped = load_rules()
+    rules = RuleSet(shipped.rules, replace(shipped.notify, log=False, webhooks=(), mqtt=None))
+    for minute in range(L3_FROM_MINUTE, 11):
+        at = START + timedelta(minutes=minute)
+        rows = [
+            {"ts": at, "site": "nm-ulanqab", "id": "l1", "loss_pct": 0.0, "latency_ms": 20.0},
+            {"ts": at, "site": "gd-shaoguan", "id": "l2", "loss_pct": 0.0, "latency_ms": 20.0},
+            {"ts": at, "site": "nx-zhongwei", "id": "l3", "loss_pct": 0.0, "latency_ms": 20.0},
+        ]
+        if minute < L3_RECOVERS_AT_MINUTE:
+            rows[2]["loss_pct"] = 3.0
+        if at >= LOSS_SINCE:
+            rows[0]["loss_pct"] = 3.0
+        if at >= LATENCY_SINCE:
+            rows[1]["latency_ms"] = 120.0
+        store.write_frame("link", pd.DataFrame(rows), tags=["site", "id"])
+        evaluate(store, rules, at)
+    return rules
+
+
+def test_alerts_page_in_chromium(tmp_path: Path) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"Debian's Chromium is not installed at {CHROMIUM}")
+    store = DuckDBStore(tmp_path / "twin.duckdb")
+    rules = fill(store)
+    settings = load_settings(
+        store=f"duckdb://{tmp_path / 'twin.duckdb'}", refresh_s=1.0, data_dir=tmp_path / "data"
+    )
+    services = Services(store=store, fleet=example_fleet(), clock=lambda: NOW)
+    server = make_server("127.0.0.1", 0, create_app(settings, services).server, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="dashboard", daemon=True)
+    thread.start()
+    problems: list[str] = []
+    try:
+        with sync_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1920, "height": 1300})
+            page.set_default_timeout(TIMEOUT_MS)
+            page.on(
+                "console",
+                lambda m: problems.append(m.text) if m.type == "error" else None,
+            )
+            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+            page.goto(f"http://127.0.0.1:{server.server_port}/alerts")
+            page.wait_for_selector("#alerts-active-table tbody tr")
+            assert page.locator(".nav-link.active").inner_text() == "Alerts"
+
+            # firing (critical) before pending (warning); since, value and replay link
+            rows = page.locator("#alerts-active-table tbody tr")
+            cells = [rows.nth(i).locator("td").all_inner_texts() for i in range(rows.count())]
+            assert [c[:4] for c in cells] == [
+                ["critical", "link_loss", "id=l1,site=nm-ulanqab", "firing"],
+                ["warning", "link_latency", "id=l2,site=gd-shaoguan", "pending"],
+            ]
+            fired_at = LOSS_SINCE + rules.rule("link_loss").for_
+            assert cells[0][4] == f"{fired_at:%Y-%m-%d %H:%M} UTC" and cells[0][5] == "3"
+            assert cells[1][4] == f"{LATENCY_SINCE:%Y-%m-%d %H:%M} UTC" and cells[1][5] == "120"
+            href = rows.nth(0).locator("a").get_attribute("href")
+            assert href is not None and pd.Timestamp(href.split("?t=")[1]) == LOSS_SINCE
+
+            kpis = page.locator(".alerts-kpis .kpi")
+            assert kpis.filter(has_text="Firing").locator(".kpi-value").inner_text() == "1"
+            assert kpis.filter(has_text="Pending").locator(".kpi-value").inner_text() == "1"
+
+            # every shipped rule, with the time of its last evaluation
+            rule_rows = page.locator("#alerts-rules-table tbody tr")
+            assert rule_rows.count() == len(rules.rules)
+            loss = rule_rows.filter(has_text="link.loss_pct").locator("td").all_inner_texts()
+            assert loss[5] == f"{NOW:%Y-%m-%d %H:%M} UTC" and loss[7] == "1"
+
+            history = page.locator("#alerts-history-table tbody").inner_text()
+            assert "pending → firing" in history and "normal → pending" in history
+            assert "firing → resolved" in history  # l3 fired and recovered
+
+            # a bad matcher is refused with advice; a good one creates a silence
+            page.fill("#alerts-matchers", "id=l1")
+            page.click("#alerts-create")
+            page.wait_for_selector(".alerts-feedback:has-text('bad label matchers')")
+            page.fill("#alerts-matchers", 'id="l1"')
+            page.fill("#alerts-comment", "fibre repair")
+            page.click("#alerts-create")
+            page.wait_for_selector("#alerts-silence-table tbody tr")
+            silence_row = page.locator("#alerts-silence-table tbody tr").inner_text()
+            assert 'id="l1"' in silence_row and "fibre repair" in silence_row
+            assert [s.comment for s in read_silences(store, NOW)] == ["fibre repair"]
+            page.wait_for_selector(".alerts-kpis .kpi:has-text('Silences') .kpi-value:text-is('1')")
+            SCREENSHOTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(SCREENSHOTS / "alerts.png"), full_page=True)
+
+            page.click(".alerts-end")
+            page.wait_for_selector(".alerts-empty:has-text('No silences in force')")
+            assert read_silences(store, NOW) == []
+            browser.close()
+    finally:
+        server.shutdown()
+        thread.join()
+        store.close()
+    assert problems == []

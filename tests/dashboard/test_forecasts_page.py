@@ -1,0 +1,116 @@
+"""The Forecasts page in a real headless Chromium over a store filled by the simulator, with
+forecasts issued by the product's refresh job at two times.
+
+What the page must show is computed here from the raw meter readings with plain pandas.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from werkzeug.serving import make_server
+
+from collectors.parsers import parse_message
+from collectors.simulate import FleetSimulator
+from dashboard.app import Services, create_app
+from twin.config import load_settings
+from twin.forecast.jobs import refresh_forecasts
+from twin.inventory import example_fleet
+from twin.store.duckdb import DuckDBStore
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+TIMEOUT_MS = 30_000
+
+START = datetime(2025, 6, 1, tzinfo=UTC)
+EARLY = pd.Timestamp(START + timedelta(days=2, hours=1))
+NOW = pd.Timestamp(START + timedelta(days=3, minutes=20))
+SITE = "nm-ulanqab"
+
+
+@pytest.fixture(scope="module")
+def meters() -> pd.DataFrame:
+    fleet = example_fleet()
+    sim = FleetSimulator(fleet, seed=11, interval_s=600.0, start=START)
+    stop = NOW.to_pydatetime()
+    rows = [
+        {"ts": pd.Timestamp(r.ts), **r.tags, **r.fields}
+        for topic, payload in sim.backfill(START, stop)
+        if "/meter/" in topic
+        for r in parse_message(topic, payload, fleet=fleet, received_at=stop)
+    ]
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture
+def store(tmp_path: Path, meters: pd.DataFrame) -> Iterator[DuckDBStore]:
+    s = DuckDBStore(tmp_path / "forecasts.duckdb")
+    s.write_frame("meter", meters, tags=["site", "id", "kind"])
+    refresh_forecasts(s, example_fleet(), EARLY.to_pydatetime())
+    refresh_forecasts(s, example_fleet(), NOW.to_pydatetime())
+    yield s
+    s.close()
+
+
+def test_forecasts_page_in_chromium(
+    tmp_path: Path, store: DuckDBStore, meters: pd.DataFrame
+) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"Debian's Chromium is not installed at {CHROMIUM}")
+    # expected: hourly mean PV power of the site against the early forecast's P50
+    pv = meters[(meters["site"] == SITE) & (meters["kind"] == "pv")]
+    hourly = pv.groupby(pv["ts"].dt.floor("h"))["power_kw"].mean()
+    stored = store.query(
+        "forecast", EARLY, EARLY + timedelta(seconds=1), tags={"site": SITE, "target": "pv"}
+    )
+    stored = stored.assign(valid=pd.to_datetime(stored["valid_at_epoch_s"], unit="s", utc=True))
+    measured = stored[stored["valid"] < NOW.floor("h")].set_index("valid").sort_index()
+    errors = np.abs(hourly.reindex(measured.index).to_numpy() - measured["p50"].to_numpy())
+    assert len(measured) == 23
+
+    settings = load_settings(store=f"duckdb://{store.path}", data_dir=tmp_path / "data")
+    services = Services(store=store, fleet=example_fleet(), clock=lambda: NOW.to_pydatetime())
+    server = make_server("127.0.0.1", 0, create_app(settings, services).server, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="dashboard", daemon=True)
+    thread.start()
+    problems: list[str] = []
+    try:
+        with sync_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1600, "height": 900})
+            page.set_default_timeout(TIMEOUT_MS)
+            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+            page.goto(f"http://127.0.0.1:{server.server_port}/forecasts")
+            graph = "document.querySelector('#forecasts-graph .js-plotly-plot')"
+            page.wait_for_function(f"() => {graph} && {graph}.data && {graph}.data.length >= 3")
+            assert page.locator(".nav-link.active").inner_text() == "Forecasts"
+            # the newest issue is selected: nothing measured after it yet
+            assert "0 h" in page.locator("#forecasts-skill").inner_text()
+
+            page.locator("#forecasts-target").click()
+            page.get_by_role("option", name="pv", exact=True).click()
+            page.locator("#forecasts-issue").click()
+            page.get_by_role("option", name=f"{EARLY:%Y-%m-%d %H:%M} UTC").click()
+            page.wait_for_function(f"() => {graph}.data.some(t => t.name === 'actual')")
+            skill = page.locator("#forecasts-skill").inner_text()
+            assert "23 h" in skill
+            assert f"{float(np.mean(errors)):.2f} kW" in skill
+            p50 = page.evaluate(f"() => {graph}.data.find(t => t.name === 'forecast P50').y")
+            assert len(p50) == 48
+            assert p50[: len(measured)] == pytest.approx(measured["p50"].tolist())
+            SCREENSHOTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(SCREENSHOTS / "forecasts.png"), full_page=True)
+            browser.close()
+    finally:
+        server.shutdown()
+        thread.join()
+    assert problems == []

@@ -1,0 +1,28 @@
+"""Meter readings of the example fleet from the fleet simulator, through the parser."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from collectors.parsers import parse_message
+from collectors.simulate import FleetSimulator
+from twin.inventory import example_fleet
+from twin.model import Reading
+
+START = datetime(2024, 6, 18, tzinfo=UTC)
+NOW = START + timedelta(days=3, minutes=20)
+"""Three days and twenty minutes of meter history end here."""
+
+
+@pytest.fixture(scope="session")
+def meter_readings() -> list[Reading]:
+    fleet = example_fleet()
+    sim = FleetSimulator(fleet, seed=2, interval_s=600.0, start=START)
+    return [
+        reading
+        for topic, payload in sim.backfill(START, NOW)
+        if "/meter/" in topic
+        for reading in parse_message(topic, payload, fleet=fleet, received_at=NOW)
+    ]

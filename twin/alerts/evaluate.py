@@ -1,0 +1,138 @@
+"""One evaluation of every rule at ``now``: read the metrics, step the states, notify, persist.
+
+The state of the previous evaluation is read back from the store (:mod:`twin.alerts.state`),
+so evaluations may run in any process and a restart carries on. Series that are quiet and stay
+quiet are not written. A notifier that fails is logged and does not stop the others; the
+transition is recorded in the history either way (``notified`` says whether it was sent).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from twin.alerts.engine import SeriesState, Transition, errored, recovered, step, transition
+from twin.alerts.metrics import read_series
+from twin.alerts.notify import (
+    LogNotifier,
+    MqttNotifier,
+    Notification,
+    Notifier,
+    WebhookNotifier,
+    group,
+)
+from twin.alerts.rules import NotifyConfig, Rule, RuleSet, load_rules
+from twin.alerts.silences import is_silenced, read_silences
+from twin.alerts.state import (
+    append_events,
+    load_states,
+    save_rule_summary,
+    save_states,
+)
+from twin.config import BrokerURL
+from twin.errors import CnetwinError
+from twin.model import Fleet
+from twin.store import TelemetryStore
+
+log = logging.getLogger(__name__)
+
+ALERTS_PERIOD_S = 60.0
+"""How often the scheduler evaluates the alert rules [s]."""
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What one evaluation did: every rule's series states, the transitions (silenced ones
+    flagged), the notifications sent, and per rule the error reading its metric ("" if none)."""
+
+    at: datetime
+    states: dict[str, list[SeriesState]]
+    transitions: list[Transition]
+    notifications: list[Notification]
+    errors: dict[str, str]
+
+
+def notifiers_from(config: NotifyConfig) -> list[Notifier]:
+    """The notifiers a ``[notify]`` table asks for."""
+    notifiers: list[Notifier] = [LogNotifier()] if config.log else []
+    notifiers += [WebhookNotifier(url, config.retries, config.backoff_s) for url in config.webhooks]
+    if config.mqtt:
+        notifiers.append(MqttNotifier(BrokerURL.parse(config.mqtt)))
+    return notifiers
+
+
+def evaluate(
+    store: TelemetryStore,
+    rules: RuleSet,
+    now: datetime,
+    notifiers: Sequence[Notifier] | None = None,
+) -> Evaluation:
+    """Evaluate every rule at ``now`` and persist the result; ``notifiers`` default to the rule
+    file's ``[notify]`` targets."""
+    targets = notifiers_from(rules.notify) if notifiers is None else notifiers
+    previous = load_states(store, now)
+    silences = read_silences(store, now)
+    states: dict[str, list[SeriesState]] = {}
+    transitions: list[Transition] = []
+    notifications: list[Notification] = []
+    errors: dict[str, str] = {}
+    for rule in rules.rules:
+        before = {series: s for (name, series), s in previous.items() if name == rule.name}
+        current, error = _evaluate_rule(store, rule, before, now)
+        changes = [
+            t
+            for s in current
+            if (t := transition(rule, before.get(s.series, SeriesState(rule.name, s.series)), s))
+        ]
+        changes = [_silenced(t, is_silenced(silences, t.labels, now)) for t in changes]
+        groups = group(rule, changes, rules.notify.external_url)
+        for notification in groups:
+            _send(notification, targets)
+        save_states(store, current, previous, now)
+        save_rule_summary(store, rule.name, [s for s in current if s.series], error, now)
+        states[rule.name], errors[rule.name] = current, error
+        transitions += changes
+        notifications += groups
+    sent = {i for i, t in enumerate(transitions) if t.notifies and not t.silenced}
+    append_events(store, transitions, sent)
+    return Evaluation(now, states, transitions, notifications, errors)
+
+
+def record_alerts(store: TelemetryStore, fleet: Fleet, now: datetime) -> None:
+    """The scheduler job: evaluate the shipped rule file at ``now`` (``fleet`` is unused; the
+    rules select series from the store)."""
+    evaluate(store, load_rules(), now)
+
+
+def _evaluate_rule(
+    store: TelemetryStore, rule: Rule, before: dict[str, SeriesState], now: datetime
+) -> tuple[list[SeriesState], str]:
+    """The rule's new states (its pseudo-series ``""`` first) and the read error, if any."""
+    pseudo = before.get("", SeriesState(rule.name, ""))
+    try:
+        samples = read_series(store, rule, now)
+    except CnetwinError as exc:
+        log.warning("alert rule %s: cannot read %s: %s", rule.name, rule.selector.text(), exc)
+        return [errored(pseudo, now, str(exc))], str(exc)
+    current = [recovered(pseudo, now)] if pseudo.state == "error" else []
+    for key in sorted(set(samples) | (set(before) - {""})):
+        tags, sample = samples.get(key, (None, None))
+        prior = before.get(key) or SeriesState(rule.name, key, tags or {})
+        current.append(step(rule, prior, sample, now))
+    return current, ""
+
+
+def _silenced(t: Transition, silenced: bool) -> Transition:
+    return replace(t, silenced=silenced) if silenced else t
+
+
+def _send(notification: Notification, notifiers: Sequence[Notifier]) -> None:
+    for notifier in notifiers:
+        try:
+            notifier.send(notification)
+        except Exception:
+            log.exception(
+                "notifier %s failed for rule %s", type(notifier).__name__, notification.rule.name
+            )

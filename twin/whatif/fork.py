@@ -1,0 +1,487 @@
+"""Fork from the past: from a stored time, run a placement policy forward and compare it with
+what actually happened next.
+
+:func:`fork_from` works on the whole UTC hour ``t0`` at or before the requested time (the
+entropy model's hourly grid) and a horizon of whole hours (1-24 h). Rules:
+
+* **No hindsight.** The simulated side reads only rows stamped before ``t0``: the fleet state
+  at ``t0`` (:func:`twin.replay.state_at`), the hourly state history of the 24 h before ``t0``
+  (:func:`twin.entropy_jobs.hourly_state`) and the grid signal of the GRID_STALE_AFTER before
+  ``t0``. Rows stamped at or after ``t0`` are read only for the actual side.
+* **Nodes.** The nodes not *missing* at ``t0`` take part; each one's utilisation (c, l, s)
+  [0-1] at ``t0`` (c = max(cpu_util, gpu_util)) is carried by TASKS_PER_NODE in-flight tasks
+  of equal demand whose remaining service times are exponential (memoryless) with mean
+  TASK_MEAN.
+* **Workload.** Yesterday persists: each taking part node is the origin of a Poisson stream of
+  tasks at TASKS_PER_NODE / TASK_MEAN [1/s] whose demand during horizon hour k is
+  1 / TASKS_PER_NODE of the node's hourly mean state 24 h earlier (hour ``t0 + k - 24 h``;
+  its last known hour when that one is missing). Under its own placement each node would thus
+  replay yesterday's load (Little's law); a policy moves the same tasks elsewhere. Service
+  times are exponential with mean TASK_MEAN.
+* **Placement.** The policy (:mod:`twin.whatif.policies`) sees each node's available state
+  (1 − utilisation, clipped to [0-1]), its tasks [count], its combined entropy at ``t0``
+  [bits] (0 without history) and the round trip [ms] between sites: 2 × the one-way
+  ``base_latency_ms`` of a direct link, shortest paths otherwise, INTRA_SITE_RTT_MS within a
+  site. Utilisation is the sum of the demands placed on a node, clipped to 1 when recorded;
+  demand beyond a node's capacity is not served faster, and the share of node-time spent so
+  (``saturated_share``) says how much of the simulated load was lost to overload.
+* **Sides.** Both sides are reduced the same way: mean utilisation (c, l, s) over node-hours of
+  the horizon [0-1]; H(R) and drifting share at ``t0 + horizon`` from the 24 h window that ends
+  there (history before ``t0`` plus the side's hours); emissions [kgCO2] over the horizon.
+  Simulated emissions follow the modelled power chain of :mod:`twin.energy_jobs` with hourly
+  mean c as the driving utilisation, no meters (no on-site PV or wind is assumed ahead) and the
+  grid intensity known at ``t0`` (the signal carried forward for GRID_STALE_AFTER, then the
+  daily profile). Actual emissions are the stored ``site_energy`` rows when there are any,
+  else :func:`twin.energy_jobs.derive_energy` from the stored telemetry.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from twin.energy import SiteEnergyModel
+from twin.energy_jobs import (
+    ENERGY_EVERY,
+    climatology,
+    derive_energy,
+    energy_tables,
+    grid_tables,
+    meter_tables,
+)
+from twin.entropy import DIMENSIONS, FleetEntropy, state_vector
+from twin.entropy_jobs import COMBINED, EntropyParams, hourly_state, snapshot_from_state
+from twin.errors import ConfigError
+from twin.model import Fleet
+from twin.overview import GRID_STALE_AFTER
+from twin.replay import state_at
+from twin.store import TelemetryStore
+from twin.whatif.engine import EventQueue, poisson_arrivals
+from twin.whatif.policies import FleetState, Policy
+
+log = logging.getLogger(__name__)
+
+FloatArray = npt.NDArray[np.float64]
+
+HOUR = pd.Timedelta(hours=1)
+HISTORY = pd.Timedelta(hours=24)
+"""History read before the fork time: the entropy window and yesterday's load."""
+
+MAX_HORIZON = timedelta(hours=24)
+"""Longest horizon: yesterday's load must lie before the fork time."""
+
+TASKS_PER_NODE = 10
+"""Tasks that together make one node's load [count]."""
+
+TASK_MEAN = timedelta(minutes=15)
+"""Mean service time of a task [s] (exponential)."""
+
+INTRA_SITE_RTT_MS = 1.0
+"""Round trip between two nodes of one site [ms]."""
+
+UNREACHABLE_RTT_MS = 1_000.0
+"""Round trip between sites no chain of links joins [ms]."""
+
+
+@dataclass(frozen=True)
+class ForkSide:
+    """One side of a fork over the horizon.
+
+    mean_util : fleet mean over node-hours of c, l, s [0-1]; hourly_c : fleet mean c per hour
+    of the horizon [0-1] (NaN for an hour without data); network_entropy_bits : H(R) at the
+    horizon's end [bits]; drifting_share : [0-1]; emissions_kg : over the horizon [kgCO2]
+    (simulated: modelled; actual: stored or derived); modelled_emissions_kg : over the horizon
+    by the simulated side's model for both sides [kgCO2], so their difference is the policy's.
+    """
+
+    mean_util: dict[str, float]
+    hourly_c: tuple[float, ...]
+    network_entropy_bits: float
+    drifting_share: float
+    emissions_kg: float
+    modelled_emissions_kg: float
+
+
+@dataclass(frozen=True)
+class ForkReport:
+    """A fork at ``at`` (whole UTC hour) over ``horizon_h`` [h] under ``policy``.
+
+    nodes : taking part [count]; tasks : simulated arrivals [count]; saturated_share : share
+    of simulated node-time with demand above capacity in c, l or s [0-1]; before : the fleet's
+    entropy summary at ``at``; simulated, actual : the two sides (actual is None when the store
+    has no node data after ``at``).
+    """
+
+    at: pd.Timestamp
+    horizon_h: int
+    policy: str
+    seed: int
+    nodes: int
+    tasks: int
+    saturated_share: float
+    before: FleetEntropy
+    simulated: ForkSide
+    actual: ForkSide | None
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"at", "horizon_h", "policy", "seed", "nodes", "tasks", "saturated_share", "before":
+        {"network_entropy_bits", "drifting_share"}, "simulated": side, "actual": side | null,
+        "difference": {"mean_util": {c, l, s}, "network_entropy_bits", "drifting_share",
+        "emissions_kg", "modelled_emissions_kg"} | null}`` (simulated − actual); NaN is written
+        as null."""
+        sides = {"simulated": _side_json(self.simulated), "actual": None, "difference": None}
+        if self.actual is not None:
+            sides["actual"] = _side_json(self.actual)
+            sim, act = self.simulated, self.actual
+            sides["difference"] = {
+                "mean_util": {d: _num(sim.mean_util[d] - act.mean_util[d]) for d in DIMENSIONS},
+                "network_entropy_bits": _num(sim.network_entropy_bits - act.network_entropy_bits),
+                "drifting_share": _num(sim.drifting_share - act.drifting_share),
+                "emissions_kg": _num(sim.emissions_kg - act.emissions_kg),
+                "modelled_emissions_kg": _num(
+                    sim.modelled_emissions_kg - act.modelled_emissions_kg
+                ),
+            }
+        return {
+            "at": self.at.isoformat(),
+            "horizon_h": self.horizon_h,
+            "policy": self.policy,
+            "seed": self.seed,
+            "nodes": self.nodes,
+            "tasks": self.tasks,
+            "saturated_share": self.saturated_share,
+            "before": {
+                "network_entropy_bits": _num(self.before.network_entropy_bits),
+                "drifting_share": _num(self.before.drifting_share),
+            },
+            **sides,
+        }
+
+
+def fork_from(
+    store: TelemetryStore,
+    fleet: Fleet,
+    at: datetime | pd.Timestamp,
+    policy: Policy,
+    horizon: timedelta = timedelta(hours=6),
+    seed: int = 0,
+    params: EntropyParams | None = None,
+) -> ForkReport:
+    """Fork at the whole hour at or before ``at`` (module docstring for the rules).
+
+    ConfigError when the horizon is not 1-24 whole hours or no node reported in the hour
+    before the fork.
+    """
+    p = params or EntropyParams()
+    t0 = _hour(at)
+    hours = _horizon_hours(horizon)
+    history = hourly_state(store, t0 - HISTORY, t0, fleet=fleet)
+    initial = _initial_util(store, fleet, t0)
+    live = [k for k, node in enumerate(fleet.nodes) if node.id in initial.index]
+    if history.empty or not live:
+        raise ConfigError(
+            f"no node reported in the hour before {t0.isoformat()}: pick a time inside the "
+            "stored history"
+        )
+    before = snapshot_from_state(history, t0, p)
+    entropy = before.nodes[before.nodes["dimension"] == COMBINED].set_index("id")["entropy_bits"]
+    times = pd.date_range(t0, periods=hours, freq=HOUR, name="ts")
+    ids = [fleet.nodes[k].id for k in live]
+    sim_state, tasks, saturated = _simulate(
+        fleet,
+        ids,
+        initial.reindex(ids).to_numpy(dtype=float),
+        _yesterday(history, ids, times),
+        entropy.reindex(ids).fillna(0.0).to_numpy(dtype=float),
+        policy,
+        hours,
+        np.random.default_rng(seed),
+    )
+    sim_frame = _state_frame(sim_state, ids, fleet, times)
+    grid = store.query(
+        "grid",
+        t0 - GRID_STALE_AFTER,
+        t0,
+        fields=["intensity_g_per_kwh", "marginal_g_per_kwh"],
+        every=HOUR,
+    )
+    modelled = _modelled_emissions(fleet, sim_frame, times, grid)
+    simulated = _side(history, sim_frame, t0, hours, p, modelled, modelled)
+    future = hourly_state(store, t0, t0 + hours * HOUR, fleet=fleet)
+    actual = (
+        None
+        if future.empty
+        else _side(
+            history,
+            future,
+            t0,
+            hours,
+            p,
+            _actual_emissions(store, fleet, times),
+            _modelled_emissions(fleet, future, times, grid),
+        )
+    )
+    log.info("fork at %s over %d h under %s: %d tasks", t0, hours, policy.name, tasks)
+    return ForkReport(
+        at=t0,
+        horizon_h=hours,
+        policy=policy.name,
+        seed=seed,
+        nodes=len(ids),
+        tasks=tasks,
+        saturated_share=saturated,
+        before=before.fleet,
+        simulated=simulated,
+        actual=actual,
+    )
+
+
+def rtt_matrix(fleet: Fleet) -> FloatArray:
+    """Site × site round trip [ms] in inventory order: INTRA_SITE_RTT_MS on the diagonal,
+    2 × the one-way base latency of direct links, shortest chains of links otherwise
+    (UNREACHABLE_RTT_MS when none)."""
+    index = {s.id: k for k, s in enumerate(fleet.sites)}
+    n = len(index)
+    rtt = np.full((n, n), np.inf)
+    for link in fleet.links:
+        if link.a in index and link.b in index:
+            i, j = index[link.a], index[link.b]
+            rtt[i, j] = rtt[j, i] = min(rtt[i, j], 2.0 * link.base_latency_ms)
+    np.fill_diagonal(rtt, 0.0)
+    for k in range(n):
+        rtt = np.minimum(rtt, rtt[:, k : k + 1] + rtt[k : k + 1, :])
+    np.fill_diagonal(rtt, INTRA_SITE_RTT_MS)
+    return np.where(np.isfinite(rtt), rtt, UNREACHABLE_RTT_MS)
+
+
+def _horizon_hours(horizon: timedelta) -> int:
+    hours = pd.Timedelta(horizon) / HOUR
+    if hours != int(hours) or not 1 <= hours <= MAX_HORIZON / timedelta(hours=1):
+        raise ConfigError(f"horizon {horizon}: give whole hours from 1 to 24")
+    return int(hours)
+
+
+def _initial_util(store: TelemetryStore, fleet: Fleet, t0: pd.Timestamp) -> pd.DataFrame:
+    """Node id × (c, l, s) [0-1] at ``t0`` of the nodes not missing then (NaN as 0)."""
+    nodes = state_at(store, fleet, t0 - pd.Timedelta(1, "ns")).nodes
+    nodes = nodes[nodes["status"] != "missing"]
+    state = state_vector(nodes).fillna(0.0).clip(0.0, 1.0)
+    return state.set_axis(nodes["id"].astype(str).to_numpy())
+
+
+def _yesterday(history: pd.DataFrame, ids: list[str], times: pd.DatetimeIndex) -> FloatArray:
+    """(hours, nodes, 3) state [0-1] 24 h before each horizon hour, else the node's last known
+    hour (0 without any)."""
+    out = np.zeros((len(times), len(ids), len(DIMENSIONS)))
+    for d, dimension in enumerate(DIMENSIONS):
+        table = history.pivot_table(index="ts", columns="id", values=dimension, aggfunc="mean")
+        table = table.reindex(columns=ids).astype(float)
+        last = table.ffill().iloc[-1] if len(table) else pd.Series(np.nan, index=ids)
+        past = table.reindex(times - HISTORY)
+        out[:, :, d] = past.fillna(last).fillna(0.0).to_numpy(dtype=float)
+    return out
+
+
+def _simulate(
+    fleet: Fleet,
+    ids: list[str],
+    initial: FloatArray,
+    yesterday: FloatArray,
+    entropy_bits: FloatArray,
+    policy: Policy,
+    hours: int,
+    rng: np.random.Generator,
+) -> tuple[FloatArray, int, float]:
+    """Run the tasks forward; returns ((hours, nodes, 3) time-mean utilisation [0-1, clipped
+    per instant], arrivals [count], saturated share of node-time [0-1])."""
+    n = len(ids)
+    mean_s = TASK_MEAN.total_seconds()
+    horizon_s = hours * 3600.0
+    sites = {s.id: k for k, s in enumerate(fleet.sites)}
+    site_of = {node.id: node.site for node in fleet.nodes}
+    node_site = np.array([sites[site_of[i]] for i in ids])
+    latency = rtt_matrix(fleet)[np.ix_(node_site, node_site)]
+    util = np.zeros((n, len(DIMENSIONS)))
+    load = np.zeros(n)
+    queue: EventQueue[tuple[str, int, int, FloatArray]] = EventQueue()
+    for j in range(n):
+        demand = initial[j] / TASKS_PER_NODE
+        for _ in range(TASKS_PER_NODE):
+            util[j] += demand
+            load[j] += 1
+            queue.push(float(rng.exponential(mean_s)), ("end", j, j, demand))
+    tasks = 0
+    for origin in range(n):
+        for t in poisson_arrivals(TASKS_PER_NODE / mean_s, horizon_s, rng):
+            queue.push(float(t), ("arrive", origin, -1, np.empty(0)))
+            tasks += 1
+    acc = np.zeros((hours, n, len(DIMENSIONS)))
+    saturated_s = 0.0
+    now = 0.0
+    while queue:
+        t, (kind, origin, node, demand) = queue.pop()
+        _accumulate(acc, np.clip(util, 0.0, 1.0), now, min(t, horizon_s))
+        saturated_s += _saturated(util) * (min(t, horizon_s) - now)
+        now = min(t, horizon_s)
+        if t >= horizon_s:
+            break
+        if kind == "end":
+            util[node] -= demand
+            load[node] -= 1
+            continue
+        demand = yesterday[int(t // 3600.0), origin] / TASKS_PER_NODE
+        state = FleetState(
+            available=np.clip(1.0 - util.T, 0.0, 1.0),
+            load=load.copy(),
+            entropy_bits=entropy_bits,
+            latency_ms=latency,
+        )
+        j = policy.choose(demand, origin, state).node
+        util[j] += demand
+        load[j] += 1
+        queue.push(t + float(rng.exponential(mean_s)), ("end", origin, j, demand))
+    _accumulate(acc, np.clip(util, 0.0, 1.0), now, horizon_s)
+    saturated_s += _saturated(util) * (horizon_s - now)
+    return acc / 3600.0, tasks, saturated_s / (n * horizon_s)
+
+
+SATURATION_TOLERANCE = 1e-9
+"""Demand above 1 + this counts as beyond capacity [-] (sums of floats drift)."""
+
+
+def _saturated(util: FloatArray) -> int:
+    """Nodes whose demand (nodes, 3) exceeds capacity in any dimension [count]."""
+    return int(np.any(util > 1.0 + SATURATION_TOLERANCE, axis=1).sum())
+
+
+def _accumulate(acc: FloatArray, util: FloatArray, start_s: float, stop_s: float) -> None:
+    """Add ``util`` (nodes, 3) × time [s] over ``[start_s, stop_s)`` to the hour bins."""
+    while start_s < stop_s:
+        hour = int(start_s // 3600.0)
+        end = min(stop_s, (hour + 1) * 3600.0)
+        acc[hour] += util * (end - start_s)
+        start_s = end
+
+
+def _state_frame(
+    state: FloatArray, ids: list[str], fleet: Fleet, times: pd.DatetimeIndex
+) -> pd.DataFrame:
+    """Simulated hours as an :func:`hourly_state` frame (``ts``, ``site``, ``id``, c, l, s)."""
+    hours, n, _ = state.shape
+    site_of = {node.id: node.site for node in fleet.nodes}
+    frame = pd.DataFrame(
+        {
+            "ts": np.repeat(times, n),
+            "site": np.tile([site_of[i] for i in ids], hours),
+            "id": np.tile(ids, hours),
+        }
+    )
+    for d, dimension in enumerate(DIMENSIONS):
+        frame[dimension] = np.clip(state[:, :, d].ravel(), 0.0, 1.0)
+    return frame
+
+
+def _side(
+    history: pd.DataFrame,
+    hours_frame: pd.DataFrame,
+    t0: pd.Timestamp,
+    hours: int,
+    params: EntropyParams,
+    emissions_kg: float,
+    modelled_emissions_kg: float,
+) -> ForkSide:
+    end = t0 + hours * HOUR
+    window = pd.concat([history[history["ts"] >= end - HISTORY], hours_frame], ignore_index=True)
+    after = snapshot_from_state(window, end, params).fleet
+    times = pd.date_range(t0, periods=hours, freq=HOUR)
+    hourly_c = hours_frame.groupby("ts")["c"].mean().reindex(times)
+    return ForkSide(
+        mean_util={d: float(hours_frame[d].mean()) for d in DIMENSIONS},
+        hourly_c=tuple(float(v) for v in hourly_c),
+        network_entropy_bits=after.network_entropy_bits,
+        drifting_share=after.drifting_share,
+        emissions_kg=emissions_kg,
+        modelled_emissions_kg=modelled_emissions_kg,
+    )
+
+
+def _modelled_emissions(
+    fleet: Fleet, frame: pd.DataFrame, times: pd.DatetimeIndex, grid: pd.DataFrame
+) -> float:
+    """Modelled emissions [kgCO2] of an hourly state frame's hours (c drives power, no
+    meters) with the ``grid`` rows known at ``times[0]``."""
+    util = frame.pivot_table(index="ts", columns="id", values="c", aggfunc="mean")
+    util = util.reindex(index=times, columns=[n.id for n in fleet.nodes]).astype(float)
+    lat = np.array([s.latitude for s in fleet.sites], dtype=float)
+    lon = np.array([s.longitude for s in fleet.sites], dtype=float)
+    series = energy_tables(
+        fleet,
+        times,
+        HOUR,
+        util,
+        meter_tables(pd.DataFrame(), fleet, times),
+        grid_tables(grid, fleet.regions, times, HOUR),
+        climatology(pd.DatetimeIndex(times + HOUR / 2), lat, lon),
+        SiteEnergyModel(),
+    )
+    return float(series.sites["emissions_kg_per_h"].sum())
+
+
+def _actual_emissions(store: TelemetryStore, fleet: Fleet, times: pd.DatetimeIndex) -> float:
+    """Emissions [kgCO2] over the hours: stored ``site_energy`` rows (ENERGY_EVERY windows),
+    else derived from the stored telemetry."""
+    begin, end = times[0], times[-1] + HOUR
+    rows = store.query("site_energy", begin, end, fields=["emissions_kg_per_h"])
+    if rows.empty or "emissions_kg_per_h" not in rows.columns:
+        rows = derive_energy(store, fleet, begin, end).sites
+    step_h = ENERGY_EVERY / timedelta(hours=1)
+    return float(pd.to_numeric(rows["emissions_kg_per_h"]).sum() * step_h)
+
+
+def _side_json(side: ForkSide) -> dict[str, Any]:
+    return {
+        "mean_util": {d: _num(v) for d, v in side.mean_util.items()},
+        "hourly_c": [_num(v) for v in side.hourly_c],
+        "network_entropy_bits": _num(side.network_entropy_bits),
+        "drifting_share": _num(side.drifting_share),
+        "emissions_kg": _num(side.emissions_kg),
+        "modelled_emissions_kg": _num(side.modelled_emissions_kg),
+    }
+
+
+def _num(value: float) -> float | None:
+    return None if math.isnan(value) else float(value)
+
+
+def _hour(value: datetime | pd.Timestamp) -> pd.Timestamp:
+    ts = pd.Timestamp(value)
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return ts.floor(HOUR)
+
+
+def comparison_json(reports: list[ForkReport]) -> dict[str, Any]:
+    """Forks of one store, time, horizon and seed under several policies as one report:
+    ``{"preset": "fork", "at", "horizon_h", "seed", "nodes", "before", "actual": side | null,
+    "policies": {policy: {"tasks", "saturated_share", "simulated": side, "difference": … |
+    null}}}`` (the entries of :meth:`ForkReport.to_json`)."""
+    if not reports:
+        raise ValueError("no fork reports to compare")
+    entries = [r.to_json() for r in reports]
+    first = entries[0]
+    return {
+        "preset": "fork",
+        **{key: first[key] for key in ("at", "horizon_h", "seed", "nodes", "before", "actual")},
+        "policies": {
+            e["policy"]: {
+                key: e[key] for key in ("tasks", "saturated_share", "simulated", "difference")
+            }
+            for e in entries
+        },
+    }
