@@ -21,13 +21,13 @@ import argparse
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from timing import median_ms
 
 from twin.inventory import synthetic_fleet
 from twin.model import Fleet
@@ -87,16 +87,6 @@ def hour_frames(
     )
     out["grid"] = (grid, ["region"])
     return out
-
-
-def median_ms(call: Callable[[], object], repeat: int) -> float:
-    """Median wall time of ``call`` [ms]."""
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        call()
-        times.append((time.perf_counter() - t0) * 1_000)
-    return statistics.median(times)
 
 
 def main() -> None:

@@ -16,15 +16,14 @@ Run: ``python bench/store.py`` (defaults: 2,000 nodes, 24 h). Not part of the te
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from timing import median_ms
 
 from twin.model import Reading
 from twin.store.duckdb import DuckDBStore
@@ -72,16 +71,6 @@ def to_readings(frame: pd.DataFrame) -> list[Reading]:
             frame["ts"].dt.to_pydatetime(), frame["site"], frame["id"], values, strict=True
         )
     ]
-
-
-def median_ms(call: Callable[[], object], repeat: int) -> float:
-    """Median wall time of ``call`` [ms]."""
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        call()
-        times.append((time.perf_counter() - t0) * 1_000)
-    return statistics.median(times)
 
 
 def main() -> None:
