@@ -21,6 +21,7 @@ from dash.development.base_component import Component
 from dash.exceptions import PreventUpdate
 
 from dashboard import ids
+from dashboard.components import static_kpi_card
 from twin.alerts.engine import ACTIVE, ALERTING, SeriesState
 from twin.alerts.rules import RuleSet, duration_text, load_rules
 from twin.alerts.silences import Silence, create_silence, end_silence, read_silences
@@ -111,20 +112,7 @@ def kpi_cards(states: list[SeriesState], silences: list[Silence]) -> list[Compon
         ("No data / error", sum(s.state in ("nodata", "error") for s in states), "series"),
         ("Silences", len(silences), "in force"),
     )
-    return [
-        html.Div(
-            className="kpi",
-            children=[
-                html.Div(label, className="kpi-label"),
-                html.Div(
-                    className="kpi-reading",
-                    children=[html.Span(str(count), className="kpi-value")],
-                ),
-                html.Div(note, className="kpi-note"),
-            ],
-        )
-        for label, count, note in counts
-    ]
+    return [static_kpi_card(label, str(count), "", note) for label, count, note in counts]
 
 
 def active_table(

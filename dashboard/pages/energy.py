@@ -20,6 +20,7 @@ from dash.exceptions import PreventUpdate
 
 from dashboard import energy_figures as ef
 from dashboard import figures, ids
+from dashboard.components import static_kpi_card
 from twin.energy_jobs import ENERGY_EVERY, OUTLOOK_HOURS, capacity_outlook
 from twin.errors import StoreError
 
@@ -103,23 +104,7 @@ def kpi_cards(numbers: dict[str, float | None]) -> list[Component]:
             "average intensity",
         ),
     )
-    return [
-        html.Div(
-            className="kpi",
-            children=[
-                html.Div(label, className="kpi-label"),
-                html.Div(
-                    className="kpi-reading",
-                    children=[
-                        html.Span(value, className="kpi-value"),
-                        html.Span(unit, className="kpi-unit"),
-                    ],
-                ),
-                html.Div(note, className="kpi-note"),
-            ],
-        )
-        for label, value, unit, note in cards
-    ]
+    return [static_kpi_card(*card) for card in cards]
 
 
 def outlook_table(outlook: pd.DataFrame) -> Component:

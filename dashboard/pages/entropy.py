@@ -25,6 +25,7 @@ from dash.exceptions import PreventUpdate
 
 from dashboard import entropy_figures as efig
 from dashboard import ids
+from dashboard.components import static_kpi_card as _card
 from dashboard.figures import empty_figure
 from twin.entropy import DRIFT_THRESHOLD, TREND_HOURS, entropy_sum_text, entropy_trend
 from twin.entropy_jobs import (
@@ -147,23 +148,6 @@ def _kpis(view: EntropyView, balance_bits: float) -> list[Component]:
         _card("Mean drift |H − H*|", _num(value("mean_drift_bits")), "bits", "combined c, l, s"),
         _card("Entropy as of", as_of, "", "window: the 24 h before"),
     ]
-
-
-def _card(label: str, value: str, unit: str, note: str) -> Component:
-    return html.Div(
-        className="kpi",
-        children=[
-            html.Div(label, className="kpi-label"),
-            html.Div(
-                className="kpi-reading",
-                children=[
-                    html.Span(value, className="kpi-value"),
-                    html.Span(unit, className="kpi-unit"),
-                ],
-            ),
-            html.Div(note, className="kpi-note"),
-        ],
-    )
 
 
 def _num(value: float) -> str:
