@@ -3,7 +3,9 @@
 Starts a real Mosquitto on a free loopback port, publishes N single-reading canonical messages
 with mosquitto_pub (QoS 1) to (a) a bare paho-mqtt subscriber that only counts and acknowledges,
 and (b) the cnetwin collector storing into a fresh DuckDB file; prints messages/s for both and
-their ratio. Usage: ``python bench/ingest.py [--messages 50000]``.
+their ratio. The two alternate for ``--rounds`` rounds (on two cores the publisher, the broker
+and the subscriber share the machine, so single runs scatter) and the medians are compared.
+Usage: ``python bench/ingest.py [--messages 50000] [--rounds 5]``.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import argparse
 import json
 import shutil
 import socket
+import statistics
 import subprocess
 import tempfile
 import threading
@@ -41,7 +44,9 @@ def start_broker(directory: Path) -> tuple[subprocess.Popen[bytes], int]:
     config = directory / "mosquitto.conf"
     config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n")
     process = subprocess.Popen(
-        [shutil.which("mosquitto") or "/usr/sbin/mosquitto", "-c", str(config)]
+        [shutil.which("mosquitto") or "/usr/sbin/mosquitto", "-c", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     time.sleep(0.5)
     return process, port
@@ -98,14 +103,15 @@ def bare_paho(port: int, n: int, lines: bytes) -> float:
     return n / (last - (first or started))
 
 
-def collector(port: int, n: int, lines: bytes, directory: Path) -> float:
+def collector(port: int, n: int, lines: bytes, store_path: Path) -> float:
     """Messages/s through the cnetwin collector into DuckDB (first received → last stored)."""
-    settings = load_settings(data_dir=directory, broker=f"mqtt://127.0.0.1:{port}")
-    store = DuckDBStore(directory / "bench.duckdb")
+    settings = load_settings(data_dir=store_path.parent, broker=f"mqtt://127.0.0.1:{port}")
+    store = DuckDBStore(store_path)
     service = Collector(settings, store, BrokerURL(False, "127.0.0.1", port))
     service.start()
     time.sleep(0.3)
-    publish(port, lines)
+    publisher = threading.Thread(target=publish, args=(port, lines))
+    publisher.start()
     counters = service.pipeline.counters
     while counters.received == 0:
         time.sleep(0.001)
@@ -113,6 +119,7 @@ def collector(port: int, n: int, lines: bytes, directory: Path) -> float:
     while counters.stored_messages < n:
         time.sleep(0.001)
     last = time.perf_counter()
+    publisher.join()
     service.stop()
     store.close()
     return n / (last - first)
@@ -120,22 +127,28 @@ def collector(port: int, n: int, lines: bytes, directory: Path) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--messages", type=int, default=50_000)
+    parser.add_argument("--messages", type=int, default=50_000, help="messages per run")
+    parser.add_argument("--rounds", type=int, default=5, help="bare/collector pairs to run")
     args = parser.parse_args()
+    n = args.messages
+    bare: list[float] = []
+    ours: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         broker, port = start_broker(directory)
         try:
-            bare = bare_paho(port, args.messages, payload_lines(args.messages, 0))
-            ours = collector(
-                port, args.messages, payload_lines(args.messages, args.messages), directory
-            )
+            for r in range(args.rounds):
+                bare.append(bare_paho(port, n, payload_lines(n, 2 * r * n)))
+                store_path = directory / f"bench-{r}.duckdb"
+                ours.append(collector(port, n, payload_lines(n, (2 * r + 1) * n), store_path))
+                print(f"round {r + 1}: bare {bare[-1]:.0f}, collector {ours[-1]:.0f} messages/s")
         finally:
             broker.terminate()
-    print(f"messages: {args.messages} single-reading canonical JSON, QoS 1, mosquitto_pub -l")
-    print(f"bare paho receive loop : {bare:10.0f} messages/s")
-    print(f"collect -> DuckDB      : {ours:10.0f} messages/s")
-    print(f"ratio                  : {ours / bare:10.2f}")
+    bare_median, ours_median = statistics.median(bare), statistics.median(ours)
+    print(f"messages: {n} single-reading canonical JSON per run, QoS 1, mosquitto_pub -l")
+    print(f"bare paho receive loop : {bare_median:10.0f} messages/s (median of {args.rounds})")
+    print(f"collect -> DuckDB      : {ours_median:10.0f} messages/s (median of {args.rounds})")
+    print(f"ratio of medians       : {ours_median / bare_median:10.2f}")
 
 
 if __name__ == "__main__":

@@ -1,11 +1,19 @@
 """Ingest pipeline: bounded queue → parse → batch → store → acknowledge.
 
-The MQTT network thread only calls :meth:`IngestPipeline.submit` (enqueue and return). One writer
-thread drains the queue, parses each message (``collectors.parsers``), writes readings and dead
-letters of a batch to the store in one call, and only then acknowledges the batch's messages, in
-the order they arrived: at-least-once delivery. If the store is unavailable the batch is retried
-with back-off and nothing is acknowledged, so the broker keeps (and later re-delivers) every
-message not yet stored; writes are idempotent, so re-delivery stores nothing twice.
+The MQTT network thread only calls :meth:`IngestPipeline.submit` (append and return). One writer
+thread drains the queue in bulk, parses each message (``collectors.parsers``), writes readings and
+dead letters of a batch to the store in one call, and only then acknowledges the batch's messages,
+in the order they arrived: at-least-once delivery.
+
+Batching: a batch is written when it holds ``batch_size`` readings, when ``batch_interval_s`` has
+passed since its first message, or when no message has arrived for ``idle_flush_s`` (the end of a
+burst is stored at once instead of waiting out the interval). The queue is a deque the network
+thread appends to without waking the writer; the writer polls it every :data:`POLL_S`, so a
+stream of messages costs no thread switch per message.
+
+If the store is unavailable the batch is retried with back-off and nothing is acknowledged, so
+the broker keeps (and later re-delivers) every message not yet stored; writes are idempotent, so
+re-delivery stores nothing twice.
 
 Bad payloads become ``dead_letter`` rows (tags ``reason``, ``collector``; fields ``topic``,
 ``error``, ``payload`` cut to :data:`DEAD_LETTER_PAYLOAD_CHARS`) and are counted by reason.
@@ -15,10 +23,9 @@ Counters are written as the ``collector`` measurement every :data:`COUNTER_PERIO
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -42,8 +49,9 @@ RETRY_MAX_S = 30.0
 
 STORE_REJECTED = "store_rejected"
 """Dead-letter reason of a message whose readings the store itself refused."""
-SUBMIT_WAIT_S = 0.5
-"""How long ``submit`` waits on a full queue before checking whether the pipeline stopped [s]."""
+POLL_S = 0.002
+"""How often the writer looks for new messages while the queue is empty, and ``submit`` for
+room while it is full [s]."""
 
 Ack = Callable[[], None]
 
@@ -105,7 +113,8 @@ class IngestPipeline:
     """Bounded queue plus one writer thread that batches parsed readings into a store.
 
     batch_size : readings per store write at most; batch_interval_s : longest wait [s] before a
-    partial batch is written; queue_size : messages the queue holds before ``submit`` blocks
+    partial batch is written; idle_flush_s : a partial batch is written once no message has
+    arrived for this long [s]; queue_size : messages the queue holds before ``submit`` blocks
     (back-pressure onto the MQTT connection).
     """
 
@@ -117,20 +126,25 @@ class IngestPipeline:
         client_id: str = "cnetwin-collector",
         batch_size: int = 5_000,
         batch_interval_s: float = 0.5,
+        idle_flush_s: float = 0.05,
         queue_size: int = 20_000,
         max_clock_skew_s: float = 300.0,
         spool: Spool | None = None,
     ) -> None:
-        if batch_size <= 0 or queue_size <= 0 or batch_interval_s <= 0:
-            raise ValueError("batch_size, queue_size and batch_interval_s must be positive")
+        if min(batch_size, queue_size, batch_interval_s, idle_flush_s) <= 0:
+            raise ValueError(
+                "batch_size, queue_size, batch_interval_s and idle_flush_s must be positive"
+            )
         self._store = store
         self._fleet = fleet
         self._client_id = client_id
         self._batch_size = batch_size
         self._batch_interval_s = batch_interval_s
+        self._idle_flush_s = idle_flush_s
         self._max_clock_skew_s = max_clock_skew_s
         self._spool = spool
-        self._queue: queue.Queue[Message] = queue.Queue(maxsize=queue_size)
+        self._queue: deque[Message] = deque()
+        self._queue_size = queue_size
         self._stopping = threading.Event()
         self._give_up = threading.Event()
         self._thread: threading.Thread | None = None
@@ -143,7 +157,7 @@ class IngestPipeline:
     @property
     def queue_depth(self) -> int:
         """Messages waiting to be stored."""
-        return self._queue.qsize()
+        return len(self._queue)
 
     def submit(self, message: Message) -> None:
         """Enqueue one message (network thread). Blocks while the queue is full.
@@ -152,13 +166,11 @@ class IngestPipeline:
         (the broker re-delivers it to the next session) instead of blocking forever.
         """
         self.counters.received += 1
-        while True:
-            try:
-                self._queue.put(message, timeout=SUBMIT_WAIT_S)
+        while len(self._queue) >= self._queue_size:
+            if self._stopping.is_set() and not self._writer_alive:
                 return
-            except queue.Full:
-                if self._stopping.is_set() and not self._writer_alive:
-                    return
+            time.sleep(POLL_S)
+        self._queue.append(message)
 
     @property
     def _writer_alive(self) -> bool:
@@ -181,31 +193,35 @@ class IngestPipeline:
             if self._thread.is_alive():
                 self._give_up.set()
                 self._thread.join()
-        self.unstored += self._queue.qsize()
+        self.unstored += len(self._queue)
         return self.unstored == 0
 
     def _run(self) -> None:
-        while not self._give_up.is_set() and not (self._stopping.is_set() and self._queue.empty()):
+        while not self._give_up.is_set() and not (self._stopping.is_set() and not self._queue):
             batch = self._collect_batch()
             if batch.messages or self._counters_due():
                 self._store_batch(batch)
 
     def _collect_batch(self) -> Batch:
         """Take and parse messages until the batch holds ``batch_size`` readings, the interval
-        since its first message has passed, or the pipeline is stopping with an empty queue."""
+        since its first message has passed, no message has come for ``idle_flush_s``, or the
+        pipeline is stopping with an empty queue. An empty batch returns after the interval."""
         batch = Batch()
-        deadline = time.monotonic() + self._batch_interval_s
-        while len(batch.readings) < self._batch_size:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+        now = time.monotonic()
+        deadline = now + self._batch_interval_s
+        last_arrival = now
+        while len(batch.readings) < self._batch_size and now < deadline:
+            if self._queue:
+                while self._queue and len(batch.readings) < self._batch_size:
+                    self._parse_into(batch, self._queue.popleft())
+                last_arrival = time.monotonic()
+            elif self._stopping.is_set() or (
+                batch.messages and now - last_arrival >= self._idle_flush_s
+            ):
                 break
-            try:
-                message = self._queue.get(timeout=remaining)
-            except queue.Empty:
-                break
-            self._parse_into(batch, message)
-            if self._stopping.is_set() and self._queue.empty():
-                break
+            else:
+                time.sleep(POLL_S)
+            now = time.monotonic()
         return batch
 
     def _parse_into(self, batch: Batch, message: Message) -> None:

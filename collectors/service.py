@@ -74,6 +74,7 @@ class Collector:
             client_id=settings.client_id,
             batch_size=settings.batch_size,
             batch_interval_s=settings.batch_interval_s,
+            idle_flush_s=settings.idle_flush_s,
             queue_size=settings.queue_size,
             max_clock_skew_s=settings.max_clock_skew_s,
             spool=spool_for(settings),

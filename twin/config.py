@@ -132,6 +132,9 @@ class Settings(BaseSettings):
     mqtt_protocol: Literal["5", "3.1.1"] = Field("5", description="MQTT protocol version")
     batch_size: int = Field(5_000, gt=0, description="readings per store write at most")
     batch_interval_s: float = Field(0.5, gt=0, description="longest wait before a write [s]")
+    idle_flush_s: float = Field(
+        0.05, gt=0, description="write a partial batch once no message came for this long [s]"
+    )
     queue_size: int = Field(20_000, gt=0, description="bounded ingest queue [messages]")
     max_clock_skew_s: float = Field(300.0, gt=0, description="refuse readings this far ahead [s]")
     spool_max_mb: float = Field(256.0, ge=0, description="outage spool bound [MB]; 0: none")

@@ -3,7 +3,7 @@
 A fleet file has four arrays of tables whose keys are the fields of :mod:`twin.model`::
 
     [[sites]]   id, name, region, latitude, longitude, provider,
-                pv_kw_peak, wind_kw_rated, role
+                pv_kw_peak, wind_kw_rated, role, price_cny_per_kwh
     [[nodes]]   id, site, kind, cpu_cores, gpus, mem_gb, storage_tb, net_gbps,
                 idle_power_w, max_power_w, workload
     [[links]]   id, a, b, capacity_gbps, base_latency_ms, kind
@@ -69,6 +69,7 @@ class _SiteSpec(_Entry):
     pv_kw_peak: Annotated[float, Field(ge=0.0)] | None = None
     wind_kw_rated: Annotated[float, Field(ge=0.0)] | None = None
     role: str | None = None
+    price_cny_per_kwh: Annotated[float, Field(ge=0.0)] | None = None
 
 
 class _NodeSpec(_Entry):

@@ -61,7 +61,9 @@ class Reading:
 class Site:
     """A compute site: a data centre or edge site.
 
-    latitude, longitude : float [degrees]; region : grid region code such as ``CN-NM``.
+    latitude, longitude : float [degrees]; region : grid region code such as ``CN-NM``;
+    pv_kw_peak [kWp], wind_kw_rated [kW]: on-site supply; price_cny_per_kwh : the electricity
+    price the site pays [CNY/kWh], None when not known (costs at the site are then not reported).
     """
 
     id: str
@@ -73,6 +75,7 @@ class Site:
     pv_kw_peak: float = 0.0
     wind_kw_rated: float = 0.0
     role: Literal["compute_hub", "demand_hub", "edge"] = "compute_hub"
+    price_cny_per_kwh: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

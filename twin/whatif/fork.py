@@ -21,8 +21,9 @@ entropy model's hourly grid) and a horizon of whole hours (1-24 h). Rules:
 * **Placement.** The policy (:mod:`twin.whatif.policies`) sees each node's available state
   (1 − utilisation, clipped to [0-1]), its tasks [count], its combined entropy at ``t0``
   [bits] (0 without history) and the round trip [ms] between sites: 2 × the one-way
-  ``base_latency_ms`` of a direct link, shortest paths otherwise, INTRA_SITE_RTT_MS within a
-  site. Utilisation is the sum of the demands placed on a node, clipped to 1 when recorded;
+  ``base_latency_ms`` of a direct link, shortest paths otherwise, 1 ms within a
+  site (:func:`twin.network.rtt_matrix`). Utilisation is the sum of the demands placed on a
+  node, clipped to 1 when recorded;
   demand beyond a node's capacity is not served faster, and the share of node-time spent so
   (``saturated_share``) says how much of the simulated load was lost to overload.
 * **Sides.** Both sides are reduced the same way: mean utilisation (c, l, s) over node-hours of
@@ -60,6 +61,7 @@ from twin.entropy import DIMENSIONS, FleetEntropy, state_vector
 from twin.entropy_jobs import COMBINED, EntropyParams, hourly_state, snapshot_from_state
 from twin.errors import ConfigError
 from twin.model import Fleet
+from twin.network import rtt_matrix
 from twin.overview import GRID_STALE_AFTER
 from twin.replay import state_at
 from twin.store import TelemetryStore
@@ -82,12 +84,6 @@ TASKS_PER_NODE = 10
 
 TASK_MEAN = timedelta(minutes=15)
 """Mean service time of a task [s] (exponential)."""
-
-INTRA_SITE_RTT_MS = 1.0
-"""Round trip between two nodes of one site [ms]."""
-
-UNREACHABLE_RTT_MS = 1_000.0
-"""Round trip between sites no chain of links joins [ms]."""
 
 
 @dataclass(frozen=True)
@@ -241,24 +237,6 @@ def fork_from(
         simulated=simulated,
         actual=actual,
     )
-
-
-def rtt_matrix(fleet: Fleet) -> FloatArray:
-    """Site × site round trip [ms] in inventory order: INTRA_SITE_RTT_MS on the diagonal,
-    2 × the one-way base latency of direct links, shortest chains of links otherwise
-    (UNREACHABLE_RTT_MS when none)."""
-    index = {s.id: k for k, s in enumerate(fleet.sites)}
-    n = len(index)
-    rtt = np.full((n, n), np.inf)
-    for link in fleet.links:
-        if link.a in index and link.b in index:
-            i, j = index[link.a], index[link.b]
-            rtt[i, j] = rtt[j, i] = min(rtt[i, j], 2.0 * link.base_latency_ms)
-    np.fill_diagonal(rtt, 0.0)
-    for k in range(n):
-        rtt = np.minimum(rtt, rtt[:, k : k + 1] + rtt[k : k + 1, :])
-    np.fill_diagonal(rtt, INTRA_SITE_RTT_MS)
-    return np.where(np.isfinite(rtt), rtt, UNREACHABLE_RTT_MS)
 
 
 def _horizon_hours(horizon: timedelta) -> int:
