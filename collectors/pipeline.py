@@ -49,6 +49,8 @@ RETRY_MAX_S = 30.0
 
 STORE_REJECTED = "store_rejected"
 """Dead-letter reason of a message whose readings the store itself refused."""
+INTERNAL_ERROR = "internal_error"
+"""Dead-letter reason of a message the parser failed on unexpectedly (a bug, not bad input)."""
 POLL_S = 0.002
 """How often the writer looks for new messages while the queue is empty, and ``submit`` for
 room while it is full [s]."""
@@ -91,6 +93,7 @@ class Counters:
     dead_by_reason: Counter[str] = field(default_factory=Counter)
     batches: int = 0
     store_failures: int = 0
+    writer_errors: int = 0
     spooled_readings: int = 0
     last_batch_write_ms: float = 0.0
 
@@ -103,6 +106,7 @@ class Counters:
             "dead_lettered": self.dead_lettered,
             "batches": self.batches,
             "store_failures": self.store_failures,
+            "writer_errors": self.writer_errors,
             "spooled_readings": self.spooled_readings,
             "batch_write_ms": self.last_batch_write_ms,
             "queue_depth": queue_depth,
@@ -200,7 +204,21 @@ class IngestPipeline:
         while not self._give_up.is_set() and not (self._stopping.is_set() and not self._queue):
             batch = self._collect_batch()
             if batch.messages or self._counters_due():
-                self._store_batch(batch)
+                self._store_guarded(batch)
+
+    def _store_guarded(self, batch: Batch) -> None:
+        """Store a batch; an unexpected failure (a bug) is logged and counted, and the batch's
+        messages stay unacknowledged for the broker to re-deliver, instead of ending ingest."""
+        try:
+            self._store_batch(batch)
+        except Exception:
+            self.counters.writer_errors += 1
+            self.unstored += len(batch.messages)
+            log.exception(
+                "storing a batch of %d messages failed unexpectedly; they stay unacknowledged "
+                "for the broker to re-deliver",
+                len(batch.messages),
+            )
 
     def _collect_batch(self) -> Batch:
         """Take and parse messages until the batch holds ``batch_size`` readings, the interval
@@ -240,6 +258,11 @@ class IngestPipeline:
                 batch.telemetry_readings += len(readings)
             except PayloadError as exc:
                 self._refuse(batch, message, exc)
+            except Exception as exc:
+                log.exception("the parser failed on a message from %s", message.topic)
+                self._refuse(
+                    batch, message, PayloadError(INTERNAL_ERROR, f"parser failed: {exc!r}")
+                )
         batch.spans.append(slice(start, len(batch.readings)))
 
     def _refuse(self, batch: Batch, message: Message, exc: PayloadError) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -160,3 +161,27 @@ def test_collect_reports_an_unreachable_broker(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "no MQTT broker answered" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "cannot read alert rules"),
+        ("[[rule]]\nname = 'x'\nmetric = 'nonsense'\n", "write measurement.field"),
+    ],
+)
+def test_schedule_refuses_a_bad_alert_rule_file_at_start(
+    tmp_path: Path, content: str | None, message: str
+) -> None:
+    rules = tmp_path / "rules.toml"
+    if content is not None:
+        rules.write_text(content)
+    result = subprocess.run(
+        [*CNETWIN, "schedule", "--store", f"duckdb://{tmp_path}/x.duckdb"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "CNETWIN_ALERT_RULES": str(rules)},
+    )
+    assert result.returncode == 2
+    assert message in result.stderr

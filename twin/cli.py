@@ -301,6 +301,7 @@ def _run_serve(args: argparse.Namespace) -> int:
 
 
 def _run_schedule(args: argparse.Namespace) -> int:
+    from twin.alerts.rules import load_rules
     from twin.jobs import start_scheduler
     from twin.store import open_store
 
@@ -310,7 +311,7 @@ def _run_schedule(args: argparse.Namespace) -> int:
     _stop_on_signals(stop)
     store = open_store(settings)
     try:
-        scheduler = start_scheduler(store, fleet)
+        scheduler = start_scheduler(store, fleet, alert_rules=load_rules(settings.alert_rules))
         log.info("scheduler running over %s", settings.store_url)
         stop.wait()
         scheduler.shutdown(wait=True)
@@ -361,6 +362,7 @@ def _run_simulate(args: argparse.Namespace) -> int:
 def _run_demo(args: argparse.Namespace) -> int:
     from collectors.publish import SimulationRun
     from collectors.service import Collector
+    from twin.alerts.rules import load_rules
     from twin.jobs import start_scheduler
     from twin.store import open_store
 
@@ -373,6 +375,7 @@ def _run_demo(args: argparse.Namespace) -> int:
         host=args.host,
     )
     fleet = _fleet(args, settings)
+    rules = load_rules(settings.alert_rules)
     backfill = parse_duration(args.backfill)
     stop = threading.Event()
     _stop_on_signals(stop)
@@ -402,7 +405,7 @@ def _run_demo(args: argparse.Namespace) -> int:
             args=(
                 stop,
                 collector.delivered,
-                lambda: schedulers.append(start_scheduler(store, fleet, timedelta(0))),
+                lambda: schedulers.append(start_scheduler(store, fleet, timedelta(0), rules)),
             ),
             name="cnetwin-sim",
         )

@@ -126,6 +126,9 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=default_data_dir, description="embedded data dir")
     influx_token: SecretStr | None = Field(None, description="InfluxDB API token")
     fleet: Path | None = Field(None, description="fleet description (TOML/YAML); default: example")
+    alert_rules: Path | None = Field(
+        None, description="alert rule file (TOML/YAML); default: the shipped rules"
+    )
     client_id: str = Field("cnetwin-collector", description="stable MQTT client id (session)")
     topic_filter: str = Field("cne/v1/#", description="telemetry subscription; $share/… allowed")
     tasmota_filter: str = Field("tele/+/SENSOR", description="Tasmota meter subscription")

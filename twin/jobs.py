@@ -1,6 +1,7 @@
 """Periodic work: APScheduler jobs that write derived series back to the store.
 
-Jobs are plain functions of ``(store, fleet, now)``; :func:`start_scheduler` runs them in a
+Jobs are plain functions of ``(store, fleet, now)`` (the alert job takes its rules in place of
+the fleet); :func:`start_scheduler` runs them in a
 background scheduler. Start it in exactly one process (the collector's or the demo's), never in
 web workers, where it would run once per worker.
 """
@@ -16,6 +17,7 @@ import pandas as pd
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from twin.alerts.evaluate import ALERTS_PERIOD_S, record_alerts
+from twin.alerts.rules import RuleSet, load_rules
 from twin.energy_jobs import ENERGY_CRON_MINUTE, ENERGY_CRON_SECOND, record_energy
 from twin.entropy_jobs import ENTROPY_FIRST_RUN_DELAY, ENTROPY_MINUTE, record_entropy
 from twin.forecast.jobs import FORECAST_MINUTE, refresh_forecasts
@@ -47,12 +49,15 @@ def start_scheduler(
     store: TelemetryStore,
     fleet: Fleet,
     first_run_delay: timedelta = ENTROPY_FIRST_RUN_DELAY,
+    alert_rules: RuleSet | None = None,
 ) -> BackgroundScheduler:
     """Start the background scheduler with every job; call ``.shutdown()`` to stop it.
 
     first_run_delay : when the one-off catch-up of derived series runs after start [s]; the
-    demo starts the scheduler once its history is stored and passes 0.
+    demo starts the scheduler once its history is stored and passes 0. alert_rules : the rules
+    the alert job evaluates (default: the shipped ``twin/data/alert_rules.toml``).
     """
+    rules = alert_rules if alert_rules is not None else load_rules()
     scheduler = BackgroundScheduler(timezone=UTC)
     scheduler.add_job(
         _logged(record_fleet_status),
@@ -104,7 +109,7 @@ def start_scheduler(
         _logged(record_alerts),
         "interval",
         seconds=ALERTS_PERIOD_S,
-        args=(store, fleet),
+        args=(store, rules),
         id="alerts",
         max_instances=1,
         coalesce=True,

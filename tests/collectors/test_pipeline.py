@@ -207,3 +207,61 @@ def test_outage_is_absorbed_by_the_spool_and_drained_after(
     assert spool.files() == []  # drained once the store took writes again
     stored = store.query("node", NOW - timedelta(hours=1), NOW + timedelta(seconds=1))
     assert len(stored) == 20
+
+
+class BrokenOnceStore:
+    """A real DuckDB store whose first write fails with an unexpected error (a bug, not an
+    outage or a refusal)."""
+
+    def __init__(self, inner: DuckDBStore) -> None:
+        self.inner = inner
+        self.broken = True
+
+    def write(self, readings: Iterable[Reading]) -> int:
+        if self.broken:
+            self.broken = False
+            raise RuntimeError("unexpected failure (injected)")
+        return self.inner.write(readings)
+
+
+def test_an_unexpected_write_failure_leaves_the_batch_unacknowledged_and_ingest_running(
+    store: DuckDBStore,
+) -> None:
+    acks: list[int] = []
+    pipe = IngestPipeline(BrokenOnceStore(store), batch_interval_s=0.05)  # type: ignore[arg-type]
+    pipe.start()
+    pipe.submit(node_message(0, acks))
+    deadline = time.monotonic() + 10
+    while pipe.counters.writer_errors == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    for i in range(1, 6):
+        pipe.submit(node_message(i, acks))
+    assert not pipe.stop()  # the failed batch is left to the broker
+    assert pipe.counters.writer_errors == 1
+    assert pipe.unstored == 1
+    assert acks == [1, 2, 3, 4, 5]
+    assert len(store.query("node", NOW - timedelta(hours=1), NOW + timedelta(seconds=1))) == 5
+
+
+def test_a_parser_failure_is_dead_lettered_as_internal_error(
+    store: DuckDBStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_parse = pipeline_module.parse_message
+
+    def parse_failing_on_n3(topic: str, payload: bytes, **kwargs: object) -> list[Reading]:
+        if topic.endswith("/n3"):
+            raise KeyError("injected parser bug")
+        return real_parse(topic, payload, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pipeline_module, "parse_message", parse_failing_on_n3)
+    acks: list[int] = []
+    pipe = IngestPipeline(store, batch_interval_s=0.05)
+    pipe.start()
+    for i in range(14):
+        pipe.submit(node_message(i, acks))  # ids n0…n6: two messages are for n3
+    assert pipe.stop()
+    assert sorted(acks) == list(range(14))
+    assert len(store.query("node", NOW - timedelta(hours=1), NOW + timedelta(seconds=1))) == 12
+    dead = store.query("dead_letter", NOW - timedelta(hours=1), NOW + timedelta(hours=1))
+    assert list(dead["reason"]) == [pipeline_module.INTERNAL_ERROR] * 2
+    assert "injected parser bug" in dead["error"].iloc[0]

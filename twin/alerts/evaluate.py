@@ -23,7 +23,7 @@ from twin.alerts.notify import (
     WebhookNotifier,
     group,
 )
-from twin.alerts.rules import NotifyConfig, Rule, RuleSet, load_rules
+from twin.alerts.rules import NotifyConfig, Rule, RuleSet
 from twin.alerts.silences import is_silenced, read_silences
 from twin.alerts.state import (
     append_events,
@@ -33,7 +33,6 @@ from twin.alerts.state import (
 )
 from twin.config import BrokerURL
 from twin.errors import CnetwinError
-from twin.model import Fleet
 from twin.store import TelemetryStore
 
 log = logging.getLogger(__name__)
@@ -100,10 +99,9 @@ def evaluate(
     return Evaluation(now, states, transitions, notifications, errors)
 
 
-def record_alerts(store: TelemetryStore, fleet: Fleet, now: datetime) -> None:
-    """The scheduler job: evaluate the shipped rule file at ``now`` (``fleet`` is unused; the
-    rules select series from the store)."""
-    evaluate(store, load_rules(), now)
+def record_alerts(store: TelemetryStore, rules: RuleSet, now: datetime) -> None:
+    """The scheduler job: evaluate ``rules`` (read once when the scheduler starts) at ``now``."""
+    evaluate(store, rules, now)
 
 
 def _evaluate_rule(

@@ -8,7 +8,8 @@
 * ``alerts silence --match 'id="n1"' --for 2h`` creates a silence and prints its id;
   ``alerts silences`` lists those in force; ``alerts unsilence ID`` ends one.
 
-``--rules`` names a rule file (TOML/YAML, :mod:`twin.alerts.rules`); default: the shipped one.
+``--rules`` names a rule file (TOML/YAML, :mod:`twin.alerts.rules`); default: the
+``alert_rules`` setting (``CNETWIN_ALERT_RULES``), else the shipped one.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from twin.alerts.engine import ACTIVE, ALERTING
+
+RULES_HELP = "rule file (default: the alert_rules setting, else the shipped rules)"
 
 
 def add_commands(commands: Any) -> None:
@@ -44,10 +47,10 @@ def add_commands(commands: Any) -> None:
         run_check,
         False,
     )
-    check.add_argument("--rules", type=Path, help="rule file (default: the shipped rules)")
+    check.add_argument("--rules", type=Path, help=RULES_HELP)
     check.add_argument("--at", help="evaluation time: ISO time or offset like -1h (now)")
     listing = action("list", "show every rule and its alerting series", run_list, True)
-    listing.add_argument("--rules", type=Path, help="rule file (default: the shipped rules)")
+    listing.add_argument("--rules", type=Path, help=RULES_HELP)
     silence = action("silence", "silence alerts whose labels match", run_silence, False)
     silence.add_argument("--match", required=True, help="label matchers, e.g. 'site=\"a\"'")
     silence.add_argument("--for", dest="duration", default="2h", help="how long (2h)")
@@ -65,6 +68,13 @@ def _open(args: argparse.Namespace) -> Any:
     return open_store(load_settings(args.config, store=args.store), read_only=args.read_only)
 
 
+def _rules(args: argparse.Namespace) -> Any:
+    from twin.alerts.rules import load_rules
+    from twin.config import load_settings
+
+    return load_rules(args.rules or load_settings(args.config).alert_rules)
+
+
 def _value(value: float) -> str:
     return "n/a" if math.isnan(value) else f"{value:.4g}"
 
@@ -72,10 +82,9 @@ def _value(value: float) -> str:
 def run_check(args: argparse.Namespace) -> int:
     """Run ``cnetwin alerts check``."""
     from twin.alerts.evaluate import evaluate
-    from twin.alerts.rules import load_rules
     from twin.cli import parse_time
 
-    rules = load_rules(args.rules)
+    rules = _rules(args)
     at = parse_time(args.at, datetime.now(UTC))
     store = _open(args)
     try:
@@ -97,10 +106,10 @@ def run_check(args: argparse.Namespace) -> int:
 
 def run_list(args: argparse.Namespace) -> int:
     """Run ``cnetwin alerts list``."""
-    from twin.alerts.rules import duration_text, load_rules
+    from twin.alerts.rules import duration_text
     from twin.alerts.state import load_states, read_rule_summaries
 
-    rules = load_rules(args.rules)
+    rules = _rules(args)
     now = datetime.now(UTC)
     store = _open(args)
     try:

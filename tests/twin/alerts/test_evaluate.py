@@ -16,7 +16,6 @@ from twin.alerts.rules import RuleSet, load_rules, rules_from_mapping
 from twin.alerts.silences import create_silence, end_silence, read_silences
 from twin.alerts.state import load_states, read_events, read_rule_summaries
 from twin.errors import ConfigError, StoreUnavailable
-from twin.inventory import example_fleet
 from twin.store.duckdb import DuckDBStore
 
 T0 = datetime(2025, 6, 1, tzinfo=UTC)
@@ -251,7 +250,7 @@ def test_unreadable_metric_is_an_error_state_that_notifies_and_recovers(tmp_path
 def test_the_scheduler_job_evaluates_the_shipped_rules(tmp_path: Path) -> None:
     store = DuckDBStore(tmp_path / "twin.duckdb")
     write_loss(store, T0, {"l1": 50.0})
-    record_alerts(store, example_fleet(), T0 + timedelta(minutes=10))
+    record_alerts(store, load_rules(), T0 + timedelta(minutes=10))
     states = load_states(store, T0 + timedelta(minutes=10))
     assert states[("link_loss", "id=l1,site=s1")].state == "pending"  # shipped for = 5m
     names = set(read_rule_summaries(store, T0 + timedelta(hours=1))["rule"])
