@@ -8,8 +8,9 @@ in the order they arrived: at-least-once delivery.
 Batching: a batch is written when it holds ``batch_size`` readings, when ``batch_interval_s`` has
 passed since its first message, or when no message has arrived for ``idle_flush_s`` (the end of a
 burst is stored at once instead of waiting out the interval). The queue is a deque the network
-thread appends to without waking the writer; the writer polls it every :data:`POLL_S`, so a
-stream of messages costs no thread switch per message.
+thread appends to; while a batch is open the writer polls it every :data:`POLL_S`, so a stream
+of messages costs no thread switch per message; with nothing to do the writer sleeps until the
+next message wakes it.
 
 If the store is unavailable the batch is retried with back-off and nothing is acknowledged, so
 the broker keeps (and later re-delivers) every message not yet stored; writes are idempotent, so
@@ -52,8 +53,8 @@ STORE_REJECTED = "store_rejected"
 INTERNAL_ERROR = "internal_error"
 """Dead-letter reason of a message the parser failed on unexpectedly (a bug, not bad input)."""
 POLL_S = 0.002
-"""How often the writer looks for new messages while the queue is empty, and ``submit`` for
-room while it is full [s]."""
+"""How often the writer looks for new messages while a batch is open and the queue is empty,
+and ``submit`` for room while the queue is full [s]."""
 
 Ack = Callable[[], None]
 
@@ -150,6 +151,7 @@ class IngestPipeline:
         self._queue: deque[Message] = deque()
         self._queue_size = queue_size
         self._stopping = threading.Event()
+        self._wakeup = threading.Event()
         self._give_up = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_dead_ts = datetime.min.replace(tzinfo=UTC)
@@ -175,6 +177,8 @@ class IngestPipeline:
                 return
             time.sleep(POLL_S)
         self._queue.append(message)
+        if not self._wakeup.is_set():
+            self._wakeup.set()
 
     @property
     def _writer_alive(self) -> bool:
@@ -192,6 +196,7 @@ class IngestPipeline:
         left unacknowledged, for the broker to re-deliver to the next session.
         """
         self._stopping.set()
+        self._wakeup.set()
         if self._thread is not None:
             self._thread.join(timeout_s)
             if self._thread.is_alive():
@@ -237,10 +242,18 @@ class IngestPipeline:
                 batch.messages and now - last_arrival >= self._idle_flush_s
             ):
                 break
-            else:
+            elif batch.messages:
                 time.sleep(POLL_S)
+            else:
+                self._sleep_until_message(deadline - now)
             now = time.monotonic()
         return batch
+
+    def _sleep_until_message(self, timeout_s: float) -> None:
+        """Block until ``submit`` appends a message (or stop is asked), at most ``timeout_s``."""
+        self._wakeup.clear()
+        if not self._queue and not self._stopping.is_set():  # re-check: no wake-up is lost
+            self._wakeup.wait(timeout_s)
 
     def _parse_into(self, batch: Batch, message: Message) -> None:
         start = len(batch.readings)

@@ -40,23 +40,29 @@ def _legend_top() -> dict[str, Any]:
 # service routing --------------------------------------------------------------------------------
 
 
-def served_figure(report: Mapping[str, Any]) -> go.Figure:
-    """Served [req/s] against offered [req/s] per user and policy, with served = offered."""
-    policies = report["policies"]
-    if not any(policies.values()):
-        return empty_figure("no rates run")
-    fig = go.Figure(layout=base_layout(legend=_legend_top(), margin={"t": 40}))
+def _per_user_lines(fig: go.Figure, report: Mapping[str, Any], key: str) -> float:
+    """One line per policy and user of ``users[user][key]`` against the offered rate [req/s]
+    (colour: policy, dash: user); returns the highest offered rate [req/s]."""
     top = 0.0
-    for policy, points in policies.items():
+    for policy, points in report["policies"].items():
         users = list(points[0]["users"]) if points else []
         for k, user in enumerate(users):
             x = [p["offered_rps"] for p in points]
-            y = [p["users"][user]["served_rps"] for p in points]
             top = max(top, *x)
             fig.add_scatter(
-                x=x, y=y, mode="lines", name=f"{policy} · {user}",
+                x=x, y=[p["users"][user][key] for p in points], mode="lines",
+                name=f"{policy} · {user}",
                 line={"color": policy_colour(policy), "dash": USER_DASH[k % 4], "width": 3},
             )  # fmt: skip
+    return top
+
+
+def served_figure(report: Mapping[str, Any]) -> go.Figure:
+    """Served [req/s] against offered [req/s] per user and policy, with served = offered."""
+    if not any(report["policies"].values()):
+        return empty_figure("no rates run")
+    fig = go.Figure(layout=base_layout(legend=_legend_top(), margin={"t": 40}))
+    top = _per_user_lines(fig, report, "served_rps")
     fig.add_scatter(
         x=[0, top], y=[0, top], mode="lines", name="offered",
         line={"color": MUTED, "dash": "dot", "width": 1},
@@ -71,19 +77,10 @@ def max_latency_figure(
 ) -> go.Figure:
     """Maximum latency [ms] against offered rate [req/s] per user and policy; each user's
     latency bound [ms] from ``bounds_ms`` drawn as a horizontal line."""
-    policies = report["policies"]
-    if not any(policies.values()):
+    if not any(report["policies"].values()):
         return empty_figure("no rates run")
     fig = go.Figure(layout=base_layout(legend=_legend_top(), margin={"t": 40}))
-    for policy, points in policies.items():
-        users = list(points[0]["users"]) if points else []
-        for k, user in enumerate(users):
-            fig.add_scatter(
-                x=[p["offered_rps"] for p in points],
-                y=[p["users"][user]["max_latency_ms"] for p in points],
-                mode="lines", name=f"{policy} · {user}",
-                line={"color": policy_colour(policy), "dash": USER_DASH[k % 4], "width": 3},
-            )  # fmt: skip
+    _per_user_lines(fig, report, "max_latency_ms")
     for user, bound in (bounds_ms or {}).items():
         fig.add_hline(
             y=bound, line={"color": MUTED, "dash": "dot"},
@@ -91,6 +88,18 @@ def max_latency_figure(
         )  # fmt: skip
     fig.update_xaxes(title_text="offered per user [req/s]")
     fig.update_yaxes(title_text="maximum latency [ms]")
+    return fig
+
+
+def cost_figure(report: Mapping[str, Any]) -> go.Figure:
+    """What each user's served requests cost [price units/s] against the offered rate
+    [req/s], per user and policy (the instances' prices have no currency)."""
+    if not any(report["policies"].values()):
+        return empty_figure("no rates run")
+    fig = go.Figure(layout=base_layout(legend=_legend_top(), margin={"t": 40}))
+    _per_user_lines(fig, report, "cost_per_s")
+    fig.update_xaxes(title_text="offered per user [req/s]")
+    fig.update_yaxes(title_text="cost [price units/s]")
     return fig
 
 
@@ -277,3 +286,69 @@ def jobs_per_site_figure(report: Mapping[str, Any]) -> go.Figure:
     fig.update_xaxes(title_text="policy")
     fig.update_yaxes(title_text="jobs [count]")
     return fig
+
+
+# fork from stored time ---------------------------------------------------------------------------
+
+ACTUAL_COLOUR = MUTED
+"""The actual side of a fork: neutral, so each policy's colour stands out against it."""
+
+
+def _fork_sides(report: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any], str]]:
+    """(name, side, colour): what actually happened (when stored), then each policy's
+    simulated side."""
+    sides = [("actual", report["actual"], ACTUAL_COLOUR)] if report["actual"] else []
+    sides += [
+        (policy, entry["simulated"], policy_colour(policy))
+        for policy, entry in report["policies"].items()
+    ]
+    return sides
+
+
+def _fork_line(name: str, colour: str) -> dict[str, Any]:
+    width, dash = (4, "dash") if name == "actual" else (3, "solid")
+    return {"color": colour, "width": width, "dash": dash}
+
+
+def fork_entropy_figure(report: Mapping[str, Any]) -> go.Figure:
+    """Network-wide entropy H(R) [bits] at the fork time (hour 0, the stored value every side
+    starts from) and at the end of each horizon hour, per side."""
+    sides = _fork_sides(report)
+    if not sides:
+        return empty_figure("no sides to compare")
+    fig = go.Figure(layout=base_layout(legend=_legend_top(), margin={"t": 40}))
+    before = report["before"]["network_entropy_bits"]
+    for name, side, colour in sides:
+        values = side["hourly_entropy_bits"]
+        fig.add_scatter(
+            x=list(range(len(values) + 1)), y=[before, *values], mode="lines+markers", name=name,
+            line=_fork_line(name, colour),
+            hovertemplate=f"{name}<br>hour %{{x}}: %{{y:.2f}} bits<extra></extra>",
+        )  # fmt: skip
+    fig.update_xaxes(title_text="hours after the fork [h]", dtick=1, range=_fork_hours(report))
+    fig.update_yaxes(title_text="network entropy H(R) [bits]")
+    return fig
+
+
+def fork_util_figure(report: Mapping[str, Any]) -> go.Figure:
+    """Fleet mean compute utilisation c [0-1] in each horizon hour (drawn at the hour's
+    middle), per side."""
+    sides = _fork_sides(report)
+    if not sides:
+        return empty_figure("no sides to compare")
+    fig = go.Figure(layout=base_layout(legend=_legend_top(), margin={"t": 40}))
+    for name, side, colour in sides:
+        values = side["hourly_c"]
+        fig.add_scatter(
+            x=[k + 0.5 for k in range(len(values))], y=values, mode="lines+markers", name=name,
+            line=_fork_line(name, colour),
+            hovertemplate=f"{name}<br>hour %{{x:.1f}}: c = %{{y:.2f}}<extra></extra>",
+        )  # fmt: skip
+    fig.update_xaxes(title_text="hours after the fork [h]", dtick=1, range=_fork_hours(report))
+    fig.update_yaxes(title_text="mean compute utilisation c [0-1]", range=[0, 1])
+    return fig
+
+
+def _fork_hours(report: Mapping[str, Any]) -> list[float]:
+    """The x range [h] both fork charts share: the fork time to the horizon's end."""
+    return [-0.2, report["horizon_h"] + 0.2]

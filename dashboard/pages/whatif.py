@@ -6,8 +6,8 @@ the manager's cache; the run checks it at each progress step and stops without o
 previous results stay. The report a run returns (the JSON of ``docs/whatif.md``) is kept in a
 store and drawn by the pure builders of :mod:`dashboard.whatif_figures`:
 
-* ``service-routing`` — served against offered and maximum latency per user and policy, and
-  load per instance under each policy;
+* ``service-routing`` — served against offered, maximum latency and cost per user and policy,
+  and load per instance under each policy;
 * ``ioc-16-nodes`` — TTFT CDFs, TTFT p50/p95 per round, network entropy before and after, and a
   latency-versus-emissions Pareto plot;
 * ``carbon-shift`` — the intensity outlook, emissions per hour per plan, an emissions-versus-
@@ -15,8 +15,10 @@ store and drawn by the pure builders of :mod:`dashboard.whatif_figures`:
 
 **Fork from stored time** runs :func:`twin.whatif.fork.fork_from` on the dashboard's store
 under every node policy from the time in the "Fork at" field (filled from ``?at=`` in the URL,
-which the Replay page's fork link sets) and shows both sides in one table. It is an ordinary
-callback in the server process (a few seconds), since the store's connection stays there.
+which the Replay page's fork link sets) and shows both sides in a table, beside H(R) and mean
+utilisation c hour by hour (what happened in a neutral colour, each policy in its own). It is
+an ordinary callback in the server process (a few seconds), since the store's connection stays
+there.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import diskcache
 from dash import Dash, DiskcacheManager, Input, Output, State, ctx, dcc, html, no_update
 from dash.development.base_component import Component
 from dash.exceptions import PreventUpdate
+from plotly import graph_objects as go
 
 from dashboard import ids
 from dashboard import whatif_figures as wfig
@@ -225,6 +228,7 @@ FORK_ROWS: tuple[tuple[str, str, str | None], ...] = (
     ("drifting share [0-1]", "drifting_share", None),
     ("emissions, modelled [kgCO2]", "modelled_emissions_kg", None),
     ("emissions [kgCO2]", "emissions_kg", None),
+    ("energy cost, modelled [CNY]", "cost_cny", None),
 )
 """Rows of the fork table: label, side key, sub-key."""
 
@@ -266,19 +270,23 @@ def panels(result: dict[str, Any]) -> list[Component]:
             f"Fork at {report['at']} · {report['horizon_h']} h · {report['nodes']} nodes · "
             f"H(R) before {'—' if before is None else f'{before:.2f}'} bits"
         )
-        return [
-            html.Div(
-                className="panel whatif-fork",
-                children=[
-                    html.Div(title, className="panel-title"),
-                    html.Div(className="energy-table-box", children=fork_table(report)),
-                ],
-            )
+        table = html.Div(
+            className="panel whatif-fork",
+            children=[
+                html.Div(title, className="panel-title"),
+                html.Div(className="energy-table-box", children=fork_table(report)),
+            ],
+        )
+        graphs = [
+            ("Network entropy H(R) hour by hour, per side", wfig.fork_entropy_figure(report)),
+            ("Mean compute utilisation c per hour, per side", wfig.fork_util_figure(report)),
         ]
+        return [table, *_graph_panels(graphs)]
     if preset == "service-routing":
         graphs = [
             ("Served vs offered, per user", wfig.served_figure(report)),
             ("Maximum latency, per user", wfig.max_latency_figure(report, SERVICE_BOUNDS_MS)),
+            ("Cost per user", wfig.cost_figure(report)),
             *(
                 (f"Load per instance · {policy}", wfig.instance_load_figure(report, policy))
                 for policy in report["policies"]
@@ -306,6 +314,17 @@ def panels(result: dict[str, Any]) -> list[Component]:
             ),
             ("Jobs per site", wfig.jobs_per_site_figure(report)),
         ]
+    return _graph_panels(graphs)
+
+
+def grid_class(preset: str) -> str:
+    """The panel grid's classes for a result of ``preset`` (``whatif-grid-<preset>`` lets the
+    style sheet lay out each preset's panels)."""
+    return f"whatif-grid whatif-grid-{preset}"
+
+
+def _graph_panels(graphs: list[tuple[str, go.Figure]]) -> list[Component]:
+    """One titled panel per (title, figure)."""
     return [
         html.Div(
             className="panel",
@@ -420,12 +439,15 @@ def register_callbacks(app: Dash, services: Services) -> None:
 
     @app.callback(
         Output(ids.WHATIF_PANELS, "children"),
+        Output(ids.WHATIF_PANELS, "className"),
         Input(ids.WHATIF_RESULT, "data"),
         Input(ids.WHATIF_FORK_RESULT, "data"),
         prevent_initial_call=True,
     )
-    def draw(result: dict[str, Any] | None, forked: dict[str, Any] | None) -> list[Component]:
+    def draw(
+        result: dict[str, Any] | None, forked: dict[str, Any] | None
+    ) -> tuple[list[Component], str]:
         latest = forked if ctx.triggered_id == ids.WHATIF_FORK_RESULT else result
         if not latest:
             raise PreventUpdate
-        return panels(latest)
+        return panels(latest), grid_class(latest["preset"])

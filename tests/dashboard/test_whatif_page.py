@@ -13,11 +13,14 @@ import pandas as pd
 import pytest
 from werkzeug.serving import make_server
 
+from collectors.parsers import parse_message
+from collectors.simulate import FleetSimulator
 from dashboard import whatif_figures as wfig
 from dashboard.app import Services, create_app
-from dashboard.pages.whatif import fork_time_query, panels, run_preset
+from dashboard.pages.whatif import fork_time_query, panels, run_fork, run_preset
 from tests.dashboard.conftest import NOW, Telemetry
 from tests.dashboard.test_overview_page import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, TIMEOUT_MS
+from tests.twin.whatif.test_fork import AT, START, STOP, T0
 from twin.config import load_settings
 from twin.inventory import example_fleet
 from twin.store.duckdb import DuckDBStore
@@ -112,6 +115,22 @@ def test_carbon_figures(carbon_run: dict[str, Any]) -> None:
     assert pareto["carbon-aware"][0][1] < pareto["run-now"][0][1]
 
 
+def test_cost_figure_has_a_line_per_policy_and_user(service_run: dict[str, Any]) -> None:
+    report = service_run["report"]
+    fig = wfig.cost_figure(report)
+    assert [t.name for t in fig.data] == [
+        "anycast · u1",
+        "anycast · u2",
+        "url-path · u1",
+        "url-path · u2",
+    ]
+    points = report["policies"]["anycast"]
+    assert list(fig.data[1].y) == [p["users"]["u2"]["cost_per_s"] for p in points]
+    assert fig.data[1].line.color == wfig.policy_colour("anycast")
+    assert fig.layout.xaxis.title.text == "offered per user [req/s]"
+    assert fig.layout.yaxis.title.text == "cost [price units/s]"
+
+
 def test_empty_reports_give_a_message_not_an_error() -> None:
     fig = wfig.served_figure({"policies": {}})
     assert fig.layout.annotations[0].text == "no rates run"
@@ -120,7 +139,7 @@ def test_empty_reports_give_a_message_not_an_error() -> None:
 def test_each_preset_gets_its_panels(
     service_run: dict[str, Any], ioc_run: dict[str, Any], carbon_run: dict[str, Any]
 ) -> None:
-    assert [len(panels(r)) for r in (service_run, ioc_run, carbon_run)] == [4, 4, 4]
+    assert [len(panels(r)) for r in (service_run, ioc_run, carbon_run)] == [5, 4, 4]
 
 
 # --- the page in a real browser ------------------------------------------------------------------
@@ -168,7 +187,7 @@ def test_whatif_page_runs_presets_side_by_side(served: str) -> None:
         page.fill("#whatif-rate-step", "5")
         run.click()
         page.wait_for_function(
-            "document.querySelectorAll('.whatif-grid .js-plotly-plot').length === 4"
+            "document.querySelectorAll('.whatif-grid .js-plotly-plot').length === 5"
         )
         page.wait_for_function("!document.querySelector('#whatif-run').disabled")
         legend = page.locator(".whatif-grid .legendtext").all_text_contents()
@@ -195,6 +214,7 @@ def test_whatif_page_runs_presets_side_by_side(served: str) -> None:
         first_trace_x = "document.querySelector('.whatif-grid .js-plotly-plot').data[0].x.length"
         assert page.evaluate(f"() => {first_trace_x}") == 24  # still the 5 req/s steps
         assert page.locator(".whatif-grid .panel-title").all_text_contents()[2:] == [
+            "Cost per user",
             "Load per instance · anycast",
             "Load per instance · url-path",
         ]
@@ -311,5 +331,122 @@ def test_whatif_page_forks_from_the_time_in_the_url(
             "document.querySelector('#whatif-fork-status').textContent.includes('no node')"
         )
         assert page.locator(".whatif-fork-table").count() == 1
+        browser.close()
+    assert not problems, problems
+
+
+# --- fork over a store the fleet simulator filled -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def simulated_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DuckDBStore]:
+    """36 h of the example fleet's simulated history (as tests/twin/whatif/test_fork.py)."""
+    fleet = example_fleet()
+    sim = FleetSimulator(fleet, seed=11, interval_s=120.0, start=START)
+    store = DuckDBStore(tmp_path_factory.mktemp("fork") / "simulated.duckdb")
+    for topic, payload in sim.backfill(START, STOP):
+        store.write(parse_message(topic, payload, fleet=fleet, received_at=STOP))
+    yield store
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def fork_run(simulated_store: DuckDBStore) -> dict[str, Any]:
+    services = Services(store=simulated_store, fleet=example_fleet(), clock=lambda: STOP)
+    return run_fork(services, AT.isoformat(), 3, 0)
+
+
+def test_fork_figures_show_every_side_hour_by_hour(fork_run: dict[str, Any]) -> None:
+    report = fork_run["report"]
+    names = ["actual", *NODE_POLICIES]
+    entropy = wfig.fork_entropy_figure(report)
+    assert [t.name for t in entropy.data] == names
+    actual = entropy.data[0]
+    assert list(actual.x) == [0, 1, 2, 3]
+    assert actual.y[0] == report["before"]["network_entropy_bits"]
+    assert list(actual.y[1:]) == report["actual"]["hourly_entropy_bits"]
+    assert actual.y[-1] == report["actual"]["network_entropy_bits"]
+    assert actual.line.color == wfig.ACTUAL_COLOUR
+    assert entropy.data[1].line.color == wfig.policy_colour(NODE_POLICIES[0])
+    assert entropy.layout.yaxis.title.text == "network entropy H(R) [bits]"
+    util = wfig.fork_util_figure(report)
+    assert [t.name for t in util.data] == names
+    for trace, name in zip(util.data[1:], NODE_POLICIES, strict=True):
+        assert list(trace.y) == report["policies"][name]["simulated"]["hourly_c"]
+    assert util.layout.xaxis.title.text == "hours after the fork [h]"
+    assert util.layout.yaxis.title.text == "mean compute utilisation c [0-1]"
+    assert len(panels(fork_run)) == 3  # the table and the two charts
+
+
+@pytest.fixture
+def served_simulated(simulated_store: DuckDBStore, tmp_path: Path) -> Iterator[str]:
+    settings = load_settings(
+        store=f"duckdb://{simulated_store.path}", refresh_s=5.0, data_dir=tmp_path / "data"
+    )
+    services = Services(store=simulated_store, fleet=example_fleet(), clock=lambda: STOP)
+    server = make_server("127.0.0.1", 0, create_app(settings, services).server, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="dashboard", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/whatif"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+
+
+@pytest.mark.e2e
+def test_whatif_page_draws_the_fork_hour_by_hour(served_simulated: str) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"Debian's Chromium is not installed at {CHROMIUM}")
+    SCREENSHOTS.mkdir(exist_ok=True)
+    horizon = 6
+    problems: list[str] = []
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1920, "height": 1080})
+        page.set_default_timeout(TIMEOUT_MS * 4)
+        page.on(
+            "console",
+            lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None,
+        )
+        page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+        page.goto(f"{served_simulated}?at={AT:%Y-%m-%dT%H:%M:%SZ}")
+        page.wait_for_function(
+            f"document.querySelector('#whatif-at')?.value === '{AT:%Y-%m-%dT%H:%M:%SZ}'"
+        )
+        page.fill("#whatif-horizon", str(horizon))
+        page.click("#whatif-fork")
+        page.wait_for_function(
+            "document.querySelectorAll('.whatif-grid .js-plotly-plot').length === 2"
+        )
+        titles = page.locator(".whatif-grid .panel-title").all_text_contents()
+        assert titles[0].startswith(f"Fork at {T0.isoformat()} · {horizon} h")
+        assert titles[1:] == [
+            "Network entropy H(R) hour by hour, per side",
+            "Mean compute utilisation c per hour, per side",
+        ]
+        traces = page.evaluate(
+            "() => [...document.querySelectorAll('.whatif-grid .js-plotly-plot')]"
+            ".map(p => p.data.map(t => ({name: t.name, y: t.y})))"
+        )
+        entropy, util = traces
+        names = ["actual", *NODE_POLICIES]
+        assert [t["name"] for t in entropy] == names == [t["name"] for t in util]
+        for trace in entropy:  # the fork time, then the end of every hour
+            assert len(trace["y"]) == horizon + 1
+            assert all(v is not None and 0.0 <= v <= 3.0 for v in trace["y"])
+        for trace in util:
+            assert len(trace["y"]) == horizon
+            assert all(v is not None and 0.0 <= v <= 1.0 for v in trace["y"])
+        # the curves end where the table's H(R) row is
+        rows = page.locator(".whatif-fork-table tbody tr")
+        h_row = rows.filter(has_text="H(R) at the end").locator("td").all_text_contents()
+        assert h_row[1:] == [f"{t['y'][-1]:,.2f}" for t in entropy]
+        cost = rows.filter(has_text="energy cost").locator("td").all_text_contents()
+        assert cost[0] == "energy cost, modelled [CNY]"
+        assert all(float(c.replace(",", "")) > 0 for c in cost[1:])
+        page.wait_for_load_state("networkidle")
+        page.screenshot(path=str(SCREENSHOTS / "whatif-fork-hourly.png"))
         browser.close()
     assert not problems, problems

@@ -9,6 +9,10 @@ gives the same report. A progress bar goes to stderr when it is a terminal.
 ``cnetwin whatif fork --at TIME [--horizon 6h] [--store URL] [--fleet FILE] [--policy P …]``
 forks the stored fleet at TIME (:mod:`twin.whatif.fork`) and compares each policy with what
 actually happened next.
+
+``cnetwin whatif carbon-shift --at TIME [--store URL] [--fleet FILE] [--origin SITE]`` plans
+the training shift on the stored fleet's forecasts known at TIME
+(:mod:`twin.whatif.carbon_fleet`) and prices each plan at the intensity that followed.
 """
 
 from __future__ import annotations
@@ -27,6 +31,9 @@ from twin.errors import ConfigError
 
 FORK = "fork"
 """The preset that forks the stored fleet at ``--at`` (:mod:`twin.whatif.fork`)."""
+
+CARBON = "carbon-shift"
+"""The preset that also plans on the stored fleet at ``--at`` (:mod:`twin.whatif.carbon_fleet`)."""
 
 
 def add_commands(commands: Any) -> None:
@@ -60,11 +67,14 @@ def add_commands(commands: Any) -> None:
     whatif.add_argument("--seed", type=int, default=0, help="random seed (0)")
     whatif.add_argument("--json", action="store_true", help="print the JSON report")
     whatif.add_argument(
-        "--at", help="fork: stored time to fork from, ISO 8601 (UTC if no zone) or -6h"
+        "--at", help="fork, carbon-shift: stored time, ISO 8601 (UTC if no zone) or -6h"
     )
     whatif.add_argument("--horizon", default="6h", help="fork: how far to run, 1h-24h (6h)")
-    whatif.add_argument("--store", help="fork: store URL (default: the embedded DuckDB file)")
-    whatif.add_argument("--fleet", type=Path, help="fork: fleet file (default: the example)")
+    whatif.add_argument("--store", help="with --at: store URL (default: the embedded DuckDB)")
+    whatif.add_argument("--fleet", type=Path, help="with --at: fleet file (default: the example)")
+    whatif.add_argument(
+        "--origin", help="carbon-shift --at: the jobs' origin site (default: first demand hub)"
+    )
     whatif.set_defaults(run=run_whatif)
 
 
@@ -110,8 +120,14 @@ def run_whatif(args: argparse.Namespace) -> int:
     """Run the command; returns the exit code. Bad options raise ConfigError."""
     from twin.whatif.presets import PRESETS
 
-    if (args.scenario == FORK) != (args.at is not None):
-        raise ConfigError(f"--at goes with the {FORK} preset: cnetwin whatif {FORK} --at TIME")
+    if (args.scenario == FORK and args.at is None) or (
+        args.at is not None and args.scenario not in (FORK, CARBON)
+    ):
+        raise ConfigError(
+            f"--at goes with the {FORK} preset (or {CARBON}): cnetwin whatif {FORK} --at TIME"
+        )
+    if args.origin is not None and (args.scenario != CARBON or args.at is None):
+        raise ConfigError(f"--origin goes with {CARBON} --at TIME")
     if args.scenario == FORK:
         report = _run_fork(args)
     elif args.scenario == "ioc-16-nodes":
@@ -185,26 +201,42 @@ def _run_carbon(args: argparse.Namespace) -> dict[str, Any]:
 
     if args.rates or args.concurrency:
         raise ConfigError("--rates and --concurrency do not apply to carbon-shift")
-    run = run_carbon_shift(_policies(args, SHIFT_POLICIES, SHIFT_POLICIES), seed=args.seed)
-    return carbon_shift_report(run, args.seed)
+    policies = _policies(args, SHIFT_POLICIES, SHIFT_POLICIES)
+    if args.at is None:
+        return carbon_shift_report(run_carbon_shift(policies, seed=args.seed), args.seed)
+    from twin.whatif.carbon_fleet import run_carbon_shift_at
+
+    at, fleet, store = _stored(args)
+    try:
+        stored = run_carbon_shift_at(store, fleet, at, policies, args.seed, args.origin)
+    finally:
+        store.close()
+    return carbon_shift_report(stored, args.seed)
 
 
-def _run_fork(args: argparse.Namespace) -> dict[str, Any]:
-    from twin.cli import parse_duration, parse_time
+def _stored(args: argparse.Namespace) -> tuple[datetime, Any, Any]:
+    """``--at`` as a time, the ``--fleet`` inventory and the ``--store`` opened read-only."""
+    from twin.cli import parse_time
     from twin.config import load_settings
     from twin.inventory import example_fleet, read_fleet
     from twin.store import open_store
+
+    at = parse_time(args.at, datetime.now(UTC))
+    settings = load_settings(None, store=args.store, fleet=args.fleet)
+    fleet = read_fleet(settings.fleet) if settings.fleet else example_fleet()
+    return at, fleet, open_store(settings, read_only=True)
+
+
+def _run_fork(args: argparse.Namespace) -> dict[str, Any]:
+    from twin.cli import parse_duration
     from twin.whatif.fork import comparison_json, fork_from
     from twin.whatif.policies import NODE_POLICIES, make_policy
 
     if args.rates or args.concurrency:
         raise ConfigError("--rates and --concurrency do not apply to fork")
-    at = parse_time(args.at, datetime.now(UTC))
     horizon = parse_duration(args.horizon)
     policies = _policies(args, NODE_POLICIES, NODE_POLICIES)
-    settings = load_settings(None, store=args.store, fleet=args.fleet)
-    fleet = read_fleet(settings.fleet) if settings.fleet else example_fleet()
-    store = open_store(settings, read_only=True)
+    at, fleet, store = _stored(args)
     try:
         reports = [
             fork_from(store, fleet, at, make_policy(name), horizon, args.seed) for name in policies
@@ -219,12 +251,22 @@ def _print_summary(report: dict[str, Any]) -> None:
     if report.get("preset") == FORK:
         _print_fork(report)
         return
-    if report.get("preset") == "carbon-shift":
+    if report.get("preset") == CARBON:
+        if "at" in report:
+            print(f"planned at {report['at']} from {report['start']}, origin {report['origin']}")
         for policy, r in report["policies"].items():
+            realised = r.get("realised")
             print(
                 f"{policy:<13} {r['emissions_kg']:8.1f} kgCO2  {r['energy_kwh']:8.1f} kWh  "
+                f"{_num(r['cost_cny'], 8, 1)} CNY  "
                 f"delay {r['mean_delay_h']:4.1f} h  misses {r['deadline_misses']}  "
                 f"sites {r['jobs_per_site']}"
+                + (
+                    f"  realised {realised['emissions_kg']:.1f} kgCO2 (planned "
+                    f"{realised['planned_emissions_kg']:.1f}, {realised['energy_share']:.0%})"
+                    if realised
+                    else ""
+                )
             )
         return
     for policy, points in report["policies"].items():

@@ -20,6 +20,10 @@ arrival order onto free slots:
 
 When no candidate has a free slot the job runs at the earliest free slot at its origin; a job
 that starts more than ``slack_h`` after its arrival hour counts as a deadline miss.
+
+Cost is reported, not optimised: ``cost_cny`` is every job's energy [kWh] times the price of the
+site that runs it plus the transfer energy times the origin's price [CNY/kWh] (the data leaves
+from there). A site without a price (NaN) makes the cost of the jobs it runs unknown (NaN).
 """
 
 from __future__ import annotations
@@ -42,11 +46,16 @@ SHIFT_POLICIES = ("run-now", "time-shift", "space-shift", "carbon-aware")
 """Names of the carbon-shift policies."""
 
 
+class OutlookTooShort(ValueError):
+    """The intensity outlook ends before every job can be placed."""
+
+
 @dataclass(frozen=True, slots=True)
 class ShiftSite:
     """A site that can run training: slots [jobs at once]; other_load_kw [kW] its other load;
     pv_kw_peak, wind_kw [kW] on-site supply; transfer_kwh_per_gb [kWh/GB] to move data there
-    from the origin (0 at the origin); region : grid region code."""
+    from the origin (0 at the origin); region : grid region code; price_cny_per_kwh
+    [CNY/kWh] the electricity price there (NaN: not known)."""
 
     id: str
     region: str
@@ -55,6 +64,7 @@ class ShiftSite:
     pv_kw_peak: float = 0.0
     wind_kw: float = 0.0
     transfer_kwh_per_gb: float = 0.0
+    price_cny_per_kwh: float = math.nan
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +91,7 @@ class ShiftResult:
     jobs: int  # [count]
     emissions_kg: float  # jobs and transfers [kgCO2]
     energy_kwh: float  # jobs and transfers [kWh]
+    cost_cny: float  # jobs at their site's price, transfers at the origin's [CNY]
     transfer_kwh: float  # [kWh]
     mean_delay_h: float  # start minus arrival hour [h]
     deadline_misses: int  # [count]
@@ -133,7 +144,8 @@ def plan(
 ) -> ShiftResult:
     """Place every job under ``policy`` (module docstring) and total the outcome.
 
-    intensity : (sites, hours) outlook [gCO2/kWh]; it must cover every job's latest finish.
+    intensity : (sites, hours) outlook [gCO2/kWh]; it must cover every job's latest finish,
+    else OutlookTooShort.
     """
     if policy not in SHIFT_POLICIES:
         raise ValueError(f"unknown policy {policy!r}: use one of {', '.join(SHIFT_POLICIES)}")
@@ -141,10 +153,11 @@ def plan(
     busy = np.zeros((n_sites, horizon), dtype=np.int64)
     slots = np.array([s.slots for s in sites])
     transfer_kwh = np.array([jobs.data_gb * s.transfer_kwh_per_gb for s in sites])
+    price = np.array([s.price_cny_per_kwh for s in sites], dtype=float)
     cum = np.concatenate([np.zeros((n_sites, 1)), np.cumsum(intensity, axis=1)], axis=1)
     per_hour = np.zeros(horizon)
     counts = np.zeros(n_sites, dtype=np.int64)
-    total_kg = total_kwh = moved_kwh = delay = 0.0
+    total_kg = total_kwh = moved_kwh = delay = cost = 0.0
     misses = 0
     placed: list[tuple[str, int, int]] = []
     for arrival, duration in zip(arrivals_h, durations_h, strict=True):
@@ -152,7 +165,7 @@ def plan(
         first = math.ceil(arrival)
         last = min(first + math.ceil(jobs.slack_h), horizon - hours)
         if last < first:
-            raise ValueError("the intensity outlook is too short for the jobs' deadlines")
+            raise OutlookTooShort("the intensity outlook is too short for the jobs' deadlines")
         starts = np.arange(first, last + 1)
         if policy == "space-shift":
             starts = starts[:1]
@@ -183,6 +196,7 @@ def plan(
         per_hour[start] += move * intensity[origin, start] / 1000.0
         total_kg += float(hourly_kg.sum()) + move * float(intensity[origin, start]) / 1000.0
         total_kwh += jobs.power_kw * hours + move
+        cost += jobs.power_kw * hours * price[site] + (move * price[origin] if move else 0.0)
         moved_kwh += move
         delay += start - arrival
         counts[site] += 1
@@ -194,6 +208,7 @@ def plan(
         jobs=n,
         emissions_kg=total_kg,
         energy_kwh=total_kwh,
+        cost_cny=float(cost),
         transfer_kwh=moved_kwh,
         mean_delay_h=delay / n if n else 0.0,
         deadline_misses=misses,
@@ -208,4 +223,4 @@ def _earliest_free(busy: npt.NDArray[np.int64], slots: int, first: int, hours: i
     for start in range(first, busy.size - hours + 1):
         if np.all(busy[start : start + hours] < slots):
             return start
-    raise ValueError("the intensity outlook is too short to place every job")
+    raise OutlookTooShort("the intensity outlook is too short to place every job")

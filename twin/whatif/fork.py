@@ -27,13 +27,19 @@ entropy model's hourly grid) and a horizon of whole hours (1-24 h). Rules:
   demand beyond a node's capacity is not served faster, and the share of node-time spent so
   (``saturated_share``) says how much of the simulated load was lost to overload.
 * **Sides.** Both sides are reduced the same way: mean utilisation (c, l, s) over node-hours of
-  the horizon [0-1]; H(R) and drifting share at ``t0 + horizon`` from the 24 h window that ends
-  there (history before ``t0`` plus the side's hours); emissions [kgCO2] over the horizon.
+  the horizon [0-1]; H(R) and drifting share at the end of every horizon hour from the 24 h
+  window that ends there (history before ``t0`` plus the side's hours), the last of them being
+  the figures at ``t0 + horizon``; emissions [kgCO2] and energy cost [CNY] over the horizon.
   Simulated emissions follow the modelled power chain of :mod:`twin.energy_jobs` with hourly
   mean c as the driving utilisation, no meters (no on-site PV or wind is assumed ahead) and the
   grid intensity known at ``t0`` (the signal carried forward for GRID_STALE_AFTER, then the
   daily profile). Actual emissions are the stored ``site_energy`` rows when there are any,
   else :func:`twin.energy_jobs.derive_energy` from the stored telemetry.
+* **Cost.** Both sides' cost [CNY] comes from the same modelled chain as the modelled
+  emissions: each taking-part site's modelled facility energy over the horizon [kWh] × its
+  ``price_cny_per_kwh`` [CNY/kWh], summed. The whole facility draw is priced (no on-site
+  supply is assumed ahead, as for the emissions); without a price for any taking-part site the
+  cost is not known (None).
 """
 
 from __future__ import annotations
@@ -91,18 +97,24 @@ class ForkSide:
     """One side of a fork over the horizon.
 
     mean_util : fleet mean over node-hours of c, l, s [0-1]; hourly_c : fleet mean c per hour
-    of the horizon [0-1] (NaN for an hour without data); network_entropy_bits : H(R) at the
-    horizon's end [bits]; drifting_share : [0-1]; emissions_kg : over the horizon [kgCO2]
-    (simulated: modelled; actual: stored or derived); modelled_emissions_kg : over the horizon
-    by the simulated side's model for both sides [kgCO2], so their difference is the policy's.
+    of the horizon [0-1] (NaN for an hour without data); hourly_entropy_bits,
+    hourly_drifting_share : H(R) [bits] and drifting share [0-1] at the end of each horizon
+    hour; network_entropy_bits, drifting_share : the same at the horizon's end (the last hourly
+    values); emissions_kg : over the horizon [kgCO2] (simulated: modelled; actual: stored or
+    derived); modelled_emissions_kg : over the horizon by the simulated side's model for both
+    sides [kgCO2], so their difference is the policy's; cost_cny : modelled facility energy ×
+    site price over the horizon [CNY], None when a taking-part site has no price.
     """
 
     mean_util: dict[str, float]
     hourly_c: tuple[float, ...]
+    hourly_entropy_bits: tuple[float, ...]
+    hourly_drifting_share: tuple[float, ...]
     network_entropy_bits: float
     drifting_share: float
     emissions_kg: float
     modelled_emissions_kg: float
+    cost_cny: float | None
 
 
 @dataclass(frozen=True)
@@ -130,8 +142,8 @@ class ForkReport:
         """``{"at", "horizon_h", "policy", "seed", "nodes", "tasks", "saturated_share", "before":
         {"network_entropy_bits", "drifting_share"}, "simulated": side, "actual": side | null,
         "difference": {"mean_util": {c, l, s}, "network_entropy_bits", "drifting_share",
-        "emissions_kg", "modelled_emissions_kg"} | null}`` (simulated − actual); NaN is written
-        as null."""
+        "emissions_kg", "modelled_emissions_kg", "cost_cny"} | null}`` (simulated − actual);
+        NaN and an unknown cost are written as null."""
         sides = {"simulated": _side_json(self.simulated), "actual": None, "difference": None}
         if self.actual is not None:
             sides["actual"] = _side_json(self.actual)
@@ -144,6 +156,9 @@ class ForkReport:
                 "modelled_emissions_kg": _num(
                     sim.modelled_emissions_kg - act.modelled_emissions_kg
                 ),
+                "cost_cny": None
+                if sim.cost_cny is None or act.cost_cny is None
+                else _num(sim.cost_cny - act.cost_cny),
             }
         return {
             "at": self.at.isoformat(),
@@ -208,8 +223,8 @@ def fork_from(
         fields=["intensity_g_per_kwh", "marginal_g_per_kwh"],
         every=HOUR,
     )
-    modelled = _modelled_emissions(fleet, sim_frame, times, grid)
-    simulated = _side(history, sim_frame, t0, hours, p, modelled, modelled)
+    modelled = _modelled_energy(fleet, sim_frame, times, grid)
+    simulated = _side(history, sim_frame, t0, hours, p, modelled.emissions_kg, modelled)
     future = hourly_state(store, t0, t0 + hours * HOUR, fleet=fleet)
     actual = (
         None
@@ -221,7 +236,7 @@ def fork_from(
             hours,
             p,
             _actual_emissions(store, fleet, times),
-            _modelled_emissions(fleet, future, times, grid),
+            _modelled_energy(fleet, future, times, grid),
         )
     )
     log.info("fork at %s over %d h under %s: %d tasks", t0, hours, policy.name, tasks)
@@ -366,6 +381,15 @@ def _state_frame(
     return frame
 
 
+@dataclass(frozen=True)
+class ModelledEnergy:
+    """What the modelled power chain gives over a side's hours: emissions_kg [kgCO2] and
+    cost_cny [CNY] (None when a taking-part site has no price)."""
+
+    emissions_kg: float
+    cost_cny: float | None
+
+
 def _side(
     history: pd.DataFrame,
     hours_frame: pd.DataFrame,
@@ -373,33 +397,36 @@ def _side(
     hours: int,
     params: EntropyParams,
     emissions_kg: float,
-    modelled_emissions_kg: float,
+    modelled: ModelledEnergy,
 ) -> ForkSide:
-    end = t0 + hours * HOUR
-    window = pd.concat([history[history["ts"] >= end - HISTORY], hours_frame], ignore_index=True)
-    after = snapshot_from_state(window, end, params).fleet
+    window = pd.concat([history, hours_frame], ignore_index=True)
+    ends = pd.date_range(t0 + HOUR, periods=hours, freq=HOUR)
+    after = [snapshot_from_state(window, end, params).fleet for end in ends]
     times = pd.date_range(t0, periods=hours, freq=HOUR)
     hourly_c = hours_frame.groupby("ts")["c"].mean().reindex(times)
     return ForkSide(
         mean_util={d: float(hours_frame[d].mean()) for d in DIMENSIONS},
         hourly_c=tuple(float(v) for v in hourly_c),
-        network_entropy_bits=after.network_entropy_bits,
-        drifting_share=after.drifting_share,
+        hourly_entropy_bits=tuple(a.network_entropy_bits for a in after),
+        hourly_drifting_share=tuple(a.drifting_share for a in after),
+        network_entropy_bits=after[-1].network_entropy_bits,
+        drifting_share=after[-1].drifting_share,
         emissions_kg=emissions_kg,
-        modelled_emissions_kg=modelled_emissions_kg,
+        modelled_emissions_kg=modelled.emissions_kg,
+        cost_cny=modelled.cost_cny,
     )
 
 
-def _modelled_emissions(
+def _modelled_energy(
     fleet: Fleet, frame: pd.DataFrame, times: pd.DatetimeIndex, grid: pd.DataFrame
-) -> float:
-    """Modelled emissions [kgCO2] of an hourly state frame's hours (c drives power, no
-    meters) with the ``grid`` rows known at ``times[0]``."""
+) -> ModelledEnergy:
+    """Modelled emissions [kgCO2] and cost [CNY] of an hourly state frame's hours (c drives
+    power, no meters) with the ``grid`` rows known at ``times[0]``."""
     util = frame.pivot_table(index="ts", columns="id", values="c", aggfunc="mean")
     util = util.reindex(index=times, columns=[n.id for n in fleet.nodes]).astype(float)
     lat = np.array([s.latitude for s in fleet.sites], dtype=float)
     lon = np.array([s.longitude for s in fleet.sites], dtype=float)
-    series = energy_tables(
+    sites = energy_tables(
         fleet,
         times,
         HOUR,
@@ -408,8 +435,22 @@ def _modelled_emissions(
         grid_tables(grid, fleet.regions, times, HOUR),
         climatology(pd.DatetimeIndex(times + HOUR / 2), lat, lon),
         SiteEnergyModel(),
+    ).sites
+    facility_kwh = sites.groupby("site")["facility_kw"].sum() * (HOUR / pd.Timedelta(hours=1))
+    return ModelledEnergy(
+        emissions_kg=float(sites["emissions_kg_per_h"].sum()),
+        cost_cny=energy_cost_cny(facility_kwh, fleet),
     )
-    return float(series.sites["emissions_kg_per_h"].sum())
+
+
+def energy_cost_cny(energy_kwh: pd.Series, fleet: Fleet) -> float | None:
+    """Cost [CNY] of energy drawn per site (``energy_kwh`` [kWh] indexed by site id) at each
+    site's ``price_cny_per_kwh`` [CNY/kWh]; None when a site in the index has no price."""
+    price = pd.Series({s.id: s.price_cny_per_kwh for s in fleet.sites}, dtype=float)
+    price = price.reindex(energy_kwh.index)
+    if price.isna().any():
+        return None
+    return float((energy_kwh * price).sum())
 
 
 def _actual_emissions(store: TelemetryStore, fleet: Fleet, times: pd.DatetimeIndex) -> float:
@@ -427,10 +468,13 @@ def _side_json(side: ForkSide) -> dict[str, Any]:
     return {
         "mean_util": {d: _num(v) for d, v in side.mean_util.items()},
         "hourly_c": [_num(v) for v in side.hourly_c],
+        "hourly_entropy_bits": [_num(v) for v in side.hourly_entropy_bits],
+        "hourly_drifting_share": [_num(v) for v in side.hourly_drifting_share],
         "network_entropy_bits": _num(side.network_entropy_bits),
         "drifting_share": _num(side.drifting_share),
         "emissions_kg": _num(side.emissions_kg),
         "modelled_emissions_kg": _num(side.modelled_emissions_kg),
+        "cost_cny": None if side.cost_cny is None else _num(side.cost_cny),
     }
 
 

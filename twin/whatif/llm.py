@@ -27,13 +27,20 @@ hour as it would look if the round's load lasted the hour).
 Load is offered either as ``concurrency`` closed-loop clients (each sends its next request when
 the previous one completes) or as Poisson arrivals at ``rate_rps``; a round issues ``requests``
 requests and runs until all complete.
+
+Nodes come from an inventory (:func:`llm_nodes`): provider, grid region and electricity price
+from the node's site, IT power from the node, and the round trip between the users' origin site
+and the node's site from the inventory's links (:func:`twin.network.rtt_matrix`); what a node
+serves (slots, prefill and decode rates, :class:`LlmServing`) is given beside the inventory.
+A round's energy is each node's IT energy over the makespan, at its time-averaged compute
+utilisation; its cost is that energy at the node's site's price.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,6 +50,8 @@ import pandas as pd
 from twin.carbon import grid_factor
 from twin.energy import it_power_w
 from twin.entropy import network_entropy, state_entropy
+from twin.model import Fleet
+from twin.network import rtt_matrix
 from twin.whatif.engine import EventQueue, latency_percentiles
 from twin.whatif.policies import FleetState, Policy
 
@@ -57,7 +66,8 @@ class LlmNode:
 
     slots [sequences]; prefill_tps, decode_tps [tokens/s] (decode per sequence);
     rtt_ms [ms] round trip from the users' origin; idle_power_w, max_power_w [W];
-    region : grid region for emissions; provider : who runs it.
+    region : grid region for emissions; provider : who runs it; price_cny_per_kwh : electricity
+    price at its site [CNY/kWh], None when not known (the round's cost is then not reported).
     """
 
     id: str
@@ -70,6 +80,57 @@ class LlmNode:
     rtt_ms: float
     idle_power_w: float
     max_power_w: float
+    price_cny_per_kwh: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LlmServing:
+    """What a node serves: slots [sequences]; prefill_tps, decode_tps [tokens/s] (decode per
+    sequence)."""
+
+    slots: int
+    prefill_tps: float
+    decode_tps: float
+
+
+def llm_nodes(fleet: Fleet, serving: Mapping[str, LlmServing], origin: str) -> tuple[LlmNode, ...]:
+    """The fleet's nodes that have a ``serving`` entry (by node id), in inventory order.
+
+    Provider, region and price come from the node's site; rtt_ms is the round trip [ms] between
+    the ``origin`` site (where the users' requests come from) and the node's site, from the
+    inventory's links (:func:`twin.network.rtt_matrix`). Nodes without an entry serve no
+    inference and are left out. Raises ValueError when ``origin`` is not a site of the fleet or
+    an entry names no node of the fleet.
+    """
+    site_index = {s.id: k for k, s in enumerate(fleet.sites)}
+    if origin not in site_index:
+        raise ValueError(f"origin {origin!r} is not a site of the fleet")
+    unknown = sorted(set(serving) - {n.id for n in fleet.nodes})
+    if unknown:
+        raise ValueError(f"serving entries for unknown nodes: {', '.join(unknown)}")
+    rtt = rtt_matrix(fleet)[site_index[origin]]
+    nodes = []
+    for node in fleet.nodes:
+        spec = serving.get(node.id)
+        if spec is None:
+            continue
+        site = fleet.site(node.site)
+        nodes.append(
+            LlmNode(
+                id=node.id,
+                site=site.id,
+                provider=site.provider,
+                region=site.region,
+                slots=spec.slots,
+                prefill_tps=spec.prefill_tps,
+                decode_tps=spec.decode_tps,
+                rtt_ms=float(rtt[site_index[site.id]]),
+                idle_power_w=node.idle_power_w,
+                max_power_w=node.max_power_w,
+                price_cny_per_kwh=site.price_cny_per_kwh,
+            )
+        )
+    return tuple(nodes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,12 +172,14 @@ class RoundResult:
     served_rps: float  # requests completed / makespan [req/s]
     makespan_s: float  # first issue to last completion [s]
     requests_per_node: dict[str, int]  # [count]
+    energy_kwh_per_node: dict[str, float]  # IT energy of each node over the makespan [kWh]
     entropy_before_bits: float  # network-wide entropy [bits]
     entropy_after_bits: float
     mean_drift_before_bits: float  # mean |H(r_i) − H*| [bits]
     mean_drift_after_bits: float
     energy_kwh: float  # IT energy of all nodes over the makespan [kWh]
     emissions_kg: float  # at the regions' average grid factors [kgCO2]
+    cost_cny: float | None  # energy at each node's site price [CNY]; None if a price is unknown
     cross_provider: int  # placements on another provider's node [count]
     capacity_flags: int  # placements flagged "plan new capacity" [count]
     ttft_samples_ms: tuple[float, ...]  # every request's TTFT, in issue order [ms]
@@ -237,6 +300,10 @@ def run_round(
     )
     energy_kwh = power * makespan / 3.6e6
     factors = np.array([grid_factor(x.region) for x in nodes])
+    prices = [x.price_cny_per_kwh for x in nodes]
+    cost_cny = (
+        None if any(p is None for p in prices) else float(np.dot(energy_kwh, np.array(prices)))
+    )
     providers = np.array([x.provider for x in nodes])
     span_issue = float(np.nanmax(issue_t) - np.nanmin(issue_t))
     counts = np.bincount(node_of, minlength=n)
@@ -253,12 +320,14 @@ def run_round(
         served_rps=workload.requests / makespan,
         makespan_s=makespan,
         requests_per_node={x.id: int(c) for x, c in zip(nodes, counts, strict=True)},
+        energy_kwh_per_node={x.id: float(e) for x, e in zip(nodes, energy_kwh, strict=True)},
         entropy_before_bits=network_entropy(entropy),
         entropy_after_bits=network_entropy(entropy_after),
         mean_drift_before_bits=float(np.abs(entropy - h_star_bits).mean()),
         mean_drift_after_bits=float(np.abs(entropy_after - h_star_bits).mean()),
         energy_kwh=float(energy_kwh.sum()),
         emissions_kg=float((energy_kwh * factors).sum() / 1000.0),
+        cost_cny=cost_cny,
         cross_provider=int((providers[node_of] != workload.provider).sum()),
         capacity_flags=int(flags),
         ttft_samples_ms=tuple(float(v) for v in ttft),

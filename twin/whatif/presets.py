@@ -8,28 +8,35 @@ GW1 → GW3…GW7 = 4, 6, 6, 6, 10 ms and GW2 → GW3…GW7 = 6, 4, 4, 4, 2 ms. 
 client on one long-lived connection sending evenly spaced requests (a constant offered rate);
 10 s simulated per rate, the first second a warm-up; load window 1 s.
 
-``ioc-16-nodes``: the 16 heterogeneous nodes of :data:`IOC_NODES` at four sites of two
-providers, users at a Beijing demand hub (provider p1). Each node's last 24 h of hourly
-utilisation is drawn from its state type's offered load (:mod:`twin.workload`) with noise, and
-its last hour is its initial load. *H\\** is the mean state entropy of the training-heavy (B)
-nodes. Rounds: fixed concurrency 16, 32, 64, 96, 128 and a Poisson rate stepped 2, 4, 6, 8
-req/s; 1,000 requests per round of 1,024 input and 1,024 output tokens.
+``ioc-16-nodes``: the 16 heterogeneous nodes of the inventory ``twin/data/ioc16_fleet.toml``
+(:func:`ioc_fleet`) at four sites of two providers, serving as :data:`IOC_SERVING` says; users
+at the Beijing demand hub :data:`IOC_ORIGIN` (provider p1), round trips from the inventory's
+links. Each node's last 24 h of hourly utilisation is drawn from its state type's offered load
+(:mod:`twin.workload`) with noise, and its last hour is its initial load. *H\\** is the mean
+state entropy of the training-heavy (B) nodes. Rounds: fixed concurrency 16, 32, 64, 96, 128
+and a Poisson rate stepped 0.5, 1, 2, 4 req/s; 1,000 requests per round of 1,024 input and
+1,024 output tokens.
 
 ``carbon-shift``: deferrable training (:class:`~twin.whatif.carbon_shift.TrainingJobs`
 defaults: 1.5 jobs/h over a day, 6 h ± 2 h, 40 kW, 12 h slack, 500 GB of data) arriving at a
 Beijing site with little PV, with two other sites to shift to: Horinger (Inner Mongolia, large
 PV and wind, coal-heavy grid) and Tianfu (Sichuan, hydro grid, no on-site supply); the plan
-starts at local midnight over a 72 h outlook.
+starts at local midnight over a 72 h outlook. Electricity prices are illustrative round figures
+for large industrial users, not tariffs: Beijing 0.70, Horinger 0.38, Tianfu 0.45 CNY/kWh.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
+from importlib import resources
 
 import numpy as np
 import numpy.typing as npt
 
+from twin.inventory import parse_fleet
+from twin.model import Fleet
 from twin.whatif.carbon_shift import (
     SHIFT_POLICIES,
     ShiftResult,
@@ -39,7 +46,15 @@ from twin.whatif.carbon_shift import (
     intensity_outlook,
     plan,
 )
-from twin.whatif.llm import LlmNode, LlmWorkload, RoundResult, node_entropy_bits, run_round
+from twin.whatif.llm import (
+    LlmNode,
+    LlmServing,
+    LlmWorkload,
+    RoundResult,
+    llm_nodes,
+    node_entropy_bits,
+    run_round,
+)
 from twin.whatif.policies import make_policy
 from twin.whatif.routing import Instance, ServiceScenario, User
 from twin.workload import default_state_types
@@ -68,34 +83,41 @@ def service_routing() -> ServiceScenario:
     return ServiceScenario("/yolo", instances, users, rtt, arrivals="uniform")
 
 
-def _node(site: str, k: int, provider: str, region: str, spec: tuple[float, ...]) -> LlmNode:
-    slots, prefill, decode, rtt, idle, peak = spec
-    return LlmNode(
-        f"{site}-{k}", site, provider, region, int(slots), prefill, decode, rtt, idle, peak
-    )
+IOC_FLEET_FILE = "ioc16_fleet.toml"
+"""The inventory of the ``ioc-16-nodes`` preset, in ``twin/data``."""
+
+IOC_ORIGIN = "bj-users"
+"""Site of the inventory where the users' requests come from (the Beijing demand hub)."""
+
+IOC_SERVING: Mapping[str, LlmServing] = {
+    # node id: sequence slots, prefill [tokens/s], decode per sequence [tokens/s]
+    "bj-1": LlmServing(16, 12_000, 40), "bj-2": LlmServing(8, 6_000, 30),
+    "bj-3": LlmServing(16, 12_000, 40), "bj-4": LlmServing(8, 5_000, 25),
+    "zjk-1": LlmServing(32, 20_000, 45), "zjk-2": LlmServing(16, 10_000, 35),
+    "zjk-3": LlmServing(16, 10_000, 35), "zjk-4": LlmServing(8, 6_000, 30),
+    "hl-1": LlmServing(32, 24_000, 50), "hl-2": LlmServing(32, 20_000, 45),
+    "hl-3": LlmServing(16, 10_000, 35), "hl-4": LlmServing(16, 8_000, 30),
+    "ga-1": LlmServing(32, 20_000, 45), "ga-2": LlmServing(16, 12_000, 40),
+    "ga-3": LlmServing(16, 8_000, 30), "ga-4": LlmServing(8, 5_000, 25),
+}  # fmt: skip
+"""What each node of the ``ioc-16-nodes`` inventory serves, by node id."""
 
 
-# site, provider, region, [(slots, prefill tokens/s, decode tokens/s, rtt ms, idle W, max W)]
-_IOC_TABLE: tuple[tuple[str, str, str, tuple[tuple[float, ...], ...]], ...] = (
-    ("bj", "p1", "CN-BJ", ((16, 12_000, 40, 2, 3_000, 10_000), (8, 6_000, 30, 3, 1_500, 5_000),
-                           (16, 12_000, 40, 3, 3_000, 10_000), (8, 5_000, 25, 3, 1_500, 4_500))),
-    ("zjk", "p1", "CN-HE", ((32, 20_000, 45, 9, 5_000, 16_000), (16, 10_000, 35, 9, 3_000, 9_000),
-                            (16, 10_000, 35, 10, 3_000, 9_000), (8, 6_000, 30, 10, 1_500, 5_000))),
-    ("hl", "p2", "CN-NM", ((32, 24_000, 50, 21, 5_000, 16_000), (32, 20_000, 45, 21, 5_000, 16_000),
-                           (16, 10_000, 35, 22, 3_000, 9_000), (16, 8_000, 30, 22, 3_000, 9_000))),
-    ("ga", "p2", "CN-GZ", ((32, 20_000, 45, 44, 5_000, 16_000), (16, 12_000, 40, 45, 3_000, 10_000),
-                           (16, 8_000, 30, 45, 3_000, 9_000), (8, 5_000, 25, 46, 1_500, 4_500))),
-)  # fmt: skip
+@cache
+def ioc_fleet() -> Fleet:
+    """The shipped inventory of the ``ioc-16-nodes`` preset (``twin/data/ioc16_fleet.toml``)."""
+    text = resources.files("twin").joinpath("data", IOC_FLEET_FILE).read_text("utf-8")
+    return parse_fleet(text, "toml", source=f"twin/data/{IOC_FLEET_FILE}")
 
-IOC_WORKLOADS = ("A", "A", "C", "B", "A", "B", "C", "D", "B", "D", "A", "C", "B", "D", "A", "C")
-"""State type of each ioc node, in :data:`IOC_NODES` order."""
 
-IOC_NODES: tuple[LlmNode, ...] = tuple(
-    _node(site, k + 1, provider, region, spec)
-    for site, provider, region, specs in _IOC_TABLE
-    for k, spec in enumerate(specs)
-)
-"""The 16 heterogeneous nodes of the ``ioc-16-nodes`` preset."""
+def ioc_nodes(fleet: Fleet | None = None, origin: str = IOC_ORIGIN) -> tuple[LlmNode, ...]:
+    """The preset's nodes in ``fleet`` (default :func:`ioc_fleet`), round trips from ``origin``.
+
+    A modified inventory (another link latency, price or power) gives the same nodes with its
+    facts; what they serve stays :data:`IOC_SERVING`.
+    """
+    return llm_nodes(ioc_fleet() if fleet is None else fleet, IOC_SERVING, origin)
+
 
 IOC_CONCURRENCY = (16, 32, 64, 96, 128)
 IOC_RATES = (0.5, 1.0, 2.0, 4.0)
@@ -137,17 +159,30 @@ def run_ioc(
     seed: int = 0,
     requests: int = 1000,
     progress: Callable[[int, int], None] | None = None,
+    fleet: Fleet | None = None,
+    origin: str = IOC_ORIGIN,
 ) -> IocRun:
     """Every policy over every round; the same seed gives the same result.
 
-    Every policy sees the same initial fleet and, in a round, the same arrivals.
+    Every policy sees the same initial fleet and, in a round, the same arrivals. ``fleet``
+    (default :func:`ioc_fleet`) and ``origin`` give the nodes (:func:`ioc_nodes`); the users'
+    provider is the origin site's, and each node's state type is its inventory ``workload``.
     """
-    history = utilisation_history(IOC_WORKLOADS, np.random.default_rng([seed, 0]))
+    fleet = ioc_fleet() if fleet is None else fleet
+    nodes = ioc_nodes(fleet, origin)
+    state_types = {n.id: n.workload for n in fleet.nodes}
+    workloads = [state_types[x.id] for x in nodes]
+    history = utilisation_history(workloads, np.random.default_rng([seed, 0]))
     entropy = node_entropy_bits(history)
-    is_b = np.array([w == "B" for w in IOC_WORKLOADS])
+    is_b = np.array([w == "B" for w in workloads])
     h_star = float(entropy[is_b].mean())
-    loads: list[LlmWorkload] = [LlmWorkload(requests=requests, concurrency=c) for c in concurrency]
-    loads += [LlmWorkload(requests=requests, rate_rps=float(r)) for r in rates_rps]
+    provider = fleet.site(origin).provider
+    loads: list[LlmWorkload] = [
+        LlmWorkload(requests=requests, concurrency=c, provider=provider) for c in concurrency
+    ]
+    loads += [
+        LlmWorkload(requests=requests, rate_rps=float(r), provider=provider) for r in rates_rps
+    ]
     total, done = len(policies) * len(loads), 0
     rounds: dict[str, list[RoundResult]] = {}
     for name in policies:
@@ -155,7 +190,7 @@ def run_ioc(
         for index, load in enumerate(loads):
             policy = make_policy(name, h_star_bits=h_star)
             rng = np.random.default_rng([seed, 1, index])
-            results.append(run_round(IOC_NODES, history, load, policy, h_star, rng))
+            results.append(run_round(nodes, history, load, policy, h_star, rng))
             done += 1
             if progress is not None:
                 progress(done, total)
@@ -164,14 +199,20 @@ def run_ioc(
 
 
 CARBON_SITES = (
-    ShiftSite("bj", "CN-BJ", slots=12, other_load_kw=800.0, pv_kw_peak=300.0),
+    ShiftSite(
+        "bj", "CN-BJ", slots=12, other_load_kw=800.0, pv_kw_peak=300.0, price_cny_per_kwh=0.70
+    ),
     ShiftSite(
         "hl", "CN-NM", slots=8, other_load_kw=600.0, pv_kw_peak=1500.0, wind_kw=300.0,
-        transfer_kwh_per_gb=0.05,
+        transfer_kwh_per_gb=0.05, price_cny_per_kwh=0.38,
     ),
-    ShiftSite("tf", "CN-SC", slots=4, other_load_kw=600.0, transfer_kwh_per_gb=0.08),
+    ShiftSite(
+        "tf", "CN-SC", slots=4, other_load_kw=600.0, transfer_kwh_per_gb=0.08,
+        price_cny_per_kwh=0.45,
+    ),
 )  # fmt: skip
-"""Sites of the ``carbon-shift`` preset; the first is the jobs' origin."""
+"""Sites of the ``carbon-shift`` preset; the first is the jobs' origin. Prices are
+illustrative (module docstring)."""
 
 CARBON_HORIZON_H = 72
 CARBON_START_HOUR = 0.0
@@ -179,22 +220,37 @@ CARBON_START_HOUR = 0.0
 
 @dataclass(frozen=True)
 class CarbonRun:
-    """The carbon-shift outcome per policy and the intensity outlook it planned with."""
+    """The carbon-shift outcome per policy, the intensity outlook it planned with and each
+    site's electricity price [CNY/kWh]."""
 
     intensity_g_per_kwh: dict[str, tuple[float, ...]]  # per site, hour by hour
     results: dict[str, ShiftResult]
+    prices_cny_per_kwh: dict[str, float]
+
+
+def carbon_run(
+    sites: Sequence[ShiftSite],
+    origin: int,
+    intensity: FloatArray,
+    policies: Sequence[str] = SHIFT_POLICIES,
+    seed: int = 0,
+    jobs: TrainingJobs | None = None,
+) -> CarbonRun:
+    """Every policy over the same day of jobs (drawn from ``seed``) at ``sites`` under the
+    (sites, hours) ``intensity`` outlook [gCO2/kWh]; the same seed gives the same result.
+    OutlookTooShort when the outlook ends before every job is placed."""
+    load = jobs or TrainingJobs()
+    arrivals, durations = draw_jobs(load, np.random.default_rng([seed, 2]))
+    results = {p: plan(p, sites, origin, load, arrivals, durations, intensity) for p in policies}
+    return CarbonRun(
+        {s.id: tuple(float(v) for v in row) for s, row in zip(sites, intensity, strict=True)},
+        results,
+        {s.id: s.price_cny_per_kwh for s in sites},
+    )
 
 
 def run_carbon_shift(policies: Sequence[str] = SHIFT_POLICIES, seed: int = 0) -> CarbonRun:
-    """Every policy over the same day of jobs; the same seed gives the same result."""
-    jobs = TrainingJobs()
-    arrivals, durations = draw_jobs(jobs, np.random.default_rng([seed, 2]))
+    """Every policy over the same day of jobs at :data:`CARBON_SITES`; the same seed gives the
+    same result."""
     intensity = intensity_outlook(CARBON_SITES, CARBON_START_HOUR, CARBON_HORIZON_H)
-    results = {p: plan(p, CARBON_SITES, 0, jobs, arrivals, durations, intensity) for p in policies}
-    return CarbonRun(
-        {
-            s.id: tuple(float(v) for v in row)
-            for s, row in zip(CARBON_SITES, intensity, strict=True)
-        },
-        results,
-    )
+    return carbon_run(CARBON_SITES, 0, intensity, policies, seed)

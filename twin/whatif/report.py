@@ -6,12 +6,14 @@ ready for :func:`json.dumps`; numbers keep full precision.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
 import numpy as np
 
+from twin.whatif.carbon_fleet import StoredCarbonRun
 from twin.whatif.llm import RoundResult
 from twin.whatif.presets import CarbonRun, IocRun
 from twin.whatif.routing import RateResult
@@ -19,15 +21,20 @@ from twin.whatif.routing import RateResult
 
 def service_routing_report(sweep: Mapping[str, Sequence[RateResult]]) -> dict[str, Any]:
     """``{"policies": {policy: [{"offered_rps", "users": {id: {"served_rps",
-    "max_latency_ms"}}, "instances": {id: served_rps}}, …]}}`` — one entry per offered rate
-    [req/s per user]; latency [ms]; ``max_latency_ms`` is null when nothing was served."""
+    "max_latency_ms", "cost_per_s"}}, "instances": {id: served_rps}}, …]}}`` — one entry per
+    offered rate [req/s per user]; latency [ms]; ``max_latency_ms`` is null when nothing was
+    served; ``cost_per_s`` [price units/s] is what the user's served requests cost."""
     return {
         "policies": {
             policy: [
                 {
                     "offered_rps": point.offered_rps,
                     "users": {
-                        uid: {"served_rps": u.served_rps, "max_latency_ms": u.max_latency_ms}
+                        uid: {
+                            "served_rps": u.served_rps,
+                            "max_latency_ms": u.max_latency_ms,
+                            "cost_per_s": u.cost_per_s,
+                        }
                         for uid, u in point.users.items()
                     },
                     "instances": dict(point.instances),
@@ -80,24 +87,49 @@ def ioc_report(run: IocRun, seed: int) -> dict[str, Any]:
     }
 
 
-def carbon_shift_report(run: CarbonRun, seed: int) -> dict[str, Any]:
-    """``{"preset", "seed", "intensity_g_per_kwh": {site: [per hour]}, "policies": {policy:
-    {"jobs", "emissions_kg", "energy_kwh", "transfer_kwh", "mean_delay_h", "deadline_misses",
-    "jobs_per_site", "emissions_per_hour_kg", "placements": [{"site", "start_h", "hours"}]}}}``;
-    units in :class:`ShiftResult`."""
+def carbon_shift_report(run: CarbonRun | StoredCarbonRun, seed: int) -> dict[str, Any]:
+    """``{"preset", "seed", "intensity_g_per_kwh": {site: [per hour]}, "price_cny_per_kwh":
+    {site: price}, "policies": {policy: {"jobs", "emissions_kg", "energy_kwh", "cost_cny",
+    "transfer_kwh", "mean_delay_h", "deadline_misses", "jobs_per_site",
+    "emissions_per_hour_kg", "placements": [{"site", "start_h", "hours"}]}}}``; units in
+    :class:`ShiftResult`. A plan on the store (:class:`StoredCarbonRun`) adds ``"at"``,
+    ``"start"``, ``"origin"``, ``"outlook_source": {site: "forecast" | "profile"}``,
+    ``"realised_intensity_g_per_kwh": {site: [per hour]}`` and per policy ``"realised":
+    {"emissions_kg", "planned_emissions_kg", "energy_share"} | null``. NaN is written as null."""
+    stored = run if isinstance(run, StoredCarbonRun) else None
+    plan = run.run if isinstance(run, StoredCarbonRun) else run
     policies = {}
-    for name, result in run.results.items():
+    for name, result in plan.results.items():
         entry = asdict(result)
         del entry["policy"]
+        entry["cost_cny"] = _finite(result.cost_cny)
         entry["emissions_per_hour_kg"] = list(result.emissions_per_hour_kg)
         entry["placements"] = [
             {"site": site, "start_h": start, "hours": hours}
             for site, start, hours in result.placements
         ]
+        if stored is not None:
+            realised = stored.realised[name]
+            entry["realised"] = None if realised is None else asdict(realised)
         policies[name] = entry
-    return {
-        "preset": "carbon-shift",
-        "seed": seed,
-        "intensity_g_per_kwh": {k: list(v) for k, v in run.intensity_g_per_kwh.items()},
-        "policies": policies,
-    }
+    report: dict[str, Any] = {"preset": "carbon-shift", "seed": seed}
+    if stored is not None:
+        report |= {
+            "at": stored.at.isoformat(),
+            "start": stored.start.isoformat(),
+            "origin": stored.origin,
+            "outlook_source": dict(stored.outlook_source),
+        }
+    report["intensity_g_per_kwh"] = {k: list(v) for k, v in plan.intensity_g_per_kwh.items()}
+    if stored is not None:
+        report["realised_intensity_g_per_kwh"] = {
+            k: [_finite(x) for x in v] for k, v in stored.realised_intensity_g_per_kwh.items()
+        }
+    report["price_cny_per_kwh"] = {k: _finite(v) for k, v in plan.prices_cny_per_kwh.items()}
+    report["policies"] = policies
+    return report
+
+
+def _finite(value: float) -> float | None:
+    """``value``, or None when it is NaN (JSON has no NaN)."""
+    return None if math.isnan(value) else float(value)

@@ -2,7 +2,7 @@
 
 The model
 ---------
-A service (``/yolo``) has instances with a capacity [req/s], a price [per request, relative]
+A service (``/yolo``) has instances with a capacity [req/s], a price [price units per request]
 and a base compute latency ``a`` [ms]. An instance's compute latency at load ``b`` [0-1] is
 :func:`compute_latency_ms`: ``a`` up to 50 % load, then growing linearly to ``2a`` at 100 %.
 Users sit at gateways and reach an instance's gateway over a round-trip latency [ms] from the
@@ -65,7 +65,8 @@ def compute_latency_ms(base_ms: float | FloatArray, load: float | FloatArray) ->
 
 @dataclass(frozen=True, slots=True)
 class Instance:
-    """One instance of a service: capacity_rps [req/s], price [relative], base_latency_ms [ms]."""
+    """One instance of a service: capacity_rps [req/s], price [price units per request],
+    base_latency_ms [ms]."""
 
     id: str
     gateway: str
@@ -135,9 +136,9 @@ def choose_instance(
 ) -> int:
     """Greedy instance choice for one request; -1 when no instance is available.
 
-    rtt_ms [ms], base_ms [ms], price [relative], load_after [0-1] (the load each instance would
-    have with this request) and available (not full) are per instance. The rules are in the
-    module docstring.
+    rtt_ms [ms], base_ms [ms], price [price units per request], load_after [0-1] (the load
+    each instance would have with this request) and available (not full) are per instance. The
+    rules are in the module docstring.
     """
     best, best_key = -1, (0.0, 0.0, 0.0)
     for j, ok in enumerate(available):
@@ -157,11 +158,14 @@ def choose_instance(
 
 @dataclass(frozen=True, slots=True)
 class UserResult:
-    """What one user got: served_rps [req/s], max_latency_ms [ms] (None if nothing served)."""
+    """What one user got: served_rps [req/s], max_latency_ms [ms] (None if nothing served),
+    cost_per_s [price units/s]: the prices of the instances that served its requests, summed
+    over the measured span and divided by it (a dropped request costs nothing)."""
 
     offered_rps: float
     served_rps: float
     max_latency_ms: float | None
+    cost_per_s: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,10 +243,13 @@ def simulate_rate(
         current = max_latency[u]
         max_latency[u] = latency if current is None else max(current, latency)
     span = scenario.horizon_s - scenario.warmup_s
+    spent = served @ np.asarray(price, dtype=float)  # price units per user over the span
     return RateResult(
         offered_rps=offered_rps,
         users={
-            user.id: UserResult(offered_rps, float(served[u].sum() / span), max_latency[u])
+            user.id: UserResult(
+                offered_rps, float(served[u].sum() / span), max_latency[u], float(spent[u] / span)
+            )
             for u, user in enumerate(scenario.users)
         },
         instances={i.id: float(served[:, j].sum() / span) for j, i in enumerate(inst)},

@@ -39,7 +39,7 @@ def test_service_routing_json_has_the_documented_shape() -> None:
             assert set(p) == {"offered_rps", "users", "instances"}
             assert set(p["users"]) == {"u1", "u2"}
             for user in p["users"].values():
-                assert set(user) == {"served_rps", "max_latency_ms"}
+                assert set(user) == {"served_rps", "max_latency_ms", "cost_per_s"}
                 assert 0 < user["served_rps"] <= p["offered_rps"]
             assert set(p["instances"]) == {"s1", "s2", "s3", "s4", "s5"}
 
@@ -79,7 +79,7 @@ def test_a_scenario_file_runs(tmp_path: Path) -> None:
     )
     report = run_json(str(path), "--rates", "2:10:8")
     points = report["policies"]["anycast"]
-    assert points[0]["users"]["u"] == {"served_rps": 2.0, "max_latency_ms": 5.0}
+    assert points[0]["users"]["u"] == {"served_rps": 2.0, "max_latency_ms": 5.0, "cost_per_s": 2.0}
     assert points[1]["users"]["u"]["served_rps"] == pytest.approx(5.0)  # capacity
 
 

@@ -6,6 +6,7 @@ against the "no hindsight" rule by poisoning everything stamped at or after the 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -19,9 +20,12 @@ import pytest
 
 from collectors.parsers import parse_message
 from collectors.simulate import FleetSimulator
+from twin.energy import SiteEnergyModel, it_power_w
+from twin.energy_jobs import climatology
+from twin.entropy_jobs import hourly_state, snapshot_from_state
 from twin.errors import ConfigError
 from twin.inventory import example_fleet
-from twin.model import Fleet, Reading
+from twin.model import Fleet, Reading, Site
 from twin.store.duckdb import DuckDBStore
 from twin.whatif.fork import ForkReport, comparison_json, fork_from
 from twin.whatif.policies import NODE_POLICIES, make_policy
@@ -115,6 +119,90 @@ def test_actual_side_is_what_the_store_holds(
     assert report.actual.hourly_c == pytest.approx(tuple(hourly.to_numpy()), rel=1e-9)
     # no site_energy stored: actual emissions are derived from telemetry, and positive
     assert report.actual.emissions_kg > 0
+
+
+def node_hourly_c(readings: list[Reading], begin: pd.Timestamp, hours: int) -> pd.DataFrame:
+    """Hour × node mean c = max(cpu, gpu) [0-1] straight from the parsed readings."""
+    rows = pd.DataFrame(
+        [{"ts": r.ts, "id": r.tags["id"], **r.fields} for r in readings if r.measurement == "node"]
+    )
+    rows["hour"] = pd.to_datetime(rows["ts"], utc=True).dt.floor("1h")
+    rows = rows[(rows["hour"] >= begin) & (rows["hour"] < begin + hours * pd.Timedelta(hours=1))]
+    means = rows.groupby(["hour", "id"])[["cpu_util", "gpu_util"]].mean()
+    return pd.Series(np.fmax(means["cpu_util"], means["gpu_util"]), index=means.index).unstack()
+
+
+def test_entropy_over_time_is_the_stored_windows_hour_by_hour(
+    store: DuckDBStore, fleet: Fleet
+) -> None:
+    report = fork(store, fleet, "least-loaded")
+    assert report.actual is not None
+    for side in (report.actual, report.simulated):
+        assert len(side.hourly_entropy_bits) == len(side.hourly_drifting_share) == 6
+        assert side.hourly_entropy_bits[-1] == side.network_entropy_bits
+        assert side.hourly_drifting_share[-1] == side.drifting_share
+        assert all(0.0 <= h <= np.log2(8) for h in side.hourly_entropy_bits)
+    # the actual side at the end of hour k is H(R) of the stored 24 h ending there
+    for k, bits in enumerate(report.actual.hourly_entropy_bits):
+        end = T0 + pd.Timedelta(hours=k + 1)
+        stored = hourly_state(store, end - pd.Timedelta(hours=24), end, fleet=fleet)
+        expected = snapshot_from_state(stored, end).fleet
+        assert bits == pytest.approx(expected.network_entropy_bits), k
+        assert report.actual.hourly_drifting_share[k] == pytest.approx(expected.drifting_share)
+    doc = report.to_json()
+    assert doc["actual"]["hourly_entropy_bits"][-1] == doc["actual"]["network_entropy_bits"]
+
+
+def test_cost_is_modelled_facility_energy_times_the_site_price(
+    store: DuckDBStore, fleet: Fleet, readings: list[Reading]
+) -> None:
+    report = fork(store, fleet, "round-robin")
+    assert report.actual is not None and report.actual.cost_cny is not None
+    # the actual side's hourly c through IT power curves and the PUE chain, priced per site
+    c = node_hourly_c(readings, T0, 6)
+    hours = pd.DatetimeIndex(c.index)
+    temp = climatology(
+        hours + pd.Timedelta(minutes=30),
+        np.array([s.latitude for s in fleet.sites]),
+        np.array([s.longitude for s in fleet.sites]),
+    )
+    expected = 0.0
+    for k, site in enumerate(fleet.sites):
+        nodes = [n for n in fleet.nodes if n.site == site.id]
+        it_kw = sum(
+            it_power_w(c[n.id].to_numpy(), n.idle_power_w, n.max_power_w) / 1000.0 for n in nodes
+        )
+        facility_kw = SiteEnergyModel().breakdown(np.asarray(it_kw), temp[:, k]).facility_kw
+        assert site.price_cny_per_kwh is not None
+        expected += float(np.sum(facility_kw)) * 1.0 * site.price_cny_per_kwh  # kW × 1 h
+    assert report.actual.cost_cny == pytest.approx(expected, rel=1e-9)
+    assert report.simulated.cost_cny is not None and report.simulated.cost_cny > 0
+    doc = report.to_json()
+    assert doc["difference"]["cost_cny"] == pytest.approx(
+        report.simulated.cost_cny - report.actual.cost_cny
+    )
+
+
+def test_cost_is_null_when_a_taking_part_site_has_no_price(
+    store: DuckDBStore, fleet: Fleet
+) -> None:
+    unpriced = dataclasses.replace(fleet.sites[0], price_cny_per_kwh=None)
+    spare = Site("spare", "Spare site", fleet.sites[0].region, 40.0, 116.0, "p1")  # no nodes
+    no_price = Fleet(
+        sites=(unpriced, *fleet.sites[1:]), nodes=fleet.nodes, links=fleet.links,
+        meters=fleet.meters,
+    )  # fmt: skip
+    doc = fork(store, no_price, "nearest").to_json()
+    assert doc["simulated"]["cost_cny"] is None
+    assert doc["actual"]["cost_cny"] is None
+    assert doc["difference"]["cost_cny"] is None
+    json.dumps(doc, allow_nan=False)
+    # a site without a price but with no node taking part does not hide the cost
+    spare_fleet = Fleet(
+        sites=(*fleet.sites, spare), nodes=fleet.nodes, links=fleet.links, meters=fleet.meters
+    )
+    with_spare = fork(store, spare_fleet, "nearest")
+    assert with_spare.simulated.cost_cny == fork(store, fleet, "nearest").simulated.cost_cny
 
 
 def test_simulated_side_is_bounded_and_replays_yesterday(store: DuckDBStore, fleet: Fleet) -> None:

@@ -7,7 +7,7 @@ import pytest
 
 from twin.whatif.llm import LlmNode, LlmWorkload, node_entropy_bits, run_round
 from twin.whatif.policies import Nearest, RoundRobin
-from twin.whatif.presets import IOC_NODES, IocRun, run_ioc
+from twin.whatif.presets import IocRun, ioc_nodes, run_ioc
 
 
 def node(node_id: str, slots: int, rtt_ms: float, provider: str = "p1") -> LlmNode:
@@ -86,7 +86,7 @@ def ioc_small() -> IocRun:
 
 def test_ioc_entropy_balanced_beats_nearest_on_ttft(ioc_small: IocRun) -> None:
     run = ioc_small
-    assert len(IOC_NODES) == 16
+    assert len(ioc_nodes()) == 16
     for balanced, nearest in zip(
         run.rounds["entropy-balanced"], run.rounds["nearest"], strict=True
     ):

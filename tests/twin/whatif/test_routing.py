@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from twin.whatif.presets import service_routing
+from twin.whatif.report import service_routing_report
 from twin.whatif.routing import (
     ROUTING_POLICIES,
     RateResult,
@@ -112,6 +113,28 @@ def test_served_never_exceeds_offered_or_capacity(
                 assert served <= 50.0 + 1e-9
             users_total = sum(u.served_rps for u in point.users.values())
             assert sum(point.instances.values()) == pytest.approx(users_total)
+
+
+def test_cost_per_second_is_what_the_serving_instances_charge(
+    reference: dict[str, list[RateResult]],
+) -> None:
+    price = {i.id: i.price for i in service_routing().instances}
+    for point in reference["url-path"]:
+        fleet_cost = sum(served * price[i] for i, served in point.instances.items())
+        assert sum(u.cost_per_s for u in point.users.values()) == pytest.approx(fleet_cost)
+    # anycast: u1 sticks to s2 (price 1), u2 to s5 (price 2)
+    for point in reference["anycast"]:
+        assert point.users["u1"].cost_per_s == pytest.approx(point.users["u1"].served_rps * 1.0)
+        assert point.users["u2"].cost_per_s == pytest.approx(point.users["u2"].served_rps * 2.0)
+    top = reference["url-path"][-1]  # 120 req/s each: u1 had to pay for s1 and s3 too
+    assert top.users["u1"].cost_per_s > top.users["u1"].served_rps * 1.0
+    report = service_routing_report(reference)
+    entry = report["policies"]["url-path"][-1]["users"]["u1"]
+    assert entry == {
+        "served_rps": top.users["u1"].served_rps,
+        "max_latency_ms": top.users["u1"].max_latency_ms,
+        "cost_per_s": top.users["u1"].cost_per_s,
+    }
 
 
 @settings(max_examples=25, deadline=None)
