@@ -5,7 +5,9 @@ Prints entropy-balanced placement decisions per second over a fleet of N nodes (
 machine): vectorised, ``choose_batch`` scoring B demands per call against one snapshot of the
 state, and one at a time through ``choose`` as the simulator calls it; then the wall time of the
 ``ioc-16-nodes`` preset (both policies, 9 rounds of 1,000 requests) and of the
-``service-routing`` sweep (both policies, 1 to 120 req/s).
+``service-routing`` sweep (both policies, 1 to 120 req/s); then a fork from a stored time:
+36 h of the example fleet's simulated history in a DuckDB file (one reading every 2 min),
+forked at hour 28 over a 6 h horizon under each node policy.
 
 Run: ``python bench/whatif.py [--nodes 1000 --decisions 200000 --batch 1000]``. Not part of
 the test run.
@@ -14,11 +16,19 @@ the test run.
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 
-from twin.whatif.policies import EntropyBalanced, FleetState
+from collectors.parsers import parse_message
+from collectors.simulate import FleetSimulator
+from twin.inventory import example_fleet
+from twin.store.duckdb import DuckDBStore
+from twin.whatif.fork import fork_from
+from twin.whatif.policies import NODE_POLICIES, EntropyBalanced, FleetState, make_policy
 from twin.whatif.presets import SERVICE_RATES, run_ioc, service_routing
 from twin.whatif.routing import ROUTING_POLICIES, sweep
 
@@ -65,6 +75,31 @@ def bench_presets() -> None:
     print(f"service-routing preset: 2 policies × 120 rates in {elapsed:.2f} s wall")
 
 
+def bench_fork() -> None:
+    fleet = example_fleet()
+    start = datetime(2024, 6, 21, tzinfo=UTC)
+    stop = start + timedelta(hours=36)
+    sim = FleetSimulator(fleet, seed=11, interval_s=120.0, start=start)
+    with tempfile.TemporaryDirectory() as tmp:
+        store = DuckDBStore(Path(tmp) / "fork.duckdb")
+        readings = [
+            reading
+            for topic, payload in sim.backfill(start, stop)
+            for reading in parse_message(topic, payload, fleet=fleet, received_at=stop)
+        ]
+        store.write(readings)
+        at = start + timedelta(hours=28)
+        for name in NODE_POLICIES:
+            began = time.perf_counter()
+            fork_from(store, fleet, at, make_policy(name), timedelta(hours=6))
+            elapsed = time.perf_counter() - began
+            print(
+                f"fork from a stored time, {len(fleet.nodes)} nodes, 6 h, {name}: "
+                f"{elapsed:.2f} s wall ({len(readings):,} stored readings)"
+            )
+        store.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--nodes", type=int, default=1000)
@@ -73,6 +108,7 @@ def main() -> None:
     args = parser.parse_args()
     bench_matching(args.nodes, args.decisions, args.batch)
     bench_presets()
+    bench_fork()
 
 
 if __name__ == "__main__":

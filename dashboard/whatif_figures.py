@@ -212,10 +212,14 @@ def pareto_figure(
             mode="markers+text" if labels else "markers", textposition="top center",
             name=policy, hovertemplate="%{text}<br>%{x:,.0f} · %{y:,.1f} kgCO2<extra></extra>",
             marker={"color": policy_colour(policy), "size": 12},
-            textfont={"color": MUTED, "size": 11},
+            textfont={"color": MUTED, "size": 11}, cliponaxis=False,
         )  # fmt: skip
     fig.update_xaxes(title_text=x_title, type="log" if log_x else "linear")
     fig.update_yaxes(title_text="emissions [kgCO2]")
+    if labels and not log_x:  # room for the labels beside the outermost markers
+        xs = [r[0] for rows in points.values() for r in rows]
+        pad = 0.12 * (max(xs) - min(xs) or abs(max(xs)) or 1.0)
+        fig.update_xaxes(range=[min(xs) - pad, max(xs) + pad])
     return fig
 
 
@@ -223,6 +227,18 @@ def ioc_pareto_points(report: Mapping[str, Any]) -> dict[str, list[tuple[float, 
     """(TTFT p95 [ms], emissions [kgCO2], round label) per round, per policy."""
     return {
         policy: [(r["ttft_ms"]["p95"], r["emissions_kg"], round_label(r)) for r in rounds]
+        for policy, rounds in report["policies"].items()
+    }
+
+
+def ioc_cost_points(report: Mapping[str, Any]) -> dict[str, list[tuple[float, float, str]]]:
+    """(energy cost [CNY], emissions [kgCO2], round label) per priced round, per policy."""
+    return {
+        policy: [
+            (r["cost_cny"], r["emissions_kg"], round_label(r))
+            for r in rounds
+            if r["cost_cny"] is not None
+        ]
         for policy, rounds in report["policies"].items()
     }
 
@@ -268,6 +284,15 @@ def carbon_pareto_points(report: Mapping[str, Any]) -> dict[str, list[tuple[floa
     return {
         policy: [(e["mean_delay_h"], e["emissions_kg"], f"{e['energy_kwh']:,.0f} kWh")]
         for policy, e in report["policies"].items()
+    }
+
+
+def carbon_cost_points(report: Mapping[str, Any]) -> dict[str, list[tuple[float, float, str]]]:
+    """(energy cost [CNY], emissions [kgCO2], mean delay) per policy whose plan is priced."""
+    return {
+        policy: [(e["cost_cny"], e["emissions_kg"], f"{e['mean_delay_h']:.1f} h delay")]
+        for policy, e in report["policies"].items()
+        if e["cost_cny"] is not None
     }
 
 

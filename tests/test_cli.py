@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -39,7 +40,23 @@ def wait_until_idle(pid: int, quiet_s: float = 1.5, timeout_s: float = 120.0) ->
     raise TimeoutError("the process kept working")
 
 
-def start_collect(broker: BrokerURL, store: Path, *extra: str) -> subprocess.Popen[str]:
+@pytest.fixture
+def start_collect() -> Iterator[Callable[..., subprocess.Popen[str]]]:
+    """Start ``cnetwin collect`` processes; any still running when the test ends is killed."""
+    started: list[subprocess.Popen[str]] = []
+
+    def start(broker: BrokerURL, store: Path, *extra: str) -> subprocess.Popen[str]:
+        started.append(_collect(broker, store, *extra))
+        return started[-1]
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+            process.communicate(timeout=30)
+
+
+def _collect(broker: BrokerURL, store: Path, *extra: str) -> subprocess.Popen[str]:
     process = subprocess.Popen(
         [
             *CNETWIN,
@@ -77,7 +94,7 @@ def stats(store: Path) -> dict:
 
 @pytest.mark.integration
 def test_ten_thousand_mosquitto_pub_messages_are_all_stored(
-    tmp_path: Path, mosquitto: BrokerURL
+    tmp_path: Path, mosquitto: BrokerURL, start_collect: Callable[..., subprocess.Popen[str]]
 ) -> None:
     store = tmp_path / "ten-k.duckdb"
     collect = start_collect(mosquitto, store)
@@ -108,7 +125,7 @@ def test_ten_thousand_mosquitto_pub_messages_are_all_stored(
 
 @pytest.mark.integration
 def test_collect_counts_dead_letters_by_reason_in_stats(
-    tmp_path: Path, mosquitto: BrokerURL
+    tmp_path: Path, mosquitto: BrokerURL, start_collect: Callable[..., subprocess.Popen[str]]
 ) -> None:
     store = tmp_path / "dead.duckdb"
     collect = start_collect(mosquitto, store)

@@ -303,6 +303,10 @@ def panels(result: dict[str, Any]) -> list[Component]:
                     wfig.ioc_pareto_points(report), "TTFT p95 [ms]", log_x=True, labels=False
                 ),
             ),
+            (
+                "Energy cost vs emissions, per round",
+                wfig.pareto_figure(wfig.ioc_cost_points(report), "energy cost [CNY]", labels=False),
+            ),
         ]
     else:
         graphs = [
@@ -311,6 +315,10 @@ def panels(result: dict[str, Any]) -> list[Component]:
             (
                 "Emissions vs delay",
                 wfig.pareto_figure(wfig.carbon_pareto_points(report), "mean delay [h]"),
+            ),
+            (
+                "Emissions vs energy cost",
+                wfig.pareto_figure(wfig.carbon_cost_points(report), "energy cost [CNY]"),
             ),
             ("Jobs per site", wfig.jobs_per_site_figure(report)),
         ]

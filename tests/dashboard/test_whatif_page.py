@@ -95,6 +95,9 @@ def test_ioc_rounds_and_pareto_use_the_report(ioc_run: dict[str, Any]) -> None:
     points = wfig.ioc_pareto_points(report)
     first = report["policies"]["nearest"][0]
     assert points["nearest"][0] == (first["ttft_ms"]["p95"], first["emissions_kg"], "c=16")
+    costs = wfig.ioc_cost_points(report)
+    assert costs["nearest"][0] == (first["cost_cny"], first["emissions_kg"], "c=16")
+    assert len(costs["nearest"]) == len(report["policies"]["nearest"])
     entropy = wfig.entropy_figure(report)
     assert [t.name for t in entropy.data] == [
         "before",
@@ -113,6 +116,12 @@ def test_carbon_figures(carbon_run: dict[str, Any]) -> None:
     assert totals == [report["policies"][p]["jobs"] for p in ("run-now", "carbon-aware")]
     pareto = wfig.carbon_pareto_points(report)
     assert pareto["carbon-aware"][0][1] < pareto["run-now"][0][1]
+    costs = wfig.carbon_cost_points(report)
+    for policy in ("run-now", "carbon-aware"):
+        entry = report["policies"][policy]
+        assert costs[policy] == [
+            (entry["cost_cny"], entry["emissions_kg"], f"{entry['mean_delay_h']:.1f} h delay")
+        ]
 
 
 def test_cost_figure_has_a_line_per_policy_and_user(service_run: dict[str, Any]) -> None:
@@ -139,7 +148,7 @@ def test_empty_reports_give_a_message_not_an_error() -> None:
 def test_each_preset_gets_its_panels(
     service_run: dict[str, Any], ioc_run: dict[str, Any], carbon_run: dict[str, Any]
 ) -> None:
-    assert [len(panels(r)) for r in (service_run, ioc_run, carbon_run)] == [5, 4, 4]
+    assert [len(panels(r)) for r in (service_run, ioc_run, carbon_run)] == [5, 5, 5]
 
 
 # --- the page in a real browser ------------------------------------------------------------------
@@ -235,6 +244,8 @@ def test_whatif_page_runs_presets_side_by_side(served: str) -> None:
         titles = page.locator(".whatif-grid .panel-title").all_text_contents()
         assert titles[0] == "Time to first token: distribution per round"
         assert "TTFT p95 [ms]" in page.locator(".whatif-grid").inner_text()
+        assert titles[-1] == "Energy cost vs emissions, per round"
+        assert "energy cost [CNY]" in page.locator(".whatif-grid").inner_text()
         page.screenshot(path=str(SCREENSHOTS / "whatif-ioc-16-nodes.png"))
 
         # carbon shift
@@ -249,6 +260,10 @@ def test_whatif_page_runs_presets_side_by_side(served: str) -> None:
             ".some(e => e.textContent === 'Jobs per site')"
         )
         page.wait_for_function("!document.querySelector('#whatif-run').disabled")
+        assert (
+            "Emissions vs energy cost"
+            in page.locator(".whatif-grid .panel-title").all_text_contents()
+        )
         page.screenshot(path=str(SCREENSHOTS / "whatif-carbon-shift.png"))
         browser.close()
     assert problems == []
@@ -344,8 +359,13 @@ def simulated_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DuckDB
     fleet = example_fleet()
     sim = FleetSimulator(fleet, seed=11, interval_s=120.0, start=START)
     store = DuckDBStore(tmp_path_factory.mktemp("fork") / "simulated.duckdb")
-    for topic, payload in sim.backfill(START, STOP):
-        store.write(parse_message(topic, payload, fleet=fleet, received_at=STOP))
+    store.write(
+        [
+            reading
+            for topic, payload in sim.backfill(START, STOP)
+            for reading in parse_message(topic, payload, fleet=fleet, received_at=STOP)
+        ]
+    )
     yield store
     store.close()
 
