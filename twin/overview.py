@@ -13,7 +13,9 @@ Rules (the same for the current state and for every time window):
 * **Facility power** [kW] of a site is the sum of its ``facility`` meters. A site without a
   fresh facility reading is *modelled*: IT power (its ``it_load`` meters, else the sum of its
   nodes' ``power_w``) times FALLBACK_PUE.
-* **Renewable share** [0-1] is (``pv`` + ``wind``) / facility power, clipped to [0, 1].
+* **Renewable share** [0-1] is on-site (``pv`` + ``wind``) / facility power, each site's
+  renewables counting up to its own consumption (a site's export does not make another site's
+  consumption renewable).
 * **Carbon intensity** [gCO2/kWh] is an **average** intensity: the positive part of the grid
   import times the region's average grid intensity, divided by the facility power (on-site
   renewables count as zero). The grid import is the site's ``grid_import`` meters, else
@@ -33,7 +35,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from twin.carbon import read_grid_factors
+from twin.carbon import read_grid_factors, renewable_share, site_emission_rate_kg_per_h
 from twin.energy import DEFAULT_PUE, facility_power_kw
 from twin.model import Fleet
 from twin.store import TelemetryStore
@@ -74,7 +76,7 @@ class OverviewKpis:
     compute_util : float [0-1] mean compute utilisation of the reporting nodes
     facility_power_kw : float [kW] total facility power of the sites
     facility_modelled : bool True if some site's facility power is modelled, not metered
-    renewable_share : float [0-1] (pv + wind) / facility power
+    renewable_share : float [0-1] on-site pv + wind used on site / facility power
     carbon_intensity_g_per_kwh : float [gCO2/kWh] fleet **average** intensity of consumption
     last_data : pd.Timestamp | None time of the newest node reading at or before ``at`` (UTC)
     """
@@ -119,12 +121,12 @@ def kpis(
     facility = _sum_or_none(sites["facility_power_kw"])
     known = sites["facility_power_kw"].notna() & (sites["facility_power_kw"] > 0)
     consumption = float(sites.loc[known, "facility_power_kw"].sum())
-    renewable = float(sites.loc[known, "renewable_kw"].sum())
+    load = sites.loc[known, "facility_power_kw"]
+    renewable = float(np.nansum(renewable_share(sites.loc[known, "renewable_kw"], load) * load))
     emitting = known & sites["grid_intensity_g_per_kwh"].notna()
-    grams = float(
-        (
-            sites.loc[emitting, "grid_import_kw"].clip(lower=0.0)
-            * sites.loc[emitting, "grid_intensity_g_per_kwh"]
+    grams = 1000.0 * float(
+        site_emission_rate_kg_per_h(
+            sites.loc[emitting, "grid_import_kw"], sites.loc[emitting, "grid_intensity_g_per_kwh"]
         ).sum()
     )
     emitting_kw = float(sites.loc[emitting, "facility_power_kw"].sum())
@@ -136,7 +138,7 @@ def kpis(
         compute_util=float(util.mean()) if util.size else None,
         facility_power_kw=facility,
         facility_modelled=bool(sites.loc[known, "facility_modelled"].any()),
-        renewable_share=min(max(renewable / consumption, 0.0), 1.0) if consumption > 0 else None,
+        renewable_share=renewable / consumption if consumption > 0 else None,
         carbon_intensity_g_per_kwh=grams / emitting_kw if emitting_kw > 0 else None,
         last_data=last_data,
     )

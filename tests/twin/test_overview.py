@@ -148,6 +148,35 @@ def test_kpis_of_an_empty_store_are_unknown(store: DuckDBStore) -> None:
     assert overview.last_data_at(store, NOW) is None
 
 
+def test_one_sites_export_does_not_make_another_sites_load_renewable(
+    store: DuckDBStore,
+) -> None:
+    fleet = Fleet(
+        sites=(
+            Site("s1", "Sunny", "CN-NM", 41.0, 113.1, "p1"),
+            Site("s2", "Dark", "CN-NM", 41.0, 113.1, "p1"),
+        ),
+        meters=(
+            Meter("f1", "s1", "facility"),
+            Meter("pv1", "s1", "pv"),
+            Meter("f2", "s2", "facility"),
+        ),
+    )
+    ts = NOW - pd.Timedelta(seconds=5)
+    meters = pd.DataFrame(
+        [
+            (ts, "s1", "f1", "facility", 10.0),
+            (ts, "s1", "pv1", "pv", 25.0),
+            (ts, "s2", "f2", "facility", 30.0),
+        ],
+        columns=["ts", "site", "id", "kind", "power_kw"],
+    )
+    store.write_frame("meter", meters, ["site", "id", "kind"])
+    k = overview.kpis(store, fleet, NOW)
+    assert k.renewable_share == pytest.approx(10.0 / 40.0)  # s1's 15 kW export does not count
+    assert k.carbon_intensity_g_per_kwh == pytest.approx(30.0 * shipped_factor("CN-NM") / 40.0)
+
+
 def test_renewable_share_is_clipped_to_one(store: DuckDBStore) -> None:
     fleet = Fleet(
         sites=(Site("s1", "Site one", "CN-NM", 41.0, 113.1, "p1"),),
