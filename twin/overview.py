@@ -121,14 +121,13 @@ def kpis(
     facility = _sum_or_none(sites["facility_power_kw"])
     known = sites["facility_power_kw"].notna() & (sites["facility_power_kw"] > 0)
     consumption = float(sites.loc[known, "facility_power_kw"].sum())
-    load = sites.loc[known, "facility_power_kw"]
-    renewable = float(np.nansum(renewable_share(sites.loc[known, "renewable_kw"], load) * load))
+    load = sites.loc[known, "facility_power_kw"].to_numpy(dtype=float)
+    on_site = sites.loc[known, "renewable_kw"].to_numpy(dtype=float)
+    renewable = float(np.nansum(renewable_share(on_site, load) * load))
     emitting = known & sites["grid_intensity_g_per_kwh"].notna()
-    grams = 1000.0 * float(
-        site_emission_rate_kg_per_h(
-            sites.loc[emitting, "grid_import_kw"], sites.loc[emitting, "grid_intensity_g_per_kwh"]
-        ).sum()
-    )
+    grid_import = sites.loc[emitting, "grid_import_kw"].to_numpy(dtype=float)
+    grid_intensity = sites.loc[emitting, "grid_intensity_g_per_kwh"].to_numpy(dtype=float)
+    grams = 1000.0 * float(site_emission_rate_kg_per_h(grid_import, grid_intensity).sum())
     emitting_kw = float(sites.loc[emitting, "facility_power_kw"].sum())
     util = nodes["compute"].dropna()
     return OverviewKpis(
