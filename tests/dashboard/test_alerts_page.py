@@ -3,16 +3,15 @@ alerting and pending series, rules, history, and creating and ending a silence."
 
 from __future__ import annotations
 
-import threading
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from werkzeug.serving import make_server
 
 from dashboard.app import Services, create_app
+from tests.dashboard.serving import serving
 from twin.alerts.evaluate import evaluate
 from twin.alerts.rules import RuleSet, load_rules
 from twin.alerts.silences import read_silences
@@ -67,12 +66,9 @@ def test_alerts_page_in_chromium(tmp_path: Path) -> None:
         store=f"duckdb://{tmp_path / 'twin.duckdb'}", refresh_s=1.0, data_dir=tmp_path / "data"
     )
     services = Services(store=store, fleet=example_fleet(), clock=lambda: NOW)
-    server = make_server("127.0.0.1", 0, create_app(settings, services).server, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="dashboard", daemon=True)
-    thread.start()
     problems: list[str] = []
     try:
-        with sync_api.sync_playwright() as pw:
+        with serving(create_app(settings, services)) as base, sync_api.sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1920, "height": 1300})
             page.set_default_timeout(TIMEOUT_MS)
@@ -81,7 +77,7 @@ def test_alerts_page_in_chromium(tmp_path: Path) -> None:
                 lambda m: problems.append(m.text) if m.type == "error" else None,
             )
             page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-            page.goto(f"http://127.0.0.1:{server.server_port}/alerts")
+            page.goto(f"{base}/alerts")
             page.wait_for_selector("#alerts-active-table tbody tr")
             assert page.locator(".nav-link.active").inner_text() == "Alerts"
 
@@ -132,7 +128,5 @@ def test_alerts_page_in_chromium(tmp_path: Path) -> None:
             assert read_silences(store, NOW) == []
             browser.close()
     finally:
-        server.shutdown()
-        thread.join()
         store.close()
     assert problems == []

@@ -6,7 +6,6 @@ computed here straight from the raw readings (window means and the formulas writ
 
 from __future__ import annotations
 
-import threading
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -16,13 +15,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from werkzeug.serving import make_server
 
 from collectors.parsers import parse_message
 from collectors.simulate import FleetSimulator
 from dashboard import energy_figures as ef
 from dashboard.app import PageContext, Services, create_app
 from dashboard.pages import energy as energy_page
+from tests.dashboard.serving import serving
 from twin.config import load_settings
 from twin.energy_jobs import record_energy
 from twin.inventory import example_fleet
@@ -103,99 +102,90 @@ def test_energy_page_in_a_real_browser(
     )
     now = [NOW]  # the app's clock; the test moves it
     services = Services(store=store, fleet=fleet, clock=lambda: now[0].to_pydatetime())
-    server = make_server("127.0.0.1", 0, create_app(settings, services).server, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="dashboard", daemon=True)
-    thread.start()
     problems: list[str] = []
-    try:
-        with sync_api.sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1920, "height": 1500})
-            page.set_default_timeout(TIMEOUT_MS)
-            page.on(
-                "console",
-                lambda m: (
-                    problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None
-                ),
-            )
-            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-            page.goto(f"http://127.0.0.1:{server.server_port}/energy")
-            page.wait_for_selector(".energy-table tbody tr")
-            assert page.locator(".nav-link.active").inner_text() == "Energy & Carbon"
+    with serving(create_app(settings, services)) as base, sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1920, "height": 1500})
+        page.set_default_timeout(TIMEOUT_MS)
+        page.on(
+            "console",
+            lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None,
+        )
+        page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+        page.goto(f"{base}/energy")
+        page.wait_for_selector(".energy-table tbody tr")
+        assert page.locator(".nav-link.active").inner_text() == "Energy & Carbon"
 
-            # the cleanest-capacity table: every site, cleanest first, values from the meters
-            rows = page.locator(".energy-table tbody tr")
-            assert rows.count() == len(fleet.sites)
-            ranked = latest["site_avg"].sort_values()
-            cells = [rows.nth(i).locator("td").all_inner_texts() for i in range(rows.count())]
-            assert [c[0] for c in cells] == list(ranked.index)
-            for c in cells:
-                assert c[1] == f"{latest.loc[c[0], 'site_avg']:,.0f}", c[0]
-            head = page.locator(".energy-table thead").inner_text()
-            assert "Average now [gCO2/kWh]" in head and "Marginal now [gCO2/kWh]" in head
-            assert "not a forecast" in page.locator(".energy-note").inner_text()
+        # the cleanest-capacity table: every site, cleanest first, values from the meters
+        rows = page.locator(".energy-table tbody tr")
+        assert rows.count() == len(fleet.sites)
+        ranked = latest["site_avg"].sort_values()
+        cells = [rows.nth(i).locator("td").all_inner_texts() for i in range(rows.count())]
+        assert [c[0] for c in cells] == list(ranked.index)
+        for c in cells:
+            assert c[1] == f"{latest.loc[c[0], 'site_avg']:,.0f}", c[0]
+        head = page.locator(".energy-table thead").inner_text()
+        assert "Average now [gCO2/kWh]" in head and "Marginal now [gCO2/kWh]" in head
+        assert "not a forecast" in page.locator(".energy-note").inner_text()
 
-            # KPI cards: 24 h emissions and the metered PUE of the newest window
-            cards = page.locator(".energy-kpis .kpi")
-            emissions = cards.filter(has_text="Emissions, 24 h").locator(".kpi-value")
-            hours = WINDOW / pd.Timedelta(hours=1)
-            assert emissions.inner_text() == f"{day['kg_per_h'].sum() * hours / 1000:,.2f}"
-            pue = latest["facility"].sum() / latest["it_load"].sum()
-            assert cards.filter(has_text="PUE").locator(".kpi-value").inner_text() == f"{pue:.3f}"
-            carbon = cards.filter(has_text="Carbon intensity")
-            assert "average" in carbon.inner_text()
+        # KPI cards: 24 h emissions and the metered PUE of the newest window
+        cards = page.locator(".energy-kpis .kpi")
+        emissions = cards.filter(has_text="Emissions, 24 h").locator(".kpi-value")
+        hours = WINDOW / pd.Timedelta(hours=1)
+        assert emissions.inner_text() == f"{day['kg_per_h'].sum() * hours / 1000:,.2f}"
+        pue = latest["facility"].sum() / latest["it_load"].sum()
+        assert cards.filter(has_text="PUE").locator(".kpi-value").inner_text() == f"{pue:.3f}"
+        carbon = cards.filter(has_text="Carbon intensity")
+        assert "average" in carbon.inner_text()
 
-            # five graphs; the heatmap rows are the sites and a cell is an hourly mean
-            page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length == 5")
-            heat = "document.querySelector('#energy-heatmap .js-plotly-plot').data[0]"
-            page.wait_for_function(f"() => {heat} && {heat}.z")
-            assert page.evaluate(f"() => {heat}.y") == [s.id for s in fleet.sites]
-            xs = page.evaluate(f"() => {heat}.x")
-            z = page.evaluate(f"() => {heat}.z")
-            hour = pd.Timestamp(xs[5], tz="UTC")
-            site = fleet.sites[3].id
-            per_window = expected["site_avg"].xs(site, level="site")
-            in_hour = per_window[
-                (per_window.index >= hour) & (per_window.index < hour + pd.Timedelta(hours=1))
-            ]
-            assert z[3][5] == pytest.approx(in_hour.mean(), rel=1e-9)
-            titles = page.evaluate(
-                "() => [...document.querySelectorAll('.energy-grid .gtitle, .energy-grid .ytitle,"
-                " .energy-grid .y2title, .energy-grid .cbtitle text')].map(t => t.textContent)"
-            )
-            for unit in ("[kW]", "PUE [-]", "[%]", "[tCO2]", "[gCO2/kWh]"):
-                assert any(unit in t for t in titles), (unit, titles)
-            page.screenshot(path=str(SCREENSHOTS / "energy.png"), full_page=True)
+        # five graphs; the heatmap rows are the sites and a cell is an hourly mean
+        page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length == 5")
+        heat = "document.querySelector('#energy-heatmap .js-plotly-plot').data[0]"
+        page.wait_for_function(f"() => {heat} && {heat}.z")
+        assert page.evaluate(f"() => {heat}.y") == [s.id for s in fleet.sites]
+        xs = page.evaluate(f"() => {heat}.x")
+        z = page.evaluate(f"() => {heat}.z")
+        hour = pd.Timestamp(xs[5], tz="UTC")
+        site = fleet.sites[3].id
+        per_window = expected["site_avg"].xs(site, level="site")
+        in_hour = per_window[
+            (per_window.index >= hour) & (per_window.index < hour + pd.Timedelta(hours=1))
+        ]
+        assert z[3][5] == pytest.approx(in_hour.mean(), rel=1e-9)
+        titles = page.evaluate(
+            "() => [...document.querySelectorAll('.energy-grid .gtitle, .energy-grid .ytitle,"
+            " .energy-grid .y2title, .energy-grid .cbtitle text')].map(t => t.textContent)"
+        )
+        for unit in ("[kW]", "PUE [-]", "[%]", "[tCO2]", "[gCO2/kWh]"):
+            assert any(unit in t for t in titles), (unit, titles)
+        page.screenshot(path=str(SCREENSHOTS / "energy.png"), full_page=True)
 
-            # one site selected: the metered PUE line ends at that site's meter ratio
-            chosen = "nm-ulanqab"
-            page.locator("#energy-site").click()
-            page.get_by_role("option", name=chosen).first.click()
-            power = "document.querySelector('#energy-power .js-plotly-plot').data"
-            ratio = (
-                latest["facility"].astype(float).to_dict()[chosen]
-                / latest["it_load"].astype(float).to_dict()[chosen]
-            )
-            page.wait_for_function(
-                f"() => {power}.length === 6 && {power}[5].y.length > 0 &&"
-                f" Math.abs({power}[5].y[{power}[5].y.length - 1] - {ratio}) < 1e-9"
-            )
-            metered = page.evaluate(f"() => {power}[3].y[{power}[3].y.length - 1]")
-            assert metered == pytest.approx(latest.loc[chosen, "facility"], rel=1e-9)
-            page.screenshot(path=str(SCREENSHOTS / "energy-site.png"), full_page=True)
+        # one site selected: the metered PUE line ends at that site's meter ratio
+        chosen = "nm-ulanqab"
+        page.locator("#energy-site").click()
+        page.get_by_role("option", name=chosen).first.click()
+        power = "document.querySelector('#energy-power .js-plotly-plot').data"
+        ratio = (
+            latest["facility"].astype(float).to_dict()[chosen]
+            / latest["it_load"].astype(float).to_dict()[chosen]
+        )
+        page.wait_for_function(
+            f"() => {power}.length === 6 && {power}[5].y.length > 0 &&"
+            f" Math.abs({power}[5].y[{power}[5].y.length - 1] - {ratio}) < 1e-9"
+        )
+        metered = page.evaluate(f"() => {power}[3].y[{power}[3].y.length - 1]")
+        assert metered == pytest.approx(latest.loc[chosen, "facility"], rel=1e-9)
+        page.screenshot(path=str(SCREENSHOTS / "energy-site.png"), full_page=True)
 
-            # a live tick after a window completes: the 24 h window slides on by 5 min
-            first = page.evaluate(f"() => {power}[0].x[0]")
-            assert first == (LAST + WINDOW - pd.Timedelta(hours=24)).strftime("%Y-%m-%d %H:%M:%S")
-            now[0] = NOW + WINDOW
-            page.wait_for_function(f"() => {power}[0].x[0] !== '{first}'")
-            later = (LAST + 2 * WINDOW - pd.Timedelta(hours=24)).strftime("%Y-%m-%d %H:%M:%S")
-            assert page.evaluate(f"() => {power}[0].x[0]") == later
-            assert page.evaluate(f"() => {power}[0].name") == "IT (model)"
-            browser.close()
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
+        # a live tick after a window completes: the 24 h window slides on by 5 min
+        first = page.evaluate(f"() => {power}[0].x[0]")
+        assert first == (LAST + WINDOW - pd.Timedelta(hours=24)).strftime("%Y-%m-%d %H:%M:%S")
+        now[0] = NOW + WINDOW
+        page.wait_for_function(f"() => {power}[0].x[0] !== '{first}'")
+        later = (LAST + 2 * WINDOW - pd.Timedelta(hours=24)).strftime("%Y-%m-%d %H:%M:%S")
+        assert page.evaluate(f"() => {power}[0].x[0]") == later
+        assert page.evaluate(f"() => {power}[0].name") == "IT (model)"
+        browser.close()
     assert not problems, "\n".join(problems)
 
 

@@ -7,7 +7,6 @@ Expected numbers are computed here from the parsed readings with plain pandas an
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,7 +15,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from dash.exceptions import PreventUpdate
-from werkzeug.serving import make_server
 
 from collectors.parsers import parse_message
 from collectors.simulate import FleetSimulator
@@ -24,6 +22,7 @@ from dashboard import entropy_figures as efig
 from dashboard import ids
 from dashboard.app import PageContext, Services, create_app
 from dashboard.pages import entropy as entropy_page
+from tests.dashboard.serving import serving
 from tests.dashboard.test_overview_page import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -105,14 +104,8 @@ def served(store: DuckDBStore, fleet: Fleet, tmp_path: Path) -> Iterator[tuple[s
         store=f"duckdb://{store.path}", refresh_s=1.0, data_dir=tmp_path / "data"
     )
     app = create_app(settings, Services(store=store, fleet=fleet, clock=clock))
-    server = make_server("127.0.0.1", 0, app.server, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="dashboard", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/entropy", clock
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
+    with serving(app) as base:
+        yield f"{base}/entropy", clock
 
 
 def _kpi(page: object, label: str) -> str:

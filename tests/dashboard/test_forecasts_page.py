@@ -6,7 +6,6 @@ What the page must show is computed here from the raw meter readings with plain 
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from werkzeug.serving import make_server
 
 from collectors.parsers import parse_message
 from collectors.simulate import FleetSimulator
 from dashboard.app import Services, create_app
+from tests.dashboard.serving import serving
 from twin.config import load_settings
 from twin.forecast.jobs import refresh_forecasts
 from twin.inventory import example_fleet
@@ -78,39 +77,32 @@ def test_forecasts_page_in_chromium(
 
     settings = load_settings(store=f"duckdb://{store.path}", data_dir=tmp_path / "data")
     services = Services(store=store, fleet=example_fleet(), clock=lambda: NOW.to_pydatetime())
-    server = make_server("127.0.0.1", 0, create_app(settings, services).server, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="dashboard", daemon=True)
-    thread.start()
     problems: list[str] = []
-    try:
-        with sync_api.sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1600, "height": 900})
-            page.set_default_timeout(TIMEOUT_MS)
-            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-            page.goto(f"http://127.0.0.1:{server.server_port}/forecasts")
-            graph = "document.querySelector('#forecasts-graph .js-plotly-plot')"
-            page.wait_for_function(f"() => {graph} && {graph}.data && {graph}.data.length >= 3")
-            assert page.locator(".nav-link.active").inner_text() == "Forecasts"
-            # the newest issue is selected: nothing measured after it yet
-            assert "0 h" in page.locator("#forecasts-skill").inner_text()
+    with serving(create_app(settings, services)) as base, sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1600, "height": 900})
+        page.set_default_timeout(TIMEOUT_MS)
+        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+        page.goto(f"{base}/forecasts")
+        graph = "document.querySelector('#forecasts-graph .js-plotly-plot')"
+        page.wait_for_function(f"() => {graph} && {graph}.data && {graph}.data.length >= 3")
+        assert page.locator(".nav-link.active").inner_text() == "Forecasts"
+        # the newest issue is selected: nothing measured after it yet
+        assert "0 h" in page.locator("#forecasts-skill").inner_text()
 
-            page.locator("#forecasts-target").click()
-            page.get_by_role("option", name="pv", exact=True).click()
-            page.locator("#forecasts-issue").click()
-            page.get_by_role("option", name=f"{EARLY:%Y-%m-%d %H:%M} UTC").click()
-            page.wait_for_function(f"() => {graph}.data.some(t => t.name === 'actual')")
-            skill = page.locator("#forecasts-skill").inner_text()
-            assert "23 h" in skill
-            assert f"{float(np.mean(errors)):.2f} kW" in skill
-            p50 = page.evaluate(f"() => {graph}.data.find(t => t.name === 'forecast P50').y")
-            assert len(p50) == 48
-            assert p50[: len(measured)] == pytest.approx(measured["p50"].tolist())
-            SCREENSHOTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(SCREENSHOTS / "forecasts.png"), full_page=True)
-            browser.close()
-    finally:
-        server.shutdown()
-        thread.join()
+        page.locator("#forecasts-target").click()
+        page.get_by_role("option", name="pv", exact=True).click()
+        page.locator("#forecasts-issue").click()
+        page.get_by_role("option", name=f"{EARLY:%Y-%m-%d %H:%M} UTC").click()
+        page.wait_for_function(f"() => {graph}.data.some(t => t.name === 'actual')")
+        skill = page.locator("#forecasts-skill").inner_text()
+        assert "23 h" in skill
+        assert f"{float(np.mean(errors)):.2f} kW" in skill
+        p50 = page.evaluate(f"() => {graph}.data.find(t => t.name === 'forecast P50').y")
+        assert len(p50) == 48
+        assert p50[: len(measured)] == pytest.approx(measured["p50"].tolist())
+        SCREENSHOTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "forecasts.png"), full_page=True)
+        browser.close()
     assert problems == []

@@ -15,13 +15,13 @@ import pandas as pd
 import pytest
 from dash import no_update
 from dash.exceptions import PreventUpdate
-from werkzeug.serving import make_server
 
 from dashboard import ids
 from dashboard.app import PAGES, PageContext, Services, age_text, create_app, describe_store
 from dashboard.pages import overview as overview_page
 from dashboard.pages.overview import kpi_texts
 from tests.dashboard.conftest import NOW, SCHEMAS, Telemetry
+from tests.dashboard.serving import serving
 from twin.carbon import read_grid_factors
 from twin.config import load_settings
 from twin.overview import FALLBACK_PUE, OverviewKpis
@@ -112,14 +112,8 @@ def served(
         store=f"duckdb://{filled_store.path}", refresh_s=1.0, data_dir=tmp_path / "data"
     )
     app = create_app(settings, Services(store=filled_store, fleet=telemetry.fleet, clock=clock))
-    server = make_server("127.0.0.1", 0, app.server, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="dashboard", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/", clock, filled_store.path
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
+    with serving(app) as base:
+        yield f"{base}/", clock, filled_store.path
 
 
 @pytest.mark.e2e

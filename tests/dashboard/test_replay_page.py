@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import re
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -18,11 +17,11 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from werkzeug.serving import make_server
 
 from dashboard.app import Services, create_app
 from dashboard.pages import replay as page
 from tests.dashboard.conftest import NOW, SILENT_NODES, Telemetry
+from tests.dashboard.serving import serving
 from twin.carbon import read_grid_factors
 from twin.config import load_settings
 from twin.model import Fleet
@@ -87,7 +86,7 @@ def expected_kpis(state: FleetState, fleet: Fleet) -> dict[str, str]:
         renewable = kw.get("pv", 0.0) + kw.get("wind", 0.0)
         imported = kw.get("grid_import", max(facility - renewable, 0.0))
         facility_total += facility
-        renewable_total += renewable
+        renewable_total += min(renewable, facility)  # export does not count for other sites
         grams += max(imported, 0.0) * intensity.get(site.region, factors[site.region])
     nodes_text = f"{len(nodes)} / {len(state.nodes)}"
     util = f"{100 * sum(busiest) / len(busiest):.0f}" if busiest else "—"
@@ -201,14 +200,8 @@ def served(filled_store: DuckDBStore, telemetry: Telemetry, tmp_path: Path) -> I
     app = create_app(
         settings, Services(store=filled_store, fleet=telemetry.fleet, clock=NOW.to_pydatetime)
     )
-    server = make_server("127.0.0.1", 0, app.server, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="dashboard", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
+    with serving(app) as base:
+        yield f"{base}/"
 
 
 def as_of(page_: object) -> pd.Timestamp:
