@@ -247,14 +247,18 @@ def ioc_cost_points(report: Mapping[str, Any]) -> dict[str, list[tuple[float, fl
 
 
 def intensity_figure(report: Mapping[str, Any]) -> go.Figure:
-    """Each site's effective carbon intensity outlook [gCO2/kWh] over the hours ahead [h]."""
+    """Each site's effective carbon intensity outlook [gCO2/kWh] over the hours ahead [h]; a
+    plan on the store names each site's outlook source in the legend (``bj-yizhuang ·
+    forecast``, ``… · profile``)."""
     outlook = report["intensity_g_per_kwh"]
     if not outlook:
         return empty_figure("no sites")
+    sources = report.get("outlook_source", {})
     fig = go.Figure(layout=base_layout(legend=_legend_top(), margin={"t": 40}))
     for k, (site, values) in enumerate(outlook.items()):
+        name = f"{site} · {sources[site]}" if site in sources else site
         fig.add_scatter(
-            x=list(range(len(values))), y=values, mode="lines", name=site,
+            x=list(range(len(values))), y=values, mode="lines", name=name,
             line={"color": site_colour(k), "width": 3, "shape": "hv"},
         )  # fmt: skip
     fig.update_xaxes(title_text="hours from the plan's start [h]")
@@ -310,6 +314,49 @@ def jobs_per_site_figure(report: Mapping[str, Any]) -> go.Figure:
         )  # fmt: skip
     fig.update_xaxes(title_text="policy")
     fig.update_yaxes(title_text="jobs [count]")
+    return fig
+
+
+PLANNED_OPACITY = 0.45
+"""The planned bar of a policy is its colour at this opacity, the realised bar is solid."""
+
+
+def planned_realised_figure(report: Mapping[str, Any]) -> go.Figure:
+    """Per policy of a plan on the store, the planned and the realised emissions [kgCO2] of
+    the same energy (the plan's energy in hours the store holds after the start), side by
+    side; the realised bar is labelled with that energy's share of the plan [%], which the
+    hover repeats with the plan's energy [kWh]. A policy with nothing known
+    after the start has no bars; a message when no policy has any."""
+    known = {
+        policy: (e["realised"], e["energy_kwh"])
+        for policy, e in report["policies"].items()
+        if e.get("realised")
+    }
+    if not known:
+        return empty_figure(
+            f"the store holds nothing after the plan's start ({report.get('start', '?')}): "
+            "no realised emissions to compare"
+        )
+    fig = go.Figure(layout=base_layout(legend=_legend_top(), margin={"t": 40}, barmode="relative"))
+    for policy, (realised, energy_kwh) in known.items():
+        share = f"{realised['energy_share']:.0%} of the plan's {energy_kwh:,.0f} kWh"
+        fig.add_bar(
+            x=[[policy, policy], ["planned", "realised"]],
+            y=[realised["planned_emissions_kg"], realised["emissions_kg"]],
+            text=["", f"{realised['energy_share']:.0%} of plan"],
+            textposition="outside",
+            textfont={"color": MUTED, "size": 11},
+            constraintext="none",
+            cliponaxis=False,
+            customdata=["planned", "realised"],
+            name=policy,
+            marker={"color": policy_colour(policy), "opacity": [PLANNED_OPACITY, 1.0]},
+            hovertemplate=(
+                f"{policy} · %{{customdata}}<br>%{{y:,.0f}} kgCO2<br>{share}<extra></extra>"
+            ),
+        )
+    fig.update_xaxes(title_text="policy", tickangle=0, tickfont={"size": 11})
+    fig.update_yaxes(title_text="emissions of the same energy [kgCO2]")
     return fig
 
 

@@ -14,11 +14,19 @@ store and drawn by the pure builders of :mod:`dashboard.whatif_figures`:
   delay Pareto plot and jobs per site.
 
 **Fork from stored time** runs :func:`twin.whatif.fork.fork_from` on the dashboard's store
-under every node policy from the time in the "Fork at" field (filled from ``?at=`` in the URL,
-which the Replay page's fork link sets) and shows both sides in a table, beside H(R) and mean
-utilisation c hour by hour (what happened in a neutral colour, each policy in its own). It is
-an ordinary callback in the server process (a few seconds), since the store's connection stays
-there.
+under every node policy from the time in the "Stored time" field (filled from ``?at=`` in the
+URL, which the Replay page's fork link sets) and shows both sides in a table, beside H(R) and
+mean utilisation c hour by hour (what happened in a neutral colour, each policy in its own).
+
+**Plan carbon shift from stored time** runs what ``cnetwin whatif carbon-shift --at`` runs
+(:func:`twin.whatif.carbon_fleet.run_carbon_shift_at` from the inventory's first demand hub,
+every shift policy, then :func:`twin.whatif.report.carbon_shift_report`) from the same field
+and draws the carbon-shift panels, the outlook's legend naming each site's source, and the
+planned against the realised emissions of each plan.
+
+Both are ordinary callbacks in the server process (a few seconds), since the store's
+connection stays there; the button is disabled while its run lasts and an error is written
+beside it.
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 import diskcache
+import pandas as pd
 from dash import Dash, DiskcacheManager, Input, Output, State, ctx, dcc, html, no_update
 from dash.development.base_component import Component
 from dash.exceptions import PreventUpdate
@@ -112,7 +121,7 @@ def layout(context: PageContext) -> Component:
                     html.Progress(id=ids.WHATIF_PROGRESS, value="0", max="1"),
                     html.Span(id=ids.WHATIF_STATUS, className="whatif-status"),
                     _field(
-                        "Fork at (UTC)",
+                        "Stored time (UTC)",
                         dcc.Input(
                             id=ids.WHATIF_AT,
                             type="text",
@@ -125,10 +134,17 @@ def layout(context: PageContext) -> Component:
                         "Fork from stored time", id=ids.WHATIF_FORK, className="whatif-button"
                     ),
                     html.Span(id=ids.WHATIF_FORK_STATUS, className="whatif-status"),
+                    html.Button(
+                        "Plan carbon shift from stored time",
+                        id=ids.WHATIF_CARBON_AT,
+                        className="whatif-button",
+                    ),
+                    html.Span(id=ids.WHATIF_CARBON_AT_STATUS, className="whatif-status"),
                 ],
             ),
             dcc.Store(id=ids.WHATIF_RESULT),
             dcc.Store(id=ids.WHATIF_FORK_RESULT),
+            dcc.Store(id=ids.WHATIF_CARBON_AT_RESULT),
             dcc.Store(id=ids.WHATIF_SESSION, data=uuid.uuid4().hex),
             html.Div(
                 id=ids.WHATIF_PANELS,
@@ -218,6 +234,21 @@ def run_fork(services: Services, at: str, horizon_h: int, seed: int) -> dict[str
         for p in NODE_POLICIES
     ]
     return {"preset": "fork", "report": comparison_json(reports)}
+
+
+def run_carbon_at(services: Services, at: str, seed: int) -> dict[str, Any]:
+    """Plan the carbon shift on the stored fleet as known at ``at`` (ISO time or offset) under
+    every shift policy, from the inventory's first demand hub, as ``cnetwin whatif
+    carbon-shift --at`` does: ``{"preset": "carbon-shift", "report": report}`` with the
+    stored plan's keys (``at``, ``outlook_source``, ``realised`` …); CnetwinError if it
+    cannot."""
+    from twin.cli import parse_time
+    from twin.whatif.carbon_fleet import run_carbon_shift_at
+    from twin.whatif.report import carbon_shift_report
+
+    when = parse_time(at.strip(), services.clock())
+    stored = run_carbon_shift_at(services.store, services.fleet, when, SHIFT_POLICIES, seed)
+    return {"preset": "carbon-shift", "report": carbon_shift_report(stored, seed)}
 
 
 FORK_ROWS: tuple[tuple[str, str, str | None], ...] = (
@@ -310,7 +341,7 @@ def panels(result: dict[str, Any]) -> list[Component]:
         ]
     else:
         graphs = [
-            ("Carbon intensity outlook per site", wfig.intensity_figure(report)),
+            (_outlook_title(report), wfig.intensity_figure(report)),
             ("Emissions per hour of each plan", wfig.hourly_emissions_figure(report)),
             (
                 "Emissions vs delay",
@@ -320,9 +351,28 @@ def panels(result: dict[str, Any]) -> list[Component]:
                 "Emissions vs energy cost",
                 wfig.pareto_figure(wfig.carbon_cost_points(report), "energy cost [CNY]"),
             ),
-            ("Jobs per site", wfig.jobs_per_site_figure(report)),
+            (_jobs_title(report), wfig.jobs_per_site_figure(report)),
         ]
+        if "at" in report:
+            graphs.append(("Planned vs realised emissions", wfig.planned_realised_figure(report)))
     return _graph_panels(graphs)
+
+
+def _outlook_title(report: dict[str, Any]) -> str:
+    """The outlook panel's title; a plan on the store says when it was made (UTC) and when
+    its hour 0 is."""
+    if "at" not in report:
+        return "Carbon intensity outlook per site"
+    at, start = pd.Timestamp(report["at"]), pd.Timestamp(report["start"])
+    return (
+        f"Carbon intensity outlook per site · known at {at:%Y-%m-%d %H:%M} UTC, "
+        f"hour 0 at {start:%H:%M}"
+    )
+
+
+def _jobs_title(report: dict[str, Any]) -> str:
+    """The jobs panel's title; a plan on the store names the origin the jobs arrive at."""
+    return f"Jobs per site · origin {report['origin']}" if "origin" in report else "Jobs per site"
 
 
 def grid_class(preset: str) -> str:
@@ -349,8 +399,8 @@ def _graph_panels(graphs: list[tuple[str, go.Figure]]) -> list[Component]:
 
 
 def register_callbacks(app: Dash, services: Services) -> None:
-    """The page's callbacks: policy choices per preset, the background run, the fork from
-    stored time, the panels."""
+    """The page's callbacks: policy choices per preset, the background run, the fork and the
+    carbon-shift plan from stored time, the panels."""
     cache = diskcache.Cache(tempfile.mkdtemp(prefix="cnetwin-whatif-"))
     manager = DiskcacheManager(cache)
 
@@ -431,6 +481,7 @@ def register_callbacks(app: Dash, services: Services) -> None:
         State(ids.WHATIF_AT, "value"),
         State(ids.WHATIF_HORIZON, "value"),
         State(ids.WHATIF_SEED, "value"),
+        running=[(Output(ids.WHATIF_FORK, "disabled"), True, False)],
         prevent_initial_call=True,
     )
     def fork(
@@ -446,16 +497,40 @@ def register_callbacks(app: Dash, services: Services) -> None:
             return no_update, str(exc)
 
     @app.callback(
+        Output(ids.WHATIF_CARBON_AT_RESULT, "data"),
+        Output(ids.WHATIF_CARBON_AT_STATUS, "children"),
+        Input(ids.WHATIF_CARBON_AT, "n_clicks"),
+        State(ids.WHATIF_AT, "value"),
+        State(ids.WHATIF_SEED, "value"),
+        running=[(Output(ids.WHATIF_CARBON_AT, "disabled"), True, False)],
+        prevent_initial_call=True,
+    )
+    def carbon_at(n_clicks: int | None, at: str | None, seed: int | None) -> tuple[Any, str]:
+        if not n_clicks:
+            raise PreventUpdate
+        if not at:
+            return no_update, "enter a stored time to plan from"
+        try:
+            return run_carbon_at(services, at, int(seed or 0)), ""
+        except CnetwinError as exc:
+            return no_update, str(exc)
+
+    @app.callback(
         Output(ids.WHATIF_PANELS, "children"),
         Output(ids.WHATIF_PANELS, "className"),
         Input(ids.WHATIF_RESULT, "data"),
         Input(ids.WHATIF_FORK_RESULT, "data"),
+        Input(ids.WHATIF_CARBON_AT_RESULT, "data"),
         prevent_initial_call=True,
     )
     def draw(
-        result: dict[str, Any] | None, forked: dict[str, Any] | None
+        result: dict[str, Any] | None,
+        forked: dict[str, Any] | None,
+        planned: dict[str, Any] | None,
     ) -> tuple[list[Component], str]:
-        latest = forked if ctx.triggered_id == ids.WHATIF_FORK_RESULT else result
+        latest = {ids.WHATIF_FORK_RESULT: forked, ids.WHATIF_CARBON_AT_RESULT: planned}.get(
+            str(ctx.triggered_id), result
+        )
         if not latest:
             raise PreventUpdate
         return panels(latest), grid_class(latest["preset"])

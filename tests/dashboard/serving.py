@@ -1,13 +1,27 @@
-"""Serve a dashboard app for a browser test: a real WSGI server on a free loopback port."""
+"""Serve a dashboard app for a browser test and drive it in Debian's Chromium.
+
+The app runs on a real WSGI server on a free loopback port; the browser is the system's
+``/usr/bin/chromium`` (test tools never download their own), headless.
+"""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
+import pytest
 from dash import Dash
 from werkzeug.serving import make_server
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "screenshots"
+"""Where browser tests leave screenshots to look at (ignored by git)."""
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+TIMEOUT_MS = 30_000
+"""Default wait for a page condition [ms]."""
 
 
 @contextmanager
@@ -21,3 +35,28 @@ def serving(app: Dash) -> Iterator[str]:
     finally:
         server.shutdown()
         thread.join(timeout=10)
+
+
+@contextmanager
+def chromium_page(
+    problems: list[str], height: int = 1080, timeout_ms: int = TIMEOUT_MS
+) -> Iterator[Any]:
+    """A 1920 × ``height`` page in headless Chromium whose console errors and page errors are
+    appended to ``problems``; skips the test when Playwright or Chromium is missing."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"Debian's Chromium is not installed at {CHROMIUM}")
+    SCREENSHOTS.mkdir(exist_ok=True)
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1920, "height": height})
+        page.set_default_timeout(timeout_ms)
+        page.on(
+            "console",
+            lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None,
+        )
+        page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+        try:
+            yield page
+        finally:
+            browser.close()

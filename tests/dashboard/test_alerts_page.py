@@ -11,18 +11,13 @@ import pandas as pd
 import pytest
 
 from dashboard.app import Services, create_app
-from tests.dashboard.serving import serving
+from tests.dashboard.serving import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, TIMEOUT_MS, serving
 from twin.alerts.evaluate import evaluate
 from twin.alerts.rules import RuleSet, load_rules
 from twin.alerts.silences import read_silences
 from twin.config import load_settings
 from twin.inventory import example_fleet
 from twin.store.duckdb import DuckDBStore
-
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-TIMEOUT_MS = 30_000
 
 START = datetime(2025, 6, 1, 6, tzinfo=UTC)
 NOW = START + timedelta(minutes=10)

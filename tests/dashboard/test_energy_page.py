@@ -21,17 +21,12 @@ from collectors.simulate import FleetSimulator
 from dashboard import energy_figures as ef
 from dashboard.app import PageContext, Services, create_app
 from dashboard.pages import energy as energy_page
-from tests.dashboard.serving import serving
+from tests.dashboard.serving import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, TIMEOUT_MS, serving
 from twin.config import load_settings
 from twin.energy_jobs import record_energy
 from twin.inventory import example_fleet
 from twin.model import Fleet
 from twin.store.duckdb import DuckDBStore
-
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-TIMEOUT_MS = 30_000
 
 START = datetime(2025, 6, 1, 4, tzinfo=UTC)
 NOW = pd.Timestamp(START + timedelta(hours=24, minutes=2, seconds=30))

@@ -17,16 +17,11 @@ import pytest
 from collectors.parsers import parse_message
 from collectors.simulate import FleetSimulator
 from dashboard.app import Services, create_app
-from tests.dashboard.serving import serving
+from tests.dashboard.serving import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, TIMEOUT_MS, serving
 from twin.config import load_settings
 from twin.forecast.jobs import refresh_forecasts
 from twin.inventory import example_fleet
 from twin.store.duckdb import DuckDBStore
-
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-TIMEOUT_MS = 30_000
 
 START = datetime(2025, 6, 1, tzinfo=UTC)
 EARLY = pd.Timestamp(START + timedelta(days=2, hours=1))

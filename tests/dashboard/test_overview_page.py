@@ -21,16 +21,11 @@ from dashboard.app import PAGES, PageContext, Services, age_text, create_app, de
 from dashboard.pages import overview as overview_page
 from dashboard.pages.overview import kpi_texts
 from tests.dashboard.conftest import NOW, SCHEMAS, Telemetry
-from tests.dashboard.serving import serving
+from tests.dashboard.serving import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, TIMEOUT_MS, serving
 from twin.carbon import read_grid_factors
 from twin.config import load_settings
 from twin.overview import FALLBACK_PUE, OverviewKpis
 from twin.store.duckdb import DuckDBStore
-
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-TIMEOUT_MS = 30_000
 
 
 class MovableClock:

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from dashboard.app import Services, create_app
 from dashboard.pages import replay as page
 from tests.dashboard.conftest import NOW, SILENT_NODES, Telemetry
-from tests.dashboard.serving import serving
+from tests.dashboard.serving import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, TIMEOUT_MS, serving
 from twin.carbon import read_grid_factors
 from twin.config import load_settings
 from twin.model import Fleet
@@ -29,10 +29,6 @@ from twin.overview import FALLBACK_PUE
 from twin.replay import FleetState, state_at
 from twin.store.duckdb import DuckDBStore
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-TIMEOUT_MS = 30_000
 CARDS = ("nodes", "util", "power", "renewable", "carbon")
 LABELS = dict(
     zip(

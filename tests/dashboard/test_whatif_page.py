@@ -2,28 +2,31 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
-from werkzeug.serving import make_server
 
 from collectors.parsers import parse_message
 from collectors.simulate import FleetSimulator
 from dashboard import whatif_figures as wfig
 from dashboard.app import Services, create_app
-from dashboard.pages.whatif import fork_time_query, panels, run_fork, run_preset
+from dashboard.pages.whatif import fork_time_query, panels, run_carbon_at, run_fork, run_preset
 from tests.dashboard.conftest import NOW, Telemetry
-from tests.dashboard.test_overview_page import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, TIMEOUT_MS
+from tests.dashboard.serving import SCREENSHOTS, TIMEOUT_MS, chromium_page, serving
+from tests.twin.whatif.test_carbon_outlook import AT as CARBON_AT
+from tests.twin.whatif.test_carbon_outlook import STOP as CARBON_STOP
+from tests.twin.whatif.test_carbon_outlook import built, fleet  # noqa: F401 (fixtures)
 from tests.twin.whatif.test_fork import AT, START, STOP, T0
 from twin.config import load_settings
+from twin.errors import ConfigError
 from twin.inventory import example_fleet
 from twin.store.duckdb import DuckDBStore
+from twin.whatif.carbon_shift import SHIFT_POLICIES
 from twin.whatif.policies import NODE_POLICIES
 
 
@@ -161,33 +164,17 @@ def served(tmp_path: Path) -> Iterator[str]:
         store=f"duckdb://{store.path}", refresh_s=5.0, data_dir=tmp_path / "data"
     )
     app = create_app(settings, Services(store=store, fleet=example_fleet()))
-    server = make_server("127.0.0.1", 0, app.server, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="dashboard", daemon=True)
-    thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}/whatif"
+        with serving(app) as base:
+            yield f"{base}/whatif"
     finally:
-        server.shutdown()
-        thread.join(timeout=10)
         store.close()
 
 
 @pytest.mark.e2e
 def test_whatif_page_runs_presets_side_by_side(served: str) -> None:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"Debian's Chromium is not installed at {CHROMIUM}")
-    SCREENSHOTS.mkdir(exist_ok=True)
     problems: list[str] = []
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1920, "height": 1080})
-        page.set_default_timeout(TIMEOUT_MS * 4)
-        page.on(
-            "console",
-            lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None,
-        )
-        page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    with chromium_page(problems, timeout_ms=TIMEOUT_MS * 4) as page:
         page.goto(served)
         page.wait_for_selector(".whatif-hint")
         run, cancel = page.locator("#whatif-run"), page.locator("#whatif-cancel")
@@ -265,7 +252,6 @@ def test_whatif_page_runs_presets_side_by_side(served: str) -> None:
             in page.locator(".whatif-grid .panel-title").all_text_contents()
         )
         page.screenshot(path=str(SCREENSHOTS / "whatif-carbon-shift.png"))
-        browser.close()
     assert problems == []
 
 
@@ -288,39 +274,21 @@ def served_filled(filled_store: DuckDBStore, tmp_path: Path) -> Iterator[str]:
         store=f"duckdb://{filled_store.path}", refresh_s=5.0, data_dir=tmp_path / "data"
     )
     services = Services(store=filled_store, fleet=example_fleet(), clock=lambda: NOW)
-    server = make_server("127.0.0.1", 0, create_app(settings, services).server, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="dashboard", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/whatif"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
+    with serving(create_app(settings, services)) as base:
+        yield f"{base}/whatif"
 
 
 @pytest.mark.e2e
 def test_whatif_page_forks_from_the_time_in_the_url(
     served_filled: str, telemetry: Telemetry
 ) -> None:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"Debian's Chromium is not installed at {CHROMIUM}")
-    SCREENSHOTS.mkdir(exist_ok=True)
     at = NOW.floor("1h") - pd.Timedelta(hours=1)
     nodes = telemetry.frames["node"]
     hour = nodes[(nodes["ts"] >= at) & (nodes["ts"] < at + pd.Timedelta(hours=1))]
     means = hour.groupby("id")[["cpu_util", "gpu_util"]].mean()
     expected_c = f"{float(np.fmax(means['cpu_util'], means['gpu_util']).mean()):,.2f}"
     problems: list[str] = []
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1920, "height": 1080})
-        page.set_default_timeout(TIMEOUT_MS * 4)
-        page.on(
-            "console",
-            lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None,
-        )
-        page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    with chromium_page(problems, timeout_ms=TIMEOUT_MS * 4) as page:
         page.goto(f"{served_filled}?at={at.strftime('%Y-%m-%dT%H:%M:%SZ')}")
         page.wait_for_function(
             f"document.querySelector('#whatif-at')?.value === '{at:%Y-%m-%dT%H:%M:%SZ}'"
@@ -346,7 +314,6 @@ def test_whatif_page_forks_from_the_time_in_the_url(
             "document.querySelector('#whatif-fork-status').textContent.includes('no node')"
         )
         assert page.locator(".whatif-fork-table").count() == 1
-        browser.close()
     assert not problems, problems
 
 
@@ -356,14 +323,14 @@ def test_whatif_page_forks_from_the_time_in_the_url(
 @pytest.fixture(scope="module")
 def simulated_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DuckDBStore]:
     """36 h of the example fleet's simulated history (as tests/twin/whatif/test_fork.py)."""
-    fleet = example_fleet()
-    sim = FleetSimulator(fleet, seed=11, interval_s=120.0, start=START)
+    inventory = example_fleet()
+    sim = FleetSimulator(inventory, seed=11, interval_s=120.0, start=START)
     store = DuckDBStore(tmp_path_factory.mktemp("fork") / "simulated.duckdb")
     store.write(
         [
             reading
             for topic, payload in sim.backfill(START, STOP)
-            for reading in parse_message(topic, payload, fleet=fleet, received_at=STOP)
+            for reading in parse_message(topic, payload, fleet=inventory, received_at=STOP)
         ]
     )
     yield store
@@ -404,33 +371,15 @@ def served_simulated(simulated_store: DuckDBStore, tmp_path: Path) -> Iterator[s
         store=f"duckdb://{simulated_store.path}", refresh_s=5.0, data_dir=tmp_path / "data"
     )
     services = Services(store=simulated_store, fleet=example_fleet(), clock=lambda: STOP)
-    server = make_server("127.0.0.1", 0, create_app(settings, services).server, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="dashboard", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/whatif"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
+    with serving(create_app(settings, services)) as base:
+        yield f"{base}/whatif"
 
 
 @pytest.mark.e2e
 def test_whatif_page_draws_the_fork_hour_by_hour(served_simulated: str) -> None:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"Debian's Chromium is not installed at {CHROMIUM}")
-    SCREENSHOTS.mkdir(exist_ok=True)
     horizon = 6
     problems: list[str] = []
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1920, "height": 1080})
-        page.set_default_timeout(TIMEOUT_MS * 4)
-        page.on(
-            "console",
-            lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None,
-        )
-        page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    with chromium_page(problems, timeout_ms=TIMEOUT_MS * 4) as page:
         page.goto(f"{served_simulated}?at={AT:%Y-%m-%dT%H:%M:%SZ}")
         page.wait_for_function(
             f"document.querySelector('#whatif-at')?.value === '{AT:%Y-%m-%dT%H:%M:%SZ}'"
@@ -468,5 +417,119 @@ def test_whatif_page_draws_the_fork_hour_by_hour(served_simulated: str) -> None:
         assert all(float(c.replace(",", "")) > 0 for c in cost[1:])
         page.wait_for_load_state("networkidle")
         page.screenshot(path=str(SCREENSHOTS / "whatif-fork-hourly.png"))
-        browser.close()
+    assert not problems, problems
+
+
+# --- carbon shift planned from stored time -------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def carbon_store(built: Path) -> Iterator[DuckDBStore]:  # noqa: F811 (the fixture)
+    """Four simulated days of the example fleet with forecasts issued up to 16:00 on the third
+    (tests/twin/whatif/test_carbon_outlook.py), opened read-only as the dashboard would."""
+    store = DuckDBStore(built, read_only=True)
+    yield store
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def carbon_services(carbon_store: DuckDBStore) -> Services:
+    return Services(store=carbon_store, fleet=example_fleet(), clock=lambda: CARBON_STOP)
+
+
+@pytest.fixture(scope="module")
+def carbon_at_run(carbon_services: Services) -> dict[str, Any]:
+    return run_carbon_at(carbon_services, CARBON_AT.isoformat(), 0)
+
+
+def test_planned_vs_realised_figure_sets_each_plan_beside_what_followed(
+    carbon_at_run: dict[str, Any],
+) -> None:
+    report = carbon_at_run["report"]
+    fig = wfig.planned_realised_figure(report)
+    assert [t.name for t in fig.data] == list(SHIFT_POLICIES)
+    for trace in fig.data:
+        entry = report["policies"][trace.name]
+        realised = entry["realised"]
+        assert list(trace.x[0]) == [trace.name, trace.name]
+        assert list(trace.x[1]) == ["planned", "realised"]
+        assert list(trace.y) == [realised["planned_emissions_kg"], realised["emissions_kg"]]
+        assert f"{realised['energy_share']:.0%} of the plan's" in trace.hovertemplate
+        assert trace.marker.color == wfig.policy_colour(trace.name)
+    assert fig.layout.yaxis.title.text == "emissions of the same energy [kgCO2]"
+    outlook = wfig.intensity_figure(report)
+    assert [t.name for t in outlook.data] == [
+        f"{site} · {source}" for site, source in report["outlook_source"].items()
+    ]
+    assert {t.name.split(" · ")[1] for t in outlook.data} == {"forecast"}
+    titles = [p.children[0].children for p in panels(carbon_at_run)]
+    assert titles == [
+        "Carbon intensity outlook per site · known at 2024-06-20 16:30 UTC, hour 0 at 17:00",
+        "Emissions per hour of each plan",
+        "Emissions vs delay",
+        "Emissions vs energy cost",
+        "Jobs per site · origin bj-yizhuang",
+        "Planned vs realised emissions",
+    ]
+
+
+def test_a_plan_after_the_stored_history_says_nothing_followed(
+    carbon_services: Services,
+) -> None:
+    late = run_carbon_at(carbon_services, (CARBON_STOP + timedelta(hours=1)).isoformat(), 0)
+    report = late["report"]
+    assert all(e["realised"] is None for e in report["policies"].values())
+    fig = wfig.planned_realised_figure(report)
+    assert fig.data == ()
+    assert fig.layout.annotations[0].text.startswith("the store holds nothing after")
+    with pytest.raises(ConfigError, match="no meter readings or forecasts"):
+        run_carbon_at(carbon_services, "2020-01-01T00:00:00Z", 0)
+
+
+@pytest.fixture
+def served_carbon(
+    carbon_services: Services, carbon_store: DuckDBStore, tmp_path: Path
+) -> Iterator[str]:
+    settings = load_settings(
+        store=f"duckdb://{carbon_store.path}", refresh_s=5.0, data_dir=tmp_path / "data"
+    )
+    with serving(create_app(settings, carbon_services)) as base:
+        yield f"{base}/whatif"
+
+
+@pytest.mark.e2e
+def test_whatif_page_plans_the_carbon_shift_from_stored_time(served_carbon: str) -> None:
+    at = f"{CARBON_AT:%Y-%m-%dT%H:%M:%SZ}"
+    problems: list[str] = []
+    with chromium_page(problems, timeout_ms=TIMEOUT_MS * 4) as page:
+        page.goto(f"{served_carbon}?at={at}")
+        page.wait_for_function(f"document.querySelector('#whatif-at')?.value === '{at}'")
+        page.click("#whatif-carbon-at")
+        page.wait_for_function(
+            "document.querySelectorAll('.whatif-grid .js-plotly-plot').length === 6"
+        )
+        page.wait_for_function("!document.querySelector('#whatif-carbon-at').disabled")
+        titles = page.locator(".whatif-grid .panel-title").all_text_contents()
+        assert f"known at {CARBON_AT:%Y-%m-%d %H:%M} UTC" in titles[0]
+        assert titles[-1] == "Planned vs realised emissions"
+        legend = page.locator(".whatif-grid .legendtext").all_text_contents()
+        assert "bj-yizhuang · forecast" in legend
+        bars = page.evaluate(
+            "() => [...document.querySelectorAll('.whatif-grid .js-plotly-plot')].at(-1)"
+            ".data.map(t => ({name: t.name, y: t.y}))"
+        )
+        assert [b["name"] for b in bars] == list(SHIFT_POLICIES)
+        assert all(len(b["y"]) == 2 and min(b["y"]) > 0 for b in bars)
+        assert page.locator(".whatif-grid .js-plotly-plot").last.locator(".point").count() == 8
+        page.wait_for_load_state("networkidle")
+        page.screenshot(path=str(SCREENSHOTS / "whatif-carbon-at.png"))
+
+        # a time before the stored history is refused beside the button, the panels stay
+        page.fill("#whatif-at", "2020-01-01T00:00:00Z")
+        page.click("#whatif-carbon-at")
+        page.wait_for_function(
+            "document.querySelector('#whatif-carbon-at-status').textContent"
+            ".includes('no meter readings or forecasts')"
+        )
+        assert page.locator(".whatif-grid .js-plotly-plot").count() == 6
     assert not problems, problems
