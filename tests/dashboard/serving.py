@@ -39,17 +39,17 @@ def serving(app: Dash) -> Iterator[str]:
 
 @contextmanager
 def chromium_page(
-    problems: list[str], height: int = 1080, timeout_ms: int = TIMEOUT_MS
+    problems: list[str], height: int = 1080, timeout_ms: int = TIMEOUT_MS, width: int = 1920
 ) -> Iterator[Any]:
-    """A 1920 × ``height`` page in headless Chromium whose console errors and page errors are
-    appended to ``problems``; skips the test when Playwright or Chromium is missing."""
+    """A ``width`` × ``height`` page [px] in headless Chromium whose console errors and page
+    errors are appended to ``problems``; skips the test when Playwright or Chromium is missing."""
     sync_api = pytest.importorskip("playwright.sync_api")
     if not Path(CHROMIUM).exists():
         pytest.skip(f"Debian's Chromium is not installed at {CHROMIUM}")
     SCREENSHOTS.mkdir(exist_ok=True)
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1920, "height": height})
+        page = browser.new_page(viewport={"width": width, "height": height})
         page.set_default_timeout(timeout_ms)
         page.on(
             "console",

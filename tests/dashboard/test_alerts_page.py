@@ -8,10 +8,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
-import pytest
 
 from dashboard.app import Services, create_app
-from tests.dashboard.serving import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, TIMEOUT_MS, serving
+from tests.dashboard.serving import SCREENSHOTS, chromium_page, serving
 from twin.alerts.evaluate import evaluate
 from twin.alerts.rules import RuleSet, load_rules
 from twin.alerts.silences import read_silences
@@ -52,9 +51,6 @@ def fill(store: DuckDBStore) -> RuleSet:
 
 
 def test_alerts_page_in_chromium(tmp_path: Path) -> None:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"Debian's Chromium is not installed at {CHROMIUM}")
     store = DuckDBStore(tmp_path / "twin.duckdb")
     rules = fill(store)
     settings = load_settings(
@@ -63,15 +59,10 @@ def test_alerts_page_in_chromium(tmp_path: Path) -> None:
     services = Services(store=store, fleet=example_fleet(), clock=lambda: NOW)
     problems: list[str] = []
     try:
-        with serving(create_app(settings, services)) as base, sync_api.sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1920, "height": 1300})
-            page.set_default_timeout(TIMEOUT_MS)
-            page.on(
-                "console",
-                lambda m: problems.append(m.text) if m.type == "error" else None,
-            )
-            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+        with (
+            serving(create_app(settings, services)) as base,
+            chromium_page(problems, height=1300) as page,
+        ):
             page.goto(f"{base}/alerts")
             page.wait_for_selector("#alerts-active-table tbody tr")
             assert page.locator(".nav-link.active").inner_text() == "Alerts"
@@ -115,13 +106,11 @@ def test_alerts_page_in_chromium(tmp_path: Path) -> None:
             assert 'id="l1"' in silence_row and "fibre repair" in silence_row
             assert [s.comment for s in read_silences(store, NOW)] == ["fibre repair"]
             page.wait_for_selector(".alerts-kpis .kpi:has-text('Silences') .kpi-value:text-is('1')")
-            SCREENSHOTS.mkdir(exist_ok=True)
             page.screenshot(path=str(SCREENSHOTS / "alerts.png"), full_page=True)
 
             page.click(".alerts-end")
             page.wait_for_selector(".alerts-empty:has-text('No silences in force')")
             assert read_silences(store, NOW) == []
-            browser.close()
     finally:
         store.close()
     assert problems == []

@@ -21,7 +21,7 @@ from collectors.simulate import FleetSimulator
 from dashboard import energy_figures as ef
 from dashboard.app import PageContext, Services, create_app
 from dashboard.pages import energy as energy_page
-from tests.dashboard.serving import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, TIMEOUT_MS, serving
+from tests.dashboard.serving import SCREENSHOTS, chromium_page, serving
 from twin.config import load_settings
 from twin.energy_jobs import record_energy
 from twin.inventory import example_fleet
@@ -86,9 +86,6 @@ def site_windows(fleet: Fleet, raw: dict[str, pd.DataFrame]) -> pd.DataFrame:
 def test_energy_page_in_a_real_browser(
     store: DuckDBStore, fleet: Fleet, raw: dict[str, pd.DataFrame], tmp_path: Path
 ) -> None:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"Debian's Chromium is not installed at {CHROMIUM}")
     expected = site_windows(fleet, raw)
     latest = expected.xs(LAST, level="window")
     day = expected[expected.index.get_level_values("window") < NOW.floor(WINDOW)]
@@ -98,15 +95,10 @@ def test_energy_page_in_a_real_browser(
     now = [NOW]  # the app's clock; the test moves it
     services = Services(store=store, fleet=fleet, clock=lambda: now[0].to_pydatetime())
     problems: list[str] = []
-    with serving(create_app(settings, services)) as base, sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1920, "height": 1500})
-        page.set_default_timeout(TIMEOUT_MS)
-        page.on(
-            "console",
-            lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None,
-        )
-        page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    with (
+        serving(create_app(settings, services)) as base,
+        chromium_page(problems, height=1500) as page,
+    ):
         page.goto(f"{base}/energy")
         page.wait_for_selector(".energy-table tbody tr")
         assert page.locator(".nav-link.active").inner_text() == "Energy & Carbon"
@@ -180,7 +172,6 @@ def test_energy_page_in_a_real_browser(
         later = (LAST + 2 * WINDOW - pd.Timedelta(hours=24)).strftime("%Y-%m-%d %H:%M:%S")
         assert page.evaluate(f"() => {power}[0].x[0]") == later
         assert page.evaluate(f"() => {power}[0].name") == "IT (model)"
-        browser.close()
     assert not problems, "\n".join(problems)
 
 

@@ -22,12 +22,9 @@ from dashboard import entropy_figures as efig
 from dashboard import ids
 from dashboard.app import PageContext, Services, create_app
 from dashboard.pages import entropy as entropy_page
-from tests.dashboard.serving import serving
+from tests.dashboard.serving import chromium_page, serving
 from tests.dashboard.test_overview_page import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     SCREENSHOTS,
-    TIMEOUT_MS,
     MovableClock,
 )
 from tests.twin.test_entropy_jobs import entropy_by_hand, hourly_by_hand
@@ -120,22 +117,10 @@ def test_entropy_page_in_a_real_browser(
     readings: list[Reading],
     fleet: Fleet,
 ) -> None:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"Debian's Chromium is not installed at {CHROMIUM}")
     url, clock = served
     expected = Expected(readings, fleet, FIRST)
-    SCREENSHOTS.mkdir(exist_ok=True)
     problems: list[str] = []
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1920, "height": 1260})
-        page.set_default_timeout(TIMEOUT_MS)
-        page.on(
-            "console",
-            lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None,
-        )
-        page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    with chromium_page(problems, height=1260) as page:
         page.goto(url)
         page.wait_for_selector(f"#{ids.ENTROPY_HOURS} .js-plotly-plot .bars")
         page.wait_for_function(
@@ -274,7 +259,6 @@ def test_entropy_page_in_a_real_browser(
             f"k.innerText.includes('{FIRST + timedelta(hours=1):%H:%M} UTC'))"
         )
         assert _kpi(page, "Network entropy H(R)") == f"{following.network:.2f}"
-        browser.close()
     assert not problems, "\n".join(problems)
 
 

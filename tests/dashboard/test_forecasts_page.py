@@ -17,7 +17,7 @@ import pytest
 from collectors.parsers import parse_message
 from collectors.simulate import FleetSimulator
 from dashboard.app import Services, create_app
-from tests.dashboard.serving import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, TIMEOUT_MS, serving
+from tests.dashboard.serving import SCREENSHOTS, chromium_page, serving
 from twin.config import load_settings
 from twin.forecast.jobs import refresh_forecasts
 from twin.inventory import example_fleet
@@ -56,9 +56,6 @@ def store(tmp_path: Path, meters: pd.DataFrame) -> Iterator[DuckDBStore]:
 def test_forecasts_page_in_chromium(
     tmp_path: Path, store: DuckDBStore, meters: pd.DataFrame
 ) -> None:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"Debian's Chromium is not installed at {CHROMIUM}")
     # expected: hourly mean PV power of the site against the early forecast's P50
     pv = meters[(meters["site"] == SITE) & (meters["kind"] == "pv")]
     hourly = pv.groupby(pv["ts"].dt.floor("h"))["power_kw"].mean()
@@ -73,12 +70,10 @@ def test_forecasts_page_in_chromium(
     settings = load_settings(store=f"duckdb://{store.path}", data_dir=tmp_path / "data")
     services = Services(store=store, fleet=example_fleet(), clock=lambda: NOW.to_pydatetime())
     problems: list[str] = []
-    with serving(create_app(settings, services)) as base, sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1600, "height": 900})
-        page.set_default_timeout(TIMEOUT_MS)
-        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    with (
+        serving(create_app(settings, services)) as base,
+        chromium_page(problems, height=900, width=1600) as page,
+    ):
         page.goto(f"{base}/forecasts")
         graph = "document.querySelector('#forecasts-graph .js-plotly-plot')"
         page.wait_for_function(f"() => {graph} && {graph}.data && {graph}.data.length >= 3")
@@ -97,7 +92,5 @@ def test_forecasts_page_in_chromium(
         p50 = page.evaluate(f"() => {graph}.data.find(t => t.name === 'forecast P50').y")
         assert len(p50) == 48
         assert p50[: len(measured)] == pytest.approx(measured["p50"].tolist())
-        SCREENSHOTS.mkdir(exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / "forecasts.png"), full_page=True)
-        browser.close()
     assert problems == []

@@ -21,7 +21,7 @@ from dashboard.app import PAGES, PageContext, Services, age_text, create_app, de
 from dashboard.pages import overview as overview_page
 from dashboard.pages.overview import kpi_texts
 from tests.dashboard.conftest import NOW, SCHEMAS, Telemetry
-from tests.dashboard.serving import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, TIMEOUT_MS, serving
+from tests.dashboard.serving import SCREENSHOTS, chromium_page, serving
 from twin.carbon import read_grid_factors
 from twin.config import load_settings
 from twin.overview import FALLBACK_PUE, OverviewKpis
@@ -115,21 +115,9 @@ def served(
 def test_overview_page_in_a_real_browser(
     served: tuple[str, MovableClock, Path], telemetry: Telemetry
 ) -> None:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"Debian's Chromium is not installed at {CHROMIUM}")
     url, clock, store_path = served
-    SCREENSHOTS.mkdir(exist_ok=True)
     problems: list[str] = []
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1920, "height": 1080})
-        page.set_default_timeout(TIMEOUT_MS)
-        page.on(
-            "console",
-            lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None,
-        )
-        page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    with chromium_page(problems) as page:
         # A request the browser aborts because the test navigates away is not a failure.
         page.on(
             "requestfailed",
@@ -224,7 +212,6 @@ def test_overview_page_in_a_real_browser(
         page.goto(url + "no-such-page")
         page.wait_for_selector(".not-found")
         assert page.locator(".nav-link.active").count() == 0
-        browser.close()
     assert not problems, "\n".join(problems)
 
 

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from dashboard.app import Services, create_app
 from dashboard.pages import replay as page
 from tests.dashboard.conftest import NOW, SILENT_NODES, Telemetry
-from tests.dashboard.serving import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, TIMEOUT_MS, serving
+from tests.dashboard.serving import SCREENSHOTS, chromium_page, serving
 from twin.carbon import read_grid_factors
 from twin.config import load_settings
 from twin.model import Fleet
@@ -221,10 +221,6 @@ def shown_kpis(page_: object) -> dict[str, str]:
 def test_replay_page_in_a_real_browser(
     served: str, filled_store: DuckDBStore, telemetry: Telemetry
 ) -> None:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"Debian's Chromium is not installed at {CHROMIUM}")
-    SCREENSHOTS.mkdir(exist_ok=True)
     fleet = telemetry.fleet
     problems: list[str] = []
 
@@ -246,16 +242,7 @@ def test_replay_page_in_a_real_browser(
         )
         assert shown_kpis(p) == expected
 
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        p = browser.new_page(viewport={"width": 1920, "height": 1080})
-        p.set_default_timeout(TIMEOUT_MS)
-        p.on(
-            "console",
-            lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None,
-        )
-        p.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-
+    with chromium_page(problems) as p:
         # a shared moment: the URL's time is restored, KPIs are those of state_at then
         p.goto(served + f"replay?t={page.format_time(EARLY)}")
         wait_for_time(p, EARLY)
@@ -305,5 +292,4 @@ def test_replay_page_in_a_real_browser(
             assert node in stale
         assert "stale" in stale
         p.screenshot(path=str(SCREENSHOTS / "replay-2.png"))
-        browser.close()
     assert not problems, "\n".join(problems)
