@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 
-from collectors.parsers import parse_message
 from collectors.simulate import FleetSimulator
 from twin.inventory import example_fleet
 from twin.store.duckdb import DuckDBStore
@@ -82,11 +81,7 @@ def bench_fork() -> None:
     sim = FleetSimulator(fleet, seed=11, interval_s=120.0, start=start)
     with tempfile.TemporaryDirectory() as tmp:
         store = DuckDBStore(Path(tmp) / "fork.duckdb")
-        readings = [
-            reading
-            for topic, payload in sim.backfill(start, stop)
-            for reading in parse_message(topic, payload, fleet=fleet, received_at=stop)
-        ]
+        readings = sim.backfill_readings(start, stop)
         store.write(readings)
         at = start + timedelta(hours=28)
         for name in NODE_POLICIES:

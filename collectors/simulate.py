@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -50,6 +50,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from collectors.parsers import parse_message
 from collectors.topics import asset_topic, grid_topic
 from twin.carbon import grid_factor, grid_profile, marginal_intensity, read_source_factors
 from twin.energy import (
@@ -59,7 +60,7 @@ from twin.energy import (
     it_power_w,
     wind_power_kw,
 )
-from twin.model import METER_KINDS, Fleet, Node
+from twin.model import METER_KINDS, Fleet, Node, Reading
 from twin.solar import PV_DERATE, clear_sky_ghi
 from twin.workload import NodeLoadSimulator
 
@@ -495,6 +496,19 @@ class FleetSimulator:
             for topic, reading in self._readings():
                 pending.setdefault(topic, []).append(reading)
         yield from _flush(pending)
+
+    def backfill_readings(
+        self, start: datetime, stop: datetime, topics: Callable[[str], bool] = lambda _: True
+    ) -> list[Reading]:
+        """:meth:`backfill` parsed into readings as the collector would store them (checked
+        against the fleet, received at ``stop``), for filling a store without a broker: tests,
+        benchmarks, examples. ``topics`` keeps the messages whose topic it accepts."""
+        return [
+            reading
+            for topic, payload in self.backfill(start, stop)
+            if topics(topic)
+            for reading in parse_message(topic, payload, fleet=self.fleet, received_at=stop)
+        ]
 
 
 def _flush(pending: dict[str, list[str]]) -> Iterator[tuple[str, bytes]]:

@@ -12,6 +12,7 @@ import dataclasses
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pandas as pd
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -59,25 +60,32 @@ def start_scheduler(
     """
     rules = alert_rules if alert_rules is not None else load_rules()
     scheduler = BackgroundScheduler(timezone=UTC)
-    scheduler.add_job(
-        _logged(record_fleet_status),
-        "interval",
+
+    def every(job_id: str, job: Callable[..., None], args: tuple[object, ...], **when: Any) -> None:
+        """A recurring job: one run at a time, missed runs folded into one."""
+        scheduler.add_job(
+            _logged(job), args=args, id=job_id, max_instances=1, coalesce=True, **when
+        )
+
+    every(
+        "fleet_status",
+        record_fleet_status,
+        (store, fleet),
+        trigger="interval",
         seconds=FLEET_STATUS_PERIOD_S,
-        args=(store, fleet),
-        id="fleet_status",
-        max_instances=1,
-        coalesce=True,
         next_run_time=datetime.now(UTC),
     )
-    scheduler.add_job(
-        _logged(record_entropy),
-        "cron",
-        minute=ENTROPY_MINUTE,
-        args=(store, fleet),
-        id="entropy",
-        max_instances=1,
-        coalesce=True,
+    every("entropy", record_entropy, (store, fleet), trigger="cron", minute=ENTROPY_MINUTE)
+    every(
+        "energy",
+        record_energy,
+        (store, fleet),
+        trigger="cron",
+        minute=ENERGY_CRON_MINUTE,
+        second=ENERGY_CRON_SECOND,
     )
+    every("forecast", refresh_forecasts, (store, fleet), trigger="cron", minute=FORECAST_MINUTE)
+    every("alerts", record_alerts, (store, rules), trigger="interval", seconds=ALERTS_PERIOD_S)
     scheduler.add_job(
         _logged(catch_up),
         "date",
@@ -85,34 +93,6 @@ def start_scheduler(
         args=(store, fleet),
         id="catch_up_at_start",
         misfire_grace_time=None,
-    )
-    scheduler.add_job(
-        _logged(record_energy),
-        "cron",
-        minute=ENERGY_CRON_MINUTE,
-        second=ENERGY_CRON_SECOND,
-        args=(store, fleet),
-        id="energy",
-        max_instances=1,
-        coalesce=True,
-    )
-    scheduler.add_job(
-        _logged(refresh_forecasts),
-        "cron",
-        minute=FORECAST_MINUTE,
-        args=(store, fleet),
-        id="forecast",
-        max_instances=1,
-        coalesce=True,
-    )
-    scheduler.add_job(
-        _logged(record_alerts),
-        "interval",
-        seconds=ALERTS_PERIOD_S,
-        args=(store, rules),
-        id="alerts",
-        max_instances=1,
-        coalesce=True,
     )
     scheduler.start()
     return scheduler

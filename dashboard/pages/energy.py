@@ -20,7 +20,7 @@ from dash.exceptions import PreventUpdate
 
 from dashboard import energy_figures as ef
 from dashboard import figures, ids
-from dashboard.components import static_kpi_card
+from dashboard.components import graph_panel, static_kpi_card
 from twin.energy_jobs import ENERGY_EVERY, OUTLOOK_HOURS, capacity_outlook
 from twin.errors import StoreError
 
@@ -33,7 +33,6 @@ PATH = "/energy"
 WINDOW = timedelta(hours=24)
 """How far back the charts reach."""
 
-GRAPH_CONFIG: dcc.Graph.Config = {"displaylogo": False}
 
 OUTLOOK_NOTE = (
     "Average intensity = grid-import emissions / consumption (on-site PV and wind count as "
@@ -183,17 +182,17 @@ def layout(context: PageContext) -> Component:
             html.Div(
                 className="energy-grid",
                 children=[
-                    _panel(
+                    graph_panel(
                         "Power: IT / cooling / losses [kW] and PUE [-]",
                         ids.ENERGY_POWER,
                         current.power,
                     ),
-                    _panel(
+                    graph_panel(
                         "Supply: on-site renewables versus grid [kW]",
                         ids.ENERGY_SUPPLY,
                         current.supply,
                     ),
-                    _panel(
+                    graph_panel(
                         "Carbon intensity, average, by site and hour [gCO2/kWh]",
                         ids.ENERGY_HEATMAP,
                         current.heatmap,
@@ -212,28 +211,15 @@ def layout(context: PageContext) -> Component:
                             ),
                         ],
                     ),
-                    _panel(
+                    graph_panel(
                         "Cumulative emissions, average [tCO2]",
                         ids.ENERGY_EMISSIONS,
                         current.emissions,
                     ),
-                    _panel("Model versus meter: facility power gap", ids.ENERGY_GAP, current.gap),
+                    graph_panel(
+                        "Model versus meter: facility power gap", ids.ENERGY_GAP, current.gap
+                    ),
                 ],
-            ),
-        ],
-    )
-
-
-def _panel(title: str, graph_id: str, figure: Any) -> Component:
-    return html.Section(
-        className="panel",
-        children=[
-            html.H2(title, className="panel-title"),
-            html.Div(
-                className="graph-box",
-                children=dcc.Graph(
-                    id=graph_id, figure=figure, config=GRAPH_CONFIG, responsive=True
-                ),
             ),
         ],
     )

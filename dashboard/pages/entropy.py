@@ -25,6 +25,7 @@ from dash.exceptions import PreventUpdate
 
 from dashboard import entropy_figures as efig
 from dashboard import ids
+from dashboard.components import GRAPH_CONFIG, graph_panel
 from dashboard.components import static_kpi_card as _card
 from dashboard.figures import empty_figure
 from twin.entropy import DRIFT_THRESHOLD, TREND_HOURS, entropy_sum_text, entropy_trend
@@ -50,8 +51,6 @@ TABLE_ROWS = 12
 """Nodes listed in the 'most out of balance' table."""
 
 DIMENSION_LABELS = {"c": "Compute c", "l": "Network l", "s": "Storage s"}
-
-GRAPH_CONFIG: dcc.Graph.Config = {"displaylogo": False}
 
 
 @dataclass(frozen=True)
@@ -294,18 +293,7 @@ def _panel(title: str, graph_id: str, figure: Any, tools: Component | None = Non
         className="entropy-panel-head",
         children=[html.H2(title, className="panel-title"), *([tools] if tools is not None else [])],
     )
-    return html.Section(
-        className="panel",
-        children=[
-            heading,
-            html.Div(
-                className="graph-box",
-                children=dcc.Graph(
-                    id=graph_id, figure=figure, config=GRAPH_CONFIG, responsive=True
-                ),
-            ),
-        ],
-    )
+    return graph_panel(heading, graph_id, figure)
 
 
 def _explain_panel() -> Component:

@@ -19,6 +19,7 @@ from dash.development.base_component import Component
 
 from dashboard import figures, ids
 from dashboard import forecast_figures as ff
+from dashboard.components import GRAPH_CONFIG
 from twin.forecast.jobs import METER_OF
 from twin.forecast.sources import site_meter_kw
 from twin.forecast.store import MEASUREMENT, TARGETS, forecasts_as_of
@@ -31,8 +32,6 @@ log = logging.getLogger(__name__)
 PATH = "/forecasts"
 ISSUE_WINDOW = timedelta(hours=72)
 """How far back issue times are offered."""
-
-GRAPH_CONFIG: dcc.Graph.Config = {"displaylogo": False}
 
 
 def issue_times(services: Services, site: str, target: str) -> list[dict[str, str]]:

@@ -18,6 +18,7 @@ from dash.development.base_component import Component
 from dash.exceptions import PreventUpdate
 
 from dashboard import figures, ids
+from dashboard.components import GRAPH_CONFIG, graph_panel, kpi_card_frame
 from twin.errors import StoreError
 from twin.overview import (
     FALLBACK_PUE,
@@ -51,8 +52,6 @@ KPI_CARDS: tuple[tuple[str, str], ...] = (
     ("carbon", "Carbon intensity"),
 )
 """(name, label) of the KPI cards, left to right."""
-
-GRAPH_CONFIG: dcc.Graph.Config = {"displaylogo": False}
 
 
 def layout(context: PageContext) -> Component:
@@ -98,18 +97,16 @@ def layout(context: PageContext) -> Component:
             html.Div(
                 className="overview-grid",
                 children=[
-                    _panel("Sites and links · load now", ids.OVERVIEW_MAP, map_fig, map_config),
-                    _panel(
-                        "Per site · last 24 h (5 min means)",
-                        ids.OVERVIEW_SERIES,
-                        series_fig,
-                        GRAPH_CONFIG,
+                    graph_panel(
+                        "Sites and links · load now", ids.OVERVIEW_MAP, map_fig, map_config
                     ),
-                    _panel(
+                    graph_panel(
+                        "Per site · last 24 h (5 min means)", ids.OVERVIEW_SERIES, series_fig
+                    ),
+                    graph_panel(
                         "Node compute utilisation · last 24 h (15 min means)",
                         ids.OVERVIEW_HEATMAP,
                         heat_fig,
-                        GRAPH_CONFIG,
                     ),
                 ],
             ),
@@ -122,32 +119,11 @@ def kpi_card(
 ) -> Component:
     """The KPI card ``name``; ``parts`` are the id types of its value, unit and note."""
     value, unit, note = parts
-    return html.Div(
-        className="kpi",
-        children=[
-            html.Div(label, className="kpi-label"),
-            html.Div(
-                className="kpi-reading",
-                children=[
-                    html.Span("…", id=ids.kpi(value, name), className="kpi-value"),
-                    html.Span(id=ids.kpi(unit, name), className="kpi-unit"),
-                ],
-            ),
-            html.Div(id=ids.kpi(note, name), className="kpi-note"),
-        ],
-    )
-
-
-def _panel(title: str, graph_id: str, figure: Any, config: dcc.Graph.Config) -> Component:
-    return html.Section(
-        className="panel",
-        children=[
-            html.H2(title, className="panel-title"),
-            html.Div(
-                className="graph-box",
-                children=dcc.Graph(id=graph_id, figure=figure, config=config, responsive=True),
-            ),
-        ],
+    return kpi_card_frame(
+        label,
+        html.Span("…", id=ids.kpi(value, name), className="kpi-value"),
+        html.Span(id=ids.kpi(unit, name), className="kpi-unit"),
+        html.Div(id=ids.kpi(note, name), className="kpi-note"),
     )
 
 

@@ -48,6 +48,7 @@ from plotly import graph_objects as go
 
 from dashboard import ids
 from dashboard import whatif_figures as wfig
+from dashboard.components import GRAPH_CONFIG
 from twin.errors import CnetwinError
 from twin.whatif.carbon_shift import SHIFT_POLICIES
 from twin.whatif.policies import NODE_POLICIES
@@ -61,7 +62,6 @@ log = logging.getLogger(__name__)
 
 PATH = "/whatif"
 
-GRAPH_CONFIG: dcc.Graph.Config = {"displaylogo": False}
 
 PRESET_LABELS = {
     "service-routing": "Service routing · anycast vs URL-PATH (§4)",
@@ -217,6 +217,21 @@ def fork_time_query(search: str | None, now: datetime) -> str | None:
         return parse_time(text, now).strftime("%Y-%m-%dT%H:%M:%SZ")
     except CnetwinError:
         return None
+
+
+def stored_time_run(
+    n_clicks: int | None, at: str | None, hint: str, run: Callable[[str], dict[str, Any]]
+) -> tuple[Any, str]:
+    """A stored-time button's outcome: ``run(at)`` and no message, or no update and ``hint``
+    when no time is given, or the reason it cannot run (a CnetwinError's message)."""
+    if not n_clicks:
+        raise PreventUpdate
+    if not at:
+        return no_update, hint
+    try:
+        return run(at), ""
+    except CnetwinError as exc:
+        return no_update, str(exc)
 
 
 def run_fork(services: Services, at: str, horizon_h: int, seed: int) -> dict[str, Any]:
@@ -487,14 +502,12 @@ def register_callbacks(app: Dash, services: Services) -> None:
     def fork(
         n_clicks: int | None, at: str | None, horizon_h: int | None, seed: int | None
     ) -> tuple[Any, str]:
-        if not n_clicks:
-            raise PreventUpdate
-        if not at:
-            return no_update, "enter a time to fork from"
-        try:
-            return run_fork(services, at, int(horizon_h or 6), int(seed or 0)), ""
-        except CnetwinError as exc:
-            return no_update, str(exc)
+        return stored_time_run(
+            n_clicks,
+            at,
+            "enter a time to fork from",
+            lambda when: run_fork(services, when, int(horizon_h or 6), int(seed or 0)),
+        )
 
     @app.callback(
         Output(ids.WHATIF_CARBON_AT_RESULT, "data"),
@@ -506,14 +519,12 @@ def register_callbacks(app: Dash, services: Services) -> None:
         prevent_initial_call=True,
     )
     def carbon_at(n_clicks: int | None, at: str | None, seed: int | None) -> tuple[Any, str]:
-        if not n_clicks:
-            raise PreventUpdate
-        if not at:
-            return no_update, "enter a stored time to plan from"
-        try:
-            return run_carbon_at(services, at, int(seed or 0)), ""
-        except CnetwinError as exc:
-            return no_update, str(exc)
+        return stored_time_run(
+            n_clicks,
+            at,
+            "enter a stored time to plan from",
+            lambda when: run_carbon_at(services, when, int(seed or 0)),
+        )
 
     @app.callback(
         Output(ids.WHATIF_PANELS, "children"),

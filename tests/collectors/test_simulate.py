@@ -358,3 +358,16 @@ def test_a_large_synthetic_fleet_steps_and_validates() -> None:
     assets = len(fleet.nodes) + len(fleet.links) + len(fleet.meters) + len(fleet.regions)
     assert len(messages) == 2 * assets
     assert len(parse_all(fleet, messages)) == 2 * assets
+
+
+def test_backfill_readings_are_the_parsed_history_of_the_kept_topics() -> None:
+    fleet = example_fleet()
+    start = SUMMER
+    stop = SUMMER + timedelta(hours=2)
+    everything = FleetSimulator(fleet, seed=3, start=start).backfill_readings(start, stop)
+    meters = FleetSimulator(fleet, seed=3, start=start).backfill_readings(
+        start, stop, topics=lambda topic: "/meter/" in topic
+    )
+    assert {r.measurement for r in everything} >= {"node", "link", "meter", "grid"}
+    assert meters == [r for r in everything if r.measurement == "meter"]
+    assert all(start <= r.ts < stop for r in everything)

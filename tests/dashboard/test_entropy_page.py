@@ -16,7 +16,6 @@ import pandas as pd
 import pytest
 from dash.exceptions import PreventUpdate
 
-from collectors.parsers import parse_message
 from collectors.simulate import FleetSimulator
 from dashboard import entropy_figures as efig
 from dashboard import ids
@@ -51,11 +50,7 @@ def fleet() -> Fleet:
 @pytest.fixture(scope="module")
 def readings(fleet: Fleet) -> list[Reading]:
     sim = FleetSimulator(fleet, seed=9, interval_s=30.0, start=START)
-    out: list[Reading] = []
-    for topic, payload in sim.backfill(START, LATER):
-        if "/node/" in topic:
-            out.extend(parse_message(topic, payload, fleet=fleet, received_at=LATER))
-    return out
+    return sim.backfill_readings(START, LATER, topics=lambda topic: "/node/" in topic)
 
 
 @pytest.fixture(scope="module")

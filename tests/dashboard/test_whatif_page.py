@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from collectors.parsers import parse_message
 from collectors.simulate import FleetSimulator
 from dashboard import whatif_figures as wfig
 from dashboard.app import Services, create_app
@@ -326,13 +325,7 @@ def simulated_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DuckDB
     inventory = example_fleet()
     sim = FleetSimulator(inventory, seed=11, interval_s=120.0, start=START)
     store = DuckDBStore(tmp_path_factory.mktemp("fork") / "simulated.duckdb")
-    store.write(
-        [
-            reading
-            for topic, payload in sim.backfill(START, STOP)
-            for reading in parse_message(topic, payload, fleet=inventory, received_at=STOP)
-        ]
-    )
+    store.write(sim.backfill_readings(START, STOP))
     yield store
     store.close()
 

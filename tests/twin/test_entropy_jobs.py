@@ -17,7 +17,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from collectors.parsers import parse_message
 from collectors.simulate import FleetSimulator
 from twin import entropy as ent
 from twin import entropy_jobs as jobs
@@ -34,11 +33,9 @@ SILENT = "gd-shenzhen-cpu03"
 
 def simulated(fleet: Fleet) -> list[Reading]:
     sim = FleetSimulator(fleet, seed=5, interval_s=30.0, start=START)
-    readings: list[Reading] = []
-    for topic, payload in sim.backfill(START, NOW):
-        if "/node/" in topic and f"/{SILENT}" not in topic:
-            readings.extend(parse_message(topic, payload, fleet=fleet, received_at=NOW))
-    return readings
+    return sim.backfill_readings(
+        START, NOW, topics=lambda topic: "/node/" in topic and f"/{SILENT}" not in topic
+    )
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from collectors.parsers import parse_message
 from collectors.simulate import FleetSimulator
 from twin.inventory import example_fleet
 from twin.model import Reading
@@ -20,9 +19,4 @@ NOW = START + timedelta(days=3, minutes=20)
 def meter_readings() -> list[Reading]:
     fleet = example_fleet()
     sim = FleetSimulator(fleet, seed=2, interval_s=600.0, start=START)
-    return [
-        reading
-        for topic, payload in sim.backfill(START, NOW)
-        if "/meter/" in topic
-        for reading in parse_message(topic, payload, fleet=fleet, received_at=NOW)
-    ]
+    return sim.backfill_readings(START, NOW, topics=lambda topic: "/meter/" in topic)

@@ -20,7 +20,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from collectors.parsers import parse_message
 from collectors.simulate import FleetSimulator
 from twin.carbon import local_hour, profile_average_intensity
 from twin.energy_jobs import derive_energy
@@ -59,13 +58,7 @@ def built(tmp_path_factory: pytest.TempPathFactory, fleet: Fleet) -> Path:
     path = tmp_path_factory.mktemp("carbon") / "history.duckdb"
     sim = FleetSimulator(fleet, seed=5, interval_s=300.0, start=START)
     store = DuckDBStore(path)
-    store.write(
-        [
-            r
-            for topic, payload in sim.backfill(START, STOP)
-            for r in parse_message(topic, payload, fleet=fleet, received_at=STOP)
-        ]
-    )
+    store.write(sim.backfill_readings(START, STOP))
     for issued in ISSUED:
         refresh_forecasts(store, fleet, issued)
     store.close()

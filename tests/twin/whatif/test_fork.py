@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from collectors.parsers import parse_message
 from collectors.simulate import FleetSimulator
 from twin.energy import SiteEnergyModel, it_power_w
 from twin.energy_jobs import climatology
@@ -47,10 +46,7 @@ def fleet() -> Fleet:
 @pytest.fixture(scope="module")
 def readings(fleet: Fleet) -> list[Reading]:
     sim = FleetSimulator(fleet, seed=11, interval_s=120.0, start=START)
-    out: list[Reading] = []
-    for topic, payload in sim.backfill(START, STOP):
-        out.extend(parse_message(topic, payload, fleet=fleet, received_at=STOP))
-    return out
+    return sim.backfill_readings(START, STOP)
 
 
 def filled(path: Path, readings: list[Reading]) -> DuckDBStore:
