@@ -18,7 +18,8 @@ re-delivery stores nothing twice.
 
 Bad payloads become ``dead_letter`` rows (tags ``reason``, ``collector``; fields ``topic``,
 ``error``, ``payload`` cut to :data:`DEAD_LETTER_PAYLOAD_CHARS`) and are counted by reason.
-Counters are written as the ``collector`` measurement every :data:`COUNTER_PERIOD_S` seconds.
+Counters are written as the ``collector`` measurement every :data:`COUNTER_PERIOD_S` seconds
+and once more when the pipeline stops.
 """
 
 from __future__ import annotations
@@ -210,6 +211,17 @@ class IngestPipeline:
             batch = self._collect_batch()
             if batch.messages or self._counters_due():
                 self._store_guarded(batch)
+        if not self._give_up.is_set():
+            self._write_final_counters()
+
+    def _write_final_counters(self) -> None:
+        """Store the counters as they stand when the pipeline stops (``cnetwin stats`` shows a
+        stopped collector's totals, not those of its last periodic write). One attempt: a store
+        that is unavailable now does not hold up the stop for a counters row."""
+        try:
+            self._store.write([self._counter_reading()])
+        except StoreError as exc:
+            log.warning("the collector's final counters were not stored: %s", exc)
 
     def _store_guarded(self, batch: Batch) -> None:
         """Store a batch; an unexpected failure (a bug) is logged and counted, and the batch's

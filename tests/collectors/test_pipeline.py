@@ -159,6 +159,20 @@ def test_counters_are_written_to_the_store(
     assert "batch_write_ms" in counters.columns
 
 
+def test_final_counters_are_written_when_the_pipeline_stops(store: DuckDBStore) -> None:
+    pipe = IngestPipeline(store, client_id="c-final", batch_interval_s=0.05)
+    pipe.start()
+    for i in range(30):
+        pipe.submit(node_message(i))
+    pipe.submit(Message("cne/v1/site-a/node/n1", b"{not json", NOW))
+    assert pipe.stop()
+    counters = store.last("collector", at=datetime.now(UTC) + timedelta(seconds=1))
+    final = counters.iloc[0]
+    assert final["received"] == 31
+    assert final["stored_messages"] == 30
+    assert final["dead_lettered"] == 1
+
+
 class PickyStore:
     """A real DuckDB store that refuses (as a bad batch) any batch holding node ``n3``."""
 
