@@ -7,7 +7,8 @@ their ratio. The two alternate for ``--rounds`` rounds (on two cores the publish
 and the subscriber share the machine, so single runs scatter) and the medians are compared.
 Each round also reports the CPU time the receiving threads spent per message (Linux
 ``/proc/self/task``): paho's network thread in both phases and the collector's writer thread,
-which is where the collector's cost over a bare loop shows. The bench's own thread checks for
+which is where the collector's cost over a bare loop shows; and the time the process spent in
+garbage collection during the collector's phase. The bench's own thread checks for
 completion every :data:`CHECK_S` only, so that it takes the interpreter lock from the threads
 it measures as little as possible.
 Usage: ``python bench/ingest.py [--messages 50000] [--rounds 5]``.
@@ -16,6 +17,7 @@ Usage: ``python bench/ingest.py [--messages 50000] [--rounds 5]``.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import shutil
@@ -82,6 +84,27 @@ def publish(port: int, lines: bytes) -> None:
     )
 
 
+class GcPauses:
+    """Time [ms] the process has spent in the cyclic garbage collector since :meth:`reset`."""
+
+    def __init__(self) -> None:
+        self.total_ms = 0.0
+        self._started = 0.0
+        gc.callbacks.append(self._on_gc)
+
+    def reset(self) -> None:
+        self.total_ms = 0.0
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.total_ms += (time.perf_counter() - self._started) * 1e3
+
+
+GC_PAUSES = GcPauses()
+
+
 def thread_cpu_s() -> dict[str, float]:
     """CPU time [s] of this process's live threads, by thread name (empty off Linux)."""
     names = {str(t.native_id): t.name for t in threading.enumerate()}
@@ -135,14 +158,18 @@ def bare_paho(port: int, n: int, lines: bytes) -> tuple[float, float]:
     return n / (last - (first or started)), per_message_us(cpu, NETWORK_THREAD, n)
 
 
-def collector(port: int, n: int, lines: bytes, store_path: Path) -> tuple[float, float, float]:
+def collector(
+    port: int, n: int, lines: bytes, store_path: Path
+) -> tuple[float, float, float, float]:
     """Messages/s through the cnetwin collector into DuckDB (first received → last stored),
-    and the CPU [µs per message] of its network thread and of its writer thread."""
+    the CPU [µs per message] of its network thread and of its writer thread, and the garbage
+    collection pauses of the run [ms]."""
     settings = load_settings(data_dir=store_path.parent, broker=f"mqtt://127.0.0.1:{port}")
     store = DuckDBStore(store_path)
     service = Collector(settings, store, BrokerURL(False, "127.0.0.1", port))
     service.start()
     time.sleep(0.3)
+    GC_PAUSES.reset()
     publisher = threading.Thread(target=publish, args=(port, lines))
     publisher.start()
     counters = service.pipeline.counters
@@ -153,11 +180,12 @@ def collector(port: int, n: int, lines: bytes, store_path: Path) -> tuple[float,
         time.sleep(CHECK_S)
     last = time.perf_counter()
     cpu = thread_cpu_s()
+    gc_ms = GC_PAUSES.total_ms
     publisher.join()
     service.stop()
     store.close()
     network_us = per_message_us(cpu, NETWORK_THREAD, n)
-    return n / (last - first), network_us, per_message_us(cpu, WRITER_THREAD, n)
+    return n / (last - first), network_us, per_message_us(cpu, WRITER_THREAD, n), gc_ms
 
 
 def main() -> None:
@@ -176,13 +204,14 @@ def main() -> None:
                 bare_rate, bare_net = bare_paho(port, n, payload_lines(n, 2 * r * n))
                 store_path = directory / f"bench-{r}.duckdb"
                 lines = payload_lines(n, (2 * r + 1) * n)
-                rate, net, writer = collector(port, n, lines, store_path)
+                rate, net, writer, gc_ms = collector(port, n, lines, store_path)
                 bare.append(bare_rate)
                 ours.append(rate)
                 print(
                     f"round {r + 1}: bare {bare_rate:.0f} messages/s (network thread "
                     f"{bare_net:.0f} µs/message); collector {rate:.0f} messages/s (network "
-                    f"thread {net:.0f} µs/message, writer {writer:.0f} µs/message)"
+                    f"thread {net:.0f} µs/message, writer {writer:.0f} µs/message; "
+                    f"garbage collection {gc_ms:.0f} ms)"
                 )
         finally:
             broker.terminate()

@@ -44,6 +44,27 @@ MAX_RECEIVE_MAXIMUM = 65_535
 """The largest Receive Maximum MQTT 5 allows."""
 
 
+class ConnectionAcknowledger:
+    """Acknowledges (QoS 1) messages of one connection by id, until the next connection retires
+    it: the broker re-delivers on the new connection what was not acknowledged on the old one,
+    so a late acknowledgement for an old id is skipped. It holds the client, not the subscriber,
+    so no reference cycle keeps either alive (see :meth:`MqttSubscriber.stop`)."""
+
+    __slots__ = ("_client", "_live")
+
+    def __init__(self, client: mqtt.Client) -> None:
+        self._client = client
+        self._live = True
+
+    def retire(self) -> None:
+        """Skip every later call: a new connection has started."""
+        self._live = False
+
+    def __call__(self, mid: int) -> None:
+        if self._live:
+            self._client.ack(mid, 1)
+
+
 class MqttSubscriber:
     """Subscribe to topic filters at QoS 1 and pass every message to ``sink`` with its ack.
 
@@ -79,7 +100,6 @@ class MqttSubscriber:
         self._sink = sink
         self._v5 = protocol == "5"
         self._receive_maximum = max(1, min(receive_maximum, MAX_RECEIVE_MAXIMUM))
-        self._generation = 0
         self._connected = threading.Event()
         self._client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2,
@@ -96,6 +116,7 @@ class MqttSubscriber:
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
+        self._acknowledge = ConnectionAcknowledger(self._client)
 
     @property
     def connected(self) -> bool:
@@ -129,10 +150,17 @@ class MqttSubscriber:
             )
 
     def stop(self) -> None:
-        """Disconnect cleanly (the session stays on the broker) and stop the network thread."""
+        """Disconnect cleanly (the session stays on the broker) and stop the network thread.
+
+        The client's callbacks are dropped, so it no longer refers back to this subscriber: once
+        the subscriber goes, the client is freed at once and closes its sockets itself.
+        """
         self._client.disconnect()
         self._client.loop_stop()
         self._connected.clear()
+        self._client.on_connect = None
+        self._client.on_disconnect = None
+        self._client.on_message = None
 
     def _on_connect(
         self,
@@ -145,7 +173,8 @@ class MqttSubscriber:
         if reason_code.is_failure:
             log.error("broker refused the connection: %s", reason_code)
             return
-        self._generation += 1
+        self._acknowledge.retire()
+        self._acknowledge = ConnectionAcknowledger(client)
         for topic_filter in self._filters:
             client.subscribe(topic_filter, qos=1)
         log.info(
@@ -170,14 +199,16 @@ class MqttSubscriber:
             log.warning("connection to the broker lost (%s); reconnecting", reason_code)
 
     def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
-        ack = None
+        received_at = datetime.now(UTC)
         if message.qos > 0:
-            ack = self._ack_for(message.mid, message.qos, self._generation)
-        self._sink(Message(message.topic, bytes(message.payload), datetime.now(UTC), ack))
-
-    def _ack_for(self, mid: int, qos: int, generation: int) -> Callable[[], None]:
-        def ack() -> None:
-            if generation == self._generation:
-                self._client.ack(mid, qos)
-
-        return ack
+            self._sink(
+                Message(
+                    message.topic,
+                    bytes(message.payload),
+                    received_at,
+                    message.mid,
+                    self._acknowledge,
+                )
+            )
+        else:
+            self._sink(Message(message.topic, bytes(message.payload), received_at))

@@ -31,6 +31,7 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 from collectors.parsers import parse_message
 from collectors.topics import ALERTS_PREFIX
@@ -57,17 +58,24 @@ POLL_S = 0.002
 """How often the writer looks for new messages while a batch is open and the queue is empty,
 and ``submit`` for room while the queue is full [s]."""
 
-Ack = Callable[[], None]
+Acknowledge = Callable[[int], None]
+"""Acknowledges one message to the broker, by its MQTT message id."""
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
-    """One received MQTT message, as the network thread hands it over."""
+class Message(NamedTuple):
+    """One received MQTT message, as the network thread hands it over.
+
+    ``acknowledge(mid)`` is called once the message is stored (None: nothing to acknowledge,
+    as for QoS 0). A tuple of plain values plus one acknowledger shared by every message of a
+    connection: the network thread allocates one object per message and the garbage collector
+    has one to look at, not a closure with its cells.
+    """
 
     topic: str
     payload: bytes
     received_at: datetime
-    ack: Ack | None = None
+    mid: int = 0
+    acknowledge: Acknowledge | None = None
 
 
 @dataclass
@@ -321,8 +329,8 @@ class IngestPipeline:
             return
         self._account(batch, elapsed_ms, with_counters)
         for message in batch.messages:
-            if message.ack is not None:
-                message.ack()
+            if message.acknowledge is not None:
+                message.acknowledge(message.mid)
 
     def _store_one_by_one(self, refused: Batch) -> Batch | None:
         """Store each message of a refused batch alone; dead-letter those the store refuses.

@@ -139,6 +139,11 @@ class Settings(BaseSettings):
         0.05, gt=0, description="write a partial batch once no message came for this long [s]"
     )
     queue_size: int = Field(20_000, gt=0, description="bounded ingest queue [messages]")
+    gc_freeze: bool = Field(
+        True,
+        description="while the collector runs, keep the objects alive at its start out of the "
+        "garbage collector's full passes (gc.freeze)",
+    )
     max_clock_skew_s: float = Field(300.0, gt=0, description="refuse readings this far ahead [s]")
     spool_max_mb: float = Field(256.0, ge=0, description="outage spool bound [MB]; 0: none")
     host: str = Field("127.0.0.1", description="dashboard bind address")

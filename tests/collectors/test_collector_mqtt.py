@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import subprocess
+import weakref
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from collectors import pipeline as pipeline_module
+from collectors.mqtt import MqttSubscriber
 from collectors.service import Collector
 from tests.conftest import publish, wait_until
 from twin.config import BrokerURL, Settings, load_settings
@@ -158,3 +161,38 @@ def test_nothing_is_acknowledged_during_an_outage_so_the_broker_redelivers(
     assert wait_until(lambda: stored(store) == 50)
     survivor.stop()
     assert stored(store) == 50
+
+
+@pytest.mark.parametrize("gc_freeze", [True, False])
+def test_start_up_objects_leave_the_full_collections_only_while_the_collector_runs(
+    tmp_path: Path, store: DuckDBStore, mosquitto: BrokerURL, gc_freeze: bool
+) -> None:
+    settings = load_settings(
+        data_dir=tmp_path, broker=f"mqtt://127.0.0.1:{mosquitto.port}", gc_freeze=gc_freeze
+    )
+    collector = Collector(settings, store, mosquitto)
+    collector.start()
+    frozen_while_running = gc.get_freeze_count()
+    publish(mosquitto, [canonical(i) for i in range(100)])
+    assert wait_until(lambda: collector.delivered() >= 100)
+    collector.stop()
+    assert (frozen_while_running > 0) is gc_freeze
+    assert gc.get_freeze_count() == 0
+    assert stored(store) == 100
+
+
+def test_a_stopped_subscriber_and_its_client_are_freed_at_once(mosquitto: BrokerURL) -> None:
+    """No reference cycle: the client is freed (closing its sockets) when the subscriber goes,
+    not whenever the garbage collector next runs."""
+    subscriber = MqttSubscriber(
+        mosquitto, client_id="c-freed", topic_filters=["cne/v1/#"], sink=lambda message: None
+    )
+    subscriber.start()
+    subscriber.stop()
+    client = weakref.ref(subscriber._client)
+    gc.disable()
+    try:
+        del subscriber
+        assert client() is None
+    finally:
+        gc.enable()

@@ -25,8 +25,8 @@ def node_message(i: int, acks: list[int] | None = None) -> Message:
     payload = json.dumps(
         {"ts": (NOW - timedelta(seconds=i)).isoformat(), "fields": {"cpu_util": (i % 100) / 100}}
     ).encode()
-    ack = (lambda: acks.append(i)) if acks is not None else None
-    return Message(f"cne/v1/site-a/node/n{i % 7}", payload, NOW, ack)
+    acknowledge = acks.append if acks is not None else None
+    return Message(f"cne/v1/site-a/node/n{i % 7}", payload, NOW, i, acknowledge)
 
 
 @pytest.fixture
@@ -66,10 +66,8 @@ def test_bad_payloads_are_dead_lettered_with_reasons_and_acknowledged(
         pipe.submit(node_message(i, acks))
         if i in (5, 15, 25):
             key = 1000 + i // 10
-            pipe.submit(
-                Message("cne/v1/site-a/node/n1", bad[key], NOW, lambda k=key: acks.append(k))
-            )
-    pipe.submit(Message("not/a/contract/topic", b"{}", NOW, lambda: acks.append(2000)))
+            pipe.submit(Message("cne/v1/site-a/node/n1", bad[key], NOW, key, acks.append))
+    pipe.submit(Message("not/a/contract/topic", b"{}", NOW, 2000, acks.append))
     assert pipe.stop()
     assert len(store.query("node", NOW - timedelta(hours=1), NOW + timedelta(seconds=1))) == 30
     dead = store.query("dead_letter", NOW - timedelta(hours=1), NOW + timedelta(hours=1))
