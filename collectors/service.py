@@ -3,10 +3,10 @@
 Garbage collection: every full pass of Python's cyclic collector walks every tracked object in
 the process — in a collector process that is mostly what was made at start (imported modules,
 the inventory), tens of thousands of objects, 70–100 ms a pass, during which both ingest threads
-stand still. With ``gc_freeze`` (the default)
-the collector moves the objects alive when it starts out of those passes (``gc.freeze``) and
-back when it stops (``gc.unfreeze``); new objects are collected as usual. Measured in
-docs/benchmarks.md: collection pauses fall from ~370 ms to ~100 ms per 30,000 messages.
+stand still. With ``gc_freeze`` (the default) the collector moves the objects alive when it
+starts out of those passes (``gc.freeze``) and back when it stops (``gc.unfreeze``); new objects
+are collected as usual. Measured in docs/benchmarks.md: collection pauses fall from ~370 ms to
+~100 ms per 30,000 messages.
 """
 
 from __future__ import annotations
