@@ -196,3 +196,31 @@ def test_a_stopped_subscriber_and_its_client_are_freed_at_once(mosquitto: Broker
         assert client() is None
     finally:
         gc.enable()
+
+
+def test_objects_stay_frozen_until_the_last_collector_of_the_process_stops(
+    tmp_path: Path, mosquitto: BrokerURL
+) -> None:
+    stores = [DuckDBStore(tmp_path / f"{name}.duckdb") for name in ("a", "b")]
+    collectors = [
+        Collector(
+            load_settings(
+                data_dir=tmp_path,
+                broker=f"mqtt://127.0.0.1:{mosquitto.port}",
+                client_id=f"c-{name}",
+            ),
+            store,
+            mosquitto,
+        )
+        for name, store in zip("ab", stores, strict=True)
+    ]
+    try:
+        for collector in collectors:
+            collector.start()
+        collectors[0].stop()
+        assert gc.get_freeze_count() > 0
+        collectors[1].stop()
+        assert gc.get_freeze_count() == 0
+    finally:
+        for store in stores:
+            store.close()
