@@ -199,16 +199,6 @@ class MqttSubscriber:
             log.warning("connection to the broker lost (%s); reconnecting", reason_code)
 
     def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
-        received_at = datetime.now(UTC)
-        if message.qos > 0:
-            self._sink(
-                Message(
-                    message.topic,
-                    bytes(message.payload),
-                    received_at,
-                    message.mid,
-                    self._acknowledge,
-                )
-            )
-        else:
-            self._sink(Message(message.topic, bytes(message.payload), received_at))
+        acknowledge = self._acknowledge if message.qos > 0 else None
+        payload = bytes(message.payload)
+        self._sink(Message(message.topic, payload, datetime.now(UTC), message.mid, acknowledge))

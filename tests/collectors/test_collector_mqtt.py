@@ -22,7 +22,12 @@ from twin.store.duckdb import DuckDBStore
 
 pytestmark = pytest.mark.integration
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
-WINDOW = (T0 - timedelta(days=1), datetime.now(UTC) + timedelta(minutes=1))
+
+
+def window() -> tuple[datetime, datetime]:
+    """From a day before the test data to a minute past now (dead letters carry their receive
+    time, which is later than the module's import when other tests ran first)."""
+    return T0 - timedelta(days=1), datetime.now(UTC) + timedelta(minutes=1)
 
 
 def canonical(i: int, node: str = "n1") -> tuple[str, bytes]:
@@ -45,7 +50,7 @@ def store(tmp_path: Path) -> Iterator[DuckDBStore]:
 
 
 def stored(store: DuckDBStore, measurement: str = "node") -> int:
-    return len(store.query(measurement, *WINDOW))
+    return len(store.query(measurement, *window()))
 
 
 def test_paho_and_mosquitto_pub_messages_are_all_stored(
@@ -106,7 +111,7 @@ def test_malformed_payloads_are_dead_lettered_and_the_collector_keeps_going(
     summary = collector.stop()
     assert summary.dead_lettered == 100
     assert stored(store) == 120
-    dead = store.query("dead_letter", *WINDOW)
+    dead = store.query("dead_letter", *window())
     assert len(dead) == 100
     assert dead["reason"].nunique() >= 6
     assert (dead["topic"] == "cne/v1/site-a/node/n1").all()

@@ -7,14 +7,20 @@ The app runs on a real WSGI server on a free loopback port; the browser is the s
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from dash import Dash
 from werkzeug.serving import make_server
+
+from dashboard.app import Services, create_app
+from twin.config import load_settings
+from twin.model import Fleet
+from twin.store.duckdb import DuckDBStore
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "screenshots"
 """Where browser tests leave screenshots to look at (ignored by git)."""
@@ -35,6 +41,22 @@ def serving(app: Dash) -> Iterator[str]:
     finally:
         server.shutdown()
         thread.join(timeout=10)
+
+
+@contextmanager
+def serving_store(
+    store: DuckDBStore,
+    fleet: Fleet,
+    clock: Callable[[], datetime],
+    data_dir: Path,
+    refresh_s: float = 5.0,
+) -> Iterator[str]:
+    """Serve the whole dashboard on ``store`` and ``fleet`` with the app's clock ``clock``;
+    yield its base URL. refresh_s : the live refresh period [s]."""
+    settings = load_settings(store=f"duckdb://{store.path}", refresh_s=refresh_s, data_dir=data_dir)
+    services = Services(store=store, fleet=fleet, clock=clock)
+    with serving(create_app(settings, services)) as base:
+        yield base
 
 
 @contextmanager

@@ -9,12 +9,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from dashboard.app import Services, create_app
-from tests.dashboard.serving import SCREENSHOTS, chromium_page, serving
+from tests.dashboard.serving import SCREENSHOTS, chromium_page, serving_store
 from twin.alerts.evaluate import evaluate
 from twin.alerts.rules import RuleSet, load_rules
 from twin.alerts.silences import read_silences
-from twin.config import load_settings
 from twin.inventory import example_fleet
 from twin.store.duckdb import DuckDBStore
 
@@ -53,14 +51,12 @@ def fill(store: DuckDBStore) -> RuleSet:
 def test_alerts_page_in_chromium(tmp_path: Path) -> None:
     store = DuckDBStore(tmp_path / "twin.duckdb")
     rules = fill(store)
-    settings = load_settings(
-        store=f"duckdb://{tmp_path / 'twin.duckdb'}", refresh_s=1.0, data_dir=tmp_path / "data"
-    )
-    services = Services(store=store, fleet=example_fleet(), clock=lambda: NOW)
     problems: list[str] = []
     try:
         with (
-            serving(create_app(settings, services)) as base,
+            serving_store(
+                store, example_fleet(), lambda: NOW, tmp_path / "data", refresh_s=1.0
+            ) as base,
             chromium_page(problems, height=1300) as page,
         ):
             page.goto(f"{base}/alerts")

@@ -19,9 +19,9 @@ import pytest
 from collectors.parsers import parse_message
 from collectors.simulate import FleetSimulator
 from dashboard import energy_figures as ef
-from dashboard.app import PageContext, Services, create_app
+from dashboard.app import PageContext, Services
 from dashboard.pages import energy as energy_page
-from tests.dashboard.serving import SCREENSHOTS, chromium_page, serving
+from tests.dashboard.serving import SCREENSHOTS, chromium_page, serving_store
 from twin.config import load_settings
 from twin.energy_jobs import record_energy
 from twin.inventory import example_fleet
@@ -89,14 +89,12 @@ def test_energy_page_in_a_real_browser(
     expected = site_windows(fleet, raw)
     latest = expected.xs(LAST, level="window")
     day = expected[expected.index.get_level_values("window") < NOW.floor(WINDOW)]
-    settings = load_settings(
-        store=f"duckdb://{store.path}", refresh_s=1.0, data_dir=tmp_path / "data"
-    )
     now = [NOW]  # the app's clock; the test moves it
-    services = Services(store=store, fleet=fleet, clock=lambda: now[0].to_pydatetime())
     problems: list[str] = []
     with (
-        serving(create_app(settings, services)) as base,
+        serving_store(
+            store, fleet, lambda: now[0].to_pydatetime(), tmp_path / "data", refresh_s=1.0
+        ) as base,
         chromium_page(problems, height=1500) as page,
     ):
         page.goto(f"{base}/energy")

@@ -16,9 +16,7 @@ import pytest
 
 from collectors.parsers import parse_message
 from collectors.simulate import FleetSimulator
-from dashboard.app import Services, create_app
-from tests.dashboard.serving import SCREENSHOTS, chromium_page, serving
-from twin.config import load_settings
+from tests.dashboard.serving import SCREENSHOTS, chromium_page, serving_store
 from twin.forecast.jobs import refresh_forecasts
 from twin.inventory import example_fleet
 from twin.store.duckdb import DuckDBStore
@@ -67,11 +65,11 @@ def test_forecasts_page_in_chromium(
     errors = np.abs(hourly.reindex(measured.index).to_numpy() - measured["p50"].to_numpy())
     assert len(measured) == 23
 
-    settings = load_settings(store=f"duckdb://{store.path}", data_dir=tmp_path / "data")
-    services = Services(store=store, fleet=example_fleet(), clock=lambda: NOW.to_pydatetime())
     problems: list[str] = []
     with (
-        serving(create_app(settings, services)) as base,
+        serving_store(
+            store, example_fleet(), lambda: NOW.to_pydatetime(), tmp_path / "data"
+        ) as base,
         chromium_page(problems, height=900, width=1600) as page,
     ):
         page.goto(f"{base}/forecasts")

@@ -16,7 +16,7 @@ from dashboard import whatif_figures as wfig
 from dashboard.app import Services, create_app
 from dashboard.pages.whatif import fork_time_query, panels, run_carbon_at, run_fork, run_preset
 from tests.dashboard.conftest import NOW, Telemetry
-from tests.dashboard.serving import SCREENSHOTS, TIMEOUT_MS, chromium_page, serving
+from tests.dashboard.serving import SCREENSHOTS, TIMEOUT_MS, chromium_page, serving, serving_store
 from tests.twin.whatif.test_carbon_outlook import AT as CARBON_AT
 from tests.twin.whatif.test_carbon_outlook import STOP as CARBON_STOP
 from tests.twin.whatif.test_carbon_outlook import built, fleet  # noqa: F401 (fixtures)
@@ -269,11 +269,7 @@ def test_fork_time_query_reads_at_as_the_replay_link_writes_it() -> None:
 
 @pytest.fixture
 def served_filled(filled_store: DuckDBStore, tmp_path: Path) -> Iterator[str]:
-    settings = load_settings(
-        store=f"duckdb://{filled_store.path}", refresh_s=5.0, data_dir=tmp_path / "data"
-    )
-    services = Services(store=filled_store, fleet=example_fleet(), clock=lambda: NOW)
-    with serving(create_app(settings, services)) as base:
+    with serving_store(filled_store, example_fleet(), lambda: NOW, tmp_path / "data") as base:
         yield f"{base}/whatif"
 
 
@@ -360,11 +356,7 @@ def test_fork_figures_show_every_side_hour_by_hour(fork_run: dict[str, Any]) -> 
 
 @pytest.fixture
 def served_simulated(simulated_store: DuckDBStore, tmp_path: Path) -> Iterator[str]:
-    settings = load_settings(
-        store=f"duckdb://{simulated_store.path}", refresh_s=5.0, data_dir=tmp_path / "data"
-    )
-    services = Services(store=simulated_store, fleet=example_fleet(), clock=lambda: STOP)
-    with serving(create_app(settings, services)) as base:
+    with serving_store(simulated_store, example_fleet(), lambda: STOP, tmp_path / "data") as base:
         yield f"{base}/whatif"
 
 

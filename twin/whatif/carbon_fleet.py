@@ -50,7 +50,13 @@ from twin.whatif.carbon_shift import (
     ShiftSite,
     TrainingJobs,
 )
-from twin.whatif.outlook import LOAD_LOOKBACK, as_utc, realised_intensity, stored_outlook
+from twin.whatif.outlook import (
+    LOAD_LOOKBACK,
+    as_utc,
+    outlook_from,
+    read_known,
+    realised_intensity,
+)
 from twin.whatif.presets import CARBON_HORIZON_H, CarbonRun, carbon_run
 
 log = logging.getLogger(__name__)
@@ -159,9 +165,10 @@ def run_carbon_shift_at(
             "time inside the stored history"
         )
     load = jobs or TrainingJobs()
+    inputs = read_known(store, fleet, site_ids, known)
     hours = horizon_h
     while True:
-        outlook = stored_outlook(store, fleet, site_ids, known, hours)
+        outlook = outlook_from(inputs, fleet, hours)
         sites = fleet_shift_sites(fleet, site_ids, outlook.consumption_kw.mean(axis=1))
         try:
             run = carbon_run(sites, 0, outlook.intensity_g_per_kwh, policies, seed, load)

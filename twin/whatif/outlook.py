@@ -2,7 +2,9 @@
 known at a time, and the intensity that actually followed.
 
 **Outlook** (:func:`stored_outlook`). Hour 0 is ``start``, the first whole UTC hour at or after
-``at``; only rows stamped at or before ``at`` are read.
+``at``; only rows stamped at or before ``at`` are read. The reads (:func:`read_known`) do not
+depend on the horizon, so a caller trying several horizons reads the store once and builds each
+outlook with :func:`outlook_from`.
 
 * **Grid.** The region's last ``grid`` signal at or before ``at`` (at most GRID_STALE_AFTER
   old) carried along the region's daily profile, ``signal × profile(h) / profile(h_signal)``
@@ -81,6 +83,20 @@ class StoredOutlook:
     source: dict[str, str]
 
 
+@dataclass(frozen=True)
+class KnownInputs:
+    """What the store held at ``known`` that the outlook of ``site_ids`` is made of: the last
+    grid signal per region (value [gCO2/kWh], its time), the P50 forecasts [kW] by target and
+    valid time of each site with usable forecasts, and (IT load [kW], wind [kW]) as metered
+    for every other site."""
+
+    known: pd.Timestamp
+    site_ids: tuple[str, ...]
+    grid: dict[str, tuple[float, pd.Timestamp]]
+    forecasts: dict[str, dict[str, pd.Series]]
+    metered: dict[str, tuple[float, float]]
+
+
 def as_utc(at: datetime | pd.Timestamp) -> pd.Timestamp:
     """``at`` as a UTC timestamp (a time without a zone is taken as UTC)."""
     ts = pd.Timestamp(at)
@@ -102,11 +118,34 @@ def stored_outlook(
 ) -> StoredOutlook:
     """The outlook of ``site_ids`` as known at ``at`` over ``horizon_h`` hours (module
     docstring); ``model`` is the sites' power chain (default :class:`SiteEnergyModel`)."""
+    return outlook_from(read_known(store, fleet, site_ids, at), fleet, horizon_h, model)
+
+
+def read_known(
+    store: TelemetryStore, fleet: Fleet, site_ids: tuple[str, ...], at: datetime | pd.Timestamp
+) -> KnownInputs:
+    """Read from the store what the outlook of ``site_ids`` at ``at`` is made of."""
     known = as_utc(at)
     start = plan_start(known)
+    forecasts: dict[str, dict[str, pd.Series]] = {}
+    metered: dict[str, tuple[float, float]] = {}
+    for site in (fleet.site(s) for s in site_ids):
+        p50 = _forecast_p50(store, site, known, start)
+        if p50 is not None:
+            forecasts[site.id] = p50
+        else:
+            metered[site.id] = _metered_now(store, fleet, site, known)
+    return KnownInputs(known, tuple(site_ids), _latest_grid(store, known), forecasts, metered)
+
+
+def outlook_from(
+    inputs: KnownInputs, fleet: Fleet, horizon_h: int, model: SiteEnergyModel | None = None
+) -> StoredOutlook:
+    """The outlook over ``horizon_h`` hours made of what was read (see :func:`stored_outlook`)."""
+    start = plan_start(inputs.known)
     hours = pd.date_range(start, periods=horizon_h, freq=HOUR, name="ts")
-    sites = [fleet.site(s) for s in site_ids]
-    grid = _carried_grid(store, {s.region for s in sites}, known, hours)
+    sites = [fleet.site(s) for s in inputs.site_ids]
+    grid = _carried_grid(inputs.grid, {s.region for s in sites}, hours)
     temp_c = climatology(
         pd.DatetimeIndex(hours + HOUR / 2),
         np.array([s.latitude for s in sites], dtype=float),
@@ -117,16 +156,15 @@ def stored_outlook(
     consumption = np.empty((len(sites), horizon_h))
     source: dict[str, str] = {}
     for k, site in enumerate(sites):
-        forecast = _forecast_kw(store, site, known, hours)
-        if forecast is not None:
-            it_kw, supply_kw = forecast
+        if site.id in inputs.forecasts:
+            it_kw, supply_kw = _forecast_kw(inputs.forecasts[site.id], hours)
             consumption[k] = chain.breakdown(it_kw, temp_c[:, k]).facility_kw
             intensity[k] = site_intensity_g_per_kwh(
                 consumption[k] - supply_kw, consumption[k], grid[site.region]
             )
             source[site.id] = FORECAST
         else:
-            it_now, wind_now = _metered_now(store, fleet, site, known)
+            it_now, wind_now = inputs.metered[site.id]
             consumption[k] = chain.breakdown(np.full(horizon_h, it_now), temp_c[:, k]).facility_kw
             intensity[k] = outlook_intensity(
                 np.arange(horizon_h, dtype=float),
@@ -140,8 +178,8 @@ def stored_outlook(
             source[site.id] = PROFILE
         no_load = ~np.isfinite(intensity[k])
         intensity[k, no_load] = grid[site.region][no_load]
-    log.debug("stored outlook at %s from %s: %s", known, start, source)
-    return StoredOutlook(start, tuple(site_ids), intensity, consumption, source)
+    log.debug("stored outlook at %s from %s: %s", inputs.known, start, source)
+    return StoredOutlook(start, inputs.site_ids, intensity, consumption, source)
 
 
 def realised_intensity(
@@ -178,16 +216,24 @@ def realised_intensity(
     return out
 
 
-def _carried_grid(
-    store: TelemetryStore, regions: set[str], known: pd.Timestamp, hours: pd.DatetimeIndex
-) -> dict[str, FloatArray]:
-    """Per region, the average grid intensity [gCO2/kWh] at ``hours`` as known at ``known``."""
+def _latest_grid(
+    store: TelemetryStore, known: pd.Timestamp
+) -> dict[str, tuple[float, pd.Timestamp]]:
+    """Per region, the last grid intensity [gCO2/kWh] at or before ``known`` and its time."""
     signals = store.last("grid", at=known, fields=["intensity_g_per_kwh"], within=GRID_STALE_AFTER)
     latest: dict[str, tuple[float, pd.Timestamp]] = {}
     if not signals.empty and {"region", "intensity_g_per_kwh"} <= set(signals.columns):
         for row in signals.dropna(subset=["intensity_g_per_kwh"]).to_dict("records"):
             ts = pd.Timestamp(row["ts"]).tz_convert("UTC")
             latest[str(row["region"])] = (float(row["intensity_g_per_kwh"]), ts)
+    return latest
+
+
+def _carried_grid(
+    latest: dict[str, tuple[float, pd.Timestamp]], regions: set[str], hours: pd.DatetimeIndex
+) -> dict[str, FloatArray]:
+    """Per region, the average grid intensity [gCO2/kWh] at ``hours``, the ``latest`` signal
+    carried along the region's profile."""
     ahead = local_hour(hours.hour.to_numpy(dtype=float))
     out = {}
     for region in regions:
@@ -200,25 +246,32 @@ def _carried_grid(
     return out
 
 
-def _forecast_kw(
-    store: TelemetryStore, site: Site, known: pd.Timestamp, hours: pd.DatetimeIndex
-) -> tuple[FloatArray, FloatArray] | None:
-    """(P50 IT load [kW], P50 PV + wind [kW]) at ``hours`` from the forecasts issued by
-    ``known``; None unless every target the site has is forecast up to at least ``hours[0]``."""
+def _forecast_p50(
+    store: TelemetryStore, site: Site, known: pd.Timestamp, start: pd.Timestamp
+) -> dict[str, pd.Series] | None:
+    """P50 [kW] by valid time of each target the site has (load; PV, wind when it has them),
+    from the forecasts issued by ``known``; None unless every one reaches ``start``."""
     targets = ["load"]
     targets += ["pv"] if site.pv_kw_peak > 0 else []
     targets += ["wind"] if site.wind_kw_rated > 0 else []
     series = {}
     for target in targets:
         rows = forecasts_as_of(store, known, site.id, target)
-        if rows.empty or rows["valid_at"].max() < hours[0]:
+        if rows.empty or rows["valid_at"].max() < start:
             return None
-        series[target] = _daily_extended(
-            pd.Series(rows["p50"].to_numpy(dtype=float), index=pd.DatetimeIndex(rows["valid_at"])),
-            hours,
+        series[target] = pd.Series(
+            rows["p50"].to_numpy(dtype=float), index=pd.DatetimeIndex(rows["valid_at"])
         )
-    supply = sum((series[t] for t in targets if t != "load"), np.zeros(len(hours)))
-    return series["load"], np.asarray(supply, dtype=float)
+    return series
+
+
+def _forecast_kw(
+    p50: dict[str, pd.Series], hours: pd.DatetimeIndex
+) -> tuple[FloatArray, FloatArray]:
+    """(P50 IT load [kW], P50 PV + wind [kW]) at ``hours``."""
+    extended = {target: _daily_extended(series, hours) for target, series in p50.items()}
+    supply = sum((v for t, v in extended.items() if t != "load"), np.zeros(len(hours)))
+    return extended["load"], np.asarray(supply, dtype=float)
 
 
 def _daily_extended(p50: pd.Series, hours: pd.DatetimeIndex) -> FloatArray:
