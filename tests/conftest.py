@@ -8,6 +8,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from importlib.metadata import version
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -16,6 +17,12 @@ import pytest
 from twin.config import BrokerURL
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+RESOLVED = ("dash", "plotly", "pandas", "numpy", "duckdb", "paho-mqtt", "influxdb-client")
+
+
+def pytest_report_header() -> str:
+    """The versions this run resolved (pytest prints its own), so a CI log names them."""
+    return "resolved: " + ", ".join(f"{name} {version(name)}" for name in RESOLVED)
 
 
 def free_port() -> int:
