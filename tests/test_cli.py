@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -151,6 +152,8 @@ def test_collect_counts_dead_letters_by_reason_in_stats(
         (["collect", "--broker", "mqtt://h:1", "--store", "mysql://h/db"], "duckdb:///"),
         (["collect", "--store", "duckdb:///tmp/x.duckdb"], "needs a broker"),
         (["demo", "--backfill", "yesterday"], "is not a duration"),
+        (["demo", "--duration", "soon"], "is not a duration"),
+        (["whatif", "fork", "--at", "-2h", "--horizon", "2d"], "horizon 2 d: give whole hours"),
         (["stats", "--config", "/nonexistent.toml"], "does not exist"),
     ],
 )
@@ -158,6 +161,59 @@ def test_bad_arguments_fail_at_start_with_advice(args: list[str], message: str) 
     result = subprocess.run([*CNETWIN, *args], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert message in result.stderr
+
+
+def test_offsets_are_accepted_where_the_help_shows_them(tmp_path: Path) -> None:
+    """``--at -6h`` reaches the command as an offset (argparse alone reads it as an option)."""
+    result = subprocess.run(
+        [*CNETWIN, "forecast", "issue", "--at", "-6h", "--store", f"duckdb://{tmp_path}/x.duckdb"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "expected one argument" not in result.stderr
+    assert result.returncode == 0, result.stderr
+
+
+def test_serve_refuses_a_store_that_does_not_exist(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere" / "cnetwin.duckdb"
+    result = subprocess.run(
+        [*CNETWIN, "serve", "--store", f"duckdb://{missing}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert f"no store at {missing}" in result.stderr
+    assert not missing.parent.exists()
+
+
+def test_a_busy_dashboard_port_stops_the_demo_before_anything_starts(tmp_path: Path) -> None:
+    from tests.conftest import free_port
+
+    mqtt_port = free_port()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [
+                *CNETWIN,
+                "demo",
+                "--port",
+                str(port),
+                "--mqtt-port",
+                str(mqtt_port),
+                "--data-dir",
+                str(tmp_path),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert not (tmp_path / "cnetwin.duckdb").exists()
 
 
 def test_collect_reports_an_unreachable_broker(tmp_path: Path) -> None:

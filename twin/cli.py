@@ -11,6 +11,7 @@ import argparse
 import json
 import logging
 import signal
+import socket
 import sys
 import threading
 import time
@@ -19,14 +20,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from twin.commands import alerts as alerts_commands
 from twin.commands import energy as energy_commands
 from twin.commands import entropy as entropy_commands
 from twin.commands import forecast as forecast_commands
 from twin.commands import whatif as whatif_commands
 from twin.config import BrokerURL, Settings, load_settings
+from twin.durations import OFFSET, parse_duration, parse_time
 from twin.errors import CnetwinError
 from twin.model import Fleet
 
@@ -40,7 +40,7 @@ QUIET_LOGGERS = ("amqtt", "transitions", "werkzeug", "apscheduler", "urllib3")
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``cnetwin`` console script; returns the process exit code."""
     parser = _parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_join_offsets(sys.argv[1:] if argv is None else argv))
     _configure_logging(args.log_level)
     try:
         return int(args.run(args))
@@ -51,6 +51,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 # ---------------------------------------------------------------------------------------------
 # argument parsing
+
+
+def _join_offsets(argv: Sequence[str]) -> list[str]:
+    """argparse takes the ``-6h`` of ``--at -6h`` for an option: join such pairs (``--at=-6h``)."""
+    joined: list[str] = []
+    for token in argv:
+        if joined and OFFSET.match(token) and joined[-1].startswith("--") and "=" not in joined[-1]:
+            joined[-1] = f"{joined[-1]}={token}"
+        else:
+            joined.append(token)
+    return joined
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -85,7 +96,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--backfill", default=DEFAULT_BACKFILL, help="history to publish first (24h; 0 for none)"
     )
-    demo.add_argument("--duration", type=float, help="stop cleanly after this many seconds")
+    demo.add_argument("--duration", help="stop cleanly after this long: 120 (seconds), 2m, 1h")
     demo.set_defaults(run=_run_demo)
 
     collect = commands.add_parser(
@@ -137,7 +148,7 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument("--start", help="simulated start: ISO time or offset like -6h (now)")
     simulate.add_argument("--backfill", default="0", help="history to publish first, e.g. 24h")
     simulate.add_argument("--interval", type=float, default=10.0, help="telemetry period [s]")
-    simulate.add_argument("--duration", type=float, help="stop after this many wall seconds")
+    simulate.add_argument("--duration", help="stop after this long in wall time: 120, 2m, 1h")
     simulate.add_argument("--scenario", help="perturb the telemetry from --start: entropy-drift")
     simulate.set_defaults(run=_run_simulate)
 
@@ -214,33 +225,6 @@ def _fleet(args: argparse.Namespace, settings: Settings) -> Fleet:
     return read_fleet(path) if path else example_fleet()
 
 
-def parse_duration(text: str) -> timedelta:
-    """``24h``, ``90m``, ``3600s``, ``2d`` or ``0`` → timedelta; CnetwinError otherwise."""
-    try:
-        value = pd.Timedelta(text.strip() if text.strip() != "0" else "0s")
-    except ValueError:
-        raise CnetwinError(f"{text!r} is not a duration: write e.g. 24h, 90m or 3600s") from None
-    if value < pd.Timedelta(0):
-        raise CnetwinError(f"duration {text!r} must not be negative")
-    return value.to_pytimedelta()
-
-
-def parse_time(text: str | None, now: datetime) -> datetime:
-    """An ISO 8601 time (UTC if no zone) or an offset from now such as ``-6h``."""
-    if not text:
-        return now
-    if text.startswith(("-", "+")):
-        sign = -1 if text[0] == "-" else 1
-        return now + sign * parse_duration(text[1:])
-    try:
-        stamp = pd.Timestamp(text)
-    except ValueError:
-        raise CnetwinError(f"{text!r} is not a time: write 2026-01-31T12:00Z or -6h") from None
-    return (
-        stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-    ).to_pydatetime()
-
-
 # ---------------------------------------------------------------------------------------------
 # commands
 
@@ -288,6 +272,8 @@ def _run_serve(args: argparse.Namespace) -> int:
 
     settings = _settings(args, store=args.store, port=args.port, host=args.host)
     fleet = _fleet(args, settings)
+    _require_existing_store(settings)
+    _check_port_free(settings.host, settings.port, "pass --port")
     stop = threading.Event()
     _stop_on_signals(stop)
     store = open_store(settings)
@@ -325,6 +311,7 @@ def _run_stats(args: argparse.Namespace) -> int:
     from twin.store import open_store
 
     settings = _settings(args, store=args.store)
+    _require_existing_store(settings)
     store = open_store(settings, read_only=True)
     try:
         print(json.dumps(store_stats(store), indent=2, default=str))
@@ -338,6 +325,7 @@ def _run_simulate(args: argparse.Namespace) -> int:
 
     settings = _settings(args, broker=args.broker)
     fleet = _fleet(args, settings)
+    duration = _optional_duration(args.duration)
     stop = threading.Event()
     _stop_on_signals(stop)
     broker, _ = _broker(settings, mqtt_port=1883, start_embedded=False)
@@ -353,7 +341,7 @@ def _run_simulate(args: argparse.Namespace) -> int:
         protocol=settings.mqtt_protocol,
         scenario=args.scenario,
     )
-    _stop_after(args.duration, stop)
+    _stop_after(duration, stop)
     published = run.run(stop)
     print(f"published {published} messages")
     return 0
@@ -377,6 +365,10 @@ def _run_demo(args: argparse.Namespace) -> int:
     fleet = _fleet(args, settings)
     rules = load_rules(settings.alert_rules)
     backfill = parse_duration(args.backfill)
+    duration = _optional_duration(args.duration)
+    _check_port_free(settings.host, settings.port, "pass --port")
+    if settings.broker_url.embedded:
+        _check_port_free("127.0.0.1", args.mqtt_port, "pass --mqtt-port, or --broker for another")
     stop = threading.Event()
     _stop_on_signals(stop)
     cleanup: list[Callable[[], object]] = []
@@ -418,7 +410,7 @@ def _run_demo(args: argparse.Namespace) -> int:
             f"{len(fleet.nodes)} nodes at {len(fleet.sites)} sites · store {settings.store_url}",
             flush=True,
         )
-        _stop_after(args.duration, stop)
+        _stop_after(duration, stop)
         stop.wait()
         sim_thread.join()
         _wait_for_collector(collector, simulation.publisher.published)
@@ -431,6 +423,32 @@ def _run_demo(args: argparse.Namespace) -> int:
     return 0 if summary.unstored == 0 else 3
 
 
+def _check_port_free(host: str, port: int, advice: str) -> None:
+    """Fail before anything starts when ``host:port`` cannot be listened on."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise CnetwinError(f"cannot listen on {host}:{port} ({reason}): {advice}") from None
+
+
+def _require_existing_store(settings: Settings) -> None:
+    """Reading commands refuse a DuckDB file that is not there rather than create an empty one."""
+    url = settings.store_url
+    if url.backend == "duckdb" and url.path is not None and not url.path.exists():
+        raise CnetwinError(
+            f"no store at {url.path}: run `cnetwin collect` or `cnetwin demo` with it first, "
+            "or pass --store (or set CNETWIN_STORE) to name the one to read"
+        )
+
+
+def _optional_duration(text: str | None) -> timedelta | None:
+    """``--duration``: None when not given, else parsed (seconds, 2m, 1h …)."""
+    return None if text is None else parse_duration(text)
+
+
 def _wait_for_collector(collector: Any, published: int, timeout_s: float = 60.0) -> None:
     """Give the collector time to receive what the simulator published before stopping it."""
     deadline = time.monotonic() + timeout_s
@@ -439,9 +457,10 @@ def _wait_for_collector(collector: Any, published: int, timeout_s: float = 60.0)
         time.sleep(0.1)
 
 
-def _stop_after(seconds: float | None, stop: threading.Event) -> None:
-    if seconds is not None:
-        timer = threading.Timer(seconds, stop.set)
+def _stop_after(duration: timedelta | None, stop: threading.Event) -> None:
+    """Set ``stop`` once ``duration`` has passed (never when None)."""
+    if duration is not None:
+        timer = threading.Timer(duration.total_seconds(), stop.set)
         timer.daemon = True
         timer.start()
 

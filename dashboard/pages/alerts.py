@@ -23,9 +23,10 @@ from dash.exceptions import PreventUpdate
 from dashboard import ids
 from dashboard.components import static_kpi_card
 from twin.alerts.engine import ACTIVE, ALERTING, SeriesState
-from twin.alerts.rules import RuleSet, duration_text, load_rules
+from twin.alerts.rules import RuleSet, load_rules
 from twin.alerts.silences import Silence, create_silence, end_silence, read_silences
 from twin.alerts.state import load_states, read_events, read_rule_summaries
+from twin.durations import duration_text
 from twin.errors import CnetwinError
 
 if TYPE_CHECKING:

@@ -207,7 +207,7 @@ def fork_time_query(search: str | None, now: datetime) -> str | None:
     """The ``at`` of a URL query string (``?at=2026-11-21T03:10:00Z``, an offset from ``now``
     like ``-6h`` or a naive time read as UTC) as ``YYYY-MM-DDTHH:MM:SSZ``; None if absent or
     not a time."""
-    from twin.cli import parse_time
+    from twin.durations import parse_time
 
     values = parse_qs((search or "").lstrip("?")).get("at")
     if not values:
@@ -237,7 +237,7 @@ def stored_time_run(
 def run_fork(services: Services, at: str, horizon_h: int, seed: int) -> dict[str, Any]:
     """Fork the stored fleet at ``at`` (ISO time or offset) over ``horizon_h`` [h] under every
     node policy: ``{"preset": "fork", "report": comparison}``; CnetwinError if it cannot."""
-    from twin.cli import parse_time
+    from twin.durations import parse_time
     from twin.whatif.fork import comparison_json, fork_from
     from twin.whatif.policies import make_policy
 
@@ -257,7 +257,7 @@ def run_carbon_at(services: Services, at: str, seed: int) -> dict[str, Any]:
     carbon-shift --at`` does: ``{"preset": "carbon-shift", "report": report}`` with the
     stored plan's keys (``at``, ``outlook_source``, ``realised`` …); CnetwinError if it
     cannot."""
-    from twin.cli import parse_time
+    from twin.durations import parse_time
     from twin.whatif.carbon_fleet import run_carbon_shift_at
     from twin.whatif.report import carbon_shift_report
 

@@ -50,6 +50,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from twin.durations import duration_text
 from twin.errors import ConfigError
 from twin.model import ID_PATTERN
 
@@ -202,16 +203,6 @@ class Rule:
         if self.nodata_after is not None:
             parts.append(f"no data for {duration_text(self.nodata_after)}")
         return " or ".join(parts)
-
-
-def duration_text(duration: timedelta) -> str:
-    """A duration as people write it: ``2 h``, ``90 min``, ``45 s`` (``0`` for none)."""
-    seconds = int(duration.total_seconds())
-    if seconds == 0:
-        return "0"
-    if seconds % 3600 == 0:
-        return f"{seconds // 3600} h"
-    return f"{seconds // 60} min" if seconds % 60 == 0 else f"{seconds} s"
 
 
 @dataclass(frozen=True)

@@ -82,7 +82,7 @@ def _value(value: float) -> str:
 def run_check(args: argparse.Namespace) -> int:
     """Run ``cnetwin alerts check``."""
     from twin.alerts.evaluate import evaluate
-    from twin.cli import parse_time
+    from twin.durations import parse_time
 
     rules = _rules(args)
     at = parse_time(args.at, datetime.now(UTC))
@@ -106,8 +106,8 @@ def run_check(args: argparse.Namespace) -> int:
 
 def run_list(args: argparse.Namespace) -> int:
     """Run ``cnetwin alerts list``."""
-    from twin.alerts.rules import duration_text
     from twin.alerts.state import load_states, read_rule_summaries
+    from twin.durations import duration_text
 
     rules = _rules(args)
     now = datetime.now(UTC)
@@ -131,7 +131,7 @@ def run_list(args: argparse.Namespace) -> int:
 def run_silence(args: argparse.Namespace) -> int:
     """Run ``cnetwin alerts silence``."""
     from twin.alerts.silences import create_silence
-    from twin.cli import parse_duration
+    from twin.durations import parse_duration
 
     store = _open(args)
     try:

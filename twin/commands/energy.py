@@ -45,8 +45,8 @@ def add_commands(commands: Any) -> None:
 
 def run_fit(args: argparse.Namespace) -> int:
     """Run ``cnetwin energy fit``; returns the exit code."""
-    from twin.cli import parse_duration
     from twin.config import load_settings
+    from twin.durations import parse_duration
     from twin.energy_fit import fit_node_curves
     from twin.inventory import example_fleet, read_fleet
     from twin.store import open_store

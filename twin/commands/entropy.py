@@ -25,7 +25,7 @@ def add_commands(commands: Any) -> None:
     entropy = commands.add_parser(
         "entropy",
         help="resource-state entropy: compute derived series",
-        description="Resource-state entropy of the nodes (DOMAIN §3) as derived series.",
+        description="Resource-state entropy of every node and of the fleet, as stored series.",
     )
     actions = entropy.add_subparsers(dest="action", required=True, metavar="ACTION")
     backfill = actions.add_parser(
@@ -53,7 +53,7 @@ def add_commands(commands: Any) -> None:
 
 def since_time(text: str, now: datetime) -> datetime:
     """``--since``: a duration back from ``now`` (``24h``) or a time (ISO 8601, ``-6h``)."""
-    from twin.cli import parse_duration, parse_time
+    from twin.durations import parse_duration, parse_time
 
     try:
         return now - parse_duration(text)
@@ -63,8 +63,8 @@ def since_time(text: str, now: datetime) -> datetime:
 
 def run_backfill(args: argparse.Namespace) -> int:
     """Run ``cnetwin entropy backfill``; prints progress to stdout, returns the exit code."""
-    from twin.cli import parse_time
     from twin.config import load_settings
+    from twin.durations import parse_time
     from twin.entropy_jobs import backfill_entropy
     from twin.inventory import read_fleet
     from twin.store import open_store

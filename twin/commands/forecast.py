@@ -97,8 +97,8 @@ def run_issue(args: argparse.Namespace) -> int:
     """Run ``cnetwin forecast issue``; prints the rows written per site and target."""
     import pandas as pd
 
-    from twin.cli import parse_time
     from twin.config import load_settings
+    from twin.durations import parse_time
     from twin.forecast.jobs import issue_site
     from twin.forecast.store import write_forecast
     from twin.inventory import example_fleet, read_fleet

@@ -216,8 +216,8 @@ def _run_carbon(args: argparse.Namespace) -> dict[str, Any]:
 
 def _stored(args: argparse.Namespace) -> tuple[datetime, Any, Any]:
     """``--at`` as a time, the ``--fleet`` inventory and the ``--store`` opened read-only."""
-    from twin.cli import parse_time
     from twin.config import load_settings
+    from twin.durations import parse_time
     from twin.inventory import example_fleet, read_fleet
     from twin.store import open_store
 
@@ -228,13 +228,14 @@ def _stored(args: argparse.Namespace) -> tuple[datetime, Any, Any]:
 
 
 def _run_fork(args: argparse.Namespace) -> dict[str, Any]:
-    from twin.cli import parse_duration
-    from twin.whatif.fork import comparison_json, fork_from
+    from twin.durations import parse_duration
+    from twin.whatif.fork import comparison_json, fork_from, horizon_hours
     from twin.whatif.policies import NODE_POLICIES, make_policy
 
     if args.rates or args.concurrency:
         raise ConfigError("--rates and --concurrency do not apply to fork")
     horizon = parse_duration(args.horizon)
+    horizon_hours(horizon)  # a bad horizon is refused before the store is opened
     policies = _policies(args, NODE_POLICIES, NODE_POLICIES)
     at, fleet, store = _stored(args)
     try:

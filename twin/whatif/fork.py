@@ -54,6 +54,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from twin.durations import duration_text
 from twin.energy import SiteEnergyModel
 from twin.energy_jobs import (
     ENERGY_EVERY,
@@ -192,7 +193,7 @@ def fork_from(
     """
     p = params or EntropyParams()
     t0 = _hour(at)
-    hours = _horizon_hours(horizon)
+    hours = horizon_hours(horizon)
     history = hourly_state(store, t0 - HISTORY, t0, fleet=fleet)
     initial = _initial_util(store, fleet, t0)
     live = [k for k, node in enumerate(fleet.nodes) if node.id in initial.index]
@@ -254,10 +255,11 @@ def fork_from(
     )
 
 
-def _horizon_hours(horizon: timedelta) -> int:
+def horizon_hours(horizon: timedelta) -> int:
+    """The fork horizon in whole hours; ConfigError unless 1-24 whole hours."""
     hours = pd.Timedelta(horizon) / HOUR
     if hours != int(hours) or not 1 <= hours <= MAX_HORIZON / timedelta(hours=1):
-        raise ConfigError(f"horizon {horizon}: give whole hours from 1 to 24")
+        raise ConfigError(f"horizon {duration_text(horizon)}: give whole hours from 1 to 24")
     return int(hours)
 
 
