@@ -258,3 +258,12 @@ def test_schedule_refuses_a_bad_alert_rule_file_at_start(
     )
     assert result.returncode == 2
     assert message in result.stderr
+
+
+def test_the_demo_backfills_enough_history_for_every_forecaster() -> None:
+    from twin.cli import DEFAULT_BACKFILL
+    from twin.durations import parse_duration
+    from twin.forecast.models import LOAD_HISTORY_H
+
+    # whole hours before the first issue time: the backfill less the hour under way
+    assert parse_duration(DEFAULT_BACKFILL) - timedelta(hours=1) >= timedelta(hours=LOAD_HISTORY_H)

@@ -32,7 +32,9 @@ from twin.model import Fleet
 
 log = logging.getLogger("cnetwin")
 
-DEFAULT_BACKFILL = "24h"
+DEFAULT_BACKFILL = "49h"
+"""The demo's history: two days and the hour under way, so every forecaster (the load model
+needs 48 whole hours, ``twin.forecast.models.LOAD_HISTORY_H``) issues at start."""
 QUIET_LOGGERS = ("amqtt", "transitions", "werkzeug", "apscheduler", "urllib3")
 """Third-party loggers that are chatty at INFO; shown only at DEBUG."""
 
@@ -94,7 +96,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--data-dir", type=Path, help="where the embedded store lives")
     demo.add_argument("--store", help="store URL instead of the data-dir DuckDB file")
     demo.add_argument(
-        "--backfill", default=DEFAULT_BACKFILL, help="history to publish first (24h; 0 for none)"
+        "--backfill",
+        default=DEFAULT_BACKFILL,
+        help=f"history to publish first ({DEFAULT_BACKFILL}: enough for every forecast; 0: none)",
     )
     demo.add_argument("--duration", help="stop cleanly after this long: 120 (seconds), 2m, 1h")
     demo.set_defaults(run=_run_demo)

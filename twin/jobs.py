@@ -41,9 +41,11 @@ def record_fleet_status(store: TelemetryStore, fleet: Fleet, now: datetime) -> N
 
 
 def catch_up(store: TelemetryStore, fleet: Fleet, now: datetime) -> None:
-    """Fill the derived series the history in the store allows (the periodic jobs' catch-up)."""
+    """Fill the derived series the history in the store allows (the periodic jobs' catch-up):
+    entropy and energy up to now, and the forecasts of the hour under way."""
     record_entropy(store, fleet, now)
     record_energy(store, fleet, now)
+    refresh_forecasts(store, fleet, now)
 
 
 def start_scheduler(

@@ -3,8 +3,11 @@
 Choose a site, a target and an issue time (the forecasts issued in the last ISSUE_WINDOW, newest
 first); the chart shows the P50 and the P10-P90 band of that forecast
 (:func:`twin.forecast.store.forecasts_as_of` at the issue time, so only what was issued by then)
-and the hourly mean metered power of the hours already measured. The skill panel scores the
-forecast on those hours.
+and the hourly mean metered power from ACTUAL_BEFORE ahead of the issue time to the last hour
+measured. The skill panel scores the forecast on the hours measured since it was issued.
+
+With no forecast to show the chart says why: the site has no such source (no PV or turbine),
+or none was issued yet (forecasts are issued hourly once enough metered history is stored).
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from dash.development.base_component import Component
 from dashboard import figures, ids
 from dashboard import forecast_figures as ff
 from dashboard.components import GRAPH_CONFIG
-from twin.forecast.jobs import METER_OF
+from twin.forecast.jobs import FORECAST_MINUTE, METER_OF, site_forecasters
+from twin.forecast.models import LOAD_HISTORY_H
 from twin.forecast.sources import site_meter_kw
 from twin.forecast.store import MEASUREMENT, TARGETS, forecasts_as_of
 
@@ -32,6 +36,9 @@ log = logging.getLogger(__name__)
 PATH = "/forecasts"
 ISSUE_WINDOW = timedelta(hours=72)
 """How far back issue times are offered."""
+ACTUAL_BEFORE = timedelta(hours=24)
+"""Metered history drawn before the issue time, for context."""
+SOURCE_NAMES = {"pv": "PV", "wind": "wind turbines"}
 
 
 def issue_times(services: Services, site: str, target: str) -> list[dict[str, str]]:
@@ -51,17 +58,31 @@ def issue_times(services: Services, site: str, target: str) -> list[dict[str, st
     return [{"label": f"{t:%Y-%m-%d %H:%M} UTC", "value": t.isoformat()} for t in times]
 
 
+def missing_reason(services: Services, site: str, target: str) -> str:
+    """Why no ``target`` forecast of ``site`` is offered: no such source, or none issued yet."""
+    by_id = {s.id: s for s in services.fleet.sites}
+    if site in by_id and target not in site_forecasters(by_id[site]):
+        return f"{site} has no {SOURCE_NAMES.get(target, target)}: nothing to forecast"
+    return (
+        f"No {target} forecast issued for {site} yet: forecasts are issued hourly at minute "
+        f"{FORECAST_MINUTE:02d} once enough metered history is stored "
+        f"(the load model needs {LOAD_HISTORY_H} h)"
+    )
+
+
 def view(services: Services, site: str, target: str, issued: str | None) -> tuple[Any, Component]:
     """The chart and the skill panel of one forecast."""
     if not issued:
-        return figures.empty_figure("No forecast issued in the last 72 h"), skill_panel({})
+        return figures.empty_figure(missing_reason(services, site, target)), skill_panel({})
     at = pd.Timestamp(issued)
     forecast = forecasts_as_of(services.store, at, site, target)
     if forecast.empty:
         return figures.empty_figure("No forecast issued by this time"), skill_panel({})
     now = pd.Timestamp(services.clock())
     stop = min(forecast["valid_at"].max() + pd.Timedelta(hours=1), now.floor("h"))
-    actual = site_meter_kw(services.store, site, METER_OF[target], at, max(stop, at))
+    actual = site_meter_kw(
+        services.store, site, METER_OF[target], at - ACTUAL_BEFORE, max(stop, at)
+    )
     return ff.forecast_figure(forecast, actual, target), skill_panel(
         ff.skill_numbers(forecast, actual)
     )

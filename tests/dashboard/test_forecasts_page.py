@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -16,6 +17,7 @@ import pytest
 
 from collectors.parsers import parse_message
 from collectors.simulate import FleetSimulator
+from dashboard.pages.forecasts import missing_reason
 from tests.dashboard.serving import SCREENSHOTS, chromium_page, serving_store
 from twin.forecast.jobs import refresh_forecasts
 from twin.inventory import example_fleet
@@ -64,6 +66,10 @@ def test_forecasts_page_in_chromium(
     measured = stored[stored["valid"] < NOW.floor("h")].set_index("valid").sort_index()
     errors = np.abs(hourly.reindex(measured.index).to_numpy() - measured["p50"].to_numpy())
     assert len(measured) == 23
+    load = meters[(meters["site"] == SITE) & (meters["kind"] == "it_load")]
+    issued = NOW.floor("h")
+    load = load[(load["ts"] >= issued - timedelta(hours=24)) & (load["ts"] < issued)]
+    load_hours_before = sorted(set(load["ts"].dt.floor("h")))
 
     problems: list[str] = []
     with (
@@ -76,14 +82,19 @@ def test_forecasts_page_in_chromium(
         graph = "document.querySelector('#forecasts-graph .js-plotly-plot')"
         page.wait_for_function(f"() => {graph} && {graph}.data && {graph}.data.length >= 3")
         assert page.locator(".nav-link.active").inner_text() == "Forecasts"
-        # the newest issue is selected: nothing measured after it yet
+        # the newest issue is selected: nothing measured after it yet, the day before is drawn
         assert "0 h" in page.locator("#forecasts-skill").inner_text()
+        actual_x = page.evaluate(f"() => {graph}.data.find(t => t.name === 'actual').x")
+        assert len(actual_x) == len(load_hours_before)
+        assert pd.Timestamp(actual_x[-1], tz="UTC") == load_hours_before[-1]
 
         page.locator("#forecasts-target").click()
         page.get_by_role("option", name="pv", exact=True).click()
         page.locator("#forecasts-issue").click()
         page.get_by_role("option", name=f"{EARLY:%Y-%m-%d %H:%M} UTC").click()
-        page.wait_for_function(f"() => {graph}.data.some(t => t.name === 'actual')")
+        page.wait_for_function(
+            "() => !document.querySelector('#forecasts-skill').innerText.includes('\\n0 h')"
+        )
         skill = page.locator("#forecasts-skill").inner_text()
         assert "23 h" in skill
         assert f"{float(np.mean(errors)):.2f} kW" in skill
@@ -92,3 +103,14 @@ def test_forecasts_page_in_chromium(
         assert p50[: len(measured)] == pytest.approx(measured["p50"].tolist())
         page.screenshot(path=str(SCREENSHOTS / "forecasts.png"), full_page=True)
     assert problems == []
+
+
+def test_a_missing_forecast_says_whether_the_source_exists(store: DuckDBStore) -> None:
+    fleet = example_fleet()
+    services = SimpleNamespace(fleet=fleet)
+    calm = next(site for site in fleet.sites if site.wind_kw_rated == 0)
+    assert missing_reason(services, calm.id, "wind") == (  # type: ignore[arg-type]
+        f"{calm.id} has no wind turbines: nothing to forecast"
+    )
+    reason = missing_reason(services, SITE, "wind")  # type: ignore[arg-type]
+    assert reason.startswith(f"No wind forecast issued for {SITE} yet")

@@ -124,6 +124,10 @@ def with_band(
     return stack[0], stack[1], stack[2]
 
 
+LOAD_HISTORY_H = 2 * DAY_H
+"""Metered hours the load forecaster needs before its first forecast [h]."""
+
+
 def _require(history: pd.Series, hours: int, name: str, issued_at: pd.Timestamp) -> None:
     if history.notna().sum() < hours:
         raise ValueError(
@@ -199,7 +203,7 @@ class DailyExponentialSmoothing:
         """Forecast ``horizon_h`` hours from ``issued_at`` (module docstring)."""
         valid = valid_hours(issued_at, horizon_h)
         known = known_at(history, issued_at).iloc[-self.window_days * DAY_H :]
-        _require(known, 2 * DAY_H, self.name, issued_at)
+        _require(known, LOAD_HISTORY_H, self.name, issued_at)
         filled = known.interpolate(limit_direction="both")
         model = ExponentialSmoothing(
             filled.to_numpy(dtype=float),
