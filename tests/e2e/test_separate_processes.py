@@ -6,7 +6,6 @@ derived series must be there, and the dashboard's pages must answer from the sam
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -20,6 +19,7 @@ import pytest
 from playwright.sync_api import ConsoleMessage, sync_playwright
 
 from tests.conftest import free_port, influxql, publish, wait_for_port, wait_until
+from tests.e2e.sequence import sequence_messages
 from twin.config import BrokerURL
 from twin.inventory import example_fleet
 from twin.store.influx import InfluxStore
@@ -76,19 +76,6 @@ def processes(tmp_path: Path) -> Iterator[Processes]:
     started.stop_all()
 
 
-def sequence_messages(first: int, last: int, base: datetime) -> list[tuple[str, bytes]]:
-    """Readings ``first`` … ``last - 1`` over the example fleet's nodes: sequence number k is
-    node k mod N at ``base`` + (k div N) s, carrying ``tasks_running = k``."""
-    nodes = example_fleet().nodes
-    out = []
-    for k in range(first, last):
-        node = nodes[k % len(nodes)]
-        at = base + timedelta(seconds=k // len(nodes))
-        body = {"ts": at.isoformat(), "fields": {"cpu_util": 0.5, "tasks_running": float(k)}}
-        out.append((f"cne/v1/{node.site}/node/{node.id}", json.dumps(body).encode()))
-    return out
-
-
 def test_two_collectors_a_kill_a_scheduler_and_a_dashboard_over_influxdb(
     influxd: str, mosquitto: BrokerURL, processes: Processes
 ) -> None:
@@ -112,9 +99,8 @@ def test_two_collectors_a_kill_a_scheduler_and_a_dashboard_over_influxdb(
         frame = store.query("node", base, base + timedelta(hours=1), fields=["tasks_running"])
         return [] if frame.empty else frame["tasks_running"].tolist()
 
-    publisher = threading.Thread(
-        target=publish, args=(mosquitto, sequence_messages(0, MESSAGES, base))
-    )
+    messages = sequence_messages(example_fleet().nodes, 0, MESSAGES, base)
+    publisher = threading.Thread(target=publish, args=(mosquitto, messages))
     publisher.start()
     assert wait_until(lambda: len(stored()) >= MESSAGES // 10, 120)
     processes.running["collector-a"].send_signal(signal.SIGKILL)
