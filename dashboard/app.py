@@ -106,7 +106,7 @@ def describe_store(settings: Settings) -> str:
     url = settings.store_url
     if url.backend == "duckdb":
         return f"DuckDB · {url.path}"
-    return f"InfluxDB · {url.url} · {url.bucket}"
+    return f"InfluxDB · {url.url} · {url.database}"
 
 
 def age_text(last: pd.Timestamp | None, now: datetime) -> str:

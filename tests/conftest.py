@@ -1,12 +1,15 @@
-"""Shared fixtures and helpers: a real Mosquitto broker on a free loopback port, free ports,
-waiting for a condition, publishing with paho at QoS 1."""
+"""Shared fixtures and helpers: a real Mosquitto broker and a real InfluxDB (Debian's ``influxd``)
+on free loopback ports, free ports, waiting for a condition, publishing with paho at QoS 1."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
 import time
+import urllib.parse
+import urllib.request
 from collections.abc import Callable, Iterator
 from importlib.metadata import version
 from pathlib import Path
@@ -17,12 +20,16 @@ import pytest
 from twin.config import BrokerURL
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+INFLUXD = shutil.which("influxd") or "/usr/bin/influxd"
 RESOLVED = ("dash", "plotly", "pandas", "numpy", "duckdb", "paho-mqtt", "influxdb-client")
 
 
-def pytest_report_header() -> str:
+def pytest_report_header() -> list[str]:
     """The versions this run resolved (pytest prints its own), so a CI log names them."""
-    return "resolved: " + ", ".join(f"{name} {version(name)}" for name in RESOLVED)
+    resolved = "resolved: " + ", ".join(f"{name} {version(name)}" for name in RESOLVED)
+    external = os.environ.get("CNETWIN_TEST_INFLUX_URL")
+    where = external.split("@")[-1] if external else "the session's own influxd (InfluxDB 1.x)"
+    return [resolved, f"InfluxDB store tests run against: {where}"]
 
 
 def free_port() -> int:
@@ -71,6 +78,59 @@ def mosquitto(tmp_path: Path) -> Iterator[BrokerURL]:
     yield BrokerURL(embedded=False, host="127.0.0.1", port=port)
     process.terminate()
     process.wait(10)
+
+
+def start_influxd(
+    directory: Path, auth_enabled: bool = False
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start a real InfluxDB 1.x (``influxd``) on a free loopback port with its data in
+    ``directory`` (with ``auth_enabled``, its first user must be an admin created through
+    ``/query``); return the process and its ``http://127.0.0.1:PORT`` URL."""
+    if not Path(INFLUXD).exists():
+        pytest.fail("influxd is not installed: apt-get install -y influxdb")
+    http_port, rpc_port = free_port(), free_port()
+    config = directory / "influxdb.conf"
+    config.write_text(
+        "reporting-disabled = true\n"
+        f'bind-address = "127.0.0.1:{rpc_port}"\n'
+        f'[meta]\n  dir = "{directory}/meta"\n'
+        f'[data]\n  dir = "{directory}/data"\n  wal-dir = "{directory}/wal"\n'
+        "  query-log-enabled = false\n"
+        f'[http]\n  bind-address = "127.0.0.1:{http_port}"\n  log-enabled = false\n'
+        f"  auth-enabled = {str(auth_enabled).lower()}\n"
+        "[monitor]\n  store-enabled = false\n"
+        "[continuous_queries]\n  enabled = false\n"
+        "[[udp]]\n  enabled = false\n"
+        "[[graphite]]\n  enabled = false\n"
+        "[[collectd]]\n  enabled = false\n"
+        "[[opentsdb]]\n  enabled = false\n"
+    )
+    with (directory / "influxd.log").open("wb") as log:
+        process = subprocess.Popen([INFLUXD, "-config", str(config)], stdout=log, stderr=log)
+    try:
+        wait_for_port(http_port, timeout_s=30)
+    except TimeoutError:
+        process.kill()
+        process.wait(10)
+        pytest.fail(f"influxd did not start: {(directory / 'influxd.log').read_text()[-2000:]}")
+    return process, f"http://127.0.0.1:{http_port}"
+
+
+def influxql(url: str, statement: str, user: str = "", password: str = "") -> None:
+    """Run one InfluxQL statement (e.g. ``CREATE DATABASE x``) on the server at ``url``."""
+    body = urllib.parse.urlencode({"q": statement}).encode()
+    credentials = urllib.parse.urlencode({"u": user, "p": password}) if user else ""
+    with urllib.request.urlopen(f"{url}/query?{credentials}", data=body, timeout=30) as answer:
+        assert b'"error"' not in answer.read(), statement
+
+
+@pytest.fixture(scope="session")
+def influxd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real InfluxDB 1.x server for the whole test session; yields its URL."""
+    process, url = start_influxd(tmp_path_factory.mktemp("influxd"))
+    yield url
+    process.terminate()
+    process.wait(30)
 
 
 def wait_until(condition: Callable[[], bool], timeout_s: float = 120.0) -> bool:

@@ -151,6 +151,8 @@ def test_collect_counts_dead_letters_by_reason_in_stats(
         (["collect", "--broker", "tcp://h:1", "--store", "duckdb:///tmp/x.duckdb"], "mqtt://"),
         (["collect", "--broker", "mqtt://h:1", "--store", "mysql://h/db"], "duckdb:///"),
         (["collect", "--store", "duckdb:///tmp/x.duckdb"], "needs a broker"),
+        (["run", "--store", "duckdb:///tmp/x.duckdb"], "run needs a broker"),
+        (["run", "--broker", "mqtt://h:1", "--store", "influxdb://u:pw@h:1"], "missing db"),
         (["demo", "--backfill", "yesterday"], "is not a duration"),
         (["demo", "--duration", "soon"], "is not a duration"),
         (["whatif", "fork", "--at", "-2h", "--horizon", "2d"], "horizon 2 d: give whole hours"),

@@ -35,9 +35,27 @@ def substitute(text: str, env: dict[str, str]) -> str:
 
 
 def test_all_services_are_there(compose: dict[str, Any]) -> None:
-    expected = {"influxdb", "mosquitto", "collector", "scheduler", "dashboard", "simulator"}
-    assert set(compose["services"]) == expected
+    expected = {"influxdb", "influxdb3", "mosquitto", "collector", "scheduler", "dashboard"}
+    assert set(compose["services"]) == expected | {"simulator"}
     assert compose["services"]["simulator"]["profiles"] == ["simulator"]
+
+
+def test_influxdb_2_and_3_core_are_offered_as_profiles(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert services["influxdb"]["profiles"] == ["influxdb2"]
+    assert services["influxdb3"]["profiles"] == ["influxdb3"]
+    assert env_example()["COMPOSE_PROFILES"] in ("influxdb2", "influxdb3")
+    # the 3 Core store URL .env.example offers reaches the influxdb3 service as a database
+    text = (ROOT / ".env.example").read_text()
+    offered = re.search(r"CNETWIN_STORE=(influxdb://influxdb3:[^\s,]+)", text)
+    assert offered, "no InfluxDB 3 store URL in .env.example"
+    store = StoreURL.parse(offered.group(1))
+    port = services["influxdb3"]["ports"][0].split(":")[1]
+    assert (store.url, store.org) == (f"http://influxdb3:{port}", None) and store.database
+    for name in ("collector", "scheduler", "dashboard"):
+        needs = services[name]["depends_on"]
+        assert needs["influxdb"]["required"] is False  # only the profile in use is started
+        assert needs["influxdb3"]["required"] is False
 
 
 def test_every_variable_used_is_in_env_example() -> None:

@@ -103,6 +103,28 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--duration", help="stop cleanly after this long: 120 (seconds), 2m, 1h")
     demo.set_defaults(run=_run_demo)
 
+    run = commands.add_parser(
+        "run",
+        help="run collector, scheduler and dashboard in one process (a single box)",
+        description=(
+            "A single box without InfluxDB or Docker: the collector subscribes to an external "
+            "broker (--broker, required) and stores into the embedded DuckDB file under "
+            "--data-dir, the scheduler writes derived series, and the dashboard serves "
+            "http://HOST:PORT, all in this one process. SIGTERM/SIGINT (or --duration): stop, "
+            "store what was received, print a summary, exit 0."
+        ),
+    )
+    _common(run)
+    run.add_argument("--broker", help="mqtt://[user:pass@]host:port or mqtts://… (required)")
+    run.add_argument("--store", help="store URL (default: the embedded DuckDB file)")
+    run.add_argument("--data-dir", type=Path, help="where the embedded store lives")
+    run.add_argument("--client-id", help="stable MQTT client id (keeps the session)")
+    run.add_argument("--fleet", type=Path, help="fleet file (default: the example fleet)")
+    run.add_argument("--port", type=int, help="dashboard port (default 8050)")
+    run.add_argument("--host", help="dashboard bind address (default 127.0.0.1)")
+    run.add_argument("--duration", help="stop cleanly after this long: 120 (seconds), 2m, 1h")
+    run.set_defaults(run=_run_single_box)
+
     collect = commands.add_parser(
         "collect",
         help="subscribe to telemetry and store it",
@@ -424,6 +446,57 @@ def _run_demo(args: argparse.Namespace) -> int:
             step()
     summary = collector.summary()
     print(f"cnetwin demo: {summary.line()}")
+    return 0 if summary.unstored == 0 else 3
+
+
+def _run_single_box(args: argparse.Namespace) -> int:
+    from collectors.service import Collector
+    from twin.alerts.rules import load_rules
+    from twin.jobs import start_scheduler
+    from twin.store import open_store
+
+    settings = _settings(
+        args,
+        broker=args.broker,
+        store=args.store,
+        data_dir=args.data_dir,
+        client_id=args.client_id,
+        fleet=args.fleet,
+        port=args.port,
+        host=args.host,
+    )
+    broker = settings.broker_url
+    if broker.embedded:
+        raise CnetwinError("run needs a broker: pass --broker mqtt://host:port (or use demo)")
+    fleet = _fleet(args, settings)
+    rules = load_rules(settings.alert_rules)
+    duration = _optional_duration(args.duration)
+    _check_port_free(settings.host, settings.port, "pass --port")
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    cleanup: list[Callable[[], object]] = []
+    try:
+        store = open_store(settings)
+        cleanup.append(store.close)
+        collector = Collector(settings, store, broker, fleet if settings.fleet else None)
+        collector.start()
+        cleanup.append(collector.stop)
+        scheduler = start_scheduler(store, fleet, alert_rules=rules)
+        cleanup.append(lambda: scheduler.shutdown(wait=True))
+        server = _start_dashboard(settings, store, fleet)
+        cleanup.append(server.shutdown)
+        print(
+            f"cnetwin run: dashboard on http://{settings.host}:{settings.port} · collecting "
+            f"from {broker.host}:{broker.port} · store {settings.store_url}",
+            flush=True,
+        )
+        _stop_after(duration, stop)
+        stop.wait()
+    finally:
+        for step in reversed(cleanup):
+            step()
+    summary = collector.summary()
+    print(f"cnetwin run: {summary.line()}")
     return 0 if summary.unstored == 0 else 3
 
 

@@ -8,10 +8,10 @@ write instead.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import SplitResult, parse_qs, unquote, urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
@@ -25,8 +25,9 @@ from twin.errors import ConfigError
 
 BROKER_HELP = "write mqtt://[user:pass@]host:port, mqtts://[user:pass@]host:port or embedded"
 STORE_HELP = (
-    "write duckdb:///absolute/path/file.duckdb or influxdb://host:port?org=ORG&bucket=BUCKET "
-    "(token in CNETWIN_INFLUX_TOKEN; influxdbs:// for TLS)"
+    "write duckdb:///absolute/path/file.duckdb, influxdb://[user:password@]host:port?db=DATABASE "
+    "(InfluxDB 1.x, 3.x) or influxdb://host:port?org=ORG&bucket=BUCKET (2.x); token in "
+    "CNETWIN_INFLUX_TOKEN; influxdbs:// for TLS"
 )
 
 
@@ -71,46 +72,75 @@ class BrokerURL:
 
 @dataclass(frozen=True)
 class StoreURL:
-    """A parsed store URL: an embedded DuckDB file or an InfluxDB 2.x server."""
+    """A parsed store URL: an embedded DuckDB file or an InfluxDB database (1.x, 3.x) or bucket
+    (2.x, with its org). ``database`` is the name InfluxQL reads: the database or the bucket."""
 
     backend: Literal["duckdb", "influxdb"]
     path: Path | None = None
     url: str | None = None
     org: str | None = None
     bucket: str | None = None
+    database: str | None = None
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
 
     def __str__(self) -> str:
         if self.backend == "duckdb":
             return f"duckdb://{self.path}"
-        return f"{self.url} (org {self.org}, bucket {self.bucket})"
+        if self.org:
+            return f"{self.url} (org {self.org}, bucket {self.bucket})"
+        return f"{self.url} (database {self.database})"
 
     @classmethod
     def parse(cls, url: str) -> StoreURL:
-        """Parse ``duckdb:///path`` or ``influxdb[s]://host:port?org=…&bucket=…``."""
+        """Parse ``duckdb:///path``, ``influxdb[s]://[user:password@]host:port?db=…`` or
+        ``influxdb[s]://host:port?org=…&bucket=…``."""
         parts = urlsplit(url)
         if parts.scheme == "duckdb":
             raw = unquote(parts.netloc + parts.path)
             if not raw or raw == "/":
-                raise ConfigError(f"store URL {url!r} names no file: {STORE_HELP}")
+                raise ConfigError(f"store URL {mask_url(url)!r} names no file: {STORE_HELP}")
             return cls(backend="duckdb", path=Path(raw).expanduser())
         if parts.scheme in ("influxdb", "influxdbs"):
-            query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-            missing = [k for k in ("org", "bucket") if not query.get(k)]
-            if not parts.hostname or missing:
-                what = f"is missing {' and '.join(missing)}" if missing else "names no host"
-                raise ConfigError(f"store URL {url!r} {what}: {STORE_HELP}")
-            http = "https" if parts.scheme == "influxdbs" else "http"
-            try:
-                port = parts.port or 8086
-            except ValueError as exc:
-                raise ConfigError(f"store URL {url!r} has a bad port: {STORE_HELP}") from exc
-            return cls(
-                backend="influxdb",
-                url=f"{http}://{parts.hostname}:{port}",
-                org=query["org"],
-                bucket=query["bucket"],
-            )
-        raise ConfigError(f"store URL {url!r} is not understood: {STORE_HELP}")
+            return cls._parse_influx(url, parts)
+        raise ConfigError(f"store URL {mask_url(url)!r} is not understood: {STORE_HELP}")
+
+    @classmethod
+    def _parse_influx(cls, url: str, parts: SplitResult) -> StoreURL:
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        db, org, bucket = query.get("db"), query.get("org"), query.get("bucket")
+        shown = mask_url(url)
+        if not parts.hostname:
+            raise ConfigError(f"store URL {shown!r} names no host: {STORE_HELP}")
+        if bool(org) != bool(bucket):
+            missing = "bucket" if org else "org"
+            raise ConfigError(f"store URL {shown!r} is missing {missing}: {STORE_HELP}")
+        if not (db or bucket):
+            what = "is missing db (or org and bucket)"
+            raise ConfigError(f"store URL {shown!r} {what}: {STORE_HELP}")
+        http = "https" if parts.scheme == "influxdbs" else "http"
+        try:
+            port = parts.port or 8086
+        except ValueError as exc:
+            raise ConfigError(f"store URL {shown!r} has a bad port: {STORE_HELP}") from exc
+        return cls(
+            backend="influxdb",
+            url=f"{http}://{parts.hostname}:{port}",
+            org=org,
+            bucket=bucket,
+            database=bucket or db,
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+        )
+
+
+def mask_url(url: str) -> str:
+    """``url`` with any password replaced by ``***``, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 class Settings(BaseSettings):

@@ -36,19 +36,31 @@ def test_store_urls_parse() -> None:
     assert duck.backend == "duckdb"
     assert duck.path == Path("/var/lib/cnetwin/t.duckdb")
     influx = StoreURL.parse("influxdbs://db.example?org=noc&bucket=tele")
-    assert (influx.backend, influx.url, influx.org, influx.bucket) == (
+    assert (influx.backend, influx.url, influx.org, influx.bucket, influx.database) == (
         "influxdb",
         "https://db.example:8086",
         "noc",
         "tele",
+        "tele",
     )
+    v1 = StoreURL.parse("influxdb://ops:pa%40ss@h:9999?db=cnetwin")
+    assert (v1.url, v1.org, v1.database, v1.username, v1.password) == (
+        "http://h:9999",
+        None,
+        "cnetwin",
+        "ops",
+        "pa@ss",
+    )
+    assert "pa@ss" not in str(v1) + repr(v1)
 
 
 @pytest.mark.parametrize(
     ("url", "fragment"),
     [
         ("influxdb://h:8086?org=a", "missing bucket"),
-        ("influxdb://h:8086", "missing org and bucket"),
+        ("influxdb://h:8086?bucket=b", "missing org"),
+        ("influxdb://h:8086", "missing db"),
+        ("influxdb://u:secret@h:x?db=d", "bad port"),
         ("duckdb://", "names no file"),
         ("sqlite:///x.db", "not understood"),
     ],
@@ -57,6 +69,7 @@ def test_bad_store_urls_say_what_is_wrong(url: str, fragment: str) -> None:
     with pytest.raises(ConfigError, match=fragment) as info:
         StoreURL.parse(url)
     assert "duckdb:///" in str(info.value)
+    assert "secret" not in str(info.value)
 
 
 def test_default_store_lives_in_the_data_dir(tmp_path: Path) -> None:

@@ -1,7 +1,7 @@
 """TelemetryStore: the one interface to stored telemetry and derived series.
 
 Two backends pass one contract test suite (``tests/twin/store/test_contract.py``):
-embedded DuckDB (``twin.store.duckdb``) and InfluxDB 2.x (``twin.store.influx``).
+embedded DuckDB (``twin.store.duckdb``) and InfluxDB 1.x, 2.x or 3.x (``twin.store.influx``).
 
 Data model, shared by both backends: a *measurement* holds *series*; a series is identified by
 its tag values; each row of a series is one timestamp with field values (float or str). Writing
@@ -19,7 +19,6 @@ from typing import Any, Protocol, runtime_checkable
 import pandas as pd
 
 from twin.config import Settings, StoreURL
-from twin.errors import ConfigError
 from twin.model import Reading
 
 TagFilter = Mapping[str, str | Sequence[str]]
@@ -87,9 +86,13 @@ def open_store(settings: Settings, read_only: bool = False) -> TelemetryStore:
         return DuckDBStore(url.path, read_only=read_only)
     from twin.store.influx import InfluxStore
 
-    if settings.influx_token is None:
-        raise ConfigError("the InfluxDB store needs a token: set CNETWIN_INFLUX_TOKEN")
-    assert url.url and url.org and url.bucket
+    assert url.url and url.database
+    token = settings.influx_token.get_secret_value() if settings.influx_token else None
     return InfluxStore(
-        url.url, org=url.org, bucket=url.bucket, token=settings.influx_token.get_secret_value()
+        url.url,
+        url.database,
+        org=url.org,
+        token=token,
+        username=url.username,
+        password=url.password,
     )

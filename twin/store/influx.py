@@ -1,340 +1,132 @@
-"""Telemetry store on an InfluxDB 2.x server, through influxdb-client.
+"""Telemetry store on an InfluxDB server of any generation: 1.x (1.6 and later), 2.x or 3.x.
 
-Writes are synchronous: each ``write`` turns its readings into line protocol (microsecond
-precision, numbers as floats, text as strings) and posts it gzip-compressed in chunks, retrying
-refused connections and 429/5xx answers with exponential back-off (urllib3 ``Retry``). A write
-that still fails raises :class:`StoreUnavailable`, so the caller keeps the batch; a batch the
-server rejects as malformed (400, 413, 422) raises :class:`StoreError`. Re-writing a point
-replaces the fields it gives, which InfluxDB does by itself.
+One API that all of them serve: writes are line protocol (:mod:`twin.store.line_protocol`,
+microsecond precision, gzip-compressed, in chunks), posted to ``/api/v2/write?org=…&bucket=…``
+when the store names an org and a bucket (InfluxDB 2.x) and to ``/write?db=…`` otherwise
+(1.x, 3.x); reads are InfluxQL over ``/query?db=…`` (:mod:`twin.store.influxql`), which 2.x
+answers through a DBRP mapping of the bucket. Re-writing a point replaces the fields it gives,
+which InfluxDB does by itself.
 
-Reads are Flux queries built by the pure ``flux_*`` functions below and mapped to the same wide
-frames as the DuckDB store: ``ts`` (tz-aware UTC), tag columns, field columns, sorted.
+Credentials: an API token (``Authorization: Token …``; 2.x, 3.x, or 1.x with auth as
+``user:password``) or a user and password (HTTP basic auth; 1.x). Neither is ever put in a
+message or a log line.
+
+Failures name their cause and say whether to try again: an unreachable server, a timeout, 429
+or 5xx (after retries with exponential back-off) raise :class:`StoreUnavailable`, so a
+collector keeps or spools its batch; refused credentials, an unknown database, refused data or
+a server that is not an InfluxDB raise :class:`StoreError`.
 """
 
 from __future__ import annotations
 
+import base64
+import gzip
+import json
 import logging
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from functools import partial, reduce
-from operator import add
-from typing import Any, TypeVar, cast
+from typing import Any
+from urllib.parse import urlencode
 
 import pandas as pd
 import urllib3
-from influxdb_client import InfluxDBClient, WritePrecision
-from influxdb_client.client.flux_table import FluxTable
-from influxdb_client.client.write_api import SYNCHRONOUS
-from influxdb_client.rest import ApiException
 from urllib3.util.retry import Retry
 
 from twin.errors import ConfigError, StoreError, StoreUnavailable
 from twin.model import Reading
 from twin.store import TagFilter
 from twin.store.frames import (
-    TS,
     Batch,
     check_fields,
     check_name,
     empty_frame,
-    finish_frame,
     frame_to_batch,
-    iso_utc,
     normalize_tag_filter,
     readings_to_batches,
     to_every,
     to_utc,
 )
+from twin.store.influxql import (
+    SHOW_MEASUREMENTS,
+    count_statements,
+    counts_entry,
+    field_kinds,
+    measurement_names,
+    select_latest,
+    select_rows,
+    select_windows,
+    series_frame,
+    show_field_keys,
+    statement_series,
+)
+from twin.store.line_protocol import line_protocol
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
-DEFAULT_TIMEOUT_MS = 10_000
-"""HTTP timeout of one request [ms]."""
+DEFAULT_TIMEOUT_S = 10.0
+"""HTTP timeout of one request [s]."""
 DEFAULT_RETRIES = 3
 """Retries of a failed request (refused connection, timeout, 429 or 5xx)."""
 DEFAULT_BACKOFF_S = 0.5
 """Back-off factor [s]: retry n waits backoff_s × 2^(n-1)."""
 DEFAULT_CHUNK_LINES = 5_000
-"""Lines of line protocol per HTTP request."""
+"""Lines of line protocol per write request."""
 RETRY_STATUSES = (429, 500, 502, 503, 504)
-REJECTED_STATUSES = (400, 413, 422)
-EPOCH = pd.Timestamp(0, tz="UTC")
-BOOKKEEPING = frozenset({"result", "table"})
-MICROSECONDS = cast(WritePrecision, WritePrecision.US)
-
-_TAG_ESCAPES = str.maketrans(
-    {",": r"\,", "=": r"\=", " ": r"\ ", "\n": r"\n", "\r": r"\r", "\t": r"\t"}
+CREDENTIALS_HELP = (
+    "check CNETWIN_INFLUX_TOKEN, or the user and password in the store URL, and that they may "
+    "read and write this database"
 )
-_FLUX_ESCAPES = str.maketrans(
-    {"\\": "\\\\", '"': '\\"', "$": "\\$", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+DATABASE_HELP = (
+    "create it or fix the store URL (1.x: CREATE DATABASE; 2.x: the bucket and a DBRP mapping "
+    "for /query; 3.x: influxdb3 create database)"
 )
-
-
-# -- line protocol ---------------------------------------------------------------------------
-
-
-def line_protocol(batch: Batch) -> list[str]:
-    """The batch as InfluxDB line protocol, one line per row, timestamps in µs since the epoch.
-
-    Names are checked identifiers and need no escaping; tag values escape ``,``, ``=``, space
-    and control characters; text fields escape ``\\`` and ``"``; absent tags and fields are
-    left out.
-    """
-    frame = batch.frame
-    if frame.empty:
-        return []
-    head = pd.Series(batch.measurement, index=frame.index, dtype=object)
-    for tag in sorted(batch.tags):
-        values = frame[tag]
-        escaped = values.astype(object).map(
-            lambda v: v.translate(_TAG_ESCAPES) if isinstance(v, str) else ""
-        )
-        head = head + (f",{tag}=" + escaped).where(values.notna(), "")
-    parts = []
-    for name, kind in batch.fields.items():
-        values = frame[name]
-        if kind == "float":
-            text = values.map(repr)
-        else:
-            text = (
-                '"'
-                + values.astype(object).map(
-                    lambda v: (
-                        v.replace("\\", "\\\\").replace('"', '\\"') if isinstance(v, str) else ""
-                    )
-                )
-                + '"'
-            )
-        parts.append((f",{name}=" + text.astype(object)).where(values.notna(), ""))
-    fields = reduce(add, parts).str[1:]
-    micros = frame[TS].dt.tz_convert(None).dt.as_unit("us").astype("int64").astype(str)
-    return (head + " " + fields + " " + micros).tolist()
-
-
-# -- Flux ------------------------------------------------------------------------------------
-
-
-def flux_string(value: str) -> str:
-    """A Flux string literal of ``value`` (``\\``, ``"``, ``$`` and control characters escaped)."""
-    return '"' + value.translate(_FLUX_ESCAPES) + '"'
-
-
-def flux_time(value: datetime | pd.Timestamp) -> str:
-    """A Flux time literal, UTC, nanosecond precision (``2024-01-01T00:00:00.000000000Z``)."""
-    ts = to_utc(value)
-    return ts.strftime("%Y-%m-%dT%H:%M:%S") + f".{ts.microsecond * 1_000 + ts.nanosecond:09d}Z"
-
-
-def flux_duration(value: timedelta | str) -> str:
-    """A Flux duration literal of a positive window, in the coarsest exact unit (s, ms, us)."""
-    micros = to_every(value).value // 1_000
-    if micros % 1_000_000 == 0:
-        return f"{micros // 1_000_000}s"
-    if micros % 1_000 == 0:
-        return f"{micros // 1_000}ms"
-    return f"{micros}us"
-
-
-def _flux_filters(
-    measurement: str, tags: Mapping[str, Sequence[str]], fields: Sequence[str] | None
-) -> list[str]:
-    lines = [f"  |> filter(fn: (r) => r._measurement == {flux_string(measurement)})"]
-    for name, values in tags.items():
-        accepted = " or ".join(f"r[{flux_string(name)}] == {flux_string(v)}" for v in values)
-        lines.append(f"  |> filter(fn: (r) => {accepted})")
-    if fields is not None:
-        accepted = " or ".join(f"r._field == {flux_string(f)}" for f in fields)
-        lines.append(f"  |> filter(fn: (r) => {accepted})")
-    return lines
-
-
-def flux_query(
-    bucket: str,
-    measurement: str,
-    start: datetime | pd.Timestamp,
-    stop: datetime | pd.Timestamp,
-    tags: Mapping[str, Sequence[str]],
-    fields: Sequence[str] | None,
-    every: timedelta | str | None = None,
-) -> str:
-    """Flux for ``query``: range → filters → (per window: mean of numbers, last of text) →
-    pivot to one row per series and time. Tags and fields must be non-empty lists."""
-    source = [
-        f"from(bucket: {flux_string(bucket)})",
-        f"  |> range(start: {flux_time(start)}, stop: {flux_time(stop)})",
-        *_flux_filters(measurement, tags, fields),
-    ]
-    pivot = '  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")'
-    if every is None:
-        return "\n".join([*source, pivot])
-    window = f'every: {flux_duration(every)}, createEmpty: false, timeSrc: "_start"'
-    return "\n".join(
-        [
-            'import "types"',
-            "",
-            "data = " + source[0],
-            *source[1:],
-            "numbers = data",
-            '  |> filter(fn: (r) => not types.isType(v: r._value, type: "string"))',
-            f"  |> aggregateWindow({window}, fn: mean)",
-            "texts = data",
-            '  |> filter(fn: (r) => types.isType(v: r._value, type: "string"))',
-            f"  |> aggregateWindow({window}, fn: last)",
-            "union(tables: [numbers, texts])",
-            pivot,
-        ]
-    )
-
-
-def flux_last(
-    bucket: str,
-    measurement: str,
-    at: datetime | pd.Timestamp,
-    tags: Mapping[str, Sequence[str]],
-    fields: Sequence[str] | None,
-    within: timedelta | None = None,
-) -> str:
-    """Flux for ``last``: per series and field the latest point with ``ts <= at`` (and
-    ``ts > at - within``). One nanosecond is added to the bounds to turn Flux's half-open
-    ``[start, stop)`` into ``(at - within, at]``."""
-    tick = pd.Timedelta(1, "ns")
-    start = EPOCH if within is None else to_utc(at) - pd.Timedelta(within) + tick
-    return "\n".join(
-        [
-            f"from(bucket: {flux_string(bucket)})",
-            f"  |> range(start: {flux_time(start)}, stop: {flux_time(to_utc(at) + tick)})",
-            *_flux_filters(measurement, tags, fields),
-            "  |> last()",
-        ]
-    )
-
-
-def flux_counts(bucket: str) -> str:
-    """Flux for ``counts``: per measurement the rows (distinct series and time), first and last
-    time, as the results ``rows``, ``first`` and ``last``."""
-    return "\n".join(
-        [
-            f"data = from(bucket: {flux_string(bucket)})",
-            f"  |> range(start: {flux_time(EPOCH)})",
-            '  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")',
-            '  |> keep(columns: ["_measurement", "_time"])',
-            '  |> group(columns: ["_measurement"])',
-            'data |> count(column: "_time") |> yield(name: "rows")',
-            'data |> min(column: "_time") |> yield(name: "first")',
-            'data |> max(column: "_time") |> yield(name: "last")',
-        ]
-    )
-
-
-def flux_measurements(bucket: str) -> str:
-    """Flux listing the measurements in the bucket."""
-    return "\n".join(
-        [
-            'import "influxdata/influxdb/schema"',
-            "",
-            f"schema.measurements(bucket: {flux_string(bucket)}, start: {flux_time(EPOCH)})",
-        ]
-    )
-
-
-# -- results ---------------------------------------------------------------------------------
-
-
-def _is_data_column(label: str) -> bool:
-    return not label.startswith("_") and label not in BOOKKEEPING
-
-
-def pivoted_frame(tables: Iterable[FluxTable], fields: Sequence[str] | None) -> pd.DataFrame:
-    """Wide frame from pivoted Flux tables: tags are the group-key columns, fields the rest."""
-    frames, tags, found = [], dict[str, None](), dict[str, None]()
-    for table in tables:
-        names = [c.label for c in table.columns]
-        for column in table.columns:
-            if _is_data_column(column.label):
-                (tags if column.group else found)[column.label] = None
-        frames.append(pd.DataFrame([r.values for r in table.records], columns=names))
-    if not frames:
-        return empty_frame()
-    frame = pd.concat(frames, ignore_index=True).rename(columns={"_time": TS})
-    chosen = sorted(found) if fields is None else [f for f in fields if f in found]
-    return finish_frame(frame, [t for t in tags if t not in found], chosen)
-
-
-def last_frame(tables: Iterable[FluxTable], fields: Sequence[str] | None) -> pd.DataFrame:
-    """Wide frame from per-field last points: per series its latest time and the fields that
-    have a point at that time (the series' latest row)."""
-    rows, tags = [], dict[str, None]()
-    for table in tables:
-        labels = [c.label for c in table.columns if c.group and _is_data_column(c.label)]
-        tags.update(dict.fromkeys(labels))
-        for record in table.records:
-            row: dict[str, Any] = {t: record.values.get(t) for t in labels}
-            row.update({TS: record.get_time(), "_field": record.get_field()})
-            rows.append({**row, "_value": record.get_value()})
-    if not rows:
-        return empty_frame()
-    long = pd.DataFrame(rows)
-    keys = list(tags)
-    for tag in keys:  # InfluxDB has no empty tag values, so "" can stand for an absent tag
-        long[tag] = long[tag].astype(object).where(long[tag].notna(), "")
-    found = sorted(set(long["_field"]))
-    latest = long.groupby(keys, sort=False)[TS].transform("max") if keys else long[TS].max()
-    long = long[long[TS] == latest]
-    wide = long.pivot(index=[*keys, TS], columns="_field", values="_value").reset_index()
-    for tag in keys:
-        wide[tag] = wide[tag].astype(object).where(wide[tag] != "", None)
-    chosen = sorted(found) if fields is None else [f for f in fields if f in found]
-    return finish_frame(wide, keys, chosen)
-
-
-def counts_from_tables(tables: Iterable[FluxTable]) -> dict[str, dict[str, Any]]:
-    """``counts`` from the ``rows``, ``first`` and ``last`` results of :func:`flux_counts`."""
-    out: dict[str, dict[str, Any]] = {}
-    for table in tables:
-        for record in table.records:
-            entry = out.setdefault(str(record.values["_measurement"]), {})
-            value = record.values["_time"]
-            name = str(record.values["result"])
-            entry[name] = int(value) if name == "rows" else iso_utc(value)
-    return {m: out[m] for m in sorted(out) if out[m].get("rows")}
-
-
-# -- the store -------------------------------------------------------------------------------
 
 
 class InfluxStore:
-    """TelemetryStore on an InfluxDB 2.x bucket (see the module docstring).
+    """TelemetryStore on one InfluxDB database or bucket (see the module docstring).
 
     url : str
         ``http(s)://host:port`` of the server.
-    org, bucket, token : str
-        Organisation, bucket and an API token allowed to read and write the bucket.
-    timeout_ms : int [ms]; retries : int; backoff_s : float [s]; chunk_lines : int
+    database : str
+        The database read with InfluxQL: the 1.x or 3.x database, or the 2.x bucket (whose DBRP
+        mapping names it as database).
+    org : str, optional
+        The 2.x organisation: writes then go to ``/api/v2/write`` into bucket ``database``.
+    token, username, password : str, optional
+        An API token, or a user and password.
+    timeout_s : float [s]; retries : int; backoff_s : float [s]; chunk_lines : int
         HTTP timeout, retry count, back-off factor and lines per write request.
     """
 
     def __init__(
         self,
         url: str,
-        org: str,
-        bucket: str,
-        token: str,
+        database: str,
         *,
-        timeout_ms: int = DEFAULT_TIMEOUT_MS,
+        org: str | None = None,
+        token: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
         retries: int = DEFAULT_RETRIES,
         backoff_s: float = DEFAULT_BACKOFF_S,
         chunk_lines: int = DEFAULT_CHUNK_LINES,
     ) -> None:
-        if not re.match(r"https?://[^/\s]+", url):
+        if not re.fullmatch(r"https?://[^/\s@]+/?", url):
             raise ConfigError(f"InfluxDB URL {url!r} is not understood: write http://host:8086")
-        if not (org and bucket and token):
-            raise ConfigError("InfluxDB needs an org, a bucket and a token: set all three")
+        if not database:
+            raise ConfigError("InfluxDB needs a database (1.x, 3.x) or a bucket (2.x)")
         if chunk_lines < 1:
             raise ConfigError(f"chunk_lines must be at least 1, not {chunk_lines}")
-        self.url, self.org, self.bucket = url, org, bucket
+        self.url, self.database, self.org = url.rstrip("/"), database, org
         self.chunk_lines = chunk_lines
+        self._headers = {"Accept": "application/json"}
+        if token:
+            self._headers["Authorization"] = f"Token {token}"
+        elif username is not None:
+            pair = f"{username}:{password or ''}".encode()
+            self._headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
         retry = Retry(
             total=retries,
             connect=retries,
@@ -342,22 +134,28 @@ class InfluxStore:
             status=retries,
             backoff_factor=backoff_s,
             status_forcelist=RETRY_STATUSES,
-            allowed_methods=None,  # writes and Flux queries are POSTs that are safe to repeat
+            allowed_methods=None,  # writes and queries are POSTs that are safe to repeat
             raise_on_status=False,
         )
-        self._client = InfluxDBClient(
-            url=url, token=token, org=org, timeout=timeout_ms, enable_gzip=True, retries=retry
+        self._pool = urllib3.PoolManager(
+            retries=retry, timeout=urllib3.Timeout(total=timeout_s), maxsize=4
         )
-        self._write_api = self._client.write_api(write_options=SYNCHRONOUS)
-        self._query_api = self._client.query_api()
         self._closed = False
+
+    def __repr__(self) -> str:
+        return f"InfluxStore({self.where})"
+
+    @property
+    def where(self) -> str:
+        """The server and database, for messages (never the credentials)."""
+        bucket = f"org {self.org!r}, bucket" if self.org else "database"
+        return f"InfluxDB {self.url} ({bucket} {self.database!r})"
 
     def close(self) -> None:
         """Release the HTTP connections. Safe to call twice."""
         if not self._closed:
             self._closed = True
-            self._write_api.close()
-            self._client.close()
+            self._pool.clear()
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -372,18 +170,15 @@ class InfluxStore:
 
     def _post(self, batches: list[Batch]) -> int:
         lines = [line for batch in batches for line in line_protocol(batch)]
-        for first in range(0, len(lines), self.chunk_lines):
-            body = "\n".join(lines[first : first + self.chunk_lines])
-            self._call(
-                "write to",
-                partial(
-                    self._write_api.write,
-                    bucket=self.bucket,
-                    org=self.org,
-                    record=body,
-                    write_precision=MICROSECONDS,
-                ),
+        if self.org:
+            path = "/api/v2/write?" + urlencode(
+                {"org": self.org, "bucket": self.database, "precision": "us"}
             )
+        else:
+            path = "/write?" + urlencode({"db": self.database, "precision": "u"})
+        for first in range(0, len(lines), self.chunk_lines):
+            body = "\n".join(lines[first : first + self.chunk_lines]).encode()
+            self._request("write to", path, gzip.compress(body, compresslevel=1), gzipped=True)
         return len(lines)
 
     # -- reading ---------------------------------------------------------------------------
@@ -406,12 +201,16 @@ class InfluxStore:
         begin, end = to_utc(start), to_utc(stop)
         if begin >= end or not all(wanted_tags.values()) or wanted_fields == []:
             return empty_frame()
-        flux = flux_query(self.bucket, measurement, begin, end, wanted_tags, wanted_fields, width)
-        frame = pivoted_frame(self._run(flux), wanted_fields)
-        if width is not None and len(frame):
-            # Flux clips the first window to the range start; stamp it at its aligned start.
-            frame[TS] = frame[TS].dt.floor(width)
-        return frame
+        if width is None:
+            statement = select_rows(measurement, begin, end, wanted_tags, wanted_fields)
+            return series_frame(self._query(statement)[0], wanted_fields)
+        kinds = field_kinds(self._query(show_field_keys(measurement))[0])
+        if wanted_fields is not None:
+            kinds = {f: kinds[f] for f in wanted_fields if f in kinds}
+        if not kinds:
+            return empty_frame()
+        statement = select_windows(measurement, begin, end, wanted_tags, kinds, width)
+        return series_frame(self._query(statement)[0], wanted_fields)
 
     def last(
         self,
@@ -430,41 +229,101 @@ class InfluxStore:
             return empty_frame()
         if within is not None and pd.Timedelta(within) <= pd.Timedelta(0):
             return empty_frame()
-        flux = flux_last(self.bucket, measurement, at_ts, wanted_tags, wanted_fields, within)
-        return last_frame(self._run(flux), wanted_fields)
+        statement = select_latest(measurement, at_ts, wanted_tags, wanted_fields, within)
+        return series_frame(self._query(statement)[0], wanted_fields)
 
     def measurements(self) -> list[str]:
         """Names of the measurements holding data, sorted."""
-        tables = self._run(flux_measurements(self.bucket))
-        return sorted({str(r.get_value()) for t in tables for r in t.records})
+        return measurement_names(self._query(SHOW_MEASUREMENTS)[0])
 
     def counts(self) -> dict[str, dict[str, Any]]:
-        """Per measurement: ``rows``, ``first`` and ``last`` timestamp (ISO 8601 UTC)."""
-        return counts_from_tables(self._run(flux_counts(self.bucket)))
+        """Per measurement: ``rows``, ``first`` and ``last`` timestamp (ISO 8601 UTC); ``rows``
+        as :func:`twin.store.influxql.counts_entry` counts them."""
+        names = self.measurements()
+        if not names:
+            return {}
+        answers = self._query(*[s for name in names for s in count_statements(name)])
+        out = {}
+        for k, name in enumerate(names):
+            entry = counts_entry(*answers[3 * k : 3 * k + 3])
+            if entry is not None:
+                out[name] = entry
+        return out
 
-    def _run(self, flux: str) -> list[FluxTable]:
-        log.debug("flux query: %s", flux)
-        return self._call("query", lambda: list(self._query_api.query(flux, org=self.org)))
-
-    def _call(self, action: str, request: Callable[[], T]) -> T:
-        """Run one HTTP request; failures become StoreUnavailable (try again) or StoreError."""
-        where = f"{action} InfluxDB {self.url} (org {self.org!r}, bucket {self.bucket!r})"
+    def _query(self, *statements: str) -> list[list[dict[str, Any]]]:
+        """Run InfluxQL statements in one request; the series answering each, in order."""
+        text = "; ".join(statements)
+        log.debug("influxql: %s", text)
+        body = urlencode({"q": text}).encode()
+        path = "/query?" + urlencode({"db": self.database, "epoch": "u"})
+        answer = self._request("query", path, body)
         try:
-            return request()
-        except ApiException as exc:
-            status = exc.status or 0
-            detail = f"{where} failed with HTTP {status}: {_message(exc)}"
-            if status in REJECTED_STATUSES:
-                raise StoreError(f"{detail}; the data or query was refused, fix it") from exc
-            if status in (401, 403):
-                raise StoreUnavailable(f"{detail}; check the token and its permissions") from exc
-            if status == 404:
-                raise StoreUnavailable(f"{detail}; check that the org and bucket exist") from exc
-            raise StoreUnavailable(f"{detail}; try again later") from exc
+            return [statement_series(answer, k) for k in range(len(statements))]
+        except StoreError as exc:
+            raise _refusal(f"query {self.where} failed", str(exc)) from None
+
+    # -- HTTP ------------------------------------------------------------------------------
+
+    def _request(self, action: str, path: str, body: bytes, gzipped: bool = False) -> Any:
+        """POST ``body`` to ``path``; the decoded JSON answer (None when empty). Failures raise
+        StoreUnavailable (try again later) or StoreError (fix something first)."""
+        if self._closed:
+            raise StoreError(f"the store {self.where} is closed: open it again")
+        headers = dict(self._headers)
+        headers["Content-Type"] = (
+            "text/plain; charset=utf-8" if gzipped else "application/x-www-form-urlencoded"
+        )
+        if gzipped:
+            headers["Content-Encoding"] = "gzip"
+        try:
+            response = self._pool.request("POST", self.url + path, body=body, headers=headers)
+        except urllib3.exceptions.MaxRetryError as exc:
+            raise StoreUnavailable(
+                f"cannot {action} {self.where}: {exc.reason}; is the server running and is "
+                "this its address?"
+            ) from exc
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise StoreUnavailable(f"cannot {where}: {exc}; is the server running?") from exc
+            raise StoreUnavailable(f"cannot {action} {self.where}: {exc}; try again") from exc
+        return _answer(action, self.where, response)
 
 
-def _message(exc: ApiException) -> str:
-    body = exc.body.decode("utf-8", "replace") if isinstance(exc.body, bytes) else exc.body
-    return str(body or exc.reason or "").strip()[:300]
+def _answer(action: str, where: str, response: urllib3.BaseHTTPResponse) -> Any:
+    """The decoded JSON body of a successful answer; otherwise the error that names the cause."""
+    status, text = response.status, response.data.decode("utf-8", "replace")
+    try:
+        answer = json.loads(text) if text.strip() else None
+    except ValueError:
+        answer = _NOT_JSON
+    is_influx = any(h.lower().startswith("x-influxdb") for h in response.headers)
+    if 200 <= status < 300 and answer is not _NOT_JSON:
+        return answer
+    detail = f"{action} {where} failed with HTTP {status}"
+    if answer is _NOT_JSON and not is_influx:
+        raise StoreError(
+            f"{detail} and a body that is not an InfluxDB's ({text.strip()[:80]!r}): is this the "
+            "InfluxDB's host and port?"
+        )
+    message = _server_message(answer) or response.headers.get("X-Influxdb-Error", "")
+    if status in RETRY_STATUSES:
+        raise StoreUnavailable(f"{detail}: {message}; try again later")
+    if status in (401, 403):
+        raise StoreError(f"{detail}: {message}; the credentials were refused: {CREDENTIALS_HELP}")
+    raise _refusal(detail, message)
+
+
+_NOT_JSON = object()
+
+
+def _server_message(answer: Any) -> str:
+    if isinstance(answer, dict):
+        return str(answer.get("error") or answer.get("message") or "").strip()[:300]
+    return ""
+
+
+def _refusal(detail: str, message: str) -> StoreError:
+    """A refusal, with advice when the database or bucket does not exist."""
+    if re.search(r"(database|bucket|namespace).*not found|not found.*(database|bucket)", message):
+        return StoreError(f"{detail}: {message}; {DATABASE_HELP}")
+    if "authoriz" in message or "authentic" in message:
+        return StoreError(f"{detail}: {message}; {CREDENTIALS_HELP}")
+    return StoreError(f"{detail}: {message}; the data or query was refused, fix it")

@@ -1,9 +1,11 @@
 """Store fixtures: ``make_store`` gives fresh, empty stores of one backend per parameter.
 
-``duckdb`` always runs (a real file under ``tmp_path``). ``influx`` runs only against a real
-InfluxDB 2.x server named by ``CNETWIN_TEST_INFLUX_URL``, ``CNETWIN_TEST_INFLUX_TOKEN``,
-``CNETWIN_TEST_INFLUX_ORG`` and ``CNETWIN_TEST_INFLUX_BUCKET``; every store it makes starts by
-deleting all data in that bucket, so point it at a bucket kept for tests.
+``duckdb`` is a real file under ``tmp_path``. ``influx`` is a real InfluxDB: by default the
+session's own ``influxd`` (Debian's ``influxdb`` package, 1.x), with a new database per store;
+when ``CNETWIN_TEST_INFLUX_URL`` names another server as a store URL (``influxdb://host:port?db=…``
+for 1.x or 3.x, ``influxdb://host:port?org=…&bucket=…`` for 2.x; token in
+``CNETWIN_TEST_INFLUX_TOKEN``), every store it makes starts by deleting all data in that
+database or bucket, so point it at one kept for tests. The run's header says which ran.
 """
 
 from __future__ import annotations
@@ -15,46 +17,65 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import influxql
+from tests.twin.store.influx_reset import delete_everything
+from twin.config import StoreURL
 from twin.store import TelemetryStore
-
-INFLUX_VARIABLES = (
-    "CNETWIN_TEST_INFLUX_URL",
-    "CNETWIN_TEST_INFLUX_TOKEN",
-    "CNETWIN_TEST_INFLUX_ORG",
-    "CNETWIN_TEST_INFLUX_BUCKET",
-)
+from twin.store.influx import InfluxStore
 
 StoreFactory = Callable[[], TelemetryStore]
 
 
-def influx_settings() -> dict[str, str] | None:
-    """The test server's url/token/org/bucket, or None when any variable is unset."""
-    values = [os.environ.get(name, "") for name in INFLUX_VARIABLES]
-    if not all(values):
+def external_influx() -> tuple[StoreURL, str | None] | None:
+    """The store URL and token of an external InfluxDB named by the environment, if any."""
+    url = os.environ.get("CNETWIN_TEST_INFLUX_URL")
+    if not url:
         return None
-    return dict(zip(("url", "token", "org", "bucket"), values, strict=True))
+    return StoreURL.parse(url), os.environ.get("CNETWIN_TEST_INFLUX_TOKEN") or None
 
 
-def _clear_bucket(settings: dict[str, str]) -> None:
-    from influxdb_client import InfluxDBClient
+def _influx_factory(request: pytest.FixtureRequest, made: list[TelemetryStore]) -> StoreFactory:
+    numbers = itertools.count()
+    external = external_influx()
+    if external is None:
+        server: str = request.getfixturevalue("influxd")
 
-    with InfluxDBClient(url=settings["url"], token=settings["token"], org=settings["org"]) as c:
-        c.delete_api().delete(
-            "1970-01-01T00:00:00Z",
-            "2200-01-01T00:00:00Z",
-            "",
-            bucket=settings["bucket"],
-            org=settings["org"],
+        def make_local() -> TelemetryStore:
+            name = f"contract_{os.getpid()}_{next(numbers)}"
+            influxql(server, f'CREATE DATABASE "{name}"')
+            request.addfinalizer(lambda: influxql(server, f'DROP DATABASE "{name}"'))
+            store = InfluxStore(server, name, retries=0)
+            made.append(store)
+            return store
+
+        return make_local
+    url, token = external
+
+    def make_external() -> TelemetryStore:
+        delete_everything(url, token)
+        assert url.url and url.database
+        store = InfluxStore(
+            url.url,
+            url.database,
+            org=url.org,
+            token=token,
+            username=url.username,
+            password=url.password,
         )
+        made.append(store)
+        return store
+
+    return make_external
 
 
 @pytest.fixture(params=["duckdb", pytest.param("influx", marks=pytest.mark.influx)])
 def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreFactory]:
     """A factory of fresh, empty stores of the parametrised backend; all closed at the end."""
     made: list[TelemetryStore] = []
-    numbers = itertools.count()
     if request.param == "duckdb":
         from twin.store.duckdb import DuckDBStore
+
+        numbers = itertools.count()
 
         def make() -> TelemetryStore:
             store = DuckDBStore(tmp_path / f"store-{next(numbers)}" / "telemetry.duckdb")
@@ -62,23 +83,7 @@ def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store
             return store
 
     else:
-        settings = influx_settings()
-        if settings is None:
-            pytest.skip(f"no InfluxDB test server: set {', '.join(INFLUX_VARIABLES)}")
-        from twin.store.influx import InfluxStore
-
-        def make() -> TelemetryStore:
-            assert settings is not None
-            _clear_bucket(settings)
-            store = InfluxStore(
-                settings["url"],
-                org=settings["org"],
-                bucket=settings["bucket"],
-                token=settings["token"],
-            )
-            made.append(store)
-            return store
-
+        make = _influx_factory(request, made)
     yield make
     for store in made:
         store.close()
