@@ -49,7 +49,8 @@ from twin.store.spool import Spool
 log = logging.getLogger(__name__)
 
 DEAD_LETTER_PAYLOAD_CHARS = 1_024
-"""How much of a refused payload a dead letter keeps [characters]."""
+"""How much of a refused payload, its topic and the error a dead letter keeps [characters]
+(within the schema contract's text length, so the store never refuses a dead letter)."""
 COUNTER_PERIOD_S = 10.0
 """How often the collector's counters are written to the store [s]."""
 RETRY_MIN_S = 0.5
@@ -470,8 +471,8 @@ class IngestPipeline:
             "dead_letter",
             {"reason": exc.reason, "collector": self._client_id},
             {
-                "topic": message.topic,
-                "error": str(exc),
+                "topic": message.topic[:DEAD_LETTER_PAYLOAD_CHARS],
+                "error": str(exc)[:DEAD_LETTER_PAYLOAD_CHARS],
                 "payload": payload[:DEAD_LETTER_PAYLOAD_CHARS],
             },
             ts,

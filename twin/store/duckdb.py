@@ -42,6 +42,7 @@ import pyarrow as pa
 
 from twin.errors import StoreError, StoreUnavailable
 from twin.model import Reading
+from twin.schema import MAX_FIELDS_PER_MEASUREMENT
 from twin.store import TagFilter
 from twin.store.frames import (
     TS,
@@ -312,6 +313,11 @@ class DuckDBStore:
                 raise StoreError(f"{name!r} is a field of {m!r}, not a tag: rename one")
         new_tags = [t for t in batch.tags if t not in old.tags]
         new_fields = {n: k for n, k in batch.fields.items() if n not in old.fields}
+        if new_fields and len(old.fields) + len(new_fields) > MAX_FIELDS_PER_MEASUREMENT:
+            raise StoreError(
+                f"{m!r} holds {len(old.fields)} fields; {len(new_fields)} more would pass the "
+                f"limit of {MAX_FIELDS_PER_MEASUREMENT}: send fields {m!r} already has"
+            )
         known = old.names()
         position = len(old.tags) + len(old.fields)
         for name in [*new_tags, *new_fields]:
