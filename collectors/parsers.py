@@ -46,6 +46,9 @@ Decisions:
   lines, ``cpu`` lines other than ``cpu-total``) are skipped, and fields without canonical
   meaning are ignored; a message may therefore yield no reading. Measurements that are neither
   canonical nor mapped are refused (``unknown_measurement``).
+* **Schema contract** (:mod:`twin.schema`, shared with the stores): a ``tasks_<type>`` name
+  longer than the contract's name length is refused (``bad_name``), and so is a reading with
+  more fields than it allows (``too_many_fields``), before any field is checked or stored.
 * **Values** must be finite numbers: booleans and strings are refused (``bad_value``), NaN and
   ±inf are refused (``not_finite``). Integers are stored as floats.
 * **Ranges** are the table :data:`FIELD_RULES`. ``power_kw`` and ``energy_kwh`` may be negative
@@ -72,6 +75,7 @@ import orjson
 from collectors.topics import Topic, parse_topic
 from twin.errors import PayloadError
 from twin.model import METER_KINDS, FieldValue, Fleet, Reading
+from twin.schema import name_problem, too_many_fields
 
 MAX_PAYLOAD_BYTES = 1 << 20
 """Largest payload accepted [bytes] (1 MiB)."""
@@ -108,6 +112,11 @@ class Reason(StrEnum):
     """A line-protocol measurement that is neither canonical for the topic nor mapped."""
     UNKNOWN_FIELD = "unknown_field"
     """A field name outside the canonical glossary of the measurement."""
+    BAD_NAME = "bad_name"
+    """A field name of an open family (``tasks_<type>``) that breaks the schema contract's
+    name grammar or length (twin.schema)."""
+    TOO_MANY_FIELDS = "too_many_fields"
+    """A reading with more fields than the schema contract allows (twin.schema)."""
     BAD_VALUE = "bad_value"
     """A field value (or meter kind) of the wrong type: boolean, string, object …"""
     NOT_FINITE = "not_finite"
@@ -354,6 +363,9 @@ def _check_field(measurement: str, name: str, value: object, kind: str | None) -
     rule = FIELD_RULES[measurement].get(name)
     if rule is None:
         if measurement == "node" and _TASK_FIELD.match(name):
+            problem = name_problem(name)
+            if problem is not None:
+                raise _refuse(Reason.BAD_NAME, f"field {problem}")
             rule = TASK_COUNT_RULE
         else:
             raise _unknown_field(measurement, name)
@@ -376,6 +388,12 @@ def _check_field(measurement: str, name: str, value: object, kind: str | None) -
     if rule.signed and kind in SIGNED_METER_KINDS and -rule.hi <= value:
         return value
     raise _refuse(Reason.OUT_OF_RANGE, _range_message(name, value, rule, kind))
+
+
+def _check_field_count(count: int) -> None:
+    problem = too_many_fields(count)
+    if problem is not None:
+        raise _refuse(Reason.TOO_MANY_FIELDS, problem)
 
 
 def _range_message(name: str, value: float, rule: FieldRule, kind: str | None) -> str:
@@ -543,6 +561,7 @@ def _canonical_reading(
     assert isinstance(raw_fields, dict)
     if not raw_fields:
         raise _refuse(Reason.NO_FIELDS, '"fields" is empty: send at least one canonical field')
+    _check_field_count(len(raw_fields))
     measurement = where.kind
     kind = None
     if measurement == "meter":
@@ -747,6 +766,7 @@ def _parse_line_protocol(
             raise PayloadError(exc.reason, f"line {number}: {exc}") from None
     readings = []
     for (ts, kind), slot_values in merged.items():
+        _check_field_count(len(slot_values))
         series = {**tags, "kind": kind} if kind is not None else dict(tags)
         fields: dict[str, FieldValue] = {
             name: v[0] if len(v) == 1 else math.fsum(v) / len(v) for name, v in slot_values.items()

@@ -12,9 +12,15 @@ thread appends to; while a batch is open the writer polls it every :data:`POLL_S
 of messages costs no thread switch per message; with nothing to do the writer sleeps until the
 next message wakes it.
 
-If the store is unavailable the batch is retried with back-off and nothing is acknowledged, so
-the broker keeps (and later re-delivers) every message not yet stored; writes are idempotent, so
-re-delivery stores nothing twice.
+Store failures are told apart by cause. If the store is unavailable (``StoreUnavailable``: disk
+full, I/O error, lock, connection refused, 5xx, timeout) the batch goes to the spool while it
+has room, else it is retried with back-off and nothing is acknowledged, so the broker keeps
+(and later re-delivers) every message not yet stored; writes are idempotent, so re-delivery
+stores nothing twice. The cause is logged once when an outage starts and once when it ends,
+with how long it lasted. If the store refuses a batch for its content (``StoreError``), the
+messages it refuses are found by halving the batch (about 2·k·log2(n) writes for k refused
+messages among n, not one transaction per message) and dead-lettered as ``store_rejected``;
+the rest is stored.
 
 Bad payloads become ``dead_letter`` rows (tags ``reason``, ``collector``; fields ``topic``,
 ``error``, ``payload`` cut to :data:`DEAD_LETTER_PAYLOAD_CHARS`) and are counted by reason.
@@ -43,7 +49,8 @@ from twin.store.spool import Spool
 log = logging.getLogger(__name__)
 
 DEAD_LETTER_PAYLOAD_CHARS = 1_024
-"""How much of a refused payload a dead letter keeps [characters]."""
+"""How much of a refused payload, its topic and the error a dead letter keeps [characters]
+(within the schema contract's text length, so the store never refuses a dead letter)."""
 COUNTER_PERIOD_S = 10.0
 """How often the collector's counters are written to the store [s]."""
 RETRY_MIN_S = 0.5
@@ -105,6 +112,8 @@ class Counters:
     store_failures: int = 0
     writer_errors: int = 0
     spooled_readings: int = 0
+    store_outages: int = 0
+    refused_batches: int = 0
     last_batch_write_ms: float = 0.0
 
     def as_fields(self, queue_depth: int) -> dict[str, float]:
@@ -118,9 +127,19 @@ class Counters:
             "store_failures": self.store_failures,
             "writer_errors": self.writer_errors,
             "spooled_readings": self.spooled_readings,
+            "store_outages": self.store_outages,
+            "refused_batches": self.refused_batches,
             "batch_write_ms": self.last_batch_write_ms,
             "queue_depth": queue_depth,
         }
+
+
+class _Outage(NamedTuple):
+    """An outage of the store under way: since when [monotonic s], and the failure counter
+    before it began."""
+
+    since: float
+    failures_before: int
 
 
 class IngestPipeline:
@@ -165,6 +184,7 @@ class IngestPipeline:
         self._thread: threading.Thread | None = None
         self._last_dead_ts = datetime.min.replace(tzinfo=UTC)
         self._last_counter_write = 0.0
+        self._outage: _Outage | None = None
         self.counters = Counters()
         self.unstored = 0
         """Messages not stored when the pipeline stopped (left to the broker to re-deliver)."""
@@ -302,7 +322,7 @@ class IngestPipeline:
         batch.dead[exc.reason] += 1
         batch.readings.append(self._dead_letter(message, exc))
         log.warning(
-            "dead-lettered %s (%s): %s; payload %r",
+            "refused a message from %s (%s): %s; payload %r",
             message.topic,
             exc.reason,
             exc,
@@ -314,16 +334,20 @@ class IngestPipeline:
 
     def _store_batch(self, batch: Batch) -> None:
         with_counters = self._counters_due()
-        if with_counters:
-            batch.readings.append(self._counter_reading())
+        readings = [*batch.readings, self._counter_reading()] if with_counters else batch.readings
         try:
-            elapsed_ms = self._write_until_stored(batch.readings)
+            elapsed_ms = self._write_until_stored(readings)
         except StoreError as exc:
-            log.error("the store refused a batch (%s); storing its messages one by one", exc)
+            self.counters.refused_batches += 1
+            log.error(
+                "the store refused a batch of %d messages (%s); finding the messages it refuses",
+                len(batch.messages),
+                exc,
+            )
             started = time.perf_counter()
-            stored = self._store_one_by_one(batch)
+            stored = self._isolate_refused(batch)
             elapsed_ms = None if stored is None else (time.perf_counter() - started) * 1e3
-            batch = stored or batch
+            batch, with_counters = stored or batch, False
         if elapsed_ms is None:
             self.unstored += len(batch.messages)
             return
@@ -332,22 +356,35 @@ class IngestPipeline:
             if message.acknowledge is not None:
                 message.acknowledge(message.mid)
 
-    def _store_one_by_one(self, refused: Batch) -> Batch | None:
-        """Store each message of a refused batch alone; dead-letter those the store refuses.
+    def _isolate_refused(self, refused: Batch) -> Batch | None:
+        """Store what the store accepts of a refused batch and dead-letter the messages it
+        refuses, found by halving: a half that is stored is done, a refused half is halved
+        again down to single messages.
 
-        Returns what was stored, or None if the pipeline gave up during an outage.
+        Returns the batch as stored (its dead letters included), or None if the pipeline gave
+        up during an outage.
         """
-        batch = Batch(messages=refused.messages, dead=refused.dead)
-        for message, span in zip(refused.messages, refused.spans, strict=True):
-            readings = refused.readings[span]
+        rejected: list[tuple[int, StoreError]] = []
+        pending = [(0, len(refused.messages))] if refused.messages else []
+        while pending:
+            lo, hi = pending.pop()
+            readings = refused.readings[refused.spans[lo].start : refused.spans[hi - 1].stop]
             try:
                 if self._write_until_stored(readings) is None:
                     return None
-                batch.telemetry_readings += len(readings)
             except StoreError as exc:
-                self._refuse(batch, message, PayloadError(STORE_REJECTED, str(exc)))
-                if self._write_until_stored(batch.readings[-1:]) is None:
-                    return None
+                if hi - lo == 1:
+                    rejected.append((lo, exc))
+                else:
+                    middle = (lo + hi) // 2
+                    pending += [(middle, hi), (lo, middle)]
+        batch = Batch(messages=refused.messages, dead=Counter(refused.dead))
+        batch.telemetry_readings = refused.telemetry_readings
+        for index, error in sorted(rejected, key=lambda item: item[0]):
+            batch.telemetry_readings -= len(refused.readings[refused.spans[index]])
+            self._refuse(batch, refused.messages[index], PayloadError(STORE_REJECTED, str(error)))
+        if batch.readings and self._write_until_stored(batch.readings) is None:
+            return None
         return batch
 
     def _write_until_stored(self, readings: list[Reading]) -> float | None:
@@ -362,19 +399,46 @@ class IngestPipeline:
             started = time.perf_counter()
             try:
                 self._store.write(readings)
-                elapsed_ms = (time.perf_counter() - started) * 1e3
-                self._drain_spool()
-                return elapsed_ms
             except StoreUnavailable as exc:
                 self.counters.store_failures += 1
+                self._outage_began(exc)
                 if self._spool is not None and self._spool.append(readings):
                     self.counters.spooled_readings += len(readings)
-                    log.warning("store unavailable (%s); batch spooled to disk", exc)
                     return (time.perf_counter() - started) * 1e3
-                log.error("store write failed (%s); retrying in %.1f s", exc, delay)
                 self._give_up.wait(delay)
                 delay = min(delay * 2, RETRY_MAX_S)
+                continue
+            elapsed_ms = (time.perf_counter() - started) * 1e3
+            self._outage_ended()
+            self._drain_spool()
+            return elapsed_ms
         return None
+
+    def _outage_began(self, exc: StoreUnavailable) -> None:
+        """Log the cause once per outage (every failed attempt is counted, not logged)."""
+        if self._outage is not None:
+            return
+        self._outage = _Outage(time.monotonic(), self.counters.store_failures - 1)
+        self.counters.store_outages += 1
+        where = "spooling batches while the spool has room, then " if self._spool else ""
+        log.error(
+            "store unavailable: %s; %sholding messages unacknowledged and retrying with "
+            "back-off (%.1f to %.0f s)",
+            exc,
+            where,
+            RETRY_MIN_S,
+            RETRY_MAX_S,
+        )
+
+    def _outage_ended(self) -> None:
+        if self._outage is None:
+            return
+        log.warning(
+            "store available again after %.1f s (%d failed writes)",
+            time.monotonic() - self._outage.since,
+            self.counters.store_failures - self._outage.failures_before,
+        )
+        self._outage = None
 
     def _drain_spool(self) -> None:
         if self._spool is None:
@@ -382,7 +446,8 @@ class IngestPipeline:
         try:
             self._spool.drain(self._store)
         except StoreUnavailable as exc:
-            log.warning("store unavailable again while writing spooled batches: %s", exc)
+            self.counters.store_failures += 1
+            self._outage_began(exc)
 
     def _account(self, batch: Batch, elapsed_ms: float, with_counters: bool) -> None:
         dead_total = sum(batch.dead.values())
@@ -406,8 +471,8 @@ class IngestPipeline:
             "dead_letter",
             {"reason": exc.reason, "collector": self._client_id},
             {
-                "topic": message.topic,
-                "error": str(exc),
+                "topic": message.topic[:DEAD_LETTER_PAYLOAD_CHARS],
+                "error": str(exc)[:DEAD_LETTER_PAYLOAD_CHARS],
                 "payload": payload[:DEAD_LETTER_PAYLOAD_CHARS],
             },
             ts,

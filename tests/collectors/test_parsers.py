@@ -22,6 +22,7 @@ from collectors.parsers import (
 )
 from twin.errors import PayloadError
 from twin.model import METER_KINDS, Fleet, Link, Meter, Node, Reading, Site
+from twin.schema import MAX_FIELDS_PER_READING, NAME_MAX_CHARS
 
 DATA = Path(__file__).parent / "data"
 NOW = datetime(2024, 5, 1, 12, 0, 30, tzinfo=UTC)
@@ -198,6 +199,24 @@ def test_task_type_counts_are_node_fields() -> None:
     assert refusal(NODE, '{"fields": {"tasks_": 3}}').reason == "unknown_field"
     assert refusal(NODE, '{"fields": {"tasks_x": -1}}').reason == "out_of_range"
     assert refusal(LINK, '{"fields": {"tasks_x": 1}}').reason == "unknown_field"
+
+
+def test_task_type_names_keep_to_the_schema_contract() -> None:
+    longest = "tasks_" + "x" * (NAME_MAX_CHARS - len("tasks_"))
+    assert one(parse(NODE, json.dumps({"fields": {longest: 1}}))).fields == {longest: 1.0}
+    too_long = longest + "x"
+    assert refusal(NODE, json.dumps({"fields": {too_long: 1}})).reason == "bad_name"
+    assert refusal(NODE, f"node {too_long}=1 {T0_NS}").reason == "bad_name"
+
+
+@pytest.mark.parametrize("count", [MAX_FIELDS_PER_READING + 1, 3_000])
+def test_a_reading_with_too_many_fields_is_refused_in_either_format(count: int) -> None:
+    fields = {f"tasks_t{i}": 1 for i in range(count)}
+    assert refusal(NODE, json.dumps({"fields": fields})).reason == "too_many_fields"
+    line = "node " + ",".join(f"{k}=1" for k in fields) + f" {T0_NS}"
+    assert refusal(NODE, line).reason == "too_many_fields"
+    most = dict(list(fields.items())[:MAX_FIELDS_PER_READING])
+    assert len(one(parse(NODE, json.dumps({"fields": most}))).fields) == MAX_FIELDS_PER_READING
 
 
 def test_grid_reading_is_tagged_by_region_only() -> None:
@@ -679,6 +698,13 @@ REFUSALS: list[tuple[str, str, bytes, bool]] = [
     ("no_fields", NODE, b"[]", False),
     ("unknown_measurement", NODE, b"system load1=0.5", False),
     ("unknown_field", NODE, b'{"fields": {"cpu": 0.5}}', False),
+    ("bad_name", NODE, b'{"fields": {"tasks_' + b"x" * 80 + b'": 1}}', False),
+    (
+        "too_many_fields",
+        NODE,
+        json.dumps({"fields": {f"tasks_{i}": 1 for i in range(99)}}).encode(),
+        False,
+    ),
     ("bad_value", NODE, b'{"fields": {"cpu_util": "0.5"}}', False),
     ("not_finite", NODE, b'{"fields": {"cpu_util": NaN}}', False),
     ("out_of_range", NODE, b'{"fields": {"cpu_util": 55}}', False),

@@ -4,6 +4,8 @@ storage, back-off while the store is unavailable."""
 from __future__ import annotations
 
 import json
+import logging
+import math
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
@@ -197,6 +199,63 @@ def test_a_message_the_store_refuses_is_dead_lettered_alone(store: DuckDBStore) 
     assert sorted(acks) == list(range(21))
     assert pipe.counters.stored_readings == 18
     assert pipe.counters.dead_by_reason[pipeline_module.STORE_REJECTED] == 3
+
+
+class PoisonStore:
+    """A real DuckDB store that refuses any batch holding a reading at one of ``poison`` times,
+    and counts the writes it is asked for."""
+
+    def __init__(self, inner: DuckDBStore, poison: set[datetime]) -> None:
+        self.inner = inner
+        self.poison = poison
+        self.writes = 0
+
+    def write(self, readings: Iterable[Reading]) -> int:
+        self.writes += 1
+        readings = list(readings)
+        if any(r.ts in self.poison for r in readings):
+            raise StoreError("refused (injected poison)")
+        return self.inner.write(readings)
+
+
+def test_refused_messages_are_found_by_halving_not_one_write_per_message(
+    store: DuckDBStore,
+) -> None:
+    n, poisoned = 2_048, [5, 1_000, 2_047]
+    poison = PoisonStore(store, {NOW - timedelta(seconds=i) for i in poisoned})
+    pipe = IngestPipeline(poison, batch_size=n, batch_interval_s=5.0)  # type: ignore[arg-type]
+    acks: list[int] = []
+    for i in range(n):  # all queued before the writer starts: one batch
+        pipe.submit(node_message(i, acks))
+    pipe.start()
+    assert pipe.stop()
+    assert pipe.counters.batches == 1
+    assert poison.writes <= 2 + 2 * len(poisoned) * math.ceil(math.log2(n))
+    assert sorted(acks) == list(range(n))
+    dead = store.query("dead_letter", NOW - timedelta(hours=1), NOW + timedelta(hours=1))
+    assert len(dead) == len(poisoned)
+    assert pipe.counters.stored_messages == n - len(poisoned)
+    assert pipe.counters.stored_readings == n - len(poisoned)
+    assert pipe.counters.refused_batches == 1
+
+
+def test_an_outage_is_logged_once_with_its_cause_and_once_when_it_ends(
+    store: DuckDBStore, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(pipeline_module, "RETRY_MIN_S", 0.01)
+    flaky = FlakyStore(store, failures=6)
+    pipe = IngestPipeline(flaky, batch_interval_s=0.05)  # type: ignore[arg-type]
+    with caplog.at_level(logging.WARNING, logger="collectors.pipeline"):
+        pipe.start()
+        for i in range(10):
+            pipe.submit(node_message(i))
+        assert pipe.stop()
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("store unavailable: store unreachable (injected outage)")
+    assert lines[1].startswith("store available again after")
+    assert "(6 failed writes)" in lines[1]
+    assert pipe.counters.store_outages == 1
 
 
 def test_outage_is_absorbed_by_the_spool_and_drained_after(

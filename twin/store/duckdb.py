@@ -16,6 +16,13 @@ Threads: one DuckDB connection per store; every call works on its own ``cursor()
 connection to the same database), so a writer thread and any number of reader threads may use
 one store at once; writes are serialised by a lock. Processes: DuckDB lets one process open the
 file for writing (or several read-only); a second process gets :class:`StoreUnavailable`.
+
+Failures are classified by cause (:func:`classify`): what the file system or DuckDB's own state
+causes (disk full, I/O error, a lock, a database DuckDB invalidated after a fatal error) raises
+:class:`StoreUnavailable`, to be retried; a write refused for its content (names, kinds) raises
+:class:`StoreError`. After a fatal error DuckDB refuses every call until the database is opened
+again, so the store reopens its file on the next call (committed data is kept: DuckDB replays
+its write-ahead log).
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ import pyarrow as pa
 
 from twin.errors import StoreError, StoreUnavailable
 from twin.model import Reading
+from twin.schema import MAX_FIELDS_PER_MEASUREMENT
 from twin.store import TagFilter
 from twin.store.frames import (
     TS,
@@ -65,6 +73,30 @@ LAST_FIRST_WINDOW = timedelta(minutes=2)
 LAST_WINDOW_GROWTH = 8
 """Factor by which ``last`` widens its look-back window each round."""
 
+TRANSIENT_ERRORS: tuple[type[duckdb.Error], ...] = (
+    duckdb.IOException,
+    duckdb.FatalException,
+    duckdb.OutOfMemoryException,
+    duckdb.InterruptException,
+)
+"""DuckDB errors caused by the machine or DuckDB's state, not by what was written."""
+TRANSIENT_MARKERS = (
+    "no space left",
+    "disk quota",
+    "input/output error",
+    "read-only file system",
+    "could not write file",
+    "could not read from file",
+    "could not open file",
+    "could not set lock",
+    "conflict on",
+    "has been invalidated",
+)
+"""Lower-case phrases that mark an error of another DuckDB class as transient (a commit that
+failed to write the write-ahead log is a TransactionException)."""
+REOPEN_MARKERS = ("fatal error", "has been invalidated")
+"""Lower-case phrases of errors after which DuckDB must open the database again."""
+
 BUSY_HELP = (
     "another process has the DuckDB file {path} open. Stop that process (one cnetwin process "
     "owns the embedded store: run the collector and dashboard together, e.g. `cnetwin demo`), "
@@ -82,6 +114,24 @@ class Schema:
     def names(self) -> set[str]:
         """Lower-cased names of every column (DuckDB identifiers ignore case)."""
         return {n.lower() for n in (*self.tags, *self.fields)}
+
+
+def classify(exc: duckdb.Error, path: Path) -> StoreError:
+    """The store error a DuckDB error stands for: StoreUnavailable when the cause is transient
+    (the file system, a lock, DuckDB's state), else StoreError (the write itself is refused)."""
+    text = " ".join(str(exc).split())
+    if isinstance(exc, TRANSIENT_ERRORS) or any(m in text.lower() for m in TRANSIENT_MARKERS):
+        return StoreUnavailable(
+            f"DuckDB store {path} cannot be used right now: {text} (free disk space or fix the "
+            "file system; writes are retried)"
+        )
+    return StoreError(f"DuckDB store {path}: {text}")
+
+
+def needs_reopen(exc: duckdb.Error) -> bool:
+    """True if DuckDB refuses every further call on this database until it is opened again."""
+    text = str(exc).lower()
+    return isinstance(exc, duckdb.FatalException) or any(m in text for m in REOPEN_MARKERS)
 
 
 def quote(name: str) -> str:
@@ -106,7 +156,9 @@ class DuckDBStore:
         self.path = Path(path).expanduser()
         self.read_only = read_only
         self._write_lock = threading.Lock()
+        self._reopen_lock = threading.Lock()
         self._closed = False
+        self._broken = False
         if not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         elif not self.path.exists():
@@ -114,28 +166,55 @@ class DuckDBStore:
                 f"there is no store at {self.path} yet: start the collector first, or open it "
                 "for writing"
             )
-        try:
-            self._con = duckdb.connect(str(self.path), read_only=read_only)
-        except duckdb.IOException as exc:
-            if "lock" in str(exc).lower():
-                raise StoreUnavailable(BUSY_HELP.format(path=self.path)) from exc
-            raise StoreError(f"cannot open the DuckDB file {self.path}: {exc}") from exc
-        except duckdb.Error as exc:
-            raise StoreError(f"cannot open the DuckDB file {self.path}: {exc}") from exc
+        self._con = self._connect()
         self._schemas: dict[str, Schema] = self._load_catalog()
         log.info("opened DuckDB store %s%s", self.path, " (read-only)" if read_only else "")
 
     # -- connection handling ---------------------------------------------------------------
 
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        try:
+            return duckdb.connect(str(self.path), read_only=self.read_only)
+        except duckdb.IOException as exc:
+            if "lock" in str(exc).lower():
+                raise StoreUnavailable(BUSY_HELP.format(path=self.path)) from exc
+            raise classify(exc, self.path) from exc
+        except duckdb.Error as exc:
+            error = classify(exc, self.path)
+            if isinstance(error, StoreUnavailable):
+                raise error from exc
+            raise StoreError(f"cannot open the DuckDB file {self.path}: {exc}") from exc
+
+    def _reopen_if_broken(self) -> None:
+        """Open the database again after DuckDB invalidated it (see the module docstring)."""
+        with self._reopen_lock:
+            if not self._broken:
+                return
+            try:
+                self._con.close()
+            except duckdb.Error as exc:
+                log.debug("closing the invalidated DuckDB connection: %s", exc)
+            self._con = self._connect()
+            self._broken = False
+            self._schemas = self._load_catalog()
+            log.warning("reopened DuckDB store %s after a fatal error", self.path)
+
     @contextmanager
     def _cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
         if self._closed:
             raise StoreError(f"the store {self.path} is closed: open it again")
-        cur = self._con.cursor()
+        if self._broken:
+            self._reopen_if_broken()
+        try:
+            cur = self._con.cursor()
+        except duckdb.Error as exc:
+            self._broken = self._broken or needs_reopen(exc)
+            raise classify(exc, self.path) from exc
         try:
             yield cur
         except duckdb.Error as exc:
-            raise StoreError(f"DuckDB store {self.path}: {exc}") from exc
+            self._broken = self._broken or needs_reopen(exc)
+            raise classify(exc, self.path) from exc
         finally:
             cur.close()
 
@@ -170,7 +249,10 @@ class DuckDBStore:
         """Release the file. Safe to call twice."""
         if not self._closed:
             self._closed = True
-            self._con.close()
+            try:
+                self._con.close()
+            except duckdb.Error as exc:  # an invalidated database may fail to close cleanly
+                log.warning("closing DuckDB store %s: %s", self.path, exc)
             log.info("closed DuckDB store %s", self.path)
 
     # -- writing ---------------------------------------------------------------------------
@@ -199,7 +281,7 @@ class DuckDBStore:
                     self._merge_batch(cur, batch, schemas[batch.measurement])
                 cur.commit()
             except BaseException:
-                cur.rollback()
+                _rollback(cur)
                 raise
             self._schemas = schemas
         return sum(len(b.frame) for b in batches)
@@ -231,6 +313,11 @@ class DuckDBStore:
                 raise StoreError(f"{name!r} is a field of {m!r}, not a tag: rename one")
         new_tags = [t for t in batch.tags if t not in old.tags]
         new_fields = {n: k for n, k in batch.fields.items() if n not in old.fields}
+        if new_fields and len(old.fields) + len(new_fields) > MAX_FIELDS_PER_MEASUREMENT:
+            raise StoreError(
+                f"{m!r} holds {len(old.fields)} fields; {len(new_fields)} more would pass the "
+                f"limit of {MAX_FIELDS_PER_MEASUREMENT}: send fields {m!r} already has"
+            )
         known = old.names()
         position = len(old.tags) + len(old.fields)
         for name in [*new_tags, *new_fields]:
@@ -518,6 +605,15 @@ class _Plan:
     def order_by(self) -> str:
         """Result order: ts, then tags (missing tags last)."""
         return " ORDER BY " + ", ".join([TS, *(quote(t) for t in self.tags)])
+
+
+def _rollback(cur: duckdb.DuckDBPyConnection) -> None:
+    """Roll back after a failed write, keeping the failure's own error: a commit that failed
+    has already ended its transaction, and "no transaction is active" would hide the cause."""
+    try:
+        cur.rollback()
+    except duckdb.Error as exc:
+        log.debug("rollback after a failed write: %s", exc)
 
 
 def _to_arrow(batch: Batch, schema: Schema) -> pa.Table:

@@ -6,13 +6,12 @@ text), at most one row per series and timestamp. Readings of one ``write`` call 
 per measurement.
 
 Names of measurements, tags and fields arrive from the network, so every backend checks them
-with :func:`check_name` before they reach SQL or Flux: a letter, then letters, digits or ``_``,
-at most 64 characters; ``ts``, ``time``, ``result`` and ``table`` are reserved.
+with :func:`check_name` before they reach SQL or Flux, against the schema contract
+(:mod:`twin.schema`: name grammar and length, fields per reading, text length).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,12 +22,11 @@ import pandas as pd
 
 from twin.errors import StoreError
 from twin.model import Reading
+from twin.schema import name_problem, text_too_long, too_many_fields
 
 FieldKind = Literal["float", "str"]
 """How a field is stored: a float [its canonical unit] or text."""
 
-NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
-RESERVED_NAMES = frozenset({"ts", "time", "result", "table"})
 TS = "ts"
 TS_DTYPE = "datetime64[us, UTC]"
 TEXT_DTYPE = pd.StringDtype(na_value=np.nan)
@@ -36,13 +34,10 @@ TEXT_DTYPE = pd.StringDtype(na_value=np.nan)
 
 def check_name(name: object, what: str = "name") -> str:
     """Return ``name`` if it is a valid measurement, tag or field name; raise StoreError if not."""
-    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
-        raise StoreError(
-            f"{what} {name!r} is not allowed: use a letter, then letters, digits or '_' "
-            "(at most 64 characters)"
-        )
-    if name.lower() in RESERVED_NAMES:
-        raise StoreError(f"{what} {name!r} is reserved: rename it (e.g. {name}_value)")
+    problem = name_problem(name)
+    if problem is not None:
+        raise StoreError(f"{what} {problem}")
+    assert isinstance(name, str)
     return name
 
 
@@ -135,7 +130,7 @@ def frame_to_batch(measurement: str, frame: pd.DataFrame, tags: Sequence[str]) -
     field_names = [check_name(c, "field") for c in frame.columns if c != TS and c not in tags]
     out = pd.DataFrame({TS: _ts_column(frame[TS])})
     for tag in tags:
-        out[tag] = _text(frame[tag]).replace("", np.nan)
+        out[tag] = _checked_text(measurement, tag, frame[tag]).replace("", np.nan)
     kinds: dict[str, FieldKind] = {}
     for name in field_names:
         kinds[name], out[name] = _field_column(measurement, name, frame[name])
@@ -149,6 +144,9 @@ def frame_to_batch(measurement: str, frame: pd.DataFrame, tags: Sequence[str]) -
 
 def _check_signature(measurement: str, tags: tuple[str, ...], fields: tuple[str, ...]) -> None:
     check_name(measurement, "measurement")
+    problem = too_many_fields(len(fields))
+    if problem is not None:
+        raise StoreError(f"{measurement!r}: {problem}")
     for tag in tags:
         check_name(tag, "tag")
     for name in fields:
@@ -175,6 +173,16 @@ def _text(column: pd.Series) -> pd.Series:
     return text.map(lambda v: v if v is None or isinstance(v, str) else str(v)).astype(TEXT_DTYPE)
 
 
+def _checked_text(measurement: str, name: str, column: pd.Series) -> pd.Series:
+    """Values as text (see :func:`_text`); StoreError if one is longer than the contract allows."""
+    text = _text(column)
+    longest = text.str.len().max() if len(text) else 0
+    problem = text_too_long(int(longest) if pd.notna(longest) else 0)
+    if problem is not None:
+        raise StoreError(f"{name!r} of {measurement!r}: {problem}")
+    return text
+
+
 def _field_column(measurement: str, name: str, column: pd.Series) -> tuple[FieldKind, pd.Series]:
     column = column.reset_index(drop=True)
     if pd.api.types.is_bool_dtype(column) or pd.api.types.is_numeric_dtype(column):
@@ -182,7 +190,7 @@ def _field_column(measurement: str, name: str, column: pd.Series) -> tuple[Field
     else:
         present = column.dropna()
         if present.map(lambda v: isinstance(v, str)).all():
-            return "str", _text(column)
+            return "str", _checked_text(measurement, name, column)
         if not present.map(lambda v: isinstance(v, int | float) and not isinstance(v, str)).all():
             raise StoreError(f"field {name!r} of {measurement!r} mixes text and numbers")
         values = column.astype("float64")
@@ -213,12 +221,18 @@ def finish_frame(
     fields = list(fields)
     if frame.empty:
         return empty_frame()
-    out = pd.DataFrame({TS: _utc_us(frame[TS])})
+    ts = _utc_us(frame[TS])
+    columns: dict[str, pd.Series] = {TS: ts}  # built whole: wide tables stay one block
     for tag in tags:
-        absent = pd.Series(np.nan, index=out.index, dtype=TEXT_DTYPE)
-        out[tag] = _text(frame[tag]) if tag in frame.columns else absent
+        absent = pd.Series(np.nan, index=ts.index, dtype=TEXT_DTYPE)
+        columns[tag] = _text(frame[tag]) if tag in frame.columns else absent
     for name in fields:
-        out[name] = _result_field(frame[name]) if name in frame.columns else np.nan
+        columns[name] = (
+            _result_field(frame[name])
+            if name in frame.columns
+            else pd.Series(np.nan, index=ts.index, dtype="float64")
+        )
+    out = pd.DataFrame(columns)
     if fields:
         out = out.dropna(subset=fields, how="all")
     if sort:

@@ -5,7 +5,13 @@ While the store is unavailable the collector appends each batch it cannot write 
 either the whole batch or none of it) and then acknowledges the batch's messages: the spool is
 durable local storage. When writes succeed again, spooled batches are written to the store
 oldest first and their files removed. When the spool is full the collector stops acknowledging
-and the broker keeps the rest (MQTT persistent session), so nothing is lost either way.
+and the broker keeps the rest (MQTT persistent session), so nothing is lost either way. A spool
+on a file system that is itself full takes nothing (the write fails, the partial file is
+removed) and counts as full.
+
+A spooled batch the store refuses for its content (not for an outage) is renamed ``*.refused``
+and logged with its size, for an operator to inspect: it is never retried, and never counted
+as stored.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 
-from twin.errors import StoreError
+from twin.errors import StoreError, StoreUnavailable
 from twin.model import Reading
 from twin.store import TelemetryStore
 
@@ -53,17 +59,23 @@ class Spool:
             return False
         name = f"{time.time_ns():020d}-{os.getpid()}"
         partial = self.directory / f"{name}.part"
-        with partial.open("wb") as handle:
-            handle.write(body)
-            handle.flush()
-            os.fsync(handle.fileno())
-        partial.replace(self.directory / f"{name}{SUFFIX}")
+        try:
+            with partial.open("wb") as handle:
+                handle.write(body)
+                handle.flush()
+                os.fsync(handle.fileno())
+            partial.replace(self.directory / f"{name}{SUFFIX}")
+        except OSError as exc:
+            log.warning("the spool in %s cannot take a batch: %s", self.directory, exc)
+            partial.unlink(missing_ok=True)
+            return False
         return True
 
     def drain(self, store: TelemetryStore, max_files: int = 10) -> int:
         """Write up to ``max_files`` spooled batches to ``store``, oldest first, removing each
-        once stored; return the readings written. Stops at the first failure (StoreError
-        propagates; the batch stays spooled). A damaged file is renamed ``*.damaged``."""
+        once stored; return the readings written. Stops at the first outage (StoreUnavailable
+        propagates; the batch stays spooled). A damaged file is renamed ``*.damaged``, a batch
+        the store refuses ``*.refused``."""
         written = 0
         for path in self.files()[:max_files]:
             try:
@@ -72,7 +84,19 @@ class Spool:
                 log.error("%s; kept aside as %s.damaged for inspection", exc, path.name)
                 path.rename(path.with_suffix(".damaged"))
                 continue
-            store.write(readings)
+            try:
+                store.write(readings)
+            except StoreUnavailable:
+                raise
+            except StoreError as exc:
+                log.error(
+                    "the store refused %d spooled readings (%s); kept aside as %s.refused",
+                    len(readings),
+                    exc,
+                    path.stem,
+                )
+                path.rename(path.with_suffix(".refused"))
+                continue
             path.unlink()
             written += len(readings)
         if written:

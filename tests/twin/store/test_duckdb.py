@@ -15,6 +15,7 @@ import pytest
 
 from twin.errors import StoreError, StoreUnavailable
 from twin.model import Reading
+from twin.schema import MAX_FIELDS_PER_MEASUREMENT, MAX_FIELDS_PER_READING, MAX_TEXT_CHARS
 from twin.store import TelemetryStore
 from twin.store.duckdb import DuckDBStore
 
@@ -195,6 +196,22 @@ def test_hostile_names_never_reach_sql(store: DuckDBStore, path: Path) -> None:
         }
         assert tables == {"node", "_series_node", "_cnetwin_columns"}
         assert con.execute("SELECT count(*) FROM node").fetchone() == (1,)
+
+
+def test_the_schema_contract_bounds_what_a_write_may_add(store: DuckDBStore) -> None:
+    for start in range(0, MAX_FIELDS_PER_MEASUREMENT, MAX_FIELDS_PER_READING):
+        names = range(start, start + MAX_FIELDS_PER_READING)
+        store.write([node("n1", T0 + start * SEC, **{f"tasks_{i}": 1.0 for i in names})])
+    with pytest.raises(StoreError, match="limit of") as refused:
+        store.write([node("n1", T0, tasks_one_more=1.0)])
+    assert not isinstance(refused.value, StoreUnavailable)
+    store.write([node("n2", T0, tasks_0=2.0)])  # fields it has are still taken
+    with pytest.raises(StoreError, match="more than"):
+        store.write([node("n1", T0, **{f"f{i}": 1.0 for i in range(MAX_FIELDS_PER_READING + 1)})])
+    with pytest.raises(StoreError, match="longer than"):
+        store.write([Reading("notes", {"id": "a"}, {"text": "x" * (MAX_TEXT_CHARS + 1)}, T0)])
+    assert "notes" not in store.measurements()
+    assert len(store.query("node", T0, T0 + timedelta(hours=1))) == 5
 
 
 def test_last_after_a_late_rewrite_of_an_older_row(store: DuckDBStore) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.faults.harness import SmallFileSystem
 from twin.model import Reading
 from twin.store.duckdb import DuckDBStore
 from twin.store.spool import Spool
@@ -63,3 +64,27 @@ def test_damaged_and_partial_files_are_not_replayed(tmp_path: Path) -> None:
 def test_a_spool_needs_a_bound(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="bound"):
         Spool(tmp_path, max_bytes=0)
+
+
+def test_a_spool_on_a_full_disk_takes_nothing_and_leaves_no_partial_file(tmp_path: Path) -> None:
+    with SmallFileSystem(tmp_path / "disk", size_mb=1) as fs:
+        spool = Spool(fs.directory / "spool", max_bytes=10_000_000)
+        fs.fill()
+        accepted = spool.append(readings(500))
+        left = sorted(p.name for p in spool.directory.iterdir())
+    assert not accepted
+    assert left == []
+
+
+def test_a_spooled_batch_the_store_refuses_is_set_aside_not_retried(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool", max_bytes=1_000_000)
+    spool.append([Reading("node", {"site": "s", "id": "n1"}, {"cpu_util": "high"}, T0)])
+    spool.append(readings(4))
+    store = DuckDBStore(tmp_path / "s.duckdb")
+    try:
+        store.write(readings(1))  # cpu_util holds numbers from now on: text is refused
+        assert spool.drain(store) == 4
+    finally:
+        store.close()
+    assert spool.files() == []
+    assert len(list(spool.directory.glob("*.refused"))) == 1

@@ -1,0 +1,80 @@
+"""The DuckDB file on a file system that fills up while sequence-numbered QoS 1 messages flow
+through a real Mosquitto: nothing is lost or stored twice, the collector recovers by itself
+once space is freed, and the log names the true cause once per outage."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import pytest
+
+from collectors import pipeline as pipeline_module
+from collectors.service import Collector
+from tests.conftest import wait_until
+from tests.faults.harness import SequencePublisher, SmallFileSystem, tally
+from twin.config import BrokerURL, load_settings
+from twin.store.duckdb import DuckDBStore
+
+pytestmark = pytest.mark.integration
+
+RATE = 300
+"""Messages per second published during a run."""
+FULL_S = 6.0
+"""How long the file system stays full [s]."""
+
+
+@pytest.fixture(autouse=True)
+def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Retry every half second at most, so recovery follows the freed disk closely."""
+    monkeypatch.setattr(pipeline_module, "RETRY_MAX_S", 0.5)
+
+
+@pytest.mark.parametrize("spool_on_other_disk", [False, True], ids=["no-spool", "spool"])
+def test_a_full_disk_loses_nothing_and_the_collector_recovers_by_itself(
+    tmp_path: Path,
+    mosquitto: BrokerURL,
+    caplog: pytest.LogCaptureFixture,
+    spool_on_other_disk: bool,
+) -> None:
+    disk = tmp_path / "disk"
+    with SmallFileSystem(disk, size_mb=24) as fs:
+        settings = load_settings(
+            data_dir=disk if not spool_on_other_disk else tmp_path / "data",
+            broker=f"mqtt://127.0.0.1:{mosquitto.port}",
+            batch_interval_s=0.05,
+            client_id="fault-collector",
+        )
+        store = DuckDBStore(disk / "store.duckdb")
+        collector = Collector(settings, store, mosquitto)
+        collector.start()
+        publisher = SequencePublisher(mosquitto, RATE)
+        with caplog.at_level(logging.WARNING):
+            try:
+                publisher.start()
+                time.sleep(2.0)
+                fs.fill()
+                time.sleep(FULL_S)
+                fs.free()
+                time.sleep(2.0)
+                sent = publisher.stop()
+                assert wait_until(lambda: collector.delivered() >= sent, timeout_s=60), (
+                    f"the collector did not recover: {collector.summary().line()}"
+                )
+            finally:
+                collector.stop()
+        counters = collector.pipeline.counters
+        result = tally(store, sent)
+        store.close()
+    assert counters.store_outages >= 1, "the disk never filled up: the run tested nothing"
+    assert result.missing == 0, result.line()
+    assert result.duplicated == 0, result.line()
+    assert counters.dead_lettered == 0
+    if spool_on_other_disk:
+        assert counters.spooled_readings > 0
+    causes = [r.getMessage() for r in caplog.records if "store unavailable:" in r.getMessage()]
+    assert causes and all("No space left on device" in cause for cause in causes), causes
+    assert len(causes) == counters.store_outages
+    assert any("store available again" in r.getMessage() for r in caplog.records)
+    assert not any("no transaction is active" in r.getMessage() for r in caplog.records)
