@@ -10,8 +10,9 @@ How each series is made:
 
 * **nodes** - slot occupancy *u* from the task model (:mod:`twin.workload`; a slot is a GPU,
   or 32 cores of a CPU-only pool, 4 to 32 slots per node). The main compute utilisation
-  (``gpu_util`` on GPU nodes, ``cpu_util`` otherwise) is *u* times the state type's intensity
-  plus noise; memory, network and storage follow *u* linearly with per-type coefficients
+  (``gpu_util`` on GPU nodes, ``cpu_util`` otherwise) is *u* times the engine activity
+  (below 1 in a training node's checkpoint window) times the state type's intensity plus
+  noise; memory, network and storage follow *u* linearly with per-type coefficients
   (:data:`NODE_FIELD_PROFILES`). ``power_w`` is :func:`twin.energy.it_power_w` of the main
   compute utilisation; ``tasks_running`` the tasks in service.
 * **links** - utilisation is a per-link base load times a daily curve peaking at 21 h local
@@ -337,7 +338,7 @@ class FleetSimulator:
         n = self._intensity.size
         u = self._load.utilisation
         noise = rng.normal(0.0, 0.02, (5, n))
-        compute = np.clip(u * self._intensity + noise[0], 0.0, 1.0)
+        compute = np.clip(u * self._load.activity * self._intensity + noise[0], 0.0, 1.0)
         host = np.clip(0.08 + 0.35 * u + noise[1], 0.0, 1.0)
         cpu = np.where(self._has_gpu, host, compute)
         gpu = np.where(self._has_gpu, compute, 0.0)
