@@ -117,6 +117,33 @@ NODE_FIELD_PROFILES: dict[str, NodeFieldProfile] = {
 }
 
 
+def engine_util(load: NodeLoadSimulator, intensity: FloatArray) -> FloatArray:
+    """Main compute utilisation [0-1] of each node before noise: occupancy × engine activity ×
+    the state type's intensity (``intensity`` [0-1] per node)."""
+    return load.utilisation * load.activity * intensity
+
+
+def hourly_engine_util(
+    workloads: Sequence[str],
+    capacities: Sequence[int],
+    hours: int,
+    rng: np.random.Generator,
+    interval_s: float = 10.0,
+    start_hour: float = 0.0,
+) -> FloatArray:
+    """Hourly means [0-1] of :func:`engine_util` over ``hours`` hours of ``interval_s`` [s]
+    steps, shape (hours, nodes): what the entropy model sees of simulated nodes of the given
+    state types and slot counts, without the rest of the fleet."""
+    load = NodeLoadSimulator(workloads, capacities, rng, start_hour=start_hour)
+    intensity = np.array([NODE_FIELD_PROFILES[w].intensity for w in workloads])
+    steps = round(3600.0 / interval_s)
+    samples = []
+    for _ in range(hours * steps):
+        load.step(interval_s)
+        samples.append(engine_util(load, intensity))
+    return np.asarray(samples).reshape(hours, steps, -1).mean(axis=1)
+
+
 def capacity_slots(node: Node) -> int:
     """Task slots of a node [count]: its GPUs, or ``cpu_cores / SLOT_CORES`` on CPU-only
     nodes, kept within ``MIN_SLOTS``-``MAX_SLOTS``."""
@@ -338,7 +365,7 @@ class FleetSimulator:
         n = self._intensity.size
         u = self._load.utilisation
         noise = rng.normal(0.0, 0.02, (5, n))
-        compute = np.clip(u * self._load.activity * self._intensity + noise[0], 0.0, 1.0)
+        compute = np.clip(engine_util(self._load, self._intensity) + noise[0], 0.0, 1.0)
         host = np.clip(0.08 + 0.35 * u + noise[1], 0.0, 1.0)
         cpu = np.where(self._has_gpu, host, compute)
         gpu = np.where(self._has_gpu, compute, 0.0)

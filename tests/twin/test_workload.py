@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collectors.simulate import NODE_FIELD_PROFILES
+from collectors.simulate import hourly_engine_util
 from twin.entropy import TABLE_1, entropy_of, interval_probabilities, state_entropy, state_type
 from twin.workload import (
     Checkpoints,
@@ -171,13 +171,7 @@ def test_simulated_node_types_show_table_1_at_the_default_period() -> None:
     entropy over sliding 24 h windows is Table 1's, within the noise of whole hours."""
     capacities = [16, 16, 16, 16, 16, 16, 4, 32]  # as in the example fleet
     codes = [c for c in "ABCD" for _ in capacities]
-    rng = np.random.default_rng(11)
-    sim = NodeLoadSimulator(codes, capacities * 4, rng, start_hour=0.0)
-    intensity = np.array([NODE_FIELD_PROFILES[c].intensity for c in codes])
-    samples = np.array(
-        [sim.step(STEP_S) * sim.activity * intensity for _ in range(48 * STEPS_PER_HOUR)]
-    )
-    hourly = samples.reshape(48, STEPS_PER_HOUR, -1).mean(axis=1)
+    hourly = hourly_engine_util(codes, capacities * 4, 48, np.random.default_rng(11))
     for i, code in enumerate("ABCD"):
         columns = slice(i * len(capacities), (i + 1) * len(capacities))
         bits = []
