@@ -10,8 +10,9 @@ How each series is made:
 
 * **nodes** - slot occupancy *u* from the task model (:mod:`twin.workload`; a slot is a GPU,
   or 32 cores of a CPU-only pool, 4 to 32 slots per node). The main compute utilisation
-  (``gpu_util`` on GPU nodes, ``cpu_util`` otherwise) is *u* times the state type's intensity
-  plus noise; memory, network and storage follow *u* linearly with per-type coefficients
+  (``gpu_util`` on GPU nodes, ``cpu_util`` otherwise) is *u* times the engine activity
+  (below 1 in a training node's checkpoint window) times the state type's intensity plus
+  noise; memory, network and storage follow *u* linearly with per-type coefficients
   (:data:`NODE_FIELD_PROFILES`). ``power_w`` is :func:`twin.energy.it_power_w` of the main
   compute utilisation; ``tasks_running`` the tasks in service.
 * **links** - utilisation is a per-link base load times a daily curve peaking at 21 h local
@@ -114,6 +115,33 @@ NODE_FIELD_PROFILES: dict[str, NodeFieldProfile] = {
     # idle: background services only
     "D": NodeFieldProfile(0.90, mem=(0.10, 0.20), net=(0.02, 0.20), storage=(0.05, 0.10)),
 }
+
+
+def engine_util(load: NodeLoadSimulator, intensity: FloatArray) -> FloatArray:
+    """Main compute utilisation [0-1] of each node before noise: occupancy × engine activity ×
+    the state type's intensity (``intensity`` [0-1] per node)."""
+    return load.utilisation * load.activity * intensity
+
+
+def hourly_engine_util(
+    workloads: Sequence[str],
+    capacities: Sequence[int],
+    hours: int,
+    rng: np.random.Generator,
+    interval_s: float = 10.0,
+    start_hour: float = 0.0,
+) -> FloatArray:
+    """Hourly means [0-1] of :func:`engine_util` over ``hours`` hours of ``interval_s`` [s]
+    steps, shape (hours, nodes): what the entropy model sees of simulated nodes of the given
+    state types and slot counts, without the rest of the fleet."""
+    load = NodeLoadSimulator(workloads, capacities, rng, start_hour=start_hour)
+    intensity = np.array([NODE_FIELD_PROFILES[w].intensity for w in workloads])
+    steps = round(3600.0 / interval_s)
+    samples = []
+    for _ in range(hours * steps):
+        load.step(interval_s)
+        samples.append(engine_util(load, intensity))
+    return np.asarray(samples).reshape(hours, steps, -1).mean(axis=1)
 
 
 def capacity_slots(node: Node) -> int:
@@ -337,7 +365,7 @@ class FleetSimulator:
         n = self._intensity.size
         u = self._load.utilisation
         noise = rng.normal(0.0, 0.02, (5, n))
-        compute = np.clip(u * self._intensity + noise[0], 0.0, 1.0)
+        compute = np.clip(engine_util(self._load, self._intensity) + noise[0], 0.0, 1.0)
         host = np.clip(0.08 + 0.35 * u + noise[1], 0.0, 1.0)
         cpu = np.where(self._has_gpu, host, compute)
         gpu = np.where(self._has_gpu, compute, 0.0)

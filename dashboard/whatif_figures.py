@@ -14,6 +14,7 @@ import plotly.graph_objects as go
 from dashboard.figures import MUTED, base_layout, empty_figure, site_colour
 
 POLICY_COLOURS: Mapping[str, str] = {
+    "dns": "#fab005",
     "anycast": "#fa5252",
     "url-path": "#15aabf",
     "entropy-balanced": "#15aabf",
@@ -69,6 +70,19 @@ def served_figure(report: Mapping[str, Any]) -> go.Figure:
     )  # fmt: skip
     fig.update_xaxes(title_text="offered per user [req/s]")
     fig.update_yaxes(title_text="served [req/s]")
+    return fig
+
+
+def refused_figure(report: Mapping[str, Any]) -> go.Figure:
+    """Requests refused [req/s] against offered [req/s] per user and policy: those no
+    instance could serve within the user's hard latency bound (dropped requests, turned away by
+    full instances, are not counted here)."""
+    if not any(report["policies"].values()):
+        return empty_figure("no rates run")
+    fig = go.Figure(layout=base_layout(legend=_legend_top(), margin={"t": 40}))
+    _per_user_lines(fig, report, "refused_rps")
+    fig.update_xaxes(title_text="offered per user [req/s]")
+    fig.update_yaxes(title_text="refused [req/s]")
     return fig
 
 

@@ -21,21 +21,25 @@ Pure, vectorised functions over numpy/pandas; no store, no clock. The rules, wit
   weights equal, ``DIMENSION_WEIGHTS``); a dimension with NaN entropy is left out and the
   remaining weights are renormalised. It stays within [0, 2] bits.
 * **State types** (:class:`TypeRule`), tried in this order on a dimension's probabilities:
-  D if P(idle) ≥ 0.9; B if P(high) ≥ 0.95; C if P(high) ≥ 0.2 and P(idle)+P(low) ≥ 0.2 and
+  D if P(idle) ≥ 0.9; B if P(high) ≥ 0.85; C if P(high) ≥ 0.2 and P(idle)+P(low) ≥ 0.2 and
   their sum ≥ 0.6 (alternating between high and low); A if P(medium)+P(high) ≥ 0.7; else
-  ``mixed``. A node's type is the label of its compute dimension (the types describe the
-  work a node runs). An inference node (A) that stays above 80 % for 23 of 24 hours cannot be
-  told from a training node (B) by its intervals alone and is labelled B.
+  ``mixed``. Each row of the source paper's Table 1 (``TABLE_1``) gets its own label. A node's
+  type is the label of its compute dimension (the types describe the work a node runs). An
+  inference node (A) that stays above 80 % for 21 of 24 hours cannot be told from a training
+  node (B) by its intervals alone and is labelled B.
 * **Network entropy** H(R) [bits]: the node entropies are put in ``bins`` equal bins over
   ``[0, 2]`` bits (default 8, the top bin closed) and the Shannon entropy of the bin shares is
   taken; nodes with NaN entropy are left out. 0 ≤ H(R) ≤ log2(bins).
-* **Balance entropy** H* [bits]: by default the entropy of the type-B reference distribution
-  ``B_REFERENCE`` = (idle 0, low 0, medium 2/24, high 22/24), a training node that spends 22 of
-  24 hours high and two medium (checkpoints, restarts): H* = 0.4138 bits. Any value can be
-  passed instead.
-* **Drift** of a node is |H − H*| [bits]; the fleet's drifting share is the share of nodes
-  (with a known entropy) whose drift exceeds ``DRIFT_THRESHOLD`` (0.5 bits); the trend of H(R)
-  is its least-squares slope over the last ``TREND_HOURS`` hourly values [bits/h].
+* **Balance entropy** H* [bits]: ``H_STAR_BITS``, the entropy of Table 1's type-B row
+  (idle 0, low 0.1, medium 0, high 0.9): 0.469 bits, the value the paper sets. Any value can
+  be passed instead.
+* **Drift** of a node is |H − H*| [bits]. **Balance**: a node is out of balance when its
+  drift exceeds ``DRIFT_THRESHOLD`` (0.5 bits; cause ``drift``) *or* it sits idle (its state
+  type is D: capacity wasted, whatever its entropy; cause ``idle``, which wins when both hold).
+  An always-idle node has entropy 0, only 0.469 bits from H*, so drift alone never flags it.
+  The fleet's out-of-balance share is the share of nodes (with a known entropy) out of balance
+  for either cause, with the share of each cause beside it; the trend of H(R) is its
+  least-squares slope over the last ``TREND_HOURS`` hourly values [bits/h].
 """
 
 from __future__ import annotations
@@ -87,8 +91,20 @@ DIMENSION_WEIGHTS: dict[str, float] = {"c": 1.0 / 3.0, "l": 1.0 / 3.0, "s": 1.0 
 STATE_TYPES: tuple[str, ...] = ("A", "B", "C", "D", "mixed")
 """Labels :func:`state_type` gives, in display order."""
 
-B_REFERENCE: tuple[float, float, float, float] = (0.0, 0.0, 2.0 / 24.0, 22.0 / 24.0)
-"""Interval probabilities [0-1] of the type-B reference node whose entropy is the default H*."""
+TABLE_1: dict[str, tuple[float, float, float, float]] = {
+    "A": (0.0, 0.1, 0.7, 0.2),
+    "B": (0.0, 0.1, 0.0, 0.9),
+    "C": (0.0, 0.5, 0.0, 0.5),
+    "D": (1.0, 0.0, 0.0, 0.0),
+}
+"""The source paper's Table 1: one example interval distribution [0-1] (idle, low, medium,
+high) per state type; entropies 1.157, 0.469, 1 and 0 bits."""
+
+IDLE_TYPE = "D"
+"""The state type of an idle node, out of balance whatever its entropy."""
+
+BALANCE_CAUSES: tuple[str, str] = ("drift", "idle")
+"""Why a node is out of balance: its entropy drifts from H*, or it sits idle."""
 
 NETWORK_BINS = 8
 """Equal bins over [0, 2] bits for the distribution of node entropies in H(R)."""
@@ -106,7 +122,7 @@ class TypeRule:
 
     idle_min: float = 0.9
     """D: P(idle) at least this."""
-    high_min: float = 0.95
+    high_min: float = 0.85
     """B: P(high) at least this."""
     alternating_high_min: float = 0.2
     """C: P(high) at least this …"""
@@ -365,13 +381,17 @@ def network_entropy(
     return entropy_of(counts / counts.sum())
 
 
-def balance_entropy(reference: Sequence[float] = B_REFERENCE) -> float:
-    """H* [bits]: the entropy of a reference interval distribution (default the type-B
-    reference ``B_REFERENCE``, 0.4138 bits)."""
+def balance_entropy(reference: Sequence[float] = TABLE_1["B"]) -> float:
+    """H* [bits]: the entropy of a reference interval distribution (default Table 1's type-B
+    row, 0.469 bits: ``H_STAR_BITS``)."""
     p = np.asarray(reference, dtype=float)
     if p.shape != (len(INTERVALS),) or np.any(p < 0) or not math.isclose(p.sum(), 1.0):
         raise ValueError(f"reference must be 4 probabilities summing to 1, not {reference!r}")
     return entropy_of(p)
+
+
+H_STAR_BITS: float = balance_entropy()
+"""The balance entropy H* [bits]: Table 1's type-B entropy, 0.469 bits."""
 
 
 @overload
@@ -400,6 +420,18 @@ def drifting_share(
     return float(np.mean(values > threshold)) if values.size else math.nan
 
 
+def balance_cause(
+    drift_bits: pd.Series, node_types: pd.Series, threshold: float = DRIFT_THRESHOLD
+) -> pd.Series:
+    """Why each node is out of balance: ``idle`` (state type D), ``drift`` (drift [bits] above
+    ``threshold`` [bits]) or ``""`` (in balance); idle wins when both hold. Indexed like
+    ``drift_bits``; a node with NaN drift and not idle is ``""``."""
+    types = node_types.reindex(drift_bits.index).astype(str)
+    drifting = drift_bits.astype(float) > threshold
+    cause = np.where(types == IDLE_TYPE, "idle", np.where(drifting, "drift", ""))
+    return pd.Series(cause, index=drift_bits.index, name="balance_cause", dtype=object)
+
+
 def entropy_trend(history: pd.Series, hours: int = TREND_HOURS) -> float:
     """Least-squares slope [bits/h] of the last ``hours`` values of an hourly series indexed by
     time (e.g. H(R)); NaN values are skipped; NaN if fewer than two remain."""
@@ -418,12 +450,16 @@ class FleetEntropy:
 
     network_entropy_bits : H(R) [bits]; mean_drift_bits : mean |H − H*| [bits];
     drifting_share : [0-1] share of nodes with drift above the threshold;
+    idle_share : [0-1] share of idle nodes (state type D);
+    out_of_balance_share : [0-1] share of nodes out of balance for either cause;
     balance_entropy_bits : H* [bits]; type_counts : nodes per state type [count].
     """
 
     network_entropy_bits: float
     mean_drift_bits: float
     drifting_share: float
+    idle_share: float
+    out_of_balance_share: float
     balance_entropy_bits: float
     type_counts: dict[str, int]
 
@@ -433,6 +469,8 @@ class FleetEntropy:
             "network_entropy_bits": self.network_entropy_bits,
             "mean_drift_bits": self.mean_drift_bits,
             "drifting_share": self.drifting_share,
+            "idle_share": self.idle_share,
+            "out_of_balance_share": self.out_of_balance_share,
             "balance_entropy_bits": self.balance_entropy_bits,
             **{f"nodes_{t}": float(n) for t, n in self.type_counts.items()},
         }
@@ -446,14 +484,21 @@ def fleet_entropy(
     bins: int = NETWORK_BINS,
 ) -> FleetEntropy:
     """The fleet summary from each node's combined entropy [bits] and state type (nodes with
-    NaN entropy count in no type and in no share)."""
+    NaN entropy count in no type and in no share); balance as in :func:`balance_cause`."""
     known = node_entropies.notna()
     node_drift = drift(node_entropies[known], balance_bits)
+    cause = balance_cause(node_drift, node_types, threshold)
     types = node_types[known].astype(str).value_counts()
+
+    def share(flags: pd.Series) -> float:
+        return float(flags.mean()) if len(flags) else math.nan
+
     return FleetEntropy(
         network_entropy_bits=network_entropy(node_entropies, bins=bins),
         mean_drift_bits=float(node_drift.mean()) if len(node_drift) else math.nan,
         drifting_share=drifting_share(node_drift, threshold),
+        idle_share=share(cause == "idle"),
+        out_of_balance_share=share(cause != ""),
         balance_entropy_bits=balance_bits,
         type_counts={t: int(types.get(t, 0)) for t in STATE_TYPES},
     )

@@ -14,9 +14,11 @@ results as derived series:
   - ``entropy`` (tags ``site``, ``id``, ``dimension`` ∈ c, l, s, combined): ``entropy_bits``,
     ``drift_bits`` [bits], ``state_type`` (str), and for c, l, s the interval probabilities
     ``p_idle``, ``p_low``, ``p_medium``, ``p_high`` [0-1]. The combined row carries the compute
-    label as its ``state_type`` and has no probabilities (it is a weighted mean of entropies).
+    label as its ``state_type``, ``idle`` (1 when that label is D, else 0; the node is out of
+    balance whatever its drift) and no probabilities (it is a weighted mean of entropies).
   - ``fleet_entropy`` (tag ``scope`` = fleet): ``network_entropy_bits``, ``mean_drift_bits``,
-    ``balance_entropy_bits`` [bits], ``drifting_share`` [0-1], ``nodes_A`` … ``nodes_mixed``
+    ``balance_entropy_bits`` [bits], ``drifting_share``, ``idle_share``,
+    ``out_of_balance_share`` [0-1], ``nodes_A`` … ``nodes_mixed``
     [count], over the combined node entropies of the nodes that reported in the window.
 
   A node that sent nothing in the window gets no rows; an hour in which no node reported gets
@@ -37,11 +39,12 @@ from twin.entropy import (
     DIMENSIONS,
     DRIFT_THRESHOLD,
     EDGES,
+    H_STAR_BITS,
+    IDLE_TYPE,
     NETWORK_BINS,
     PROBABILITY_FIELDS,
     FleetEntropy,
     TypeRule,
-    balance_entropy,
     combined_entropy,
     drift,
     entropy_terms,
@@ -94,7 +97,7 @@ class EntropyParams:
     window: timedelta = WINDOW
     weights: Mapping[str, float] | None = None
     rule: TypeRule = field(default_factory=TypeRule)
-    balance_bits: float = field(default_factory=balance_entropy)
+    balance_bits: float = H_STAR_BITS
     threshold: float = DRIFT_THRESHOLD
     bins: int = NETWORK_BINS
 
@@ -201,6 +204,7 @@ def snapshot_from_state(
                 "entropy_bits": combined,
                 "drift_bits": drift(combined, p.balance_bits),
                 "state_type": labels.reindex(combined.index),
+                "idle": (labels.reindex(combined.index) == IDLE_TYPE).astype(float),
                 **{name: np.nan for name in PROBABILITY_FIELDS},
                 "dimension": COMBINED,
             },
@@ -214,7 +218,16 @@ def snapshot_from_state(
     nodes = nodes.sort_values(["id", "dimension"], kind="stable").reset_index(drop=True)
     nodes["dimension"] = nodes["dimension"].astype(str)
     nodes = nodes[
-        ["site", "id", "dimension", "entropy_bits", "drift_bits", "state_type", *PROBABILITY_FIELDS]
+        [
+            "site",
+            "id",
+            "dimension",
+            "entropy_bits",
+            "drift_bits",
+            "state_type",
+            "idle",
+            *PROBABILITY_FIELDS,
+        ]
     ]
     summary = fleet_entropy(
         combined, labels.reindex(combined.index), p.balance_bits, p.threshold, p.bins

@@ -1,31 +1,42 @@
 """Task model: Poisson arrivals, truncated-Normal service times, slot occupancy per node.
 
 Each node runs one **state type** (DOMAIN §3), which is one task type offered at a load that
-follows the local clock:
+follows the local clock. The defaults are calibrated so that a node's hourly compute
+utilisation (occupancy × engine activity × the simulator's intensity, 0.92-0.97) lands in the
+intervals of the source paper's Table 1 row of its type (:data:`twin.entropy.TABLE_1`):
 
-====  ==============================  ======================  ===================  ===========
-type  what                            service time μ ± σ      offered load          queue limit
-====  ==============================  ======================  ===================  ===========
-A     inference-heavy                 60 s ± 30 s (min 1 s)   0.68 at night, 0.92   2 per slot
-                                                              at the daytime peak
-B     training-heavy                  6 h ± 2 h (min 10 min)  1.4 all day           1 per slot
-C     rendering / gaming / cloud      20 min ± 10 min         0.40 from 00 to 08 h, 1 per slot
-                                      (min 1 min)             0.95 from 10 to 23 h
-D     idle                            5 min ± 3 min (min 10s) 0.04 all day          1 per slot
-====  ==============================  ======================  ===================  ===========
+====  ===========================  ======================  ==============================  ======
+type  what                         service time μ ± σ      offered load by local hour      Table 1
+====  ===========================  ======================  ==============================  ======
+A     inference-heavy              60 s ± 30 s (min 1 s)   0.48 at 03-04 h (low), 1.05 at  1.157
+                                                           17-22 h (high), 0.74 otherwise
+B     training-heavy               6 h ± 2 h (min 10 min)  2.0 all day; checkpoints and    0.469
+                                                           evaluation from 02 h for 2 or 3
+                                                           h a day at 50 % activity (low)
+C     rendering / gaming / cloud   5 min ± 2.5 min         0.45 from 00 to 11 h (low),     1
+                                   (min 30 s)              1.3 from 12 to 23 h (high)
+D     idle                         5 min ± 3 min (min 10s) 0.04 all day                    0
+====  ===========================  ======================  ==============================  ======
+
+A spends 2 of 24 hours low, 16 medium and 6 high (1.19 bits; Table 1's 2.4, 16.8 and 4.8
+hours are not whole hours, and the noise of small nodes brings the mean near 1.16); C 12 low
+and 12 high; B 2 hours low on three days of five and 3 on the other two (:class:`Checkpoints`;
+node *i* starts the cycle *i* days in), so a fleet's
+B nodes spend 2.4 of 24 hours low on average, Table 1's 10 %.
 
 *Offered load* ρ [busy slots / capacity] sets the arrival rate: λ = ρ · capacity / μ [tasks/s]
 (so a training node has a low λ and an inference node a high one). A task occupies one slot for
 its service time; arrivals that find every slot busy wait in a FIFO queue, and arrivals beyond
-the queue limit are refused. ρ > 1 (type B) keeps the queue non-empty so slots are refilled as
-soon as they free: almost always high utilisation. The hourly values of ρ are interpolated
-linearly over the local day. The parameters are data (:func:`default_state_types`); pass another
-mapping to :class:`NodeLoadSimulator` to change them or add types.
+the queue limit are refused. ρ > 1 keeps the queue non-empty so slots are refilled as soon as
+they free: high utilisation. The value for hour hh holds from hh:00 to the next hour, so a
+change of level is a step, not a ramp. The parameters are data (:func:`default_state_types`);
+pass another mapping to :class:`NodeLoadSimulator` to change them or add types.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -58,12 +69,40 @@ class TaskType:
 
 
 @dataclass(frozen=True, slots=True)
+class Checkpoints:
+    """A daily window in which busy slots run at reduced activity (checkpoints, evaluation).
+
+    start_hour : local clock hour [h] the window opens; hours : the window's length [h] on
+    successive days, cycled (node *i* of the type starts the cycle *i* days in, so the type's
+    nodes average the cycle's mean length); activity : [0-1] share of a busy slot's engine in
+    use inside the window.
+    """
+
+    start_hour: int
+    hours: tuple[int, ...]
+    activity: float
+
+    def __post_init__(self) -> None:
+        if not self.hours or min(self.hours) < 0 or not 0 <= self.activity <= 1:
+            raise ValueError("checkpoints need window lengths >= 0 and an activity in [0, 1]")
+
+    def activity_at(self, hour: float, nodes: IntArray) -> FloatArray:
+        """Engine activity [0-1] of the given nodes (their rank among the type's nodes) at a
+        clock ``hour`` [h] counted from the first local midnight (any real value >= 0)."""
+        day = int(hour // HOURS_PER_DAY)
+        length = np.asarray(self.hours)[(day + nodes) % len(self.hours)]
+        inside = (hour % HOURS_PER_DAY - self.start_hour) % HOURS_PER_DAY < length
+        return np.where(inside, self.activity, 1.0)
+
+
+@dataclass(frozen=True, slots=True)
 class StateType:
     """A node state type: the task it runs and the load offered to it over the local day.
 
-    offered_load : 24 values [busy slots / capacity], one per local clock hour (value at hh:00);
-        interpolated linearly in between.
+    offered_load : 24 values [busy slots / capacity], one per local clock hour (the value for
+        hh holds from hh:00 to the next hour).
     queue_per_slot : float [tasks / slot] waiting tasks allowed per slot of capacity.
+    checkpoints : an optional daily window of reduced engine activity.
     """
 
     code: str
@@ -71,6 +110,7 @@ class StateType:
     task: TaskType
     offered_load: tuple[float, ...]
     queue_per_slot: float
+    checkpoints: Checkpoints | None = None
 
     def __post_init__(self) -> None:
         if len(self.offered_load) != HOURS_PER_DAY or min(self.offered_load) < 0:
@@ -78,29 +118,36 @@ class StateType:
 
     def load_at(self, hour: float) -> float:
         """Offered load [busy slots / capacity] at a local clock ``hour`` [h], any real value."""
-        h = hour % HOURS_PER_DAY
-        table = (*self.offered_load, self.offered_load[0])
-        return float(np.interp(h, np.arange(HOURS_PER_DAY + 1), table))
+        return self.offered_load[math.floor(hour) % HOURS_PER_DAY]
 
 
-def _daytime_curve(night: float, peak: float) -> tuple[float, ...]:
-    """Night level until 07 h, rising to ``peak`` over 10-21 h, back down by 24 h."""
-    hours = np.arange(HOURS_PER_DAY)
-    shape = np.clip(np.sin(np.pi * (hours - 7) / 17), 0.0, None) ** 0.5
-    return tuple(float(v) for v in np.round(night + (peak - night) * shape, 3))
+def _levels(base: float, *spans: tuple[range, float]) -> tuple[float, ...]:
+    """24 hourly values: ``base``, except ``value`` over each ``(hours, value)`` span."""
+    values = [base] * HOURS_PER_DAY
+    for hours, value in spans:
+        for h in hours:
+            values[h] = value
+    return tuple(values)
 
 
 def default_state_types() -> dict[str, StateType]:
     """The four state types of DOMAIN §3 with the parameters of the module docstring."""
     inference = TaskType("ai_inference", mean_s=60.0, std_s=30.0, min_s=1.0)
     training = TaskType("ai_training", mean_s=6 * 3600.0, std_s=2 * 3600.0, min_s=600.0)
-    rendering = TaskType("rendering", mean_s=1200.0, std_s=600.0, min_s=60.0)
+    rendering = TaskType("rendering", mean_s=300.0, std_s=150.0, min_s=30.0)
     background = TaskType("background", mean_s=300.0, std_s=180.0, min_s=10.0)
-    evening = tuple(0.40 if h <= 8 else 0.95 if h >= 10 else 0.675 for h in range(24))
+    inference_day = _levels(0.74, (range(3, 5), 0.48), (range(17, 23), 1.05))
+    checkpoints = Checkpoints(start_hour=2, hours=(2, 3, 2, 3, 2), activity=0.5)
     return {
-        "A": StateType("A", "inference-heavy", inference, _daytime_curve(0.68, 0.92), 2.0),
-        "B": StateType("B", "training-heavy", training, (1.4,) * HOURS_PER_DAY, 1.0),
-        "C": StateType("C", "rendering / gaming / cloud", rendering, evening, 1.0),
+        "A": StateType("A", "inference-heavy", inference, inference_day, 0.5),
+        "B": StateType("B", "training-heavy", training, (2.0,) * HOURS_PER_DAY, 1.0, checkpoints),
+        "C": StateType(
+            "C",
+            "rendering / gaming / cloud",
+            rendering,
+            _levels(0.45, (range(12, 24), 1.3)),
+            1.0,
+        ),
         "D": StateType("D", "idle", background, (0.04,) * HOURS_PER_DAY, 1.0),
     }
 
@@ -145,6 +192,11 @@ class NodeLoadSimulator:
         self._min = np.array([t.task.min_s for t in self._types])[self._type_of]
         queue_per_slot = np.array([t.queue_per_slot for t in self._types])[self._type_of]
         self._queue_limit = np.floor(queue_per_slot * capacity).astype(np.int64)
+        self._checkpointed = [
+            (t.checkpoints, np.flatnonzero(self._type_of == i))
+            for i, t in enumerate(self._types)
+            if t.checkpoints is not None
+        ]
         self._start_hour = float(start_hour)
         self._now_s = 0.0
         width = int(capacity.max()) if capacity.size else 1
@@ -186,6 +238,16 @@ class NodeLoadSimulator:
     def utilisation(self) -> FloatArray:
         """Busy slots / capacity per node [0-1] at the current time."""
         return np.clip(self._busy / self._capacity, 0.0, 1.0)
+
+    @property
+    def activity(self) -> FloatArray:
+        """Share of a busy slot's engine in use per node [0-1] at the current time: 1, or the
+        state type's checkpoint activity inside its checkpoint window."""
+        out = np.ones(self._type_of.size)
+        hour = self._start_hour + self._now_s / 3600.0
+        for checkpoints, nodes in self._checkpointed:
+            out[nodes] = checkpoints.activity_at(hour, np.arange(nodes.size))
+        return out
 
     @property
     def running(self) -> IntArray:

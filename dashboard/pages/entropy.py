@@ -5,6 +5,12 @@ Everything is read from the derived ``entropy`` and ``fleet_entropy`` series (wr
 entropy hour at or before the clock. Live ticks (``settings.refresh_s``) cost one ``last`` call
 and redraw the page only when a new entropy hour has been written.
 
+**Balance.** A node is out of balance when its combined entropy drifts more than
+``DRIFT_THRESHOLD`` bits from H* (cause *drift*) or when it sits idle, state type D (cause
+*idle*: capacity wasted, whatever its entropy; an always-idle node has entropy 0, within the
+drift threshold of H*). The KPIs show the share out of balance, and idle capacity as its own
+card; the table lists the nodes out of balance first, each with its cause, then by drift.
+
 Clicking a node (a table row, a scatter point or a heatmap row) explains its entropy: its 24
 hourly values against the interval edges, the share of hours in each interval and the sum that
 gives H, written out.
@@ -28,7 +34,13 @@ from dashboard import ids
 from dashboard.components import GRAPH_CONFIG, graph_panel
 from dashboard.components import static_kpi_card as _card
 from dashboard.figures import empty_figure
-from twin.entropy import DRIFT_THRESHOLD, TREND_HOURS, entropy_sum_text, entropy_trend
+from twin.entropy import (
+    DRIFT_THRESHOLD,
+    TREND_HOURS,
+    balance_cause,
+    entropy_sum_text,
+    entropy_trend,
+)
 from twin.entropy_jobs import (
     WINDOW,
     EntropyParams,
@@ -51,6 +63,9 @@ TABLE_ROWS = 12
 """Nodes listed in the 'most out of balance' table."""
 
 DIMENSION_LABELS = {"c": "Compute c", "l": "Network l", "s": "Storage s"}
+
+CAUSE_LABELS = {"idle": "idle capacity", "drift": "drift", "": "in balance"}
+"""How the table names each balance cause (:func:`twin.entropy.balance_cause`)."""
 
 
 @dataclass(frozen=True)
@@ -98,13 +113,18 @@ def entropy_matrix(nodes: pd.DataFrame, order: list[str]) -> pd.DataFrame:
 
 
 def out_of_balance(view: EntropyView, rows: int = TABLE_ROWS) -> pd.DataFrame:
-    """The nodes furthest from H* as of ``view.at``: ``id``, ``site``, ``state_type``,
-    ``entropy_bits``, ``drift_bits`` [bits] and ``spark`` (24 h entropy sparkline), by drift."""
+    """The nodes most out of balance as of ``view.at``: ``id``, ``site``, ``state_type``,
+    ``entropy_bits``, ``drift_bits`` [bits], ``cause`` (idle, drift or "" in balance; module
+    docstring) and ``spark`` (24 h entropy sparkline); nodes out of balance first, then by
+    drift."""
+    columns = ["id", "site", "state_type", "entropy_bits", "drift_bits", "cause"]
     if view.at is None or view.nodes.empty:
-        return pd.DataFrame(columns=["id", "site", "state_type", "entropy_bits", "drift_bits"])
+        return pd.DataFrame(columns=columns)
     frame = view.nodes.assign(ts=pd.to_datetime(view.nodes["ts"], utc=True))
-    latest = frame[frame["ts"] == view.at].sort_values(
-        ["drift_bits", "id"], ascending=[False, True], kind="stable"
+    latest = frame[frame["ts"] == view.at]
+    cause = balance_cause(latest["drift_bits"], latest["state_type"], DRIFT_THRESHOLD)
+    latest = latest.assign(cause=cause, balanced=cause == "").sort_values(
+        ["balanced", "drift_bits", "id"], ascending=[True, False, True], kind="stable"
     )
     top = latest.head(rows).reset_index(drop=True)
     hours = pd.date_range(view.at - WINDOW + timedelta(hours=1), view.at, freq="1h")
@@ -137,13 +157,15 @@ def _kpis(view: EntropyView, balance_bits: float) -> list[Component]:
             "bits",
             f"trend {_signed(trend)} bits/h over {TREND_HOURS} h",
         ),
-        _card("Balance entropy H*", _num(balance_bits), "bits", "type-B reference"),
+        _card("Balance entropy H*", _num(balance_bits), "bits", "Table 1, type B"),
         _card(
             "Out of balance",
-            _pct(value("drifting_share")),
+            _pct(value("out_of_balance_share")),
             "%",
-            f"nodes with |H − H*| > {DRIFT_THRESHOLD:g} bits",
+            f"drift: {_pct(value('drifting_share'))} % with |H − H*| > {DRIFT_THRESHOLD:g} bits"
+            f" · idle: {_pct(value('idle_share'))} %",
         ),
+        _card("Idle capacity", _pct(value("idle_share")), "%", "type D nodes: capacity wasted"),
         _card("Mean drift |H − H*|", _num(value("mean_drift_bits")), "bits", "combined c, l, s"),
         _card("Entropy as of", as_of, "", "window: the 24 h before"),
     ]
@@ -163,19 +185,23 @@ def _signed(value: float) -> str:
 
 def _table(top: pd.DataFrame) -> Component:
     header = html.Tr(
-        [html.Th(h) for h in ("Node", "Type", "H [bits]", "|H − H*| [bits]", "H, last 24 h")]
+        [
+            html.Th(h)
+            for h in ("Node", "Type", "H [bits]", "|H − H*| [bits]", "Cause", "H, last 24 h")
+        ]
     )
     body = [
         html.Tr(
             id=ids.entropy_row(str(r["id"])),
             n_clicks=0,
-            className="entropy-row",
+            className=f"entropy-row cause-{r['cause'] or 'none'}",
             title=f"explain {r['id']}",
             children=[
                 html.Td(str(r["id"])),
                 html.Td(str(r["state_type"])),
                 html.Td(_num(float(r["entropy_bits"]))),
                 html.Td(_num(float(r["drift_bits"]))),
+                html.Td(CAUSE_LABELS[str(r["cause"])], className="cause"),
                 html.Td(str(r["spark"]), className="spark"),
             ],
         )

@@ -6,8 +6,8 @@ the manager's cache; the run checks it at each progress step and stops without o
 previous results stay. The report a run returns (the JSON of ``docs/whatif.md``) is kept in a
 store and drawn by the pure builders of :mod:`dashboard.whatif_figures`:
 
-* ``service-routing`` — served against offered, maximum latency and cost per user and policy,
-  and load per instance under each policy;
+* ``service-routing`` — served against offered, maximum latency, requests refused outside a
+  hard latency bound and cost per user and policy, and load per instance under each policy;
 * ``ioc-16-nodes`` — TTFT CDFs, TTFT p50/p95 per round, network entropy before and after, and a
   latency-versus-emissions Pareto plot;
 * ``carbon-shift`` — the intensity outlook, emissions per hour per plan, an emissions-versus-
@@ -64,7 +64,7 @@ PATH = "/whatif"
 
 
 PRESET_LABELS = {
-    "service-routing": "Service routing · anycast vs URL-PATH (§4)",
+    "service-routing": "Service routing · DNS, anycast and URL-PATH (§4)",
     "ioc-16-nodes": "LLM inference on 16 nodes · TTFT (§3)",
     "carbon-shift": "Carbon-aware training shift (§5)",
 }
@@ -332,6 +332,7 @@ def panels(result: dict[str, Any]) -> list[Component]:
         graphs = [
             ("Served vs offered, per user", wfig.served_figure(report)),
             ("Maximum latency, per user", wfig.max_latency_figure(report, SERVICE_BOUNDS_MS)),
+            ("Refused outside the latency bound, per user", wfig.refused_figure(report)),
             ("Cost per user", wfig.cost_figure(report)),
             *(
                 (f"Load per instance · {policy}", wfig.instance_load_figure(report, policy))

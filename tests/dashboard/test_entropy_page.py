@@ -39,7 +39,7 @@ FIRST = pd.Timestamp(START + timedelta(hours=29))
 NOW = FIRST + timedelta(minutes=20)
 LATER = FIRST + timedelta(hours=1, minutes=5)
 """The clock after the test writes one more entropy hour."""
-H_STAR = -(22 / 24) * math.log2(22 / 24) - (2 / 24) * math.log2(2 / 24)
+H_STAR = -0.9 * math.log2(0.9) - 0.1 * math.log2(0.1)  # Table 1, type B
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +82,14 @@ class Expected:
         self.drifting = float(np.mean(drift > 0.5))
         self.mean_drift = float(drift.mean())
         self.drift = {n: abs(h - H_STAR) for n, h in self.combined.items()}
+        # idle: at least 90 % of the reporting compute hours below 30 % (state type D)
+        self.idle = {n: bool((self.hours["c"][n].dropna() < 0.3).mean() >= 0.9) for n in self.nodes}
+        self.cause = {
+            n: "idle capacity" if self.idle[n] else "drift" if self.drift[n] > 0.5 else "in balance"
+            for n in self.nodes
+        }
+        self.idle_share = float(np.mean(list(self.idle.values())))
+        self.out_of_balance = float(np.mean([c != "in balance" for c in self.cause.values()]))
 
     def sum_text(self, node: str, dimension: str) -> str:
         h, p = entropy_by_hand(self.hours[dimension][node])
@@ -125,21 +133,30 @@ def test_entropy_page_in_a_real_browser(
         # headline numbers
         assert _kpi(page, "Network entropy H(R)") == f"{expected.network:.2f}"
         assert _kpi(page, "Balance entropy H*") == f"{H_STAR:.2f}"
-        assert _kpi(page, "Out of balance") == f"{expected.drifting * 100:.0f}"
+        assert _kpi(page, "Out of balance") == f"{expected.out_of_balance * 100:.0f}"
+        assert _kpi(page, "Idle capacity") == f"{expected.idle_share * 100:.0f}"
+        assert 0 < expected.idle_share <= expected.out_of_balance  # the fleet has idle nodes
         assert _kpi(page, "Mean drift") == f"{expected.mean_drift:.2f}"
         assert _kpi(page, "Entropy as of") == f"{FIRST:%H:%M} UTC"
         assert page.locator(".nav-link.active").inner_text() == "Entropy"
 
-        # the table: nodes by drift, with their entropy and drift as computed by hand
+        # the table: nodes out of balance first (idle ones with their own cause), then by
+        # drift, with their entropy and drift as computed by hand
         rows = page.locator(f"#{ids.ENTROPY_TABLE} tbody tr")
         assert rows.count() == entropy_page.TABLE_ROWS
-        top = sorted(expected.drift.values(), reverse=True)[: entropy_page.TABLE_ROWS]
+        order = sorted(
+            expected.nodes, key=lambda n: (expected.cause[n] == "in balance", -expected.drift[n])
+        )[: entropy_page.TABLE_ROWS]
         shown = [float(rows.nth(i).locator("td").nth(3).inner_text()) for i in range(rows.count())]
-        assert shown == [pytest.approx(round(d, 2), abs=0.006) for d in top]
+        assert shown == [pytest.approx(round(expected.drift[n], 2), abs=0.006) for n in order]
+        causes = []
         for i in range(rows.count()):
             cells = rows.nth(i).locator("td").all_inner_texts()
             assert cells[2] == f"{expected.combined[cells[0]]:.2f}"
-            assert len(cells[4]) == 24  # one sparkline block per hour
+            assert cells[4] == expected.cause[cells[0]]
+            causes.append(cells[4])
+            assert len(cells[5]) == 24  # one sparkline block per hour
+        assert "idle capacity" in causes
 
         # graphs: H(R) line, type counts, 3-D scatter of every reporting node, node heatmap
         network = page.evaluate(
@@ -172,10 +189,16 @@ def test_entropy_page_in_a_real_browser(
         assert page.locator(f"#{ids.ENTROPY_SUM}").inner_text() == expected.sum_text(first, "c")
         page.screenshot(path=str(SCREENSHOTS / "entropy.png"))
 
-        # click another row: its 24 hourly values, its four intervals, its sum
-        chosen = rows.nth(1).locator("td").nth(0).inner_text()
-        assert expected.sum_text(chosen, "c") != expected.sum_text(chosen, "l")
-        rows.nth(1).click()
+        # click another row (one whose c and l differ): its 24 hourly values, its four
+        # intervals, its sum
+        names = [rows.nth(i).locator("td").nth(0).inner_text() for i in range(rows.count())]
+        pick = next(
+            i
+            for i in range(1, len(names))
+            if expected.sum_text(names[i], "c") != expected.sum_text(names[i], "l")
+        )
+        chosen = names[pick]
+        rows.nth(pick).click()
         page.wait_for_function(
             f"() => document.querySelector('#{ids.ENTROPY_EXPLAIN_TITLE}')"
             f".innerText.includes('{chosen}')"

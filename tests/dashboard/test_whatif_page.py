@@ -67,6 +67,21 @@ def test_latency_figure_draws_the_bound(service_run: dict[str, Any]) -> None:
     assert fig.layout.yaxis.title.text == "maximum latency [ms]"
 
 
+def test_refused_figure_shows_what_a_hard_bound_turns_away(service_run: dict[str, Any]) -> None:
+    report = service_run["report"]
+    fig = wfig.refused_figure(report)
+    assert [t.name for t in fig.data] == [
+        "anycast · u1",
+        "anycast · u2",
+        "url-path · u1",
+        "url-path · u2",
+    ]
+    points = report["policies"]["url-path"]
+    assert list(fig.data[2].y) == [p["users"]["u1"]["refused_rps"] for p in points]
+    assert all(y >= 0 for trace in fig.data for y in trace.y)
+    assert fig.layout.yaxis.title.text == "refused [req/s]"
+
+
 def test_instance_figures_show_every_instance_under_one_policy(
     service_run: dict[str, Any],
 ) -> None:
@@ -76,7 +91,7 @@ def test_instance_figures_show_every_instance_under_one_policy(
     url_path = wfig.instance_load_figure(service_run["report"], "url-path")
     assert max(url_path.data[0].y) > 0.0  # URL-PATH does at high rates
     missing = wfig.instance_load_figure(service_run["report"], "dns")
-    assert missing.layout.annotations[0].text == "dns not run"
+    assert missing.layout.annotations[0].text == "dns not run"  # not ticked in this run
 
 
 def test_ttft_cdf_runs_from_zero_to_a_hundred_percent(ioc_run: dict[str, Any]) -> None:
@@ -150,7 +165,7 @@ def test_empty_reports_give_a_message_not_an_error() -> None:
 def test_each_preset_gets_its_panels(
     service_run: dict[str, Any], ioc_run: dict[str, Any], carbon_run: dict[str, Any]
 ) -> None:
-    assert [len(panels(r)) for r in (service_run, ioc_run, carbon_run)] == [5, 5, 5]
+    assert [len(panels(r)) for r in (service_run, ioc_run, carbon_run)] == [6, 5, 5]
 
 
 # --- the page in a real browser ------------------------------------------------------------------
@@ -182,11 +197,11 @@ def test_whatif_page_runs_presets_side_by_side(served: str) -> None:
         page.fill("#whatif-rate-step", "5")
         run.click()
         page.wait_for_function(
-            "document.querySelectorAll('.whatif-grid .js-plotly-plot').length === 5"
+            "document.querySelectorAll('.whatif-grid .js-plotly-plot').length === 7"
         )
         page.wait_for_function("!document.querySelector('#whatif-run').disabled")
         legend = page.locator(".whatif-grid .legendtext").all_text_contents()
-        assert "url-path · u1" in legend and "anycast · u2" in legend
+        assert "url-path · u1" in legend and "anycast · u2" in legend and "dns · u1" in legend
         assert page.locator("#whatif-progress").get_attribute("value") == page.locator(
             "#whatif-progress"
         ).get_attribute("max")
@@ -198,7 +213,7 @@ def test_whatif_page_runs_presets_side_by_side(served: str) -> None:
         page.wait_for_function("!document.querySelector('#whatif-cancel').disabled")
         page.wait_for_function(
             "() => { const p = document.querySelector('#whatif-progress');"
-            " return p.max == 240 && Number(p.value) >= 1; }"  # 2 policies × 120 rates
+            " return p.max == 360 && Number(p.value) >= 1; }"  # 3 policies × 120 rates
         )
         cancel.click()
         page.wait_for_function("!document.querySelector('#whatif-run').disabled")
@@ -209,7 +224,9 @@ def test_whatif_page_runs_presets_side_by_side(served: str) -> None:
         first_trace_x = "document.querySelector('.whatif-grid .js-plotly-plot').data[0].x.length"
         assert page.evaluate(f"() => {first_trace_x}") == 24  # still the 5 req/s steps
         assert page.locator(".whatif-grid .panel-title").all_text_contents()[2:] == [
+            "Refused outside the latency bound, per user",
             "Cost per user",
+            "Load per instance · dns",
             "Load per instance · anycast",
             "Load per instance · url-path",
         ]

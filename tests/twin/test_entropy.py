@@ -178,11 +178,12 @@ def test_the_written_out_sum() -> None:
     assert ent.entropy_sum_text([math.nan] * 4).startswith("H = —")
 
 
-def test_balance_entropy_of_the_b_reference() -> None:
-    # 22 of 24 hours high, 2 medium
-    expected = -(22 / 24) * math.log2(22 / 24) - (2 / 24) * math.log2(2 / 24)
+def test_balance_entropy_is_table_1_type_b() -> None:
+    # Table 1, type B: 10 % of hours low, 90 % high
+    expected = -0.9 * math.log2(0.9) - 0.1 * math.log2(0.1)
     assert ent.balance_entropy() == pytest.approx(expected)
-    assert ent.balance_entropy() == pytest.approx(0.4138, abs=1e-4)
+    assert pytest.approx(0.469, abs=5e-4) == ent.H_STAR_BITS
+    assert ent.balance_entropy() == ent.H_STAR_BITS
     assert ent.balance_entropy((0.25, 0.25, 0.25, 0.25)) == 2.0
     with pytest.raises(ValueError, match="summing to 1"):
         ent.balance_entropy((0.5, 0.5, 0.5, 0.0))
@@ -220,6 +221,7 @@ def test_trend_is_the_slope_per_hour() -> None:
         ((24, 0, 0, 0), "D"),
         ((22, 2, 0, 0), "D"),
         ((0, 0, 1, 23), "B"),
+        ((0, 3, 0, 21), "B"),
         ((0, 0, 0, 24), "B"),
         ((2, 8, 2, 12), "C"),
         ((0, 6, 6, 12), "C"),
@@ -232,6 +234,31 @@ def test_trend_is_the_slope_per_hour() -> None:
 def test_state_type_rule(hours_per_interval: tuple[int, ...], label: str) -> None:
     p = np.array(hours_per_interval) / 24
     assert ent.state_type(p) == label
+
+
+@pytest.mark.parametrize(("label", "bits"), [("A", 1.157), ("B", 0.469), ("C", 1.0), ("D", 0.0)])
+def test_every_row_of_table_1_gets_its_own_label_and_entropy(label: str, bits: float) -> None:
+    row = ent.TABLE_1[label]
+    assert ent.state_type(row) == label
+    assert ent.entropy_of(row) == pytest.approx(bits, abs=5e-4)
+
+
+def test_idle_nodes_are_out_of_balance_whatever_their_drift() -> None:
+    h = pd.Series([0.0, 0.47, 1.6, 0.9], index=list("abcd"))
+    types = pd.Series(["D", "B", "C", "A"], index=list("abcd"))
+    d = ent.drift(h, ent.H_STAR_BITS)
+    assert d["a"] < ent.DRIFT_THRESHOLD  # an always-idle node sits within the drift band
+    cause = ent.balance_cause(d, types)
+    assert cause.to_dict() == {"a": "idle", "b": "", "c": "drift", "d": ""}
+
+
+def test_a_fleet_of_idle_nodes_is_wholly_out_of_balance() -> None:
+    h = pd.Series([0.0] * 5, index=list("abcde"))
+    summary = ent.fleet_entropy(h, pd.Series(["D"] * 5, index=h.index), ent.H_STAR_BITS)
+    assert summary.drifting_share == 0.0
+    assert summary.idle_share == 1.0
+    assert summary.out_of_balance_share == 1.0
+    assert summary.fields()["out_of_balance_share"] == 1.0
 
 
 def test_state_vector_takes_the_busiest_engine() -> None:
@@ -255,5 +282,7 @@ def test_fleet_summary() -> None:
     assert summary.type_counts == {"A": 0, "B": 1, "C": 1, "D": 1, "mixed": 0}
     assert summary.mean_drift_bits == pytest.approx((0.4 + 0.0 + 1.2) / 3)
     assert summary.drifting_share == pytest.approx(1 / 3)
+    assert summary.idle_share == pytest.approx(1 / 3)
+    assert summary.out_of_balance_share == pytest.approx(2 / 3)  # c drifts, a is idle
     assert summary.network_entropy_bits == pytest.approx(math.log2(3))
     assert summary.fields()["nodes_mixed"] == 0.0

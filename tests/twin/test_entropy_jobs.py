@@ -95,7 +95,7 @@ def test_the_job_writes_entropies_equal_to_a_direct_computation(
     assert all(written["site"] == written["id"].map(sites))
 
     by_hand = hourly_by_hand(readings, END)
-    h_star = -(22 / 24) * math.log2(22 / 24) - (2 / 24) * math.log2(2 / 24)
+    h_star = -0.9 * math.log2(0.9) - 0.1 * math.log2(0.1)  # Table 1, type B
     combined: dict[str, float] = {}
     for node in reporting:
         rows = written[written["id"] == node].set_index("dimension")

@@ -5,11 +5,20 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from twin.workload import NodeLoadSimulator, StateType, TaskType, default_state_types
+from collectors.simulate import hourly_engine_util
+from twin.entropy import TABLE_1, entropy_of, interval_probabilities, state_entropy, state_type
+from twin.workload import (
+    Checkpoints,
+    NodeLoadSimulator,
+    StateType,
+    TaskType,
+    default_state_types,
+)
 
 STEP_S = 10.0
 STEPS_PER_HOUR = 360
@@ -140,8 +149,34 @@ def test_parameters_are_checked() -> None:
         StateType("X", "short", default_state_types()["A"].task, (0.5,) * 12, 1.0)
 
 
-def test_offered_load_is_interpolated_over_the_clock() -> None:
+def test_offered_load_holds_for_the_clock_hour() -> None:
     c = default_state_types()["C"]
-    assert c.load_at(3.0) == pytest.approx(c.offered_load[3])
-    assert c.load_at(9.5) == pytest.approx((c.offered_load[9] + c.offered_load[10]) / 2)
-    assert c.load_at(27.0) == pytest.approx(c.load_at(3.0))  # wraps around the day
+    assert c.load_at(3.0) == c.offered_load[3]
+    assert c.load_at(11.9) == c.offered_load[11] != c.offered_load[12]  # a step, not a ramp
+    assert c.load_at(27.0) == c.load_at(3.0)  # wraps around the day
+
+
+def test_checkpoint_windows_cycle_over_days_and_nodes() -> None:
+    checkpoints = Checkpoints(start_hour=2, hours=(2, 3), activity=0.5)
+    nodes = np.arange(2)
+    assert checkpoints.activity_at(1.5, nodes).tolist() == [1.0, 1.0]
+    assert checkpoints.activity_at(3.5, nodes).tolist() == [0.5, 0.5]
+    assert checkpoints.activity_at(4.5, nodes).tolist() == [1.0, 0.5]  # node 1: 3 h on day 0
+    assert checkpoints.activity_at(24 + 4.5, nodes).tolist() == [0.5, 1.0]  # and 2 h on day 1
+
+
+def test_simulated_node_types_show_table_1_at_the_default_period() -> None:
+    """Hourly compute utilisation (occupancy x activity x the simulator's intensity) of every
+    type over two days of 10 s steps: each node is labelled its own type and each type's mean
+    entropy over sliding 24 h windows is Table 1's, within the noise of whole hours."""
+    capacities = [16, 16, 16, 16, 16, 16, 4, 32]  # as in the example fleet
+    codes = [c for c in "ABCD" for _ in capacities]
+    hourly = hourly_engine_util(codes, capacities * 4, 48, np.random.default_rng(11))
+    for i, code in enumerate("ABCD"):
+        columns = slice(i * len(capacities), (i + 1) * len(capacities))
+        bits = []
+        for end in range(24, 49, 4):
+            window = pd.DataFrame(hourly[end - 24 : end, columns])
+            assert set(state_type(interval_probabilities(window))) <= {code, "mixed"}
+            bits.append(state_entropy(window).mean())
+        assert np.mean(bits) == pytest.approx(entropy_of(TABLE_1[code]), abs=0.1), code

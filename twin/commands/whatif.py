@@ -62,6 +62,16 @@ def add_commands(commands: Any) -> None:
     whatif.add_argument(
         "--rates", help="offered rates A:B:STEP [req/s] (service: per user; ioc: Poisson)"
     )
+    whatif.add_argument(
+        "--dns-ttl",
+        type=float,
+        help="service: seconds clients cache a DNS answer (default: the scenario's, 3600)",
+    )
+    whatif.add_argument(
+        "--soft-bounds",
+        action="store_true",
+        help="service: serve past a user's latency bound instead of refusing (default: hard)",
+    )
     whatif.add_argument("--concurrency", help="ioc: fixed concurrency levels, e.g. 16,32,64")
     whatif.add_argument("--requests", type=int, default=1000, help="ioc: requests per round")
     whatif.add_argument("--seed", type=int, default=0, help="random seed (0)")
@@ -160,7 +170,7 @@ def _policies(args: argparse.Namespace, known: tuple[str, ...], default: tuple[s
 def _run_service(args: argparse.Namespace) -> dict[str, Any]:
     from twin.whatif.presets import SERVICE_RATES, service_routing
     from twin.whatif.report import service_routing_report
-    from twin.whatif.routing import ROUTING_POLICIES, sweep
+    from twin.whatif.routing import ROUTING_POLICIES, sweep, with_options
     from twin.whatif.scenario import read_scenario
 
     if args.concurrency:
@@ -169,6 +179,11 @@ def _run_service(args: argparse.Namespace) -> dict[str, Any]:
         service_routing()
         if args.scenario == "service-routing"
         else read_scenario(Path(args.scenario))
+    )
+    if args.dns_ttl is not None and args.dns_ttl <= 0:
+        raise ConfigError("--dns-ttl must be positive [s]")
+    scenario = with_options(
+        scenario, dns_ttl_s=args.dns_ttl, bound="soft" if args.soft_bounds else None
     )
     policies = _policies(args, ROUTING_POLICIES, ROUTING_POLICIES)
     rates = parse_rates(args.rates) if args.rates else list(SERVICE_RATES)
@@ -275,7 +290,8 @@ def _print_summary(report: dict[str, Any]) -> None:
         for p in points:
             if "users" in p:
                 users = "  ".join(
-                    f"{uid} {u['served_rps']:6.1f} req/s max {_ms(u['max_latency_ms'])}"
+                    f"{uid} {u['served_rps']:6.1f} req/s (refused {u['refused_rps']:.1f}) "
+                    f"max {_ms(u['max_latency_ms'])}"
                     for uid, u in p["users"].items()
                 )
                 print(f"  offered {p['offered_rps']:6.1f} req/s  {users}")

@@ -25,6 +25,8 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from twin.entropy import H_STAR_BITS
+
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
@@ -109,7 +111,7 @@ class EntropyBalanced:
     far_entropy_bits : |H − H*| beyond which a node is far from H* [bits].
     """
 
-    h_star_bits: float = 0.5
+    h_star_bits: float = H_STAR_BITS
     tolerance: float = 0.01
     far_demand: float = 0.25
     far_entropy_bits: float = 0.75
@@ -153,7 +155,7 @@ class EntropyBalanced:
         return chosen.astype(np.int64), none_fit | far
 
 
-def make_policy(name: str, h_star_bits: float = 0.5) -> Policy:
+def make_policy(name: str, h_star_bits: float = H_STAR_BITS) -> Policy:
     """The node placement policy called ``name`` (see :data:`NODE_POLICIES`)."""
     if name == "nearest":
         return Nearest()

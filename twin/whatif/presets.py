@@ -12,10 +12,10 @@ client on one long-lived connection sending evenly spaced requests (a constant o
 (:func:`ioc_fleet`) at four sites of two providers, serving as :data:`IOC_SERVING` says; users
 at the Beijing demand hub :data:`IOC_ORIGIN` (provider p1), round trips from the inventory's
 links. Each node's last 24 h of hourly utilisation is drawn from its state type's offered load
-(:mod:`twin.workload`) with noise, and its last hour is its initial load. *H\\** is the mean
-state entropy of the training-heavy (B) nodes. Rounds: fixed concurrency 16, 32, 64, 96, 128
-and a Poisson rate stepped 0.5, 1, 2, 4 req/s; 1,000 requests per round of 1,024 input and
-1,024 output tokens.
+(:mod:`twin.workload`) with noise, and its last hour is its initial load. *H\\** is
+:data:`twin.entropy.H_STAR_BITS` (Table 1's type B, 0.469 bits). Rounds: fixed concurrency
+16, 32, 64, 96, 128 and a Poisson rate stepped 0.5, 1, 2, 4 req/s; 1,000 requests per round
+of 1,024 input and 1,024 output tokens.
 
 ``carbon-shift``: deferrable training (:class:`~twin.whatif.carbon_shift.TrainingJobs`
 defaults: 1.5 jobs/h over a day, 6 h ± 2 h, 40 kW, 12 h slack, 500 GB of data) arriving at a
@@ -35,6 +35,7 @@ from importlib import resources
 import numpy as np
 import numpy.typing as npt
 
+from twin.entropy import H_STAR_BITS
 from twin.inventory import parse_fleet
 from twin.model import Fleet
 from twin.whatif.carbon_shift import (
@@ -52,7 +53,6 @@ from twin.whatif.llm import (
     LlmWorkload,
     RoundResult,
     llm_nodes,
-    node_entropy_bits,
     run_round,
 )
 from twin.whatif.policies import make_policy
@@ -173,9 +173,7 @@ def run_ioc(
     state_types = {n.id: n.workload for n in fleet.nodes}
     workloads = [state_types[x.id] for x in nodes]
     history = utilisation_history(workloads, np.random.default_rng([seed, 0]))
-    entropy = node_entropy_bits(history)
-    is_b = np.array([w == "B" for w in workloads])
-    h_star = float(entropy[is_b].mean())
+    h_star = H_STAR_BITS
     provider = fleet.site(origin).provider
     loads: list[LlmWorkload] = [
         LlmWorkload(requests=requests, concurrency=c, provider=provider) for c in concurrency

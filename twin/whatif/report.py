@@ -20,9 +20,10 @@ from twin.whatif.routing import RateResult
 
 
 def service_routing_report(sweep: Mapping[str, Sequence[RateResult]]) -> dict[str, Any]:
-    """``{"policies": {policy: [{"offered_rps", "users": {id: {"served_rps",
-    "max_latency_ms", "cost_per_s"}}, "instances": {id: served_rps}}, …]}}`` — one entry per
-    offered rate [req/s per user]; latency [ms]; ``max_latency_ms`` is null when nothing was
+    """``{"policies": {policy: [{"offered_rps", "users": {id: {"served_rps", "refused_rps",
+    "dropped_rps", "max_latency_ms", "cost_per_s"}}, "instances": {id: served_rps}}, …]}}`` —
+    one entry per offered rate [req/s per user]; refused: no instance within a hard latency
+    bound, dropped: instances full; latency [ms]; ``max_latency_ms`` is null when nothing was
     served; ``cost_per_s`` [price units/s] is what the user's served requests cost."""
     return {
         "policies": {
@@ -32,6 +33,8 @@ def service_routing_report(sweep: Mapping[str, Sequence[RateResult]]) -> dict[st
                     "users": {
                         uid: {
                             "served_rps": u.served_rps,
+                            "refused_rps": u.refused_rps,
+                            "dropped_rps": u.dropped_rps,
                             "max_latency_ms": u.max_latency_ms,
                             "cost_per_s": u.cost_per_s,
                         }

@@ -1,4 +1,4 @@
-"""Stateless service routing (DOMAIN §4): anycast versus URL-PATH under a greedy scheduler.
+"""Stateless service routing (DOMAIN §4): DNS, anycast and URL-PATH under a greedy scheduler.
 
 The model
 ---------
@@ -13,18 +13,28 @@ How the simulation sees load and overload
 * **Load** of an instance at a request is the number of requests it accepted in the trailing
   window of ``window_s`` [s] (this request included) divided by ``capacity × window_s``.
 * **Overload**: an instance that already accepted ``capacity × window_s`` requests in the
-  trailing window refuses the request; a refused request is **dropped** (counted offered, not
+  trailing window turns the request away; such a request is **dropped** (counted offered, not
   served). So an instance never serves more than its capacity and ``served ≤ offered``.
 * **Greedy choice** (:func:`choose_instance`), made over the instances that are not full,
   using the latency each would give this request: a user with a latency bound takes the
-  cheapest instance within the bound (ties: lower latency, then instance order); if none is
-  within the bound it takes the lowest-latency one. A user without a bound takes the lowest
-  latency (ties: lower price, then instance order).
-* **URL-PATH** makes the greedy choice for every request, seeing the load at that moment.
+  cheapest instance within the bound (ties: lower latency, then instance order). A user without
+  a bound takes the lowest latency (ties: lower price, then instance order).
+* **Hard and soft bounds.** A user's bound is ``hard`` by default: when no instance with room
+  can serve within it, the choice is none and the request is **refused** (counted apart from
+  dropped). A ``soft`` bound takes the lowest-latency instance instead. A choice is made where
+  the scheme decides, so the bound is kept only there.
+* **URL-PATH** makes the greedy choice for every request, seeing the load at that moment: a
+  hard bound is kept for every request.
 * **Anycast** makes the greedy choice once per connection, at connection set-up (time 0, in
   user order), under the load at that moment; every request on the connection then goes to that
-  instance, and is dropped when it is full. Each user holds ``connections`` long-lived
-  connections and spreads its requests over them in turn.
+  instance, and is dropped when it is full. The network layer sees no request latency, so a
+  request on a pinned connection is served even past the bound. Each user holds
+  ``connections`` long-lived connections and spreads its requests over them in turn.
+* **DNS** makes the greedy choice when a user's client resolves the service name (its first
+  request, then the first request after each ``dns_ttl_s`` [s], the clients' cache time); every
+  request until the answer expires goes to that instance, whatever its load since, and is
+  dropped when it is full. A resolution that finds no instance within a hard bound answers
+  none, and the requests until the next resolution are refused.
 
 Arrivals are Poisson per user (seeded) or evenly spaced; metrics are taken after a warm-up of
 ``warmup_s`` [s] so the trailing windows are filled.
@@ -32,6 +42,7 @@ Arrivals are Poisson per user (seeded) or evenly spaced; metrics are taken after
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -46,8 +57,12 @@ from twin.whatif.engine import EventQueue, poisson_arrivals, uniform_arrivals
 log = logging.getLogger(__name__)
 
 FloatArray = npt.NDArray[np.float64]
-RoutingPolicy = Literal["anycast", "url-path"]
-ROUTING_POLICIES: tuple[RoutingPolicy, ...] = ("anycast", "url-path")
+RoutingPolicy = Literal["dns", "anycast", "url-path"]
+ROUTING_POLICIES: tuple[RoutingPolicy, ...] = ("dns", "anycast", "url-path")
+BoundMode = Literal["hard", "soft"]
+
+DNS_TTL_S = 3600.0
+"""Default time clients cache a DNS answer [s] (an hour; the domain's "hours or days")."""
 
 
 @overload
@@ -77,11 +92,13 @@ class Instance:
 
 @dataclass(frozen=True, slots=True)
 class User:
-    """A client at a gateway; ``max_latency_ms`` [ms] is its bound (None: lowest latency)."""
+    """A client at a gateway; ``max_latency_ms`` [ms] is its bound (None: lowest latency);
+    ``bound`` is ``hard`` (refuse what cannot be served within it) or ``soft``."""
 
     id: str
     gateway: str
     max_latency_ms: float | None = None
+    bound: BoundMode = "hard"
 
 
 @dataclass(frozen=True)
@@ -90,7 +107,8 @@ class ServiceScenario:
 
     rtt_ms : {(user gateway, instance gateway): round trip [ms]}; every pair must be present.
     window_s, horizon_s, warmup_s : float [s]; arrivals : ``poisson`` or ``uniform``;
-    connections : long-lived connections per user (anycast sticks each to one instance).
+    connections : long-lived connections per user (anycast sticks each to one instance);
+    dns_ttl_s : float [s] how long clients cache a DNS answer.
     """
 
     service: str
@@ -102,6 +120,7 @@ class ServiceScenario:
     warmup_s: float = 1.0
     arrivals: Literal["poisson", "uniform"] = "poisson"
     connections: int = 1
+    dns_ttl_s: float = DNS_TTL_S
     _rtt: FloatArray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -117,6 +136,8 @@ class ServiceScenario:
             raise ValueError("need 0 <= warmup_s < horizon_s and window_s > 0")
         if self.connections < 1:
             raise ValueError("each user needs at least one connection")
+        if self.dns_ttl_s <= 0:
+            raise ValueError("dns_ttl_s must be positive")
         rtt = [[self.rtt_ms[(u.gateway, i.gateway)] for i in self.instances] for u in self.users]
         object.__setattr__(self, "_rtt", np.asarray(rtt, dtype=float))
 
@@ -126,6 +147,20 @@ class ServiceScenario:
         return self._rtt
 
 
+def with_options(
+    scenario: ServiceScenario, dns_ttl_s: float | None = None, bound: BoundMode | None = None
+) -> ServiceScenario:
+    """``scenario`` with another DNS cache time [s] and/or every user's bound made ``bound``
+    (None keeps what the scenario has)."""
+    users = (
+        scenario.users
+        if bound is None
+        else tuple(dataclasses.replace(u, bound=bound) for u in scenario.users)
+    )
+    ttl = scenario.dns_ttl_s if dns_ttl_s is None else dns_ttl_s
+    return dataclasses.replace(scenario, users=users, dns_ttl_s=ttl)
+
+
 def choose_instance(
     rtt_ms: Sequence[float],
     base_ms: Sequence[float],
@@ -133,8 +168,10 @@ def choose_instance(
     load_after: Sequence[float],
     available: Sequence[bool],
     max_latency_ms: float | None,
+    bound: BoundMode = "hard",
 ) -> int:
-    """Greedy instance choice for one request; -1 when no instance is available.
+    """Greedy instance choice for one request; -1 when no instance is available (none has room,
+    or, under a hard bound, none with room is within it).
 
     rtt_ms [ms], base_ms [ms], price [price units per request], load_after [0-1] (the load
     each instance would have with this request) and available (not full) are per instance. The
@@ -149,8 +186,10 @@ def choose_instance(
             key = (0.0, total, price[j])
         elif total <= max_latency_ms:
             key = (0.0, price[j], total)
-        else:
+        elif bound == "soft":
             key = (1.0, total, price[j])  # outside the bound: only if nothing is within it
+        else:
+            continue
         if best < 0 or key < best_key:
             best, best_key = j, key
     return best
@@ -158,14 +197,18 @@ def choose_instance(
 
 @dataclass(frozen=True, slots=True)
 class UserResult:
-    """What one user got: served_rps [req/s], max_latency_ms [ms] (None if nothing served),
-    cost_per_s [price units/s]: the prices of the instances that served its requests, summed
-    over the measured span and divided by it (a dropped request costs nothing)."""
+    """What one user got: served_rps, refused_rps (no instance within a hard bound) and
+    dropped_rps (the instance chosen, or every instance, full) [req/s]; max_latency_ms [ms]
+    of its served requests (None if nothing served); cost_per_s [price units/s]: the prices of
+    the instances that served its requests, summed over the measured span and divided by it (a
+    request not served costs nothing)."""
 
     offered_rps: float
     served_rps: float
     max_latency_ms: float | None
     cost_per_s: float
+    refused_rps: float = 0.0
+    dropped_rps: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,24 +259,55 @@ def simulate_rate(
         after, room = loads_at(now)
         user = scenario.users[u]
         return choose_instance(
-            scenario.rtt_matrix_ms[u].tolist(), base, price, after, room, user.max_latency_ms
+            scenario.rtt_matrix_ms[u].tolist(),
+            base,
+            price,
+            after,
+            room,
+            user.max_latency_ms,
+            user.bound,
         )
+
+    def refusing(u: int, now: float) -> bool:
+        """Whether no instance with room is within ``u``'s hard bound (so a none is a
+        refusal, not a drop)."""
+        user = scenario.users[u]
+        if user.max_latency_ms is None or user.bound == "soft":
+            return False
+        _, room = loads_at(now)
+        return any(room)
 
     sticky = [
         [greedy(u, 0.0) for _ in range(scenario.connections)] if policy == "anycast" else []
         for u in range(n_users)
     ]
+    resolved = [-1] * n_users  # DNS answer cached by each user's client
+    resolved_refused = [False] * n_users
+    expires = [-np.inf] * n_users
     served = np.zeros((n_users, len(inst)), dtype=np.int64)
+    refused = np.zeros(n_users, dtype=np.int64)
+    dropped = np.zeros(n_users, dtype=np.int64)
     max_latency: list[float | None] = [None] * n_users
     while len(queue):
         now, (u, k) = queue.pop()
         after, room = loads_at(now)
+        refuse = False
         if policy == "anycast":
             j = sticky[u][k % scenario.connections]
             j = j if j >= 0 and room[j] else -1
+        elif policy == "dns":
+            if now >= expires[u]:
+                resolved[u], expires[u] = greedy(u, now), now + scenario.dns_ttl_s
+                resolved_refused[u] = resolved[u] < 0 and refusing(u, now)
+            j = resolved[u] if resolved[u] >= 0 and room[resolved[u]] else -1
+            refuse = resolved[u] < 0 and resolved_refused[u]
         else:
             j = greedy(u, now)
+            refuse = j < 0 and refusing(u, now)
         if j < 0:
+            if now >= scenario.warmup_s:
+                refused[u] += refuse
+                dropped[u] += not refuse
             continue
         accepted[j].append(now)
         if now < scenario.warmup_s:
@@ -248,7 +322,12 @@ def simulate_rate(
         offered_rps=offered_rps,
         users={
             user.id: UserResult(
-                offered_rps, float(served[u].sum() / span), max_latency[u], float(spent[u] / span)
+                offered_rps,
+                float(served[u].sum() / span),
+                max_latency[u],
+                float(spent[u] / span),
+                float(refused[u] / span),
+                float(dropped[u] / span),
             )
             for u, user in enumerate(scenario.users)
         },

@@ -5,9 +5,10 @@ A scenario file describes a stateless service the way the ``service-routing`` pr
     kind = "service-routing"
     service = "/yolo"
     arrivals = "uniform"          # or "poisson"; optional
-    horizon_s = 10.0              # optional: window_s, warmup_s, connections too
+    horizon_s = 10.0              # optional: window_s, warmup_s, connections, dns_ttl_s too
     [[instances]]  id, gateway, capacity_rps [req/s], price, base_latency_ms [ms]
-    [[users]]      id, gateway, max_latency_ms [ms] (optional: lowest latency at any price)
+    [[users]]      id, gateway, max_latency_ms [ms] (optional: lowest latency at any price),
+                   bound = "hard" (refuse what no instance serves within it) or "soft"
     [[rtt]]        from, to, ms  (round trip between a user's and an instance's gateway)
 
 Every problem is reported in one :class:`~twin.errors.ConfigError` naming the file and the fix.
@@ -23,7 +24,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from twin.errors import ConfigError
-from twin.whatif.routing import Instance, ServiceScenario, User
+from twin.whatif.routing import DNS_TTL_S, Instance, ServiceScenario, User
 
 
 class _Strict(BaseModel):
@@ -42,6 +43,7 @@ class _UserSpec(_Strict):
     id: str
     gateway: str
     max_latency_ms: Annotated[float, Field(gt=0.0)] | None = None
+    bound: Literal["hard", "soft"] = "hard"
 
 
 class _RttSpec(_Strict):
@@ -61,6 +63,7 @@ class _ScenarioSpec(_Strict):
     horizon_s: Annotated[float, Field(gt=0.0)] = 10.0
     warmup_s: Annotated[float, Field(ge=0.0)] = 1.0
     connections: Annotated[int, Field(ge=1)] = 1
+    dns_ttl_s: Annotated[float, Field(gt=0.0)] = DNS_TTL_S
 
 
 def read_scenario(path: Path) -> ServiceScenario:
@@ -100,6 +103,7 @@ def build_scenario(data: Any, source: str = "<scenario>") -> ServiceScenario:
             warmup_s=spec.warmup_s,
             arrivals=spec.arrivals,
             connections=spec.connections,
+            dns_ttl_s=spec.dns_ttl_s,
         )
     except ValueError as exc:
         raise ConfigError(f"{source}: {exc}") from None

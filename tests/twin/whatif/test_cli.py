@@ -32,15 +32,24 @@ def run_json(*args: str) -> Any:
 def test_service_routing_json_has_the_documented_shape() -> None:
     report = run_json("service-routing", "--rates", "1:120:17")
     assert list(report) == ["policies"]
-    assert list(report["policies"]) == ["anycast", "url-path"]
+    assert list(report["policies"]) == ["dns", "anycast", "url-path"]
     for points in report["policies"].values():
         assert [p["offered_rps"] for p in points] == [1, 18, 35, 52, 69, 86, 103, 120]
         for p in points:
             assert set(p) == {"offered_rps", "users", "instances"}
             assert set(p["users"]) == {"u1", "u2"}
             for user in p["users"].values():
-                assert set(user) == {"served_rps", "max_latency_ms", "cost_per_s"}
+                assert set(user) == {
+                    "served_rps",
+                    "refused_rps",
+                    "dropped_rps",
+                    "max_latency_ms",
+                    "cost_per_s",
+                }
                 assert 0 < user["served_rps"] <= p["offered_rps"]
+                assert user["served_rps"] + user["refused_rps"] + user["dropped_rps"] == (
+                    pytest.approx(p["offered_rps"])
+                )
             assert set(p["instances"]) == {"s1", "s2", "s3", "s4", "s5"}
 
 
@@ -79,7 +88,13 @@ def test_a_scenario_file_runs(tmp_path: Path) -> None:
     )
     report = run_json(str(path), "--rates", "2:10:8")
     points = report["policies"]["anycast"]
-    assert points[0]["users"]["u"] == {"served_rps": 2.0, "max_latency_ms": 5.0, "cost_per_s": 2.0}
+    assert points[0]["users"]["u"] == {
+        "served_rps": 2.0,
+        "refused_rps": 0.0,
+        "dropped_rps": 0.0,
+        "max_latency_ms": 5.0,
+        "cost_per_s": 2.0,
+    }
     assert points[1]["users"]["u"]["served_rps"] == pytest.approx(5.0)  # capacity
 
 
@@ -87,6 +102,7 @@ def test_the_human_summary_names_each_policy() -> None:
     result = whatif("service-routing", "--rates", "10:20:10")
     assert result.returncode == 0, result.stderr
     assert "== anycast" in result.stdout and "== url-path" in result.stdout
+    assert "== dns" in result.stdout
     assert "[" not in result.stderr  # no progress bar when stderr is not a terminal
 
 
@@ -94,7 +110,8 @@ def test_the_human_summary_names_each_policy() -> None:
     ("args", "message"),
     [
         (["nowhere"], "unknown preset"),
-        (["service-routing", "--policy", "dns"], "unknown policy"),
+        (["service-routing", "--policy", "gossip"], "unknown policy"),
+        (["service-routing", "--dns-ttl", "0"], "--dns-ttl must be positive"),
         (["service-routing", "--rates", "5:1:1"], "START <= STOP"),
         (["ioc-16-nodes", "--concurrency", "0"], "positive integers"),
     ],
@@ -103,6 +120,23 @@ def test_bad_options_exit_2_with_a_message(args: list[str], message: str) -> Non
     result = whatif(*args)
     assert result.returncode == 2
     assert message in result.stderr
+
+
+def test_dns_ttl_and_soft_bounds_reach_the_sweep() -> None:
+    hard = run_json("service-routing", "--policy", "url-path", "--rates", "120:120:1")
+    soft = run_json(
+        "service-routing", "--policy", "url-path", "--rates", "120:120:1", "--soft-bounds"
+    )
+    assert hard["policies"]["url-path"][0]["users"]["u1"]["refused_rps"] > 0
+    assert hard["policies"]["url-path"][0]["users"]["u1"]["max_latency_ms"] <= 10.0
+    assert soft["policies"]["url-path"][0]["users"]["u1"]["refused_rps"] == 0
+    assert soft["policies"]["url-path"][0]["users"]["u1"]["max_latency_ms"] > 10.0
+    hour = run_json("service-routing", "--policy", "dns", "--rates", "80:80:1")
+    second = run_json("service-routing", "--policy", "dns", "--rates", "80:80:1", "--dns-ttl", "1")
+    used = [
+        sum(v > 0 for v in r["policies"]["dns"][0]["instances"].values()) for r in (hour, second)
+    ]
+    assert used[0] == 2 < used[1]
 
 
 def test_rates_and_concurrency_parse() -> None:

@@ -18,6 +18,7 @@ from twin.whatif.routing import (
     compute_latency_ms,
     simulate_rate,
     sweep,
+    with_options,
 )
 
 RATES = (1, 10, 20, 30, 40, 60, 80, 100, 110, 120)
@@ -49,11 +50,14 @@ def test_at_no_load_u1_picks_the_cheapest_within_10_ms_and_u2_the_fastest() -> N
     assert choose_instance(rtt[1].tolist(), base, price, zero, room, None) == 4
 
 
-def test_a_bounded_user_falls_back_to_the_lowest_latency_and_full_instances_are_skipped() -> None:
+def test_a_hard_bound_refuses_what_a_soft_bound_serves_late() -> None:
     rtt, base, price = [4.0, 20.0], [1.0, 1.0], [2.0, 1.0]
-    assert choose_instance(rtt, base, price, [0.1, 0.1], [True, True], 3.0) == 0
-    assert choose_instance(rtt, base, price, [0.1, 0.1], [False, True], 3.0) == 1
-    assert choose_instance(rtt, base, price, [0.1, 0.1], [False, False], 3.0) == -1
+    assert choose_instance(rtt, base, price, [0.1, 0.1], [True, True], 3.0, "soft") == 0
+    assert choose_instance(rtt, base, price, [0.1, 0.1], [False, True], 3.0, "soft") == 1
+    assert choose_instance(rtt, base, price, [0.1, 0.1], [False, False], 3.0, "soft") == -1
+    # hard (the default): nothing within 3 ms, so nothing
+    assert choose_instance(rtt, base, price, [0.1, 0.1], [True, True], 3.0) == -1
+    assert choose_instance(rtt, base, price, [0.1, 0.1], [True, True], 6.0) == 0
 
 
 def test_at_low_rates_both_policies_serve_everything(
@@ -102,6 +106,52 @@ def test_url_path_keeps_u1_within_10_ms_to_a_higher_rate(
     assert anycast <= 40  # s2 at 2/3 load is 6 + 4 ms: over 10 ms beyond ~33 req/s
 
 
+def test_url_path_never_serves_u1_past_its_hard_bound_and_reports_the_refused(
+    reference: dict[str, list[RateResult]],
+) -> None:
+    points = reference["url-path"]
+    for p in points:
+        u1 = p.users["u1"]
+        assert u1.max_latency_ms is not None and u1.max_latency_ms <= 10.0
+        assert u1.served_rps + u1.refused_rps + u1.dropped_rps == pytest.approx(p.offered_rps)
+    top = points[-1].users["u1"]  # 120 req/s: more than fits within 10 ms
+    assert top.refused_rps > 0
+    assert max(p.users["u1"].served_rps for p in points) >= 100  # levels off near 110
+    assert all(p.users["u2"].refused_rps == 0 for p in points)  # u2 has no bound
+
+
+def test_a_soft_bound_serves_u1_past_10_ms_instead_of_refusing() -> None:
+    soft = with_options(service_routing(), bound="soft")
+    point = simulate_rate(soft, "url-path", 120.0, np.random.default_rng(0))
+    u1 = point.users["u1"]
+    assert u1.refused_rps == 0.0
+    assert u1.max_latency_ms is not None and u1.max_latency_ms > 10.0
+
+
+def test_dns_caches_one_answer_for_the_ttl_and_re_resolves_after_it() -> None:
+    scenario = service_routing()
+    long_ttl = simulate_rate(scenario, "dns", 80.0, np.random.default_rng(0))
+    # one resolution for the whole run (TTL an hour): one instance per user, like anycast
+    assert {k for k, v in long_ttl.instances.items() if v > 0} == {"s2", "s5"}
+    assert long_ttl.users["u1"].served_rps == pytest.approx(50.0)
+    assert long_ttl.users["u1"].dropped_rps == pytest.approx(30.0)
+    short = with_options(scenario, dns_ttl_s=0.5)
+    moving = simulate_rate(short, "dns", 80.0, np.random.default_rng(0))
+    assert len({k for k, v in moving.instances.items() if v > 0}) > 2  # answers change
+    served = sum(u.served_rps for u in moving.users.values())
+    assert served > sum(u.served_rps for u in long_ttl.users.values())
+
+
+def test_the_report_carries_refused_and_dropped_per_user(
+    reference: dict[str, list[RateResult]],
+) -> None:
+    report = service_routing_report(reference)
+    assert set(report["policies"]) == {"dns", "anycast", "url-path"}
+    user = report["policies"]["url-path"][-1]["users"]["u1"]
+    assert user["refused_rps"] == reference["url-path"][-1].users["u1"].refused_rps > 0
+    assert "dropped_rps" in user
+
+
 def test_served_never_exceeds_offered_or_capacity(
     reference: dict[str, list[RateResult]],
 ) -> None:
@@ -132,6 +182,8 @@ def test_cost_per_second_is_what_the_serving_instances_charge(
     entry = report["policies"]["url-path"][-1]["users"]["u1"]
     assert entry == {
         "served_rps": top.users["u1"].served_rps,
+        "refused_rps": top.users["u1"].refused_rps,
+        "dropped_rps": top.users["u1"].dropped_rps,
         "max_latency_ms": top.users["u1"].max_latency_ms,
         "cost_per_s": top.users["u1"].cost_per_s,
     }
@@ -174,4 +226,4 @@ def test_poisson_sweeps_repeat_under_a_seed_and_change_with_it() -> None:
 
 def test_unknown_routing_policy_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown routing policy"):
-        simulate_rate(service_routing(), "dns", 1.0, np.random.default_rng(0))  # type: ignore[arg-type]
+        simulate_rate(service_routing(), "gossip", 1.0, np.random.default_rng(0))  # type: ignore[arg-type]

@@ -77,3 +77,19 @@ def test_unknown_keys_and_bad_values_are_all_reported(tmp_path: Path) -> None:
 def test_other_file_types_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"\*\.toml"):
         read_scenario(tmp_path / "scenario.json")
+
+
+def test_a_file_sets_soft_bounds_and_the_dns_cache_time(tmp_path: Path) -> None:
+    path = tmp_path / "soft.toml"
+    text = REFERENCE_TOML.replace(
+        "max_latency_ms = 10}", 'max_latency_ms = 10, bound = "soft"}'
+    ).replace('service = "/yolo"', 'service = "/yolo"\ndns_ttl_s = 30')
+    path.write_text(text)
+    scenario = read_scenario(path)
+    assert scenario.users[0].bound == "soft"
+    assert scenario.users[1].bound == "hard"
+    assert scenario.dns_ttl_s == 30.0
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text.replace('bound = "soft"', 'bound = "firm"'))
+    with pytest.raises(ConfigError, match="bound"):
+        read_scenario(bad)
