@@ -28,6 +28,7 @@ from twin.commands import forecast as forecast_commands
 from twin.commands import whatif as whatif_commands
 from twin.config import BrokerURL, Settings, load_settings
 from twin.errors import CnetwinError
+from twin.health import Check, broker_check, start_ops_server, store_check
 from twin.model import Fleet
 
 log = logging.getLogger("cnetwin")
@@ -86,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
         "--backfill", default=DEFAULT_BACKFILL, help="history to publish first (24h; 0 for none)"
     )
     demo.add_argument("--duration", type=float, help="stop cleanly after this many seconds")
+    _metrics_option(demo)
     demo.set_defaults(run=_run_demo)
 
     collect = commands.add_parser(
@@ -108,6 +110,7 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         help="fleet file: enables the unknown-asset check and maps Tasmota devices to meters",
     )
+    _metrics_option(collect)
     collect.set_defaults(run=_run_collect)
 
     serve = commands.add_parser(
@@ -153,6 +156,7 @@ def _parser() -> argparse.ArgumentParser:
     _common(schedule)
     schedule.add_argument("--store", help="store URL (default: the embedded DuckDB file)")
     schedule.add_argument("--fleet", type=Path, help="fleet file (default: the example fleet)")
+    _metrics_option(schedule)
     schedule.set_defaults(run=_run_schedule)
 
     stats = commands.add_parser(
@@ -177,6 +181,21 @@ def _parser() -> argparse.ArgumentParser:
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="TOML settings file (keys as in Settings)")
+
+
+def _metrics_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        help="serve Prometheus /metrics, /healthz and /readyz on this port (bound to --host "
+        "or the host setting, 127.0.0.1 by default)",
+    )
+
+
+def _start_ops(settings: Settings, *checks: Check) -> Callable[[], object]:
+    """Serve metrics and health on the metrics port if one is set; returns how to stop it."""
+    server = start_ops_server(settings.metrics_port, settings.host, checks)
+    return server.shutdown if server is not None else lambda: None
 
 
 def _fleet_options(parser: argparse.ArgumentParser) -> None:
@@ -260,7 +279,12 @@ def _run_collect(args: argparse.Namespace) -> int:
     from twin.store import open_store
 
     settings = _settings(
-        args, broker=args.broker, store=args.store, client_id=args.client_id, fleet=args.fleet
+        args,
+        broker=args.broker,
+        store=args.store,
+        client_id=args.client_id,
+        fleet=args.fleet,
+        metrics_port=args.metrics_port,
     )
     broker = settings.broker_url
     if broker.embedded:
@@ -273,10 +297,14 @@ def _run_collect(args: argparse.Namespace) -> int:
     store = open_store(settings)
     try:
         collector = Collector(settings, store, broker, fleet)
+        stop_ops = _start_ops(
+            settings, store_check(store), broker_check(lambda: collector.subscriber.connected)
+        )
         collector.start()
         log.info("collecting from %s:%s into %s", broker.host, broker.port, settings.store_url)
         stop.wait()
         summary = collector.stop()
+        stop_ops()
     finally:
         store.close()
     print(summary.line())
@@ -305,16 +333,18 @@ def _run_schedule(args: argparse.Namespace) -> int:
     from twin.jobs import start_scheduler
     from twin.store import open_store
 
-    settings = _settings(args, store=args.store)
+    settings = _settings(args, store=args.store, metrics_port=args.metrics_port)
     fleet = _fleet(args, settings)
     stop = threading.Event()
     _stop_on_signals(stop)
     store = open_store(settings)
     try:
+        stop_ops = _start_ops(settings, store_check(store))
         scheduler = start_scheduler(store, fleet, alert_rules=load_rules(settings.alert_rules))
         log.info("scheduler running over %s", settings.store_url)
         stop.wait()
         scheduler.shutdown(wait=True)
+        stop_ops()
     finally:
         store.close()
     return 0
@@ -373,6 +403,7 @@ def _run_demo(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         port=args.port,
         host=args.host,
+        metrics_port=args.metrics_port,
     )
     fleet = _fleet(args, settings)
     rules = load_rules(settings.alert_rules)
@@ -411,8 +442,10 @@ def _run_demo(args: argparse.Namespace) -> int:
         )
         sim_thread.start()
         cleanup.append(sim_thread.join)
-        server = _start_dashboard(settings, store, fleet)
+        connected = broker_check(lambda: collector.subscriber.connected)
+        server = _start_dashboard(settings, store, fleet, connected)
         cleanup.append(server.shutdown)
+        cleanup.append(_start_ops(settings, store_check(store), connected))
         print(
             f"cnetwin demo: dashboard on http://{settings.host}:{settings.port} · "
             f"{len(fleet.nodes)} nodes at {len(fleet.sites)} sites · store {settings.store_url}",
@@ -460,13 +493,14 @@ def _broker(settings: Settings, mqtt_port: int, start_embedded: bool) -> tuple[B
     return broker.url, broker
 
 
-def _start_dashboard(settings: Settings, store: Any, fleet: Fleet) -> Any:
-    """Serve the dashboard in a background thread; returns the server (``.shutdown()``)."""
+def _start_dashboard(settings: Settings, store: Any, fleet: Fleet, *checks: Check) -> Any:
+    """Serve the dashboard in a background thread; returns the server (``.shutdown()``).
+    ``checks`` : readiness checks beyond the store's (``/readyz``)."""
     from werkzeug.serving import make_server
 
     from dashboard.app import Services, create_app
 
-    app = create_app(settings, Services(store=store, fleet=fleet))
+    app = create_app(settings, Services(store=store, fleet=fleet, checks=checks))
     try:
         server = make_server(settings.host, settings.port, app.server, threaded=True)
     except OSError as exc:

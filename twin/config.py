@@ -149,6 +149,13 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="dashboard bind address")
     port: int = Field(8050, gt=0, lt=65536, description="dashboard port")
     refresh_s: float = Field(5.0, gt=0, description="dashboard live refresh period [s]")
+    metrics_port: int | None = Field(
+        None,
+        gt=0,
+        lt=65536,
+        description="serve /metrics, /healthz and /readyz on this port (bound to host); "
+        "the dashboard serves them on its own port",
+    )
 
     @field_validator("broker")
     @classmethod

@@ -33,6 +33,7 @@ from twin.alerts.state import (
 )
 from twin.config import BrokerURL
 from twin.errors import CnetwinError
+from twin.metrics import ALERT_EVALUATIONS, ALERT_NOTIFICATIONS
 from twin.store import TelemetryStore
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,7 @@ def evaluate(
     """Evaluate every rule at ``now`` and persist the result; ``notifiers`` default to the rule
     file's ``[notify]`` targets."""
     targets = notifiers_from(rules.notify) if notifiers is None else notifiers
+    ALERT_EVALUATIONS.inc()
     previous = load_states(store, now)
     silences = read_silences(store, now)
     states: dict[str, list[SeriesState]] = {}
@@ -128,9 +130,11 @@ def _silenced(t: Transition, silenced: bool) -> Transition:
 
 def _send(notification: Notification, notifiers: Sequence[Notifier]) -> None:
     for notifier in notifiers:
+        name = type(notifier).__name__
         try:
             notifier.send(notification)
         except Exception:
-            log.exception(
-                "notifier %s failed for rule %s", type(notifier).__name__, notification.rule.name
-            )
+            ALERT_NOTIFICATIONS.labels(name, "failed").inc()
+            log.exception("notifier %s failed for rule %s", name, notification.rule.name)
+        else:
+            ALERT_NOTIFICATIONS.labels(name, "sent").inc()
