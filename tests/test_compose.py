@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from twin.config import BrokerURL, StoreURL
+from twin.config import BrokerURL, StoreURL, load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV_REFERENCE = re.compile(r"\$\{(\w+)(?::?[-?][^}]*)?\}")
@@ -85,3 +85,25 @@ def test_dashboard_port_is_published(compose: dict[str, Any]) -> None:
     port = dashboard["command"][dashboard["command"].index("--port") + 1]
     assert f"{port}:{port}" in dashboard["ports"]
     assert "0.0.0.0" in dashboard["command"]
+
+
+def test_collector_and_scheduler_expose_metrics_and_take_alert_targets(
+    compose: dict[str, Any],
+) -> None:
+    env = {**env_example(), "ALERTMANAGERS": "http://alertmanager:9093"}
+    services = compose["services"]
+    for name in ("collector", "scheduler"):
+        command = services[name]["command"]
+        environment = {k: substitute(str(v), env) for k, v in services[name]["environment"].items()}
+        settings = load_settings(
+            **{k.removeprefix("CNETWIN_").lower(): v for k, v in environment.items()}
+        )
+        assert settings.host == "0.0.0.0"
+        assert int(command[command.index("--metrics-port") + 1]) > 0
+    scheduler = services["scheduler"]["environment"]
+    settings = load_settings(
+        alertmanagers=substitute(scheduler["CNETWIN_ALERTMANAGERS"], env),
+        alert_webhooks=substitute(scheduler["CNETWIN_ALERT_WEBHOOKS"], env),
+    )
+    assert settings.alertmanager_urls == ("http://alertmanager:9093",)
+    assert settings.alert_webhook_urls == ()

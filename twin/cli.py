@@ -329,7 +329,7 @@ def _run_serve(args: argparse.Namespace) -> int:
 
 
 def _run_schedule(args: argparse.Namespace) -> int:
-    from twin.alerts.rules import load_rules
+    from twin.alerts.rules import load_alert_rules
     from twin.jobs import start_scheduler
     from twin.store import open_store
 
@@ -340,7 +340,7 @@ def _run_schedule(args: argparse.Namespace) -> int:
     store = open_store(settings)
     try:
         stop_ops = _start_ops(settings, store_check(store))
-        scheduler = start_scheduler(store, fleet, alert_rules=load_rules(settings.alert_rules))
+        scheduler = start_scheduler(store, fleet, alert_rules=load_alert_rules(settings))
         log.info("scheduler running over %s", settings.store_url)
         stop.wait()
         scheduler.shutdown(wait=True)
@@ -392,7 +392,7 @@ def _run_simulate(args: argparse.Namespace) -> int:
 def _run_demo(args: argparse.Namespace) -> int:
     from collectors.publish import SimulationRun
     from collectors.service import Collector
-    from twin.alerts.rules import load_rules
+    from twin.alerts.rules import load_alert_rules
     from twin.jobs import start_scheduler
     from twin.store import open_store
 
@@ -406,7 +406,7 @@ def _run_demo(args: argparse.Namespace) -> int:
         metrics_port=args.metrics_port,
     )
     fleet = _fleet(args, settings)
-    rules = load_rules(settings.alert_rules)
+    rules = load_alert_rules(settings)
     backfill = parse_duration(args.backfill)
     stop = threading.Event()
     _stop_on_signals(stop)

@@ -2,7 +2,7 @@
 
 * ``alerts check`` evaluates every rule once at ``--at`` (default now) like the scheduler
   does: states and history are written and notifications sent; prints the series that are not
-  quiet and the transitions.
+  quiet and the transitions; exits 1 if any delivery failed.
 * ``alerts list`` prints every rule (condition, last evaluation) and its pending/firing/no-data
   series (read-only).
 * ``alerts silence --match 'id="n1"' --for 2h`` creates a silence and prints its id;
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -69,10 +70,10 @@ def _open(args: argparse.Namespace) -> Any:
 
 
 def _rules(args: argparse.Namespace) -> Any:
-    from twin.alerts.rules import load_rules
+    from twin.alerts.rules import load_alert_rules
     from twin.config import load_settings
 
-    return load_rules(args.rules or load_settings(args.config).alert_rules)
+    return load_alert_rules(load_settings(args.config), args.rules)
 
 
 def _value(value: float) -> str:
@@ -100,8 +101,10 @@ def run_check(args: argparse.Namespace) -> int:
     for t in result.transitions:
         mark = " (silenced)" if t.silenced else ""
         print(f"{t.rule} {t.series or '(rule)'}: {t.previous} → {t.state}{mark}")
-    print(f"{len(result.notifications)} notifications sent")
-    return 0
+    print(f"{len(result.notifications)} notifications, {result.delivered} deliveries made")
+    for failure in result.failures:
+        print(f"delivery failed: {failure}", file=sys.stderr)
+    return 1 if result.failures else 0
 
 
 def run_list(args: argparse.Namespace) -> int:
