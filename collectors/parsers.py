@@ -35,8 +35,9 @@ Decisions:
   :data:`MIN_TS` (2000-01-01 UTC) are refused (``bad_timestamp``): they are almost always epoch
   seconds sent where milliseconds or nanoseconds were expected. Readings later than
   ``received_at + max_clock_skew_s`` are refused (``clock_skew``); late readings are accepted.
-* **Tasmota time zone**: ``Time`` has no zone; it is local time of the device, taken as
-  ``UTC + tasmota_utc_offset_h`` (default 0: operators set ``Timezone 0`` on the device).
+* **Tasmota time zone**: ``Time`` is local time of the device; without an offset (Tasmota adds
+  one with ``SetOption52 1``) it is taken in ``tasmota_zone`` (default UTC), see
+  ``collectors.tasmota``.
 * **All or nothing**: a message is accepted whole or refused whole. One bad element of a JSON
   array, or one bad line, refuses the message, so the sender gets one clear reason, and
   acknowledging a message always means all of it was stored.
@@ -63,12 +64,13 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from enum import StrEnum
 from typing import Any
 
 import orjson
 
+from collectors.tasmota import total_power_factor
 from collectors.topics import Topic, parse_topic
 from twin.errors import PayloadError
 from twin.model import METER_KINDS, FieldValue, Fleet, Reading
@@ -254,7 +256,7 @@ def parse_message(
     fleet: Fleet | None,
     received_at: datetime,
     max_clock_skew_s: float = 300.0,
-    tasmota_utc_offset_h: float = 0.0,
+    tasmota_zone: tzinfo = UTC,
 ) -> list[Reading]:
     """Parse and validate one MQTT message into canonical readings.
 
@@ -262,7 +264,7 @@ def parse_message(
     fleet : the inventory to check assets against and map Tasmota devices, or None;
     received_at : tz-aware receive time, used when the payload carries no time;
     max_clock_skew_s : how far past ``received_at`` a reading may be [s];
-    tasmota_utc_offset_h : the zone of Tasmota's ``Time`` [h east of UTC].
+    tasmota_zone : the zone of a Tasmota ``Time`` without offset (see collectors.tasmota).
 
     Returns the readings (possibly none, see the module docstring); raises PayloadError with a
     :class:`Reason` slug for anything refused.
@@ -290,7 +292,7 @@ def parse_message(
     if where.kind == "tasmota":
         if first != "{":
             raise _refuse(Reason.BAD_JSON, "a Tasmota SENSOR payload must be a JSON object")
-        return _parse_tasmota(where, text, fleet, received_at, max_ts, tasmota_utc_offset_h)
+        return _parse_tasmota(where, text, fleet, received_at, max_ts, tasmota_zone)
     tags, inventory_kind = _topic_tags(where, fleet)
     if first in "{[":
         return _parse_canonical(where, text, tags, inventory_kind, received_at, max_ts)
@@ -764,7 +766,7 @@ def _parse_tasmota(
     fleet: Fleet | None,
     received_at: datetime,
     max_ts: datetime,
-    utc_offset_h: float,
+    zone: tzinfo,
 ) -> list[Reading]:
     meter = fleet.meter_by_device(where.asset) if fleet is not None else None
     if meter is None:
@@ -788,13 +790,17 @@ def _parse_tasmota(
     for key, spec in TASMOTA_FIELDS.items():
         if key in energy:
             value = _tasmota_number(key, energy[key], spec)
+            if key == "Factor" and type(energy[key]) is list and len(energy[key]) > 1:
+                value = total_power_factor(energy)  # Σ P / Σ S, not the channels' mean
+                if value is None:
+                    continue
             fields[spec.target] = _check_field("meter", spec.target, value, meter.kind)
     if not fields:
         raise _refuse(
             Reason.NO_FIELDS,
             f"Tasmota ENERGY object has none of {', '.join(TASMOTA_FIELDS)}",
         )
-    ts = _tasmota_time(doc.get("Time"), received_at, max_ts, utc_offset_h)
+    ts = _tasmota_time(doc.get("Time"), received_at, max_ts, zone)
     tags = {"site": meter.site, "id": meter.id, "kind": meter.kind}
     return [Reading("meter", tags, fields, ts)]
 
@@ -818,9 +824,7 @@ def _tasmota_number(key: str, value: object, spec: TasmotaField) -> object:
     return value
 
 
-def _tasmota_time(
-    value: object, received_at: datetime, max_ts: datetime, utc_offset_h: float
-) -> datetime:
+def _tasmota_time(value: object, received_at: datetime, max_ts: datetime, zone: tzinfo) -> datetime:
     if value is None:
         return received_at
     if type(value) is not str:
@@ -828,12 +832,20 @@ def _tasmota_time(
     assert isinstance(value, str)
     try:
         ts = datetime.fromisoformat(value)
-        if ts.tzinfo is None:
-            ts = ts.replace(tzinfo=UTC) - timedelta(hours=utc_offset_h)
-        ts = ts.astimezone(UTC)
+        ts = (ts.replace(tzinfo=zone) if ts.tzinfo is None else ts).astimezone(UTC)
     except (ValueError, OverflowError):
         raise _refuse(
             Reason.BAD_TIMESTAMP,
             f"Tasmota Time {value[:40]!r} is not like 2024-05-01T12:00:00",
         ) from None
-    return _check_time(ts, max_ts)
+    try:
+        return _check_time(ts, max_ts)
+    except PayloadError as exc:
+        if exc.reason != Reason.CLOCK_SKEW:
+            raise
+        raise _refuse(
+            Reason.CLOCK_SKEW,
+            f"{exc}; or the device's Time is local time in another zone than {zone}: set "
+            "tasmota_timezone to the device's zone (Tasmota's default rules are CET/CEST, "
+            "Europe/Berlin) or SetOption52 1 on the device so Time carries its offset",
+        ) from None

@@ -16,6 +16,7 @@ import logging
 import threading
 from dataclasses import dataclass
 
+from collectors.devices import DeviceTopics
 from collectors.metrics import INGEST
 from collectors.mqtt import MqttSubscriber
 from collectors.pipeline import Counters, IngestPipeline
@@ -116,11 +117,13 @@ class Collector:
             queue_size=settings.queue_size,
             max_clock_skew_s=settings.max_clock_skew_s,
             spool=self.spool,
+            parse=DeviceTopics.from_settings(settings).parse,
         )
         self.subscriber = MqttSubscriber(
             broker,
             client_id=settings.client_id,
-            topic_filters=[settings.topic_filter, settings.tasmota_filter],
+            topic_filters=[settings.topic_filter, settings.tasmota_filter]
+            + ([settings.shelly_filter] if settings.shelly_filter else []),
             sink=self.pipeline.submit,
             protocol=protocol or settings.mqtt_protocol,
             receive_maximum=settings.queue_size,

@@ -132,6 +132,12 @@ class Settings(BaseSettings):
     client_id: str = Field("cnetwin-collector", description="stable MQTT client id (session)")
     topic_filter: str = Field("cne/v1/#", description="telemetry subscription; $share/… allowed")
     tasmota_filter: str = Field("tele/+/SENSOR", description="Tasmota meter subscription")
+    tasmota_timezone: str = Field(
+        "UTC", description="IANA zone of Tasmota devices' Time when it carries no offset"
+    )
+    shelly_filter: str = Field(
+        "", description="Shelly Gen2/Gen3 subscription, e.g. +/events/rpc; empty: none"
+    )
     mqtt_protocol: Literal["5", "3.1.1"] = Field("5", description="MQTT protocol version")
     batch_size: int = Field(5_000, gt=0, description="readings per store write at most")
     batch_interval_s: float = Field(0.5, gt=0, description="longest wait before a write [s]")
