@@ -611,7 +611,7 @@ def _lp_value(text: str) -> float | str | bool:
         if _LP_NUMBER.match(text):
             return float(text)
         if _LP_INT.match(text):
-            return float(int(text[:-1]))
+            return float(_lp_integer(text))
     except (ValueError, OverflowError):
         raise _refuse(Reason.OUT_OF_RANGE, f"value {text[:40]}… has too many digits") from None
     if text in _LP_BOOLS:
@@ -622,6 +622,20 @@ def _lp_value(text: str) -> float | str | bool:
         Reason.BAD_LINE_PROTOCOL,
         f'field value {text[:60]!r} is not a number (1.5, 2i, 3u), a "string" or a boolean',
     )
+
+
+def _lp_integer(text: str) -> int:
+    """A ``12i`` (signed 64-bit) or ``12u`` (unsigned 64-bit) value; out of range is refused,
+    as InfluxDB refuses it."""
+    value = int(text[:-1])
+    low, high = (-(2**63), 2**63 - 1) if text[-1] == "i" else (0, 2**64 - 1)
+    if not low <= value <= high:
+        raise _refuse(
+            Reason.OUT_OF_RANGE,
+            f"integer {text[:40]} is outside the {'signed' if text[-1] == 'i' else 'unsigned'} "
+            "64-bit range: send it as a float",
+        )
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -650,15 +664,19 @@ def _head_end(line: str) -> int:
 def _lp_line(line: str) -> _Line:
     cut = _head_end(line)
     head = line[:cut]
-    rest = _split(line[cut + 1 :], " ", quoted=True) if cut > 0 else []
-    if not rest or len(rest) > 2 or not rest[0]:
+    rest = [p for p in _split(line[cut + 1 :], " ", quoted=True) if p] if cut > 0 else []
+    if not rest or len(rest) > 2:
         raise _refuse(
             Reason.BAD_LINE_PROTOCOL,
             "expected 'measurement[,tag=v…] field=value[,…] [timestamp_ns]' "
-            "(single spaces between the parts)",
+            "(spaces between the parts)",
         )
     names = _split(head, ",", quoted=False)
     tags = dict(_lp_pair(tag, "tag") for tag in names[1:])
+    if empty := [key for key, value in tags.items() if not value]:
+        raise _refuse(
+            Reason.BAD_LINE_PROTOCOL, f"tag {empty[0]!r} has no value: leave the tag out instead"
+        )
     fields = {}
     for pair in _split(rest[0], ",", quoted=True):
         key, value = _lp_pair(pair, "field")

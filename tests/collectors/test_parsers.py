@@ -468,7 +468,7 @@ def test_line_protocol_error_names_the_line() -> None:
         "node =0.5",
         "node cpu_util=",
         "node cpu_util=0.5,",
-        "node  cpu_util=0.5",
+        "node,site= cpu_util=0.5",
         'node s="unterminated',
         "node cpu_util=1_000",
         "node cpu_util=-5u",
