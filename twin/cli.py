@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ import pandas as pd
 from twin.commands import alerts as alerts_commands
 from twin.commands import energy as energy_commands
 from twin.commands import entropy as entropy_commands
+from twin.commands import export as export_commands
 from twin.commands import forecast as forecast_commands
 from twin.commands import whatif as whatif_commands
 from twin.config import BrokerURL, Settings, load_settings
@@ -63,6 +65,7 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
+    parser.add_argument("--version", action="version", version=f"cnetwin {version('cnetwin')}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = commands.add_parser(
@@ -174,6 +177,7 @@ def _parser() -> argparse.ArgumentParser:
     alerts_commands.add_commands(commands)
     energy_commands.add_commands(commands)
     entropy_commands.add_commands(commands)
+    export_commands.add_commands(commands)
     forecast_commands.add_commands(commands)
     whatif_commands.add_commands(commands)
     return parser
