@@ -35,9 +35,12 @@ def substitute(text: str, env: dict[str, str]) -> str:
 
 
 def test_all_services_are_there(compose: dict[str, Any]) -> None:
-    expected = {"influxdb", "mosquitto", "collector", "scheduler", "dashboard", "simulator"}
+    expected = {
+        "influxdb", "mosquitto", "collector", "scheduler", "dashboard", "simulator", "grafana",
+    }  # fmt: skip
     assert set(compose["services"]) == expected
     assert compose["services"]["simulator"]["profiles"] == ["simulator"]
+    assert compose["services"]["grafana"]["profiles"] == ["grafana"]
 
 
 def test_every_variable_used_is_in_env_example() -> None:
@@ -107,3 +110,27 @@ def test_collector_and_scheduler_expose_metrics_and_take_alert_targets(
     )
     assert settings.alertmanager_urls == ("http://alertmanager:9093",)
     assert settings.alert_webhook_urls == ()
+
+
+def test_grafana_mounts_the_shipped_provisioning(compose: dict[str, Any]) -> None:
+    grafana = compose["services"]["grafana"]
+    mounts = dict(v.split(":")[:2] for v in grafana["volumes"] if v.startswith("./"))
+    assert mounts == {
+        "./deploy/grafana/provisioning": "/etc/grafana/provisioning",
+        "./deploy/grafana/dashboards": "/var/lib/grafana/dashboards",
+    }
+    for source in mounts:
+        assert (ROOT / source).is_dir(), source
+    provider = yaml.safe_load(
+        (ROOT / "deploy/grafana/provisioning/dashboards/cnetwin.yaml").read_text()
+    )
+    assert provider["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
+    source = yaml.safe_load(
+        (ROOT / "deploy/grafana/provisioning/datasources/cnetwin.yaml").read_text()
+    )["datasources"][0]
+    referenced = set(ENV_REFERENCE.findall(yaml.safe_dump(source)))
+    assert referenced <= set(grafana["environment"])  # Grafana expands them from its own env
+    assert (
+        source["url"]
+        == "http://influxdb:" + compose["services"]["influxdb"]["ports"][0].split(":")[1]
+    )
