@@ -35,8 +35,9 @@ Decisions:
   :data:`MIN_TS` (2000-01-01 UTC) are refused (``bad_timestamp``): they are almost always epoch
   seconds sent where milliseconds or nanoseconds were expected. Readings later than
   ``received_at + max_clock_skew_s`` are refused (``clock_skew``); late readings are accepted.
-* **Tasmota time zone**: ``Time`` has no zone; it is local time of the device, taken as
-  ``UTC + tasmota_utc_offset_h`` (default 0: operators set ``Timezone 0`` on the device).
+* **Tasmota time zone**: ``Time`` is local time of the device; without an offset (Tasmota adds
+  one with ``SetOption52 1``) it is taken in ``tasmota_zone`` (default UTC), see
+  ``collectors.tasmota``.
 * **All or nothing**: a message is accepted whole or refused whole. One bad element of a JSON
   array, or one bad line, refuses the message, so the sender gets one clear reason, and
   acknowledging a message always means all of it was stored.
@@ -66,12 +67,13 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from enum import StrEnum
 from typing import Any
 
 import orjson
 
+from collectors.tasmota import total_power_factor
 from collectors.topics import Topic, parse_topic
 from twin.errors import PayloadError
 from twin.model import METER_KINDS, FieldValue, Fleet, Reading
@@ -263,7 +265,7 @@ def parse_message(
     fleet: Fleet | None,
     received_at: datetime,
     max_clock_skew_s: float = 300.0,
-    tasmota_utc_offset_h: float = 0.0,
+    tasmota_zone: tzinfo = UTC,
 ) -> list[Reading]:
     """Parse and validate one MQTT message into canonical readings.
 
@@ -271,7 +273,7 @@ def parse_message(
     fleet : the inventory to check assets against and map Tasmota devices, or None;
     received_at : tz-aware receive time, used when the payload carries no time;
     max_clock_skew_s : how far past ``received_at`` a reading may be [s];
-    tasmota_utc_offset_h : the zone of Tasmota's ``Time`` [h east of UTC].
+    tasmota_zone : the zone of a Tasmota ``Time`` without offset (see collectors.tasmota).
 
     Returns the readings (possibly none, see the module docstring); raises PayloadError with a
     :class:`Reason` slug for anything refused.
@@ -299,7 +301,7 @@ def parse_message(
     if where.kind == "tasmota":
         if first != "{":
             raise _refuse(Reason.BAD_JSON, "a Tasmota SENSOR payload must be a JSON object")
-        return _parse_tasmota(where, text, fleet, received_at, max_ts, tasmota_utc_offset_h)
+        return _parse_tasmota(where, text, fleet, received_at, max_ts, tasmota_zone)
     tags, inventory_kind = _topic_tags(where, fleet)
     if first in "{[":
         return _parse_canonical(where, text, tags, inventory_kind, received_at, max_ts)
@@ -628,7 +630,7 @@ def _lp_value(text: str) -> float | str | bool:
         if _LP_NUMBER.match(text):
             return float(text)
         if _LP_INT.match(text):
-            return float(int(text[:-1]))
+            return float(_lp_integer(text))
     except (ValueError, OverflowError):
         raise _refuse(Reason.OUT_OF_RANGE, f"value {text[:40]}… has too many digits") from None
     if text in _LP_BOOLS:
@@ -639,6 +641,20 @@ def _lp_value(text: str) -> float | str | bool:
         Reason.BAD_LINE_PROTOCOL,
         f'field value {text[:60]!r} is not a number (1.5, 2i, 3u), a "string" or a boolean',
     )
+
+
+def _lp_integer(text: str) -> int:
+    """A ``12i`` (signed 64-bit) or ``12u`` (unsigned 64-bit) value; out of range is refused,
+    as InfluxDB refuses it."""
+    value = int(text[:-1])
+    low, high = (-(2**63), 2**63 - 1) if text[-1] == "i" else (0, 2**64 - 1)
+    if not low <= value <= high:
+        raise _refuse(
+            Reason.OUT_OF_RANGE,
+            f"integer {text[:40]} is outside the {'signed' if text[-1] == 'i' else 'unsigned'} "
+            "64-bit range: send it as a float",
+        )
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -667,15 +683,19 @@ def _head_end(line: str) -> int:
 def _lp_line(line: str) -> _Line:
     cut = _head_end(line)
     head = line[:cut]
-    rest = _split(line[cut + 1 :], " ", quoted=True) if cut > 0 else []
-    if not rest or len(rest) > 2 or not rest[0]:
+    rest = [p for p in _split(line[cut + 1 :], " ", quoted=True) if p] if cut > 0 else []
+    if not rest or len(rest) > 2:
         raise _refuse(
             Reason.BAD_LINE_PROTOCOL,
             "expected 'measurement[,tag=v…] field=value[,…] [timestamp_ns]' "
-            "(single spaces between the parts)",
+            "(spaces between the parts)",
         )
     names = _split(head, ",", quoted=False)
     tags = dict(_lp_pair(tag, "tag") for tag in names[1:])
+    if empty := [key for key, value in tags.items() if not value]:
+        raise _refuse(
+            Reason.BAD_LINE_PROTOCOL, f"tag {empty[0]!r} has no value: leave the tag out instead"
+        )
     fields = {}
     for pair in _split(rest[0], ",", quoted=True):
         key, value = _lp_pair(pair, "field")
@@ -784,7 +804,7 @@ def _parse_tasmota(
     fleet: Fleet | None,
     received_at: datetime,
     max_ts: datetime,
-    utc_offset_h: float,
+    zone: tzinfo,
 ) -> list[Reading]:
     meter = fleet.meter_by_device(where.asset) if fleet is not None else None
     if meter is None:
@@ -808,13 +828,17 @@ def _parse_tasmota(
     for key, spec in TASMOTA_FIELDS.items():
         if key in energy:
             value = _tasmota_number(key, energy[key], spec)
+            if key == "Factor" and type(energy[key]) is list and len(energy[key]) > 1:
+                value = total_power_factor(energy)  # Σ P / Σ S, not the channels' mean
+                if value is None:
+                    continue
             fields[spec.target] = _check_field("meter", spec.target, value, meter.kind)
     if not fields:
         raise _refuse(
             Reason.NO_FIELDS,
             f"Tasmota ENERGY object has none of {', '.join(TASMOTA_FIELDS)}",
         )
-    ts = _tasmota_time(doc.get("Time"), received_at, max_ts, utc_offset_h)
+    ts = _tasmota_time(doc.get("Time"), received_at, max_ts, zone)
     tags = {"site": meter.site, "id": meter.id, "kind": meter.kind}
     return [Reading("meter", tags, fields, ts)]
 
@@ -838,9 +862,7 @@ def _tasmota_number(key: str, value: object, spec: TasmotaField) -> object:
     return value
 
 
-def _tasmota_time(
-    value: object, received_at: datetime, max_ts: datetime, utc_offset_h: float
-) -> datetime:
+def _tasmota_time(value: object, received_at: datetime, max_ts: datetime, zone: tzinfo) -> datetime:
     if value is None:
         return received_at
     if type(value) is not str:
@@ -848,12 +870,20 @@ def _tasmota_time(
     assert isinstance(value, str)
     try:
         ts = datetime.fromisoformat(value)
-        if ts.tzinfo is None:
-            ts = ts.replace(tzinfo=UTC) - timedelta(hours=utc_offset_h)
-        ts = ts.astimezone(UTC)
+        ts = (ts.replace(tzinfo=zone) if ts.tzinfo is None else ts).astimezone(UTC)
     except (ValueError, OverflowError):
         raise _refuse(
             Reason.BAD_TIMESTAMP,
             f"Tasmota Time {value[:40]!r} is not like 2024-05-01T12:00:00",
         ) from None
-    return _check_time(ts, max_ts)
+    try:
+        return _check_time(ts, max_ts)
+    except PayloadError as exc:
+        if exc.reason != Reason.CLOCK_SKEW:
+            raise
+        raise _refuse(
+            Reason.CLOCK_SKEW,
+            f"{exc}; or the device's Time is local time in another zone than {zone}: set "
+            "tasmota_timezone to the device's zone (Tasmota's default rules are CET/CEST, "
+            "Europe/Berlin) or SetOption52 1 on the device so Time carries its offset",
+        ) from None

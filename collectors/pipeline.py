@@ -67,6 +67,8 @@ and ``submit`` for room while the queue is full [s]."""
 
 Acknowledge = Callable[[int], None]
 """Acknowledges one message to the broker, by its MQTT message id."""
+Parse = Callable[..., list[Reading]]
+"""Parses one message like ``collectors.parsers.parse_message`` (the default), same arguments."""
 
 
 class Message(NamedTuple):
@@ -163,6 +165,7 @@ class IngestPipeline:
         queue_size: int = 20_000,
         max_clock_skew_s: float = 300.0,
         spool: Spool | None = None,
+        parse: Parse | None = None,
     ) -> None:
         if min(batch_size, queue_size, batch_interval_s, idle_flush_s) <= 0:
             raise ValueError(
@@ -176,6 +179,7 @@ class IngestPipeline:
         self._idle_flush_s = idle_flush_s
         self._max_clock_skew_s = max_clock_skew_s
         self._spool = spool
+        self._parse = parse
         self._queue: deque[Message] = deque()
         self._queue_size = queue_size
         self._stopping = threading.Event()
@@ -300,7 +304,7 @@ class IngestPipeline:
         batch.messages.append(message)
         if not message.topic.startswith(ALERTS_PREFIX):  # skip the product's own alert state
             try:
-                readings = parse_message(
+                readings = (self._parse or parse_message)(
                     message.topic,
                     message.payload,
                     fleet=self._fleet,

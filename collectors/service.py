@@ -16,9 +16,12 @@ import logging
 import threading
 from dataclasses import dataclass
 
+from collectors.devices import DeviceTopics
+from collectors.metrics import INGEST
 from collectors.mqtt import MqttSubscriber
 from collectors.pipeline import Counters, IngestPipeline
 from twin.config import BrokerURL, Settings
+from twin.metrics import TimedWrites
 from twin.model import Fleet
 from twin.store import TelemetryStore
 from twin.store.spool import Spool
@@ -102,8 +105,10 @@ class Collector:
         fleet: Fleet | None = None,
         protocol: str | None = None,
     ) -> None:
+        self.client_id = settings.client_id
+        self.spool = spool_for(settings)
         self.pipeline = IngestPipeline(
-            store,
+            TimedWrites(store),
             fleet=fleet,
             client_id=settings.client_id,
             batch_size=settings.batch_size,
@@ -111,12 +116,14 @@ class Collector:
             idle_flush_s=settings.idle_flush_s,
             queue_size=settings.queue_size,
             max_clock_skew_s=settings.max_clock_skew_s,
-            spool=spool_for(settings),
+            spool=self.spool,
+            parse=DeviceTopics.from_settings(settings).parse,
         )
         self.subscriber = MqttSubscriber(
             broker,
             client_id=settings.client_id,
-            topic_filters=[settings.topic_filter, settings.tasmota_filter],
+            topic_filters=[settings.topic_filter, settings.tasmota_filter]
+            + ([settings.shelly_filter] if settings.shelly_filter else []),
             sink=self.pipeline.submit,
             protocol=protocol or settings.mqtt_protocol,
             receive_maximum=settings.queue_size,
@@ -134,6 +141,7 @@ class Collector:
             self.pipeline.stop()
             self._unfreeze()
             raise
+        INGEST.watch(self)
 
     def stop(self) -> CollectorSummary:
         """Store and acknowledge everything received, then disconnect."""
@@ -143,6 +151,7 @@ class Collector:
         """Like :meth:`stop`, but leave unstored messages to the broker after ``timeout_s``."""
         self.pipeline.stop(timeout_s)
         self.subscriber.stop()
+        INGEST.unwatch(self)
         self._unfreeze()
         summary = self.summary()
         log.info("collector stopped: %s", summary.line())

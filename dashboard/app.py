@@ -18,10 +18,11 @@ import pandas as pd
 from dash import Dash, Input, Output, dcc, html
 from dash.development.base_component import Component
 
-from dashboard import ids
+from dashboard import health, ids
 from dashboard.pages import alerts, energy, entropy, forecasts, overview, replay, whatif
 from twin.config import Settings
 from twin.errors import StoreError
+from twin.health import Check, store_check
 from twin.model import Fleet
 from twin.overview import STALE_AFTER, last_data_at
 from twin.store import TelemetryStore
@@ -48,6 +49,8 @@ class Services:
     store: TelemetryStore
     fleet: Fleet
     clock: Callable[[], datetime] = field(default=utc_now)
+    checks: tuple[Check, ...] = ()
+    """Readiness checks beyond the store's (``/readyz``), e.g. the demo's broker connection."""
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,7 @@ def create_app(settings: Settings, services: Services) -> Dash:
     _register_shell_callbacks(app, context)
     for page in PAGES:
         page.register_callbacks(app, services)
+    health.install(app, [p.path for p in PAGES], [store_check(services.store), *services.checks])
     log.info("dashboard ready: %d page(s), store %s", len(PAGES), describe_store(settings))
     return app
 

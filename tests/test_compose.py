@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from twin.config import BrokerURL, StoreURL
+from twin.config import BrokerURL, StoreURL, load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV_REFERENCE = re.compile(r"\$\{(\w+)(?::?[-?][^}]*)?\}")
@@ -36,8 +36,9 @@ def substitute(text: str, env: dict[str, str]) -> str:
 
 def test_all_services_are_there(compose: dict[str, Any]) -> None:
     expected = {"influxdb", "influxdb3", "mosquitto", "collector", "scheduler", "dashboard"}
-    assert set(compose["services"]) == expected | {"simulator"}
+    assert set(compose["services"]) == expected | {"simulator", "grafana"}
     assert compose["services"]["simulator"]["profiles"] == ["simulator"]
+    assert compose["services"]["grafana"]["profiles"] == ["grafana"]
 
 
 def test_influxdb_2_and_3_core_are_offered_as_profiles(compose: dict[str, Any]) -> None:
@@ -103,3 +104,49 @@ def test_dashboard_port_is_published(compose: dict[str, Any]) -> None:
     port = dashboard["command"][dashboard["command"].index("--port") + 1]
     assert f"{port}:{port}" in dashboard["ports"]
     assert "0.0.0.0" in dashboard["command"]
+
+
+def test_collector_and_scheduler_expose_metrics_and_take_alert_targets(
+    compose: dict[str, Any],
+) -> None:
+    env = {**env_example(), "ALERTMANAGERS": "http://alertmanager:9093"}
+    services = compose["services"]
+    for name in ("collector", "scheduler"):
+        command = services[name]["command"]
+        environment = {k: substitute(str(v), env) for k, v in services[name]["environment"].items()}
+        settings = load_settings(
+            **{k.removeprefix("CNETWIN_").lower(): v for k, v in environment.items()}
+        )
+        assert settings.host == "0.0.0.0"
+        assert int(command[command.index("--metrics-port") + 1]) > 0
+    scheduler = services["scheduler"]["environment"]
+    settings = load_settings(
+        alertmanagers=substitute(scheduler["CNETWIN_ALERTMANAGERS"], env),
+        alert_webhooks=substitute(scheduler["CNETWIN_ALERT_WEBHOOKS"], env),
+    )
+    assert settings.alertmanager_urls == ("http://alertmanager:9093",)
+    assert settings.alert_webhook_urls == ()
+
+
+def test_grafana_mounts_the_shipped_provisioning(compose: dict[str, Any]) -> None:
+    grafana = compose["services"]["grafana"]
+    mounts = dict(v.split(":")[:2] for v in grafana["volumes"] if v.startswith("./"))
+    assert mounts == {
+        "./deploy/grafana/provisioning": "/etc/grafana/provisioning",
+        "./deploy/grafana/dashboards": "/var/lib/grafana/dashboards",
+    }
+    for source in mounts:
+        assert (ROOT / source).is_dir(), source
+    provider = yaml.safe_load(
+        (ROOT / "deploy/grafana/provisioning/dashboards/cnetwin.yaml").read_text()
+    )
+    assert provider["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
+    source = yaml.safe_load(
+        (ROOT / "deploy/grafana/provisioning/datasources/cnetwin.yaml").read_text()
+    )["datasources"][0]
+    referenced = set(ENV_REFERENCE.findall(yaml.safe_dump(source)))
+    assert referenced <= set(grafana["environment"])  # Grafana expands them from its own env
+    assert (
+        source["url"]
+        == "http://influxdb:" + compose["services"]["influxdb"]["ports"][0].split(":")[1]
+    )

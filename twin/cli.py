@@ -17,17 +17,20 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 from twin.commands import alerts as alerts_commands
 from twin.commands import energy as energy_commands
 from twin.commands import entropy as entropy_commands
+from twin.commands import export as export_commands
 from twin.commands import forecast as forecast_commands
 from twin.commands import whatif as whatif_commands
 from twin.config import BrokerURL, Settings, load_settings
 from twin.durations import OFFSET, parse_duration, parse_time
 from twin.errors import CnetwinError
+from twin.health import Check, broker_check, start_ops_server, store_check
 from twin.model import Fleet
 
 log = logging.getLogger("cnetwin")
@@ -75,6 +78,7 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
+    parser.add_argument("--version", action="version", version=f"cnetwin {version('cnetwin')}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = commands.add_parser(
@@ -101,6 +105,7 @@ def _parser() -> argparse.ArgumentParser:
         help=f"history to publish first ({DEFAULT_BACKFILL}: enough for every forecast; 0: none)",
     )
     demo.add_argument("--duration", help="stop cleanly after this long: 120 (seconds), 2m, 1h")
+    _metrics_option(demo)
     demo.set_defaults(run=_run_demo)
 
     run = commands.add_parser(
@@ -123,6 +128,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--port", type=int, help="dashboard port (default 8050)")
     run.add_argument("--host", help="dashboard bind address (default 127.0.0.1)")
     run.add_argument("--duration", help="stop cleanly after this long: 120 (seconds), 2m, 1h")
+    _metrics_option(run)
     run.set_defaults(run=_run_single_box)
 
     collect = commands.add_parser(
@@ -145,6 +151,7 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         help="fleet file: enables the unknown-asset check and maps Tasmota devices to meters",
     )
+    _metrics_option(collect)
     collect.set_defaults(run=_run_collect)
 
     serve = commands.add_parser(
@@ -190,6 +197,7 @@ def _parser() -> argparse.ArgumentParser:
     _common(schedule)
     schedule.add_argument("--store", help="store URL (default: the embedded DuckDB file)")
     schedule.add_argument("--fleet", type=Path, help="fleet file (default: the example fleet)")
+    _metrics_option(schedule)
     schedule.set_defaults(run=_run_schedule)
 
     stats = commands.add_parser(
@@ -207,6 +215,7 @@ def _parser() -> argparse.ArgumentParser:
     alerts_commands.add_commands(commands)
     energy_commands.add_commands(commands)
     entropy_commands.add_commands(commands)
+    export_commands.add_commands(commands)
     forecast_commands.add_commands(commands)
     whatif_commands.add_commands(commands)
     return parser
@@ -214,6 +223,21 @@ def _parser() -> argparse.ArgumentParser:
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="TOML settings file (keys as in Settings)")
+
+
+def _metrics_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        help="serve Prometheus /metrics, /healthz and /readyz on this port (bound to --host "
+        "or the host setting, 127.0.0.1 by default)",
+    )
+
+
+def _start_ops(settings: Settings, *checks: Check) -> Callable[[], object]:
+    """Serve metrics and health on the metrics port if one is set; returns how to stop it."""
+    server = start_ops_server(settings.metrics_port, settings.host, checks)
+    return server.shutdown if server is not None else lambda: None
 
 
 def _fleet_options(parser: argparse.ArgumentParser) -> None:
@@ -270,7 +294,12 @@ def _run_collect(args: argparse.Namespace) -> int:
     from twin.store import open_store
 
     settings = _settings(
-        args, broker=args.broker, store=args.store, client_id=args.client_id, fleet=args.fleet
+        args,
+        broker=args.broker,
+        store=args.store,
+        client_id=args.client_id,
+        fleet=args.fleet,
+        metrics_port=args.metrics_port,
     )
     broker = settings.broker_url
     if broker.embedded:
@@ -283,10 +312,14 @@ def _run_collect(args: argparse.Namespace) -> int:
     store = open_store(settings)
     try:
         collector = Collector(settings, store, broker, fleet)
+        stop_ops = _start_ops(
+            settings, store_check(store), broker_check(lambda: collector.subscriber.connected)
+        )
         collector.start()
         log.info("collecting from %s:%s into %s", broker.host, broker.port, settings.store_url)
         stop.wait()
         summary = collector.stop()
+        stop_ops()
     finally:
         store.close()
     print(summary.line())
@@ -313,20 +346,22 @@ def _run_serve(args: argparse.Namespace) -> int:
 
 
 def _run_schedule(args: argparse.Namespace) -> int:
-    from twin.alerts.rules import load_rules
+    from twin.alerts.rules import load_alert_rules
     from twin.jobs import start_scheduler
     from twin.store import open_store
 
-    settings = _settings(args, store=args.store)
+    settings = _settings(args, store=args.store, metrics_port=args.metrics_port)
     fleet = _fleet(args, settings)
     stop = threading.Event()
     _stop_on_signals(stop)
     store = open_store(settings)
     try:
-        scheduler = start_scheduler(store, fleet, alert_rules=load_rules(settings.alert_rules))
+        stop_ops = _start_ops(settings, store_check(store))
+        scheduler = start_scheduler(store, fleet, alert_rules=load_alert_rules(settings))
         log.info("scheduler running over %s", settings.store_url)
         stop.wait()
         scheduler.shutdown(wait=True)
+        stop_ops()
     finally:
         store.close()
     return 0
@@ -376,7 +411,7 @@ def _run_simulate(args: argparse.Namespace) -> int:
 def _run_demo(args: argparse.Namespace) -> int:
     from collectors.publish import SimulationRun
     from collectors.service import Collector
-    from twin.alerts.rules import load_rules
+    from twin.alerts.rules import load_alert_rules
     from twin.jobs import start_scheduler
     from twin.store import open_store
 
@@ -387,9 +422,10 @@ def _run_demo(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         port=args.port,
         host=args.host,
+        metrics_port=args.metrics_port,
     )
     fleet = _fleet(args, settings)
-    rules = load_rules(settings.alert_rules)
+    rules = load_alert_rules(settings)
     backfill = parse_duration(args.backfill)
     duration = _optional_duration(args.duration)
     _check_port_free(settings.host, settings.port, "pass --port")
@@ -429,8 +465,10 @@ def _run_demo(args: argparse.Namespace) -> int:
         )
         sim_thread.start()
         cleanup.append(sim_thread.join)
-        server = _start_dashboard(settings, store, fleet)
+        connected = broker_check(lambda: collector.subscriber.connected)
+        server = _start_dashboard(settings, store, fleet, connected)
         cleanup.append(server.shutdown)
+        cleanup.append(_start_ops(settings, store_check(store), connected))
         print(
             f"cnetwin demo: dashboard on http://{settings.host}:{settings.port} · "
             f"{len(fleet.nodes)} nodes at {len(fleet.sites)} sites · store {settings.store_url}",
@@ -451,7 +489,7 @@ def _run_demo(args: argparse.Namespace) -> int:
 
 def _run_single_box(args: argparse.Namespace) -> int:
     from collectors.service import Collector
-    from twin.alerts.rules import load_rules
+    from twin.alerts.rules import load_alert_rules
     from twin.jobs import start_scheduler
     from twin.store import open_store
 
@@ -464,12 +502,13 @@ def _run_single_box(args: argparse.Namespace) -> int:
         fleet=args.fleet,
         port=args.port,
         host=args.host,
+        metrics_port=args.metrics_port,
     )
     broker = settings.broker_url
     if broker.embedded:
         raise CnetwinError("run needs a broker: pass --broker mqtt://host:port (or use demo)")
     fleet = _fleet(args, settings)
-    rules = load_rules(settings.alert_rules)
+    rules = load_alert_rules(settings)
     duration = _optional_duration(args.duration)
     _check_port_free(settings.host, settings.port, "pass --port")
     stop = threading.Event()
@@ -483,8 +522,10 @@ def _run_single_box(args: argparse.Namespace) -> int:
         cleanup.append(collector.stop)
         scheduler = start_scheduler(store, fleet, alert_rules=rules)
         cleanup.append(lambda: scheduler.shutdown(wait=True))
-        server = _start_dashboard(settings, store, fleet)
+        connected = broker_check(lambda: collector.subscriber.connected)
+        server = _start_dashboard(settings, store, fleet, connected)
         cleanup.append(server.shutdown)
+        cleanup.append(_start_ops(settings, store_check(store), connected))
         print(
             f"cnetwin run: dashboard on http://{settings.host}:{settings.port} · collecting "
             f"from {broker.host}:{broker.port} · store {settings.store_url}",
@@ -556,13 +597,14 @@ def _broker(settings: Settings, mqtt_port: int, start_embedded: bool) -> tuple[B
     return broker.url, broker
 
 
-def _start_dashboard(settings: Settings, store: Any, fleet: Fleet) -> Any:
-    """Serve the dashboard in a background thread; returns the server (``.shutdown()``)."""
+def _start_dashboard(settings: Settings, store: Any, fleet: Fleet, *checks: Check) -> Any:
+    """Serve the dashboard in a background thread; returns the server (``.shutdown()``).
+    ``checks`` : readiness checks beyond the store's (``/readyz``)."""
     from werkzeug.serving import make_server
 
     from dashboard.app import Services, create_app
 
-    app = create_app(settings, Services(store=store, fleet=fleet))
+    app = create_app(settings, Services(store=store, fleet=fleet, checks=checks))
     try:
         server = make_server(settings.host, settings.port, app.server, threaded=True)
     except OSError as exc:

@@ -162,6 +162,12 @@ class Settings(BaseSettings):
     client_id: str = Field("cnetwin-collector", description="stable MQTT client id (session)")
     topic_filter: str = Field("cne/v1/#", description="telemetry subscription; $share/… allowed")
     tasmota_filter: str = Field("tele/+/SENSOR", description="Tasmota meter subscription")
+    tasmota_timezone: str = Field(
+        "UTC", description="IANA zone of Tasmota devices' Time when it carries no offset"
+    )
+    shelly_filter: str = Field(
+        "", description="Shelly Gen2/Gen3 subscription, e.g. +/events/rpc; empty: none"
+    )
     mqtt_protocol: Literal["5", "3.1.1"] = Field("5", description="MQTT protocol version")
     batch_size: int = Field(5_000, gt=0, description="readings per store write at most")
     batch_interval_s: float = Field(0.5, gt=0, description="longest wait before a write [s]")
@@ -179,6 +185,19 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="dashboard bind address")
     port: int = Field(8050, gt=0, lt=65536, description="dashboard port")
     refresh_s: float = Field(5.0, gt=0, description="dashboard live refresh period [s]")
+    alertmanagers: str = Field(
+        "", description="comma-separated Alertmanager base URLs alerts are pushed to"
+    )
+    alert_webhooks: str = Field(
+        "", description="comma-separated URLs receiving alert notifications as webhooks"
+    )
+    metrics_port: int | None = Field(
+        None,
+        gt=0,
+        lt=65536,
+        description="serve /metrics, /healthz and /readyz on this port (bound to host); "
+        "the dashboard serves them on its own port",
+    )
 
     @field_validator("broker")
     @classmethod
@@ -192,6 +211,24 @@ class Settings(BaseSettings):
         if value is not None:
             StoreURL.parse(value)
         return value
+
+    @field_validator("alertmanagers", "alert_webhooks")
+    @classmethod
+    def _check_http_urls(cls, value: str) -> str:
+        for url in http_urls(value):
+            if not url.startswith(("http://", "https://")):
+                raise ConfigError(f"{url!r} must start with http:// or https://")
+        return value
+
+    @property
+    def alertmanager_urls(self) -> tuple[str, ...]:
+        """The Alertmanager base URLs of ``alertmanagers``."""
+        return http_urls(self.alertmanagers)
+
+    @property
+    def alert_webhook_urls(self) -> tuple[str, ...]:
+        """The webhook URLs of ``alert_webhooks``."""
+        return http_urls(self.alert_webhooks)
 
     @property
     def broker_url(self) -> BrokerURL:
@@ -207,6 +244,11 @@ class Settings(BaseSettings):
     def store_url(self) -> StoreURL:
         """The parsed store URL; the default is ``<data_dir>/cnetwin.duckdb``."""
         return StoreURL.parse(self.store or f"duckdb://{(self.data_dir / 'cnetwin.duckdb')}")
+
+
+def http_urls(text: str) -> tuple[str, ...]:
+    """The URLs of a comma-separated list, blanks left out."""
+    return tuple(url.strip() for url in text.split(",") if url.strip())
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:

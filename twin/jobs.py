@@ -22,6 +22,7 @@ from twin.alerts.rules import RuleSet, load_rules
 from twin.energy_jobs import ENERGY_CRON_MINUTE, ENERGY_CRON_SECOND, record_energy
 from twin.entropy_jobs import ENTROPY_FIRST_RUN_DELAY, ENTROPY_MINUTE, record_entropy
 from twin.forecast.jobs import FORECAST_MINUTE, refresh_forecasts
+from twin.metrics import JOB_FAILURES, JOB_RUNS, JOB_SECONDS
 from twin.model import Fleet
 from twin.overview import kpis
 from twin.store import TelemetryStore
@@ -101,13 +102,17 @@ def start_scheduler(
 
 
 def _logged(job: Callable[..., None]) -> Callable[..., None]:
-    """Run ``job(*args, now)``; log failures instead of letting them reach the scheduler."""
+    """Run ``job(*args, now)``; log failures instead of letting them reach the scheduler.
+    Every run is counted and timed (``cnetwin_scheduler_job_*``), failures apart."""
 
     def run(*args: object) -> None:
-        try:
-            job(*args, datetime.now(UTC))
-        except Exception:
-            log.exception("job %s failed", job.__name__)
+        JOB_RUNS.labels(job.__name__).inc()
+        with JOB_SECONDS.labels(job.__name__).time():
+            try:
+                job(*args, datetime.now(UTC))
+            except Exception:
+                JOB_FAILURES.labels(job.__name__).inc()
+                log.exception("job %s failed", job.__name__)
 
     run.__name__ = job.__name__
     return run

@@ -153,6 +153,22 @@ def transition(rule: Rule, previous: SeriesState, current: SeriesState) -> Trans
     )
 
 
+def standing(rule: Rule, current: SeriesState) -> Transition:
+    """A series staying in its state, as a change to itself: an alert still firing (or with
+    no data) that is re-sent to Alertmanager and listed beside its group's changes."""
+    return Transition(
+        rule=rule.name,
+        series=current.series,
+        labels=alert_labels(rule, current.tags),
+        previous=current.state,
+        state=current.state,
+        value=current.value,
+        at=current.evaluated_at or datetime.min,
+        starts_at=current.active_since or current.since,
+        message=current.message,
+    )
+
+
 def _enter(
     previous: SeriesState,
     state: str,

@@ -42,7 +42,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from twin.config import Settings
 from twin.durations import duration_text
 from twin.errors import ConfigError
 from twin.model import ID_PATTERN
@@ -210,13 +211,15 @@ class NotifyConfig:
     """Where notifications go (the ``[notify]`` table of a rule file).
 
     log : log every notification (default true); webhooks : URLs receiving an Alertmanager
-    webhook body; mqtt : broker URL for retained ``cne/v1/_alerts/…`` state (None: off);
+    webhook body; alertmanagers : Alertmanager base URLs alerts are pushed to (its
+    ``/api/v2/alerts``); mqtt : broker URL for retained ``cne/v1/_alerts/…`` state (None: off);
     external_url : link back to the dashboard's Alerts page in payloads; retries, backoff_s :
     webhook delivery attempts after the first, and the first back-off [s] (doubling).
     """
 
     log: bool = True
     webhooks: tuple[str, ...] = ()
+    alertmanagers: tuple[str, ...] = ()
     mqtt: str | None = None
     external_url: str = "http://127.0.0.1:8050/alerts"
     retries: int = 3
@@ -265,6 +268,19 @@ def load_rules(path: Path | None = None) -> RuleSet:
     return rules_from_mapping(data or {}, str(path))
 
 
+def load_alert_rules(settings: Settings, path: Path | None = None) -> RuleSet:
+    """The rules of ``path`` (else the ``alert_rules`` setting, else the shipped ones) with the
+    settings' notification targets (``alertmanagers``, ``alert_webhooks``) added to the file's."""
+    rules = load_rules(path or settings.alert_rules)
+    notify = rules.notify
+    targets = replace(
+        notify,
+        alertmanagers=notify.alertmanagers + settings.alertmanager_urls,
+        webhooks=notify.webhooks + settings.alert_webhook_urls,
+    )
+    return replace(rules, notify=targets)
+
+
 def rules_from_mapping(data: Mapping[str, Any], source: str = "rules") -> RuleSet:
     """A RuleSet from parsed TOML/YAML: a ``rule`` list of tables and an optional ``notify``."""
     unknown = set(data) - {"rule", "notify"}
@@ -276,6 +292,7 @@ def rules_from_mapping(data: Mapping[str, Any], source: str = "rules") -> RuleSe
         config = NotifyConfig(
             log=bool(notify.pop("log", True)),
             webhooks=tuple(notify.pop("webhooks", ())),
+            alertmanagers=tuple(notify.pop("alertmanagers", ())),
             mqtt=notify.pop("mqtt", None),
             external_url=str(notify.pop("external_url", NotifyConfig.external_url)),
             retries=int(notify.pop("retries", NotifyConfig.retries)),

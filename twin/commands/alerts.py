@@ -2,7 +2,7 @@
 
 * ``alerts check`` evaluates every rule once at ``--at`` (default now) like the scheduler
   does: states and history are written and notifications sent; prints the series that are not
-  quiet and the transitions.
+  quiet and the transitions; exits 1 if any delivery failed.
 * ``alerts list`` prints every rule (condition, last evaluation) and its pending/firing/no-data
   series (read-only).
 * ``alerts silence --match 'id="n1"' --for 2h`` creates a silence and prints its id;
@@ -15,7 +15,9 @@
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -56,7 +58,9 @@ def add_commands(commands: Any) -> None:
     silence.add_argument("--for", dest="duration", default="2h", help="how long (2h)")
     silence.add_argument("--comment", default="", help="why")
     silence.add_argument("--by", default="", help="who")
-    action("silences", "list the silences in force", run_silences, True)
+    silences = action("silences", "list the silences in force", run_silences, True)
+    for parser in (check, listing, silences):
+        parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     end = action("unsilence", "end a silence now", run_unsilence, False)
     end.add_argument("id", help="the silence id")
 
@@ -69,14 +73,34 @@ def _open(args: argparse.Namespace) -> Any:
 
 
 def _rules(args: argparse.Namespace) -> Any:
-    from twin.alerts.rules import load_rules
+    from twin.alerts.rules import load_alert_rules
     from twin.config import load_settings
 
-    return load_rules(args.rules or load_settings(args.config).alert_rules)
+    return load_alert_rules(load_settings(args.config), args.rules)
 
 
 def _value(value: float) -> str:
     return "n/a" if math.isnan(value) else f"{value:.4g}"
+
+
+def _print_json(value: object) -> None:
+    print(json.dumps(value, indent=2, default=str))
+
+
+def _state(s: Any) -> dict[str, Any]:
+    value = None if math.isnan(s.value) else s.value
+    return {"series": s.series, "state": s.state, "value": value, "since": s.since}
+
+
+def _transition(t: Any) -> dict[str, Any]:
+    return {
+        "rule": t.rule,
+        "series": t.series,
+        "from": t.previous,
+        "to": t.state,
+        "at": t.at,
+        "silenced": t.silenced,
+    }
 
 
 def run_check(args: argparse.Namespace) -> int:
@@ -91,6 +115,21 @@ def run_check(args: argparse.Namespace) -> int:
         result = evaluate(store, rules, at)
     finally:
         store.close()
+    if args.json:
+        _print_json(
+            {
+                "at": result.at,
+                "rules": {
+                    name: {"error": result.errors[name], "series": [_state(s) for s in states]}
+                    for name, states in result.states.items()
+                },
+                "transitions": [_transition(t) for t in result.transitions],
+                "notifications": len(result.notifications),
+                "delivered": result.delivered,
+                "failures": result.failures,
+            }
+        )
+        return 1 if result.failures else 0
     for name, states in result.states.items():
         loud = [s for s in states if s.state in ACTIVE | ALERTING]
         error = f" ERROR {result.errors[name]}" if result.errors[name] else ""
@@ -100,8 +139,10 @@ def run_check(args: argparse.Namespace) -> int:
     for t in result.transitions:
         mark = " (silenced)" if t.silenced else ""
         print(f"{t.rule} {t.series or '(rule)'}: {t.previous} → {t.state}{mark}")
-    print(f"{len(result.notifications)} notifications sent")
-    return 0
+    print(f"{len(result.notifications)} notifications, {result.delivered} deliveries made")
+    for failure in result.failures:
+        print(f"delivery failed: {failure}", file=sys.stderr)
+    return 1 if result.failures else 0
 
 
 def run_list(args: argparse.Namespace) -> int:
@@ -118,6 +159,25 @@ def run_list(args: argparse.Namespace) -> int:
     finally:
         store.close()
     last = dict(zip(summaries.get("rule", []), summaries.get("ts", []), strict=True))
+    if args.json:
+        _print_json(
+            [
+                {
+                    "rule": rule.name,
+                    "severity": rule.severity,
+                    "metric": rule.selector.text(),
+                    "condition": rule.condition_text(),
+                    "last_evaluated": last.get(rule.name),
+                    "alerting": [
+                        _state(s)
+                        for (name, _), s in sorted(states.items())
+                        if name == rule.name and s.state in ACTIVE | ALERTING
+                    ],
+                }
+                for rule in rules.rules
+            ]
+        )
+        return 0
     for rule in rules.rules:
         evaluated = last.get(rule.name, "never")
         print(f"{rule.name} [{rule.severity}] {rule.selector.text()} {rule.condition_text()}")
@@ -159,6 +219,19 @@ def run_silences(args: argparse.Namespace) -> int:
         silences = read_silences(store, datetime.now(UTC))
     finally:
         store.close()
+    if args.json:
+        _print_json(
+            [
+                {
+                    "id": s.id,
+                    "matchers": s.matchers_text(),
+                    "ends_at": s.ends_at,
+                    "comment": s.comment,
+                }
+                for s in silences
+            ]
+        )
+        return 0
     for s in silences:
         print(f"{s.id} {s.matchers_text()} until {s.ends_at:%Y-%m-%d %H:%M} UTC {s.comment}")
     if not silences:

@@ -184,8 +184,41 @@ def test_failing_notifier_does_not_stop_the_others(tmp_path: Path) -> None:
     store = DuckDBStore(tmp_path / "twin.duckdb")
     inbox = Inbox()
     write_loss(store, T0, {"l1": 3.0})
-    evaluate(store, loss_rules(**{"for": "0s"}), T0, [Broken(), inbox])
+    result = evaluate(store, loss_rules(**{"for": "0s"}), T0, [Broken(), inbox])
     assert len(inbox.received) == 1
+    assert result.failures == ["Broken: receiver down"] and result.delivered == 1
+    store.close()
+
+
+def test_a_group_stays_firing_while_one_of_its_alerts_resolves(tmp_path: Path) -> None:
+    store = DuckDBStore(tmp_path / "twin.duckdb")
+    rules, inbox = loss_rules(**{"for": "0s"}), Inbox()
+    write_loss(store, T0, {"l1": 3.0, "l2": 3.0})
+    evaluate(store, rules, T0, [inbox])
+    write_loss(store, T0 + MINUTE, {"l1": 0.0, "l2": 3.0})
+    evaluate(store, rules, T0 + MINUTE, [inbox])
+    (first,), (second,) = inbox.received[:1], inbox.received[1:]
+    assert first.status == "firing" and len(first.alerts) == 2
+    assert second.status == "firing" and second.changed
+    assert {(a.labels["id"], a.status) for a in second.alerts} == {
+        ("l1", "resolved"),
+        ("l2", "firing"),
+    }
+    store.close()
+
+
+def test_unchanged_groups_go_only_to_notifiers_that_resend(tmp_path: Path) -> None:
+    class Resending(Inbox):
+        resends = True
+
+    store = DuckDBStore(tmp_path / "twin.duckdb")
+    rules, inbox, resending = loss_rules(**{"for": "0s"}), Inbox(), Resending()
+    for minute in range(3):
+        write_loss(store, T0 + minute * MINUTE, {"l1": 3.0})
+        result = evaluate(store, rules, T0 + minute * MINUTE, [inbox, resending])
+    assert len(inbox.received) == 1 and len(resending.received) == 3
+    assert not resending.received[-1].changed and result.notifications == []
+    assert resending.received[-1].alerts[0].starts_at == T0
     store.close()
 
 

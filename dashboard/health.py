@@ -1,0 +1,53 @@
+"""Operations routes on the dashboard's server: ``/metrics``, ``/healthz``, ``/readyz``, and 404
+for paths that are no page.
+
+Dash answers every path it does not know with its index page (200 and HTML) through one
+catch-all route; a monitoring probe or a scraper then takes an error for a page. A request
+hook turns those answers into 404 unless the path is one of the dashboard's pages; Dash's own
+routes (layout, callbacks, assets, component suites) are untouched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from dash import Dash
+from flask import Response, request
+
+from twin.health import HEALTHZ, Check, readiness
+from twin.metrics import EXPOSITION_TYPE, exposition
+
+CATCH_ALL = "<path:path>"
+"""Dash's catch-all route (after the routes prefix) that serves the index for any path."""
+
+
+def install(app: Dash, page_paths: Iterable[str], checks: Sequence[Check]) -> None:
+    """Add the three routes to ``app``'s server and answer 404 for paths that are no page."""
+    server = app.server
+    pages = {"/" + path.strip("/") for path in page_paths}
+    prefix = app.config.routes_pathname_prefix
+    catch_all = prefix + CATCH_ALL
+
+    def metrics() -> Response:
+        return Response(exposition(), status=200, content_type=EXPOSITION_TYPE)
+
+    def healthz() -> Response:
+        status, body = HEALTHZ
+        return Response(body, status=status, content_type="text/plain; charset=utf-8")
+
+    def readyz() -> Response:
+        status, body = readiness(checks)
+        return Response(body, status=status, content_type="application/json")
+
+    for name, view in (("metrics", metrics), ("healthz", healthz), ("readyz", readyz)):
+        server.add_url_rule(prefix + name, endpoint=f"cnetwin_{name}", view_func=view)
+
+    @server.before_request
+    def not_a_page() -> Response | None:
+        rule = request.url_rule
+        if rule is None or rule.rule != catch_all:
+            return None
+        path = "/" + request.path.removeprefix(prefix).strip("/")
+        if path in pages:
+            return None
+        return Response("no such page\n", status=404, content_type="text/plain; charset=utf-8")
