@@ -8,7 +8,7 @@ write instead.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -22,6 +22,7 @@ from pydantic_settings import (
 )
 
 from twin.errors import ConfigError
+from twin.secrecy import mask_url, refuse_placeholder
 
 BROKER_HELP = "write mqtt://[user:pass@]host:port, mqtts://[user:pass@]host:port or embedded"
 STORE_HELP = (
@@ -45,7 +46,7 @@ class BrokerURL:
     port: int = 1883
     tls: bool = False
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
 
     @classmethod
     def parse(cls, url: str) -> BrokerURL:
@@ -54,11 +55,13 @@ class BrokerURL:
             return cls(embedded=True)
         parts = urlsplit(url)
         if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
-            raise ConfigError(f"broker URL {url!r} is not understood: {BROKER_HELP}")
+            raise ConfigError(f"broker URL {mask_url(url)!r} is not understood: {BROKER_HELP}")
         try:
             port = parts.port or (8883 if parts.scheme == "mqtts" else 1883)
-        except ValueError as exc:
-            raise ConfigError(f"broker URL {url!r} has a bad port: {BROKER_HELP}") from exc
+        except ValueError:
+            raise ConfigError(
+                f"broker URL {mask_url(url)!r} has a bad port: {BROKER_HELP}"
+            ) from None
         return cls(
             embedded=False,
             host=parts.hostname,
@@ -91,26 +94,28 @@ class StoreURL:
         if parts.scheme == "duckdb":
             raw = unquote(parts.netloc + parts.path)
             if not raw or raw == "/":
-                raise ConfigError(f"store URL {url!r} names no file: {STORE_HELP}")
+                raise ConfigError(f"store URL {mask_url(url)!r} names no file: {STORE_HELP}")
             return cls(backend="duckdb", path=Path(raw).expanduser())
         if parts.scheme in ("influxdb", "influxdbs"):
             query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
             missing = [k for k in ("org", "bucket") if not query.get(k)]
             if not parts.hostname or missing:
                 what = f"is missing {' and '.join(missing)}" if missing else "names no host"
-                raise ConfigError(f"store URL {url!r} {what}: {STORE_HELP}")
+                raise ConfigError(f"store URL {mask_url(url)!r} {what}: {STORE_HELP}")
             http = "https" if parts.scheme == "influxdbs" else "http"
             try:
                 port = parts.port or 8086
-            except ValueError as exc:
-                raise ConfigError(f"store URL {url!r} has a bad port: {STORE_HELP}") from exc
+            except ValueError:
+                raise ConfigError(
+                    f"store URL {mask_url(url)!r} has a bad port: {STORE_HELP}"
+                ) from None
             return cls(
                 backend="influxdb",
                 url=f"{http}://{parts.hostname}:{port}",
                 org=query["org"],
                 bucket=query["bucket"],
             )
-        raise ConfigError(f"store URL {url!r} is not understood: {STORE_HELP}")
+        raise ConfigError(f"store URL {mask_url(url)!r} is not understood: {STORE_HELP}")
 
 
 class Settings(BaseSettings):
@@ -153,7 +158,15 @@ class Settings(BaseSettings):
     @field_validator("broker")
     @classmethod
     def _check_broker(cls, value: str) -> str:
-        BrokerURL.parse(value)
+        refuse_placeholder(BrokerURL.parse(value).password, "the broker URL's password")
+        return value
+
+    @field_validator("influx_token")
+    @classmethod
+    def _check_influx_token(cls, value: SecretStr | None) -> SecretStr | None:
+        refuse_placeholder(
+            value.get_secret_value() if value else None, "influx_token (CNETWIN_INFLUX_TOKEN)"
+        )
         return value
 
     @field_validator("store")

@@ -34,6 +34,7 @@ from twin.alerts.engine import Transition, series_tags
 from twin.alerts.rules import Rule
 from twin.config import BrokerURL
 from twin.errors import ConfigError
+from twin.secrecy import mask_url
 
 log = logging.getLogger(__name__)
 
@@ -162,8 +163,12 @@ class WebhookNotifier:
         self, url: str, retries: int = 3, backoff_s: float = 1.0, timeout_s: float = 10.0
     ) -> None:
         if not url.startswith(("http://", "https://")):
-            raise ConfigError(f"webhook URL {url!r} must start with http:// or https://")
+            raise ConfigError(
+                f"webhook URL {mask_url(url, keep_path=False)!r} must start with http:// or https://"
+            )
         self.url, self.retries, self.backoff_s, self.timeout_s = url, retries, backoff_s, timeout_s
+        self.shown = mask_url(url, keep_path=False)
+        """The URL as messages show it: its path and query may be the secret."""
 
     def send(self, notification: Notification) -> None:
         """POST the body; raise ConfigError after the last failed attempt."""
@@ -180,15 +185,17 @@ class WebhookNotifier:
             except urllib.error.HTTPError as exc:
                 exc.close()
                 if exc.code < 500 and exc.code != 429:
-                    raise ConfigError(f"webhook {self.url} refused the alert: {exc.code}") from None
+                    raise ConfigError(
+                        f"webhook {self.shown} refused the alert: {exc.code}"
+                    ) from None
                 reason = f"HTTP {exc.code}"
             except (urllib.error.URLError, OSError) as exc:
                 reason = str(exc)
             if attempt < self.retries:
-                log.info("webhook %s failed (%s); retrying in %.1f s", self.url, reason, delay)
+                log.info("webhook %s failed (%s); retrying in %.1f s", self.shown, reason, delay)
                 time.sleep(delay)
                 delay *= 2
-        raise ConfigError(f"webhook {self.url} failed {self.retries + 1} times: {reason}")
+        raise ConfigError(f"webhook {self.shown} failed {self.retries + 1} times: {reason}")
 
 
 class MqttNotifier:
