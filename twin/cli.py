@@ -25,6 +25,7 @@ from twin.commands import alerts as alerts_commands
 from twin.commands import energy as energy_commands
 from twin.commands import entropy as entropy_commands
 from twin.commands import forecast as forecast_commands
+from twin.commands import users as users_commands
 from twin.commands import whatif as whatif_commands
 from twin.config import BrokerURL, Settings, load_settings
 from twin.errors import CnetwinError
@@ -86,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
         "--backfill", default=DEFAULT_BACKFILL, help="history to publish first (24h; 0 for none)"
     )
     demo.add_argument("--duration", type=float, help="stop cleanly after this many seconds")
+    _web_options(demo)
     demo.set_defaults(run=_run_demo)
 
     collect = commands.add_parser(
@@ -118,6 +120,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--fleet", type=Path, help="fleet file (default: the example fleet)")
     serve.add_argument("--port", type=int, help="dashboard port (default 8050)")
     serve.add_argument("--host", help="bind address (default 127.0.0.1)")
+    _web_options(serve)
     serve.set_defaults(run=_run_serve)
 
     simulate = commands.add_parser(
@@ -172,11 +175,28 @@ def _parser() -> argparse.ArgumentParser:
     entropy_commands.add_commands(commands)
     forecast_commands.add_commands(commands)
     whatif_commands.add_commands(commands)
+    users_commands.add_commands(commands)
     return parser
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="TOML settings file (keys as in Settings)")
+
+
+def _web_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--users-file", type=Path, help="sign-in with these users (`cnetwin users add`)"
+    )
+    parser.add_argument(
+        "--allow-anonymous",
+        action="store_true",
+        default=None,
+        help="serve beyond loopback with no sign-in: anyone who reaches it may act",
+    )
+
+
+def _web_settings(args: argparse.Namespace) -> dict[str, Any]:
+    return {"users_file": args.users_file, "allow_anonymous": args.allow_anonymous}
 
 
 def _fleet_options(parser: argparse.ArgumentParser) -> None:
@@ -286,7 +306,9 @@ def _run_collect(args: argparse.Namespace) -> int:
 def _run_serve(args: argparse.Namespace) -> int:
     from twin.store import open_store
 
-    settings = _settings(args, store=args.store, port=args.port, host=args.host)
+    settings = _settings(
+        args, store=args.store, port=args.port, host=args.host, **_web_settings(args)
+    )
     fleet = _fleet(args, settings)
     stop = threading.Event()
     _stop_on_signals(stop)
@@ -294,7 +316,7 @@ def _run_serve(args: argparse.Namespace) -> int:
     try:
         server = _start_dashboard(settings, store, fleet)
         stop.wait()
-        server.shutdown()
+        server.close()
     finally:
         store.close()
     return 0
@@ -362,6 +384,7 @@ def _run_simulate(args: argparse.Namespace) -> int:
 def _run_demo(args: argparse.Namespace) -> int:
     from collectors.publish import SimulationRun
     from collectors.service import Collector
+    from dashboard.auth import refuse_open_exposure
     from twin.alerts.rules import load_rules
     from twin.jobs import start_scheduler
     from twin.store import open_store
@@ -373,7 +396,9 @@ def _run_demo(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         port=args.port,
         host=args.host,
+        **_web_settings(args),
     )
+    refuse_open_exposure(settings)  # before the broker and the simulator start
     fleet = _fleet(args, settings)
     rules = load_rules(settings.alert_rules)
     backfill = parse_duration(args.backfill)
@@ -412,7 +437,7 @@ def _run_demo(args: argparse.Namespace) -> int:
         sim_thread.start()
         cleanup.append(sim_thread.join)
         server = _start_dashboard(settings, store, fleet)
-        cleanup.append(server.shutdown)
+        cleanup.append(server.close)
         print(
             f"cnetwin demo: dashboard on http://{settings.host}:{settings.port} · "
             f"{len(fleet.nodes)} nodes at {len(fleet.sites)} sites · store {settings.store_url}",
@@ -461,19 +486,29 @@ def _broker(settings: Settings, mqtt_port: int, start_embedded: bool) -> tuple[B
 
 
 def _start_dashboard(settings: Settings, store: Any, fleet: Fleet) -> Any:
-    """Serve the dashboard in a background thread; returns the server (``.shutdown()``)."""
-    from werkzeug.serving import make_server
+    """Serve the dashboard on waitress (``web_threads`` threads) in a background thread;
+    returns the server (``.close()`` stops it)."""
+    from waitress import create_server
 
     from dashboard.app import Services, create_app
 
     app = create_app(settings, Services(store=store, fleet=fleet))
     try:
-        server = make_server(settings.host, settings.port, app.server, threaded=True)
+        server = create_server(
+            app.server,
+            host=settings.host,
+            port=settings.port,
+            threads=settings.web_threads,
+            connection_limit=settings.web_connection_limit,
+            url_scheme="https" if settings.https else "http",
+            ident="cnetwin",
+        )
     except OSError as exc:
         raise CnetwinError(
             f"cannot serve on {settings.host}:{settings.port} ({exc.strerror}): pass --port"
         ) from None
-    threading.Thread(target=server.serve_forever, name="cnetwin-web", daemon=True).start()
+    threading.Thread(target=server.run, name="cnetwin-web", daemon=True).start()
+    log.info("dashboard on http://%s:%s", settings.host, settings.port)
     return server
 
 

@@ -24,7 +24,10 @@ from pydantic_settings import (
 from twin.errors import ConfigError
 from twin.secrecy import mask_url, refuse_placeholder
 
-BROKER_HELP = "write mqtt://[user:pass@]host:port, mqtts://[user:pass@]host:port or embedded"
+BROKER_HELP = (
+    "write mqtt://[user:pass@]host:port, mqtts://[user:pass@]host:port[?ca=/path/ca.crt] "
+    "or embedded"
+)
 STORE_HELP = (
     "write duckdb:///absolute/path/file.duckdb or influxdb://host:port?org=ORG&bucket=BUCKET "
     "(token in CNETWIN_INFLUX_TOKEN; influxdbs:// for TLS)"
@@ -47,6 +50,8 @@ class BrokerURL:
     tls: bool = False
     username: str | None = None
     password: str | None = field(default=None, repr=False)
+    ca_file: str | None = None
+    """mqtts: the CA certificate that signed the broker's (``?ca=``); None: the system's."""
 
     @classmethod
     def parse(cls, url: str) -> BrokerURL:
@@ -69,7 +74,16 @@ class BrokerURL:
             tls=parts.scheme == "mqtts",
             username=unquote(parts.username) if parts.username else None,
             password=unquote(parts.password) if parts.password else None,
+            ca_file=_ca_file(parts.query, parts.scheme),
         )
+
+
+def _ca_file(query: str, scheme: str) -> str | None:
+    """The ``ca`` parameter of a broker URL's query, checked to be a file."""
+    ca = parse_qs(query).get("ca", [None])[-1]
+    if ca is not None and (scheme != "mqtts" or not Path(ca).is_file()):
+        raise ConfigError(f"broker CA file {ca!r}: give an existing file, with mqtts:// only")
+    return ca
 
 
 @dataclass(frozen=True)
@@ -154,6 +168,28 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="dashboard bind address")
     port: int = Field(8050, gt=0, lt=65536, description="dashboard port")
     refresh_s: float = Field(5.0, gt=0, description="dashboard live refresh period [s]")
+    users_file: Path | None = Field(
+        None, description="dashboard users and roles (`cnetwin users add`); sign-in when set"
+    )
+    auth_proxy_header: str | None = Field(
+        None, description="request header in which a trusted reverse proxy names the user"
+    )
+    auth_proxy_addresses: str = Field(
+        "127.0.0.1,::1", description="comma-separated addresses whose proxy header is believed"
+    )
+    allow_anonymous: bool = Field(
+        False, description="serve the dashboard beyond loopback with no sign-in (all may act)"
+    )
+    https: bool = Field(
+        False, description="browsers reach the dashboard over HTTPS: Secure cookies, HSTS"
+    )
+    session_secret: SecretStr | None = Field(
+        None, description="key signing session cookies; default: kept in data_dir"
+    )
+    web_threads: int = Field(8, gt=0, description="dashboard server (waitress) worker threads")
+    web_connection_limit: int = Field(
+        200, gt=0, description="dashboard server: open connections at most"
+    )
 
     @field_validator("broker")
     @classmethod
@@ -174,6 +210,12 @@ class Settings(BaseSettings):
     def _check_store(cls, value: str | None) -> str | None:
         if value is not None:
             StoreURL.parse(value)
+        return value
+
+    @field_validator("session_secret")
+    @classmethod
+    def _check_session_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        refuse_placeholder(value.get_secret_value() if value else None, "session_secret")
         return value
 
     @property
