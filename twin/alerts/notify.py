@@ -210,7 +210,7 @@ class MqttNotifier:
         if self.broker.username:
             client.username_pw_set(self.broker.username, self.broker.password)
         if self.broker.tls:
-            client.tls_set()
+            client.tls_set(ca_certs=self.broker.ca_file)
         connected = threading.Event()
         client.on_connect = lambda *args: connected.set()
         try:
