@@ -3,6 +3,8 @@ password, a viewer refused a silence by the server, signing out, and an operator
 
 from __future__ import annotations
 
+import urllib.error
+import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -173,3 +175,35 @@ class _Lines:
 
     def readline(self) -> str:
         return self.text
+
+
+def _status(url: str, headers: dict[str, str]) -> int:
+    request = urllib.request.Request(url, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return int(answer.status)
+    except urllib.error.HTTPError as refused:
+        return refused.code
+
+
+@pytest.mark.parametrize(("trusted", "believed"), [("127.0.0.1,::1", True), ("10.0.0.7", False)])
+def test_a_trusted_proxy_names_the_user(tmp_path: Path, trusted: str, believed: bool) -> None:
+    users = tmp_path / "users.toml"
+    add_user(users, "carol", "operator", None)  # known to the proxy only
+    store = DuckDBStore(tmp_path / "twin.duckdb")
+    try:
+        with serving_store(
+            store,
+            example_fleet(),
+            lambda: NOW,
+            tmp_path / "data",
+            users_file=users,
+            auth_proxy_header="X-Forwarded-User",
+            auth_proxy_addresses=trusted,
+        ) as base:
+            layout = f"{base}/_dash-layout"
+            assert _status(layout, {"X-Forwarded-User": "carol"}) == (200 if believed else 401)
+            assert _status(layout, {"X-Forwarded-User": "mallory"}) == 401
+            assert _status(layout, {}) == 401
+    finally:
+        store.close()
