@@ -143,7 +143,9 @@ def install(app: Dash, settings: Settings) -> None:
 
     def login() -> BaseResponse | str:
         wanted = request.args.get("next", "")
-        target = wanted if wanted.startswith("/") and not wanted.startswith("//") else prefix
+        # back to a page of this site only: browsers take "//host" and "/\\host" as off-site
+        local = wanted.startswith("/") and not wanted.startswith(("//", "/\\"))
+        target = wanted if local else prefix
         if request.method == "GET":
             return _login_page(prefix, target, "")
         name = request.form.get("user", "")

@@ -3,7 +3,9 @@ password, a viewer refused a silence by the server, signing out, and an operator
 
 from __future__ import annotations
 
+import http.client
 import urllib.error
+import urllib.parse
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
@@ -205,5 +207,32 @@ def test_a_trusted_proxy_names_the_user(tmp_path: Path, trusted: str, believed: 
             assert _status(layout, {"X-Forwarded-User": "carol"}) == (200 if believed else 401)
             assert _status(layout, {"X-Forwarded-User": "mallory"}) == 401
             assert _status(layout, {}) == 401
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize(
+    ("wanted", "landing"),
+    [("/alerts?t=1", "/alerts?t=1"), ("//example.invalid/x", "/"), ("/\\example.invalid", "/")],
+)
+def test_sign_in_sends_back_to_this_site_only(tmp_path: Path, wanted: str, landing: str) -> None:
+    users = tmp_path / "users.toml"
+    add_user(users, OPERATOR[0], "operator", OPERATOR[1])
+    store = DuckDBStore(tmp_path / "twin.duckdb")
+    try:
+        with serving_store(
+            store, example_fleet(), lambda: NOW, tmp_path / "data", users_file=users
+        ) as base:
+            connection = http.client.HTTPConnection(base.removeprefix("http://"), timeout=30)
+            form = urllib.parse.urlencode({"user": OPERATOR[0], "password": OPERATOR[1]})
+            connection.request(
+                "POST",
+                "/login?" + urllib.parse.urlencode({"next": wanted}),
+                form,
+                {"Content-Type": "application/x-www-form-urlencoded"},
+            )
+            answer = connection.getresponse()
+            assert answer.status == 302 and answer.getheader("Location") == landing
+            connection.close()
     finally:
         store.close()
