@@ -46,7 +46,7 @@ class Publisher:
         if broker.username:
             self._client.username_pw_set(broker.username, broker.password)
         if broker.tls:
-            self._client.tls_set()
+            self._client.tls_set(ca_certs=broker.ca_file)
         self._client.max_inflight_messages_set(MAX_INFLIGHT)
         self._client.max_queued_messages_set(0)
         self._pending: deque[mqtt.MQTTMessageInfo] = deque()

@@ -18,7 +18,7 @@ import pandas as pd
 from dash import Dash, Input, Output, dcc, html
 from dash.development.base_component import Component
 
-from dashboard import health, ids
+from dashboard import auth, headers, health, ids
 from dashboard.pages import alerts, energy, entropy, forecasts, overview, replay, whatif
 from twin.config import Settings
 from twin.errors import StoreError
@@ -100,6 +100,8 @@ def create_app(settings: Settings, services: Services) -> Dash:
     _register_shell_callbacks(app, context)
     for page in PAGES:
         page.register_callbacks(app, services)
+    auth.install(app, settings)
+    headers.install(app, settings.https)
     health.install(app, [p.path for p in PAGES], [store_check(services.store), *services.checks])
     log.info("dashboard ready: %d page(s), store %s", len(PAGES), describe_store(settings))
     return app
@@ -148,6 +150,7 @@ def _shell(app: Dash, settings: Settings) -> Component:
                             html.Span(describe_store(settings), className="store"),
                             html.Span(id=ids.LAST_DATA, className="last-data"),
                             html.Span(id=ids.CLOCK, className="clock"),
+                            auth.account_area(),
                         ],
                     ),
                 ],

@@ -7,10 +7,15 @@ so live ticks never redraw whole figures.
 
 Times on the x axes are UTC and are sent to the browser as naive ISO strings (plotly.js ignores
 time-zone offsets), so every time axis is titled ``[UTC]``.
+
+plotly.js draws text (hover labels, text labels, legend names, tick labels) as a small HTML
+subset: text a user or a device can set goes through :func:`plain` before it reaches a figure,
+so ``<b>`` or ``<a href>`` in a display name shows as those characters.
 """
 
 from __future__ import annotations
 
+import html
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -143,6 +148,11 @@ def format_intensity(intensity_g_per_kwh: float | None) -> str:
     return f"{intensity_g_per_kwh:,.0f}"
 
 
+def plain(values: Sequence[object] | pd.Series) -> list[str]:
+    """Each value as text plotly.js draws literally: ``&``, ``<`` and ``>`` escaped."""
+    return [html.escape(str(v), quote=False) for v in values]
+
+
 def site_map_figure(sites: pd.DataFrame, links: pd.DataFrame) -> go.Figure:
     """Sites and links on an offline geo map, coloured by load.
 
@@ -181,7 +191,7 @@ def site_map_figure(sites: pd.DataFrame, links: pd.DataFrame) -> go.Figure:
                     f"link {name}<br>load {format_share(util)} %<br>"
                     f"latency {_number(latency, '.1f')} ms"
                     for name, util, latency in zip(
-                        links["link"].astype(str),
+                        plain(links["link"]),
                         links["util"].to_numpy(float),
                         links["latency_ms"].to_numpy(float),
                         strict=True,
@@ -200,12 +210,12 @@ def site_map_figure(sites: pd.DataFrame, links: pd.DataFrame) -> go.Figure:
             lat=sites["latitude"],
             lon=sites["longitude"],
             mode="markers+text",
-            text=sites["site"].astype(str),
+            text=plain(sites["site"]),
             textposition=label_positions(sites["latitude"], sites["longitude"]),
             textfont={"size": 15, "color": TEXT},
             customdata=np.column_stack(
                 [
-                    sites["name"].astype(str),
+                    plain(sites["name"]),
                     [format_share(u) for u in util],
                     [" ".join(format_power(p)) for p in power],
                     sites["nodes_reporting"],

@@ -135,3 +135,17 @@ FORECASTS_TARGET = "forecasts-target"
 FORECASTS_ISSUE = "forecasts-issue"
 FORECASTS_GRAPH = "forecasts-graph"
 FORECASTS_SKILL = "forecasts-skill"
+
+# Sign-in (dashboard.auth)
+ACCOUNT = "account"
+
+OPERATOR_TRIGGERS = (
+    ALERTS_CREATE,
+    ALERTS_END,
+    WHATIF_RUN,
+    WHATIF_CANCEL,
+    WHATIF_FORK,
+    WHATIF_CARBON_AT,
+)
+"""Components whose callbacks change state or start work: only operators may trigger them
+(checked by the server for every callback request, whatever the browser shows)."""

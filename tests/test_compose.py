@@ -51,7 +51,7 @@ def test_influxdb_2_and_3_core_are_offered_as_profiles(compose: dict[str, Any]) 
     offered = re.search(r"CNETWIN_STORE=(influxdb://influxdb3:[^\s,]+)", text)
     assert offered, "no InfluxDB 3 store URL in .env.example"
     store = StoreURL.parse(offered.group(1))
-    port = services["influxdb3"]["ports"][0].split(":")[1]
+    port = services["influxdb3"]["ports"][0].split(":")[-1]
     assert (store.url, store.org) == (f"http://influxdb3:{port}", None) and store.database
     for name in ("collector", "scheduler", "dashboard"):
         needs = services[name]["depends_on"]
@@ -67,7 +67,7 @@ def test_every_variable_used_is_in_env_example() -> None:
 def test_cnetwin_services_reach_influxdb_and_mosquitto(compose: dict[str, Any]) -> None:
     env = env_example()
     services = compose["services"]
-    influx_port = services["influxdb"]["ports"][0].split(":")[1]
+    influx_port = services["influxdb"]["ports"][0].split(":")[-1]
     influx_env = services["influxdb"]["environment"]
     conf = (ROOT / "deploy" / "mosquitto.conf").read_text()
     mqtt_port = re.search(r"^listener (\d+)", conf, re.M).group(1)  # type: ignore[union-attr]
@@ -80,30 +80,38 @@ def test_cnetwin_services_reach_influxdb_and_mosquitto(compose: dict[str, Any]) 
         assert store.bucket == substitute(influx_env["DOCKER_INFLUXDB_INIT_BUCKET"], env)
         assert "CNETWIN_INFLUX_TOKEN" in environment
         assert "influxdb" in services[name]["depends_on"]
-    for name, user in (("collector", "collector"), ("simulator", "agent")):
-        broker = BrokerURL.parse(substitute(services[name]["environment"]["CNETWIN_BROKER"], env))
+    for name, user in (("collector", "collector"), ("simulator", "simulator")):
+        url = substitute(services[name]["environment"]["CNETWIN_BROKER"], env)
+        url = url.replace("/etc/cnetwin/ca.crt", str(ROOT / "deploy" / "make-certs.sh"))
+        broker = BrokerURL.parse(url)  # (any existing file stands in for the CA here)
         assert (broker.host, str(broker.port), broker.username) == ("mosquitto", mqtt_port, user)
+        assert broker.tls
 
 
 def test_mosquitto_users_match_the_acl_and_files_exist(compose: dict[str, Any]) -> None:
     mosquitto = compose["services"]["mosquitto"]
     for volume in mosquitto["volumes"]:
         source = volume.split(":")[0]
-        if source.startswith("./"):
+        if source == "./deploy/certs":  # made by deploy/make-certs.sh, whose default it is
+            assert "dir=${1:-deploy/certs}" in (ROOT / "deploy" / "make-certs.sh").read_text()
+        elif source.startswith("./"):
             assert (ROOT / source).is_file(), source
     created = set(re.findall(r"passwd (\w+) ", " ".join(mosquitto["entrypoint"])))
     acl_users = set(re.findall(r"^user (\w+)", (ROOT / "deploy" / "acl").read_text(), re.M))
-    assert created == acl_users == {"collector", "agent"}
+    assert created == acl_users == {"collector", "simulator", "alerts"}
+    assert mosquitto["ports"] == ["8883:8883"]  # MQTT over TLS only
     conf = (ROOT / "deploy" / "mosquitto.conf").read_text()
     assert "persistence true" in conf
     assert "allow_anonymous false" in conf
 
 
-def test_dashboard_port_is_published(compose: dict[str, Any]) -> None:
+def test_dashboard_is_published_on_loopback_with_sign_in(compose: dict[str, Any]) -> None:
     dashboard = compose["services"]["dashboard"]
     port = dashboard["command"][dashboard["command"].index("--port") + 1]
-    assert f"{port}:{port}" in dashboard["ports"]
+    assert dashboard["ports"] == [f"127.0.0.1:{port}:{port}"]
     assert "0.0.0.0" in dashboard["command"]
+    assert dashboard["environment"]["CNETWIN_USERS_FILE"].startswith("/var/lib/cnetwin/")
+    assert compose["services"]["influxdb"]["ports"] == ["127.0.0.1:8086:8086"]
 
 
 def test_collector_and_scheduler_expose_metrics_and_take_alert_targets(
@@ -148,5 +156,5 @@ def test_grafana_mounts_the_shipped_provisioning(compose: dict[str, Any]) -> Non
     assert referenced <= set(grafana["environment"])  # Grafana expands them from its own env
     assert (
         source["url"]
-        == "http://influxdb:" + compose["services"]["influxdb"]["ports"][0].split(":")[1]
+        == "http://influxdb:" + compose["services"]["influxdb"]["ports"][0].split(":")[-1]
     )

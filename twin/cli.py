@@ -26,6 +26,7 @@ from twin.commands import energy as energy_commands
 from twin.commands import entropy as entropy_commands
 from twin.commands import export as export_commands
 from twin.commands import forecast as forecast_commands
+from twin.commands import users as users_commands
 from twin.commands import whatif as whatif_commands
 from twin.config import BrokerURL, Settings, load_settings
 from twin.durations import OFFSET, parse_duration, parse_time
@@ -106,6 +107,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--duration", help="stop cleanly after this long: 120 (seconds), 2m, 1h")
     _metrics_option(demo)
+    _web_options(demo)
     demo.set_defaults(run=_run_demo)
 
     run = commands.add_parser(
@@ -129,6 +131,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--host", help="dashboard bind address (default 127.0.0.1)")
     run.add_argument("--duration", help="stop cleanly after this long: 120 (seconds), 2m, 1h")
     _metrics_option(run)
+    _web_options(run)
     run.set_defaults(run=_run_single_box)
 
     collect = commands.add_parser(
@@ -162,6 +165,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--fleet", type=Path, help="fleet file (default: the example fleet)")
     serve.add_argument("--port", type=int, help="dashboard port (default 8050)")
     serve.add_argument("--host", help="bind address (default 127.0.0.1)")
+    _web_options(serve)
     serve.set_defaults(run=_run_serve)
 
     simulate = commands.add_parser(
@@ -218,6 +222,7 @@ def _parser() -> argparse.ArgumentParser:
     export_commands.add_commands(commands)
     forecast_commands.add_commands(commands)
     whatif_commands.add_commands(commands)
+    users_commands.add_commands(commands)
     return parser
 
 
@@ -238,6 +243,22 @@ def _start_ops(settings: Settings, *checks: Check) -> Callable[[], object]:
     """Serve metrics and health on the metrics port if one is set; returns how to stop it."""
     server = start_ops_server(settings.metrics_port, settings.host, checks)
     return server.shutdown if server is not None else lambda: None
+
+
+def _web_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--users-file", type=Path, help="sign-in with these users (`cnetwin users add`)"
+    )
+    parser.add_argument(
+        "--allow-anonymous",
+        action="store_true",
+        default=None,
+        help="serve beyond loopback with no sign-in: anyone who reaches it may act",
+    )
+
+
+def _web_settings(args: argparse.Namespace) -> dict[str, Any]:
+    return {"users_file": args.users_file, "allow_anonymous": args.allow_anonymous}
 
 
 def _fleet_options(parser: argparse.ArgumentParser) -> None:
@@ -329,7 +350,9 @@ def _run_collect(args: argparse.Namespace) -> int:
 def _run_serve(args: argparse.Namespace) -> int:
     from twin.store import open_store
 
-    settings = _settings(args, store=args.store, port=args.port, host=args.host)
+    settings = _settings(
+        args, store=args.store, port=args.port, host=args.host, **_web_settings(args)
+    )
     fleet = _fleet(args, settings)
     _require_existing_store(settings)
     _check_port_free(settings.host, settings.port, "pass --port")
@@ -339,7 +362,7 @@ def _run_serve(args: argparse.Namespace) -> int:
     try:
         server = _start_dashboard(settings, store, fleet)
         stop.wait()
-        server.shutdown()
+        server.close()
     finally:
         store.close()
     return 0
@@ -411,6 +434,7 @@ def _run_simulate(args: argparse.Namespace) -> int:
 def _run_demo(args: argparse.Namespace) -> int:
     from collectors.publish import SimulationRun
     from collectors.service import Collector
+    from dashboard.auth import refuse_open_exposure
     from twin.alerts.rules import load_alert_rules
     from twin.jobs import start_scheduler
     from twin.store import open_store
@@ -423,7 +447,9 @@ def _run_demo(args: argparse.Namespace) -> int:
         port=args.port,
         host=args.host,
         metrics_port=args.metrics_port,
+        **_web_settings(args),
     )
+    refuse_open_exposure(settings)  # before the broker and the simulator start
     fleet = _fleet(args, settings)
     rules = load_alert_rules(settings)
     backfill = parse_duration(args.backfill)
@@ -467,7 +493,7 @@ def _run_demo(args: argparse.Namespace) -> int:
         cleanup.append(sim_thread.join)
         connected = broker_check(lambda: collector.subscriber.connected)
         server = _start_dashboard(settings, store, fleet, connected)
-        cleanup.append(server.shutdown)
+        cleanup.append(server.close)
         cleanup.append(_start_ops(settings, store_check(store), connected))
         print(
             f"cnetwin demo: dashboard on http://{settings.host}:{settings.port} · "
@@ -489,6 +515,7 @@ def _run_demo(args: argparse.Namespace) -> int:
 
 def _run_single_box(args: argparse.Namespace) -> int:
     from collectors.service import Collector
+    from dashboard.auth import refuse_open_exposure
     from twin.alerts.rules import load_alert_rules
     from twin.jobs import start_scheduler
     from twin.store import open_store
@@ -503,7 +530,9 @@ def _run_single_box(args: argparse.Namespace) -> int:
         port=args.port,
         host=args.host,
         metrics_port=args.metrics_port,
+        **_web_settings(args),
     )
+    refuse_open_exposure(settings)
     broker = settings.broker_url
     if broker.embedded:
         raise CnetwinError("run needs a broker: pass --broker mqtt://host:port (or use demo)")
@@ -524,7 +553,7 @@ def _run_single_box(args: argparse.Namespace) -> int:
         cleanup.append(lambda: scheduler.shutdown(wait=True))
         connected = broker_check(lambda: collector.subscriber.connected)
         server = _start_dashboard(settings, store, fleet, connected)
-        cleanup.append(server.shutdown)
+        cleanup.append(server.close)
         cleanup.append(_start_ops(settings, store_check(store), connected))
         print(
             f"cnetwin run: dashboard on http://{settings.host}:{settings.port} · collecting "
@@ -598,20 +627,30 @@ def _broker(settings: Settings, mqtt_port: int, start_embedded: bool) -> tuple[B
 
 
 def _start_dashboard(settings: Settings, store: Any, fleet: Fleet, *checks: Check) -> Any:
-    """Serve the dashboard in a background thread; returns the server (``.shutdown()``).
-    ``checks`` : readiness checks beyond the store's (``/readyz``)."""
-    from werkzeug.serving import make_server
+    """Serve the dashboard on waitress (``web_threads`` threads) in a background thread;
+    returns the server (``.close()`` stops it). ``checks`` : readiness checks beyond the
+    store's (``/readyz``)."""
+    from waitress import create_server
 
     from dashboard.app import Services, create_app
 
     app = create_app(settings, Services(store=store, fleet=fleet, checks=checks))
     try:
-        server = make_server(settings.host, settings.port, app.server, threaded=True)
+        server = create_server(
+            app.server,
+            host=settings.host,
+            port=settings.port,
+            threads=settings.web_threads,
+            connection_limit=settings.web_connection_limit,
+            url_scheme="https" if settings.https else "http",
+            ident="cnetwin",
+        )
     except OSError as exc:
         raise CnetwinError(
             f"cannot serve on {settings.host}:{settings.port} ({exc.strerror}): pass --port"
         ) from None
-    threading.Thread(target=server.serve_forever, name="cnetwin-web", daemon=True).start()
+    threading.Thread(target=server.run, name="cnetwin-web", daemon=True).start()
+    log.info("dashboard on http://%s:%s", settings.host, settings.port)
     return server
 
 

@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import SplitResult, parse_qs, unquote, urlsplit, urlunsplit
+from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
@@ -22,8 +22,12 @@ from pydantic_settings import (
 )
 
 from twin.errors import ConfigError
+from twin.secrecy import mask_url, refuse_placeholder
 
-BROKER_HELP = "write mqtt://[user:pass@]host:port, mqtts://[user:pass@]host:port or embedded"
+BROKER_HELP = (
+    "write mqtt://[user:pass@]host:port, mqtts://[user:pass@]host:port[?ca=/path/ca.crt] "
+    "or embedded"
+)
 STORE_HELP = (
     "write duckdb:///absolute/path/file.duckdb, influxdb://[user:password@]host:port?db=DATABASE "
     "(InfluxDB 1.x, 3.x) or influxdb://host:port?org=ORG&bucket=BUCKET (2.x); token in "
@@ -46,7 +50,9 @@ class BrokerURL:
     port: int = 1883
     tls: bool = False
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
+    ca_file: str | None = None
+    """mqtts: the CA certificate that signed the broker's (``?ca=``); None: the system's."""
 
     @classmethod
     def parse(cls, url: str) -> BrokerURL:
@@ -55,11 +61,13 @@ class BrokerURL:
             return cls(embedded=True)
         parts = urlsplit(url)
         if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
-            raise ConfigError(f"broker URL {url!r} is not understood: {BROKER_HELP}")
+            raise ConfigError(f"broker URL {mask_url(url)!r} is not understood: {BROKER_HELP}")
         try:
             port = parts.port or (8883 if parts.scheme == "mqtts" else 1883)
-        except ValueError as exc:
-            raise ConfigError(f"broker URL {url!r} has a bad port: {BROKER_HELP}") from exc
+        except ValueError:
+            raise ConfigError(
+                f"broker URL {mask_url(url)!r} has a bad port: {BROKER_HELP}"
+            ) from None
         return cls(
             embedded=False,
             host=parts.hostname,
@@ -67,7 +75,16 @@ class BrokerURL:
             tls=parts.scheme == "mqtts",
             username=unquote(parts.username) if parts.username else None,
             password=unquote(parts.password) if parts.password else None,
+            ca_file=_ca_file(parts.query, parts.scheme),
         )
+
+
+def _ca_file(query: str, scheme: str) -> str | None:
+    """The ``ca`` parameter of a broker URL's query, checked to be a file."""
+    ca = parse_qs(query).get("ca", [None])[-1]
+    if ca is not None and (scheme != "mqtts" or not Path(ca).is_file()):
+        raise ConfigError(f"broker CA file {ca!r}: give an existing file, with mqtts:// only")
+    return ca
 
 
 @dataclass(frozen=True)
@@ -134,15 +151,6 @@ class StoreURL:
         )
 
 
-def mask_url(url: str) -> str:
-    """``url`` with any password replaced by ``***``, for messages and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
 class Settings(BaseSettings):
     """All of cnetwin's settings. Environment: ``CNETWIN_<NAME>``; file: ``--config FILE.toml``.
 
@@ -198,18 +206,48 @@ class Settings(BaseSettings):
         description="serve /metrics, /healthz and /readyz on this port (bound to host); "
         "the dashboard serves them on its own port",
     )
+    users_file: Path | None = Field(
+        None, description="dashboard users and roles (`cnetwin users add`); sign-in when set"
+    )
+    auth_proxy_header: str | None = Field(
+        None, description="request header in which a trusted reverse proxy names the user"
+    )
+    auth_proxy_addresses: str = Field(
+        "127.0.0.1,::1", description="comma-separated addresses whose proxy header is believed"
+    )
+    allow_anonymous: bool = Field(
+        False, description="serve the dashboard beyond loopback with no sign-in (all may act)"
+    )
+    https: bool = Field(
+        False, description="browsers reach the dashboard over HTTPS: Secure cookies, HSTS"
+    )
+    session_secret: SecretStr | None = Field(
+        None, description="key signing session cookies; default: kept in data_dir"
+    )
+    web_threads: int = Field(8, gt=0, description="dashboard server (waitress) worker threads")
+    web_connection_limit: int = Field(
+        200, gt=0, description="dashboard server: open connections at most"
+    )
 
     @field_validator("broker")
     @classmethod
     def _check_broker(cls, value: str) -> str:
-        BrokerURL.parse(value)
+        refuse_placeholder(BrokerURL.parse(value).password, "the broker URL's password")
+        return value
+
+    @field_validator("influx_token")
+    @classmethod
+    def _check_influx_token(cls, value: SecretStr | None) -> SecretStr | None:
+        refuse_placeholder(
+            value.get_secret_value() if value else None, "influx_token (CNETWIN_INFLUX_TOKEN)"
+        )
         return value
 
     @field_validator("store")
     @classmethod
     def _check_store(cls, value: str | None) -> str | None:
         if value is not None:
-            StoreURL.parse(value)
+            refuse_placeholder(StoreURL.parse(value).password, "the store URL's password")
         return value
 
     @field_validator("alertmanagers", "alert_webhooks")
@@ -217,7 +255,9 @@ class Settings(BaseSettings):
     def _check_http_urls(cls, value: str) -> str:
         for url in http_urls(value):
             if not url.startswith(("http://", "https://")):
-                raise ConfigError(f"{url!r} must start with http:// or https://")
+                raise ConfigError(
+                    f"{mask_url(url, keep_path=False)!r} must start with http:// or https://"
+                )
         return value
 
     @property
@@ -229,6 +269,12 @@ class Settings(BaseSettings):
     def alert_webhook_urls(self) -> tuple[str, ...]:
         """The webhook URLs of ``alert_webhooks``."""
         return http_urls(self.alert_webhooks)
+
+    @field_validator("session_secret")
+    @classmethod
+    def _check_session_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        refuse_placeholder(value.get_secret_value() if value else None, "session_secret")
+        return value
 
     @property
     def broker_url(self) -> BrokerURL:

@@ -21,6 +21,7 @@ from dash.development.base_component import Component
 from dash.exceptions import PreventUpdate
 
 from dashboard import ids
+from dashboard.auth import may_operate
 from dashboard.components import static_kpi_card
 from twin.alerts.engine import ACTIVE, ALERTING, SeriesState
 from twin.alerts.rules import RuleSet, load_rules
@@ -40,6 +41,7 @@ HISTORY = timedelta(hours=24)
 HISTORY_ROWS = 200
 SILENCE_DURATIONS = ("1h", "2h", "8h", "24h", "7d")
 SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
+READ_ONLY = "Read only: creating and ending silences needs the operator role."
 
 
 def layout(context: PageContext) -> Component:
@@ -71,6 +73,7 @@ def _panel(title: str, *children: Component) -> Component:
 
 
 def _silence_form() -> Component:
+    allowed = may_operate()
     return html.Div(
         className="alerts-form",
         children=[
@@ -88,8 +91,14 @@ def _silence_form() -> Component:
                 className="alerts-duration",
             ),
             dcc.Input(id=ids.ALERTS_COMMENT, placeholder="comment", className="alerts-comment"),
-            html.Button("Silence", id=ids.ALERTS_CREATE, className="alerts-button"),
-            html.Div(id=ids.ALERTS_FEEDBACK, className="alerts-feedback"),
+            html.Button(
+                "Silence", id=ids.ALERTS_CREATE, className="alerts-button", disabled=not allowed
+            ),
+            html.Div(
+                id=ids.ALERTS_FEEDBACK,
+                className="alerts-feedback",
+                children=None if allowed else READ_ONLY,
+            ),
         ],
     )
 
@@ -153,13 +162,18 @@ def silences_table(silences: list[Silence]) -> Component:
     """The silences in force, each with an End button."""
     if not silences:
         return html.Div("No silences in force.", className="alerts-empty")
+    allowed = may_operate()
     rows = [
         html.Tr(
             [
                 html.Td(s.matchers_text()),
                 html.Td(_time(s.ends_at)),
                 html.Td(s.comment),
-                html.Td(html.Button("End", id=ids.alerts_end(s.id), className="alerts-end")),
+                html.Td(
+                    html.Button(
+                        "End", id=ids.alerts_end(s.id), className="alerts-end", disabled=not allowed
+                    )
+                ),
             ]
         )
         for s in silences

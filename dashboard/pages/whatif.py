@@ -48,6 +48,7 @@ from plotly import graph_objects as go
 
 from dashboard import ids
 from dashboard import whatif_figures as wfig
+from dashboard.auth import may_operate
 from dashboard.components import GRAPH_CONFIG
 from twin.errors import CnetwinError
 from twin.whatif.carbon_shift import SHIFT_POLICIES
@@ -76,6 +77,7 @@ PRESET_POLICIES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 CANCEL_EXPIRE_S = 3600
 """How long a cancel request is kept [s]."""
+READ_ONLY = "Read only: what-if runs need the operator role."
 
 SERVICE_BOUNDS_MS = {"u1": 10.0}
 """Users' latency bounds in the service-routing preset [ms], drawn on the latency chart."""
@@ -85,6 +87,7 @@ def layout(context: PageContext) -> Component:
     """The page: run controls, a progress bar and the result panels."""
     del context
     offered, ticked = PRESET_POLICIES[PRESETS[0]]
+    locked = not may_operate()
     return html.Div(
         className="whatif",
         children=[
@@ -114,7 +117,9 @@ def layout(context: PageContext) -> Component:
                     _field("Seed", _number(ids.WHATIF_SEED, 0, 0)),
                     _field("Rate step [req/s]", _number(ids.WHATIF_RATE_STEP, 1, 1)),
                     _field("Requests per round", _number(ids.WHATIF_REQUESTS, 1000, 10)),
-                    html.Button("Run", id=ids.WHATIF_RUN, className="whatif-button"),
+                    html.Button(
+                        "Run", id=ids.WHATIF_RUN, className="whatif-button", disabled=locked
+                    ),
                     html.Button(
                         "Cancel", id=ids.WHATIF_CANCEL, className="whatif-button", disabled=True
                     ),
@@ -131,13 +136,17 @@ def layout(context: PageContext) -> Component:
                     ),
                     _field("Horizon [h]", _number(ids.WHATIF_HORIZON, 6, 1)),
                     html.Button(
-                        "Fork from stored time", id=ids.WHATIF_FORK, className="whatif-button"
+                        "Fork from stored time",
+                        id=ids.WHATIF_FORK,
+                        className="whatif-button",
+                        disabled=locked,
                     ),
                     html.Span(id=ids.WHATIF_FORK_STATUS, className="whatif-status"),
                     html.Button(
                         "Plan carbon shift from stored time",
                         id=ids.WHATIF_CARBON_AT,
                         className="whatif-button",
+                        disabled=locked,
                     ),
                     html.Span(id=ids.WHATIF_CARBON_AT_STATUS, className="whatif-status"),
                 ],
@@ -149,7 +158,9 @@ def layout(context: PageContext) -> Component:
             html.Div(
                 id=ids.WHATIF_PANELS,
                 className="whatif-grid",
-                children=[_hint("Choose a scenario and policies, then Run.")],
+                children=[
+                    _hint(READ_ONLY if locked else "Choose a scenario and policies, then Run.")
+                ],
             ),
         ],
     )

@@ -50,10 +50,13 @@ def serving_store(
     clock: Callable[[], datetime],
     data_dir: Path,
     refresh_s: float = 5.0,
+    **overrides: Any,
 ) -> Iterator[str]:
     """Serve the whole dashboard on ``store`` and ``fleet`` with the app's clock ``clock``;
-    yield its base URL. refresh_s : the live refresh period [s]."""
-    settings = load_settings(store=f"duckdb://{store.path}", refresh_s=refresh_s, data_dir=data_dir)
+    yield its base URL. refresh_s : the live refresh period [s]; ``overrides``: more settings."""
+    settings = load_settings(
+        store=f"duckdb://{store.path}", refresh_s=refresh_s, data_dir=data_dir, **overrides
+    )
     services = Services(store=store, fleet=fleet, clock=clock)
     with serving(create_app(settings, services)) as base:
         yield base

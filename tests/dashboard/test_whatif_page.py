@@ -197,9 +197,9 @@ def test_whatif_page_runs_presets_side_by_side(served: str) -> None:
         page.fill("#whatif-rate-step", "5")
         run.click()
         page.wait_for_function(
-            "document.querySelectorAll('.whatif-grid .js-plotly-plot').length === 7"
+            "() => document.querySelectorAll('.whatif-grid .js-plotly-plot').length === 7"
         )
-        page.wait_for_function("!document.querySelector('#whatif-run').disabled")
+        page.wait_for_function("() => !document.querySelector('#whatif-run').disabled")
         legend = page.locator(".whatif-grid .legendtext").all_text_contents()
         assert "url-path · u1" in legend and "anycast · u2" in legend and "dns · u1" in legend
         assert page.locator("#whatif-progress").get_attribute("value") == page.locator(
@@ -210,13 +210,13 @@ def test_whatif_page_runs_presets_side_by_side(served: str) -> None:
         # a long run can be cancelled: the buttons come back and the old panels stay
         page.fill("#whatif-rate-step", "1")
         run.click()
-        page.wait_for_function("!document.querySelector('#whatif-cancel').disabled")
+        page.wait_for_function("() => !document.querySelector('#whatif-cancel').disabled")
         page.wait_for_function(
             "() => { const p = document.querySelector('#whatif-progress');"
             " return p.max == 360 && Number(p.value) >= 1; }"  # 3 policies × 120 rates
         )
         cancel.click()
-        page.wait_for_function("!document.querySelector('#whatif-run').disabled")
+        page.wait_for_function("() => !document.querySelector('#whatif-run').disabled")
         page.wait_for_load_state("networkidle")
         assert cancel.is_disabled()
         progress = page.locator("#whatif-progress")
@@ -235,15 +235,15 @@ def test_whatif_page_runs_presets_side_by_side(served: str) -> None:
         page.click(".whatif-preset")
         page.get_by_text("LLM inference on 16 nodes", exact=False).last.click()
         page.wait_for_function(
-            "document.querySelectorAll('.whatif-policies input:checked').length === 2"
+            "() => document.querySelectorAll('.whatif-policies input:checked').length === 2"
         )
         page.fill("#whatif-requests", "200")
         run.click()
         page.wait_for_function(
-            "[...document.querySelectorAll('.whatif-grid .panel-title')]"
+            "() => [...document.querySelectorAll('.whatif-grid .panel-title')]"
             ".some(e => e.textContent.startsWith('Time to first token'))"
         )
-        page.wait_for_function("!document.querySelector('#whatif-run').disabled")
+        page.wait_for_function("() => !document.querySelector('#whatif-run').disabled")
         titles = page.locator(".whatif-grid .panel-title").all_text_contents()
         assert titles[0] == "Time to first token: distribution per round"
         assert "TTFT p95 [ms]" in page.locator(".whatif-grid").inner_text()
@@ -255,14 +255,14 @@ def test_whatif_page_runs_presets_side_by_side(served: str) -> None:
         page.click(".whatif-preset")
         page.get_by_text("Carbon-aware training shift", exact=False).last.click()
         page.wait_for_function(
-            "document.querySelectorAll('.whatif-policies input:checked').length === 4"
+            "() => document.querySelectorAll('.whatif-policies input:checked').length === 4"
         )
         run.click()
         page.wait_for_function(
-            "[...document.querySelectorAll('.whatif-grid .panel-title')]"
+            "() => [...document.querySelectorAll('.whatif-grid .panel-title')]"
             ".some(e => e.textContent === 'Jobs per site')"
         )
-        page.wait_for_function("!document.querySelector('#whatif-run').disabled")
+        page.wait_for_function("() => !document.querySelector('#whatif-run').disabled")
         assert (
             "Emissions vs energy cost"
             in page.locator(".whatif-grid .panel-title").all_text_contents()
@@ -303,7 +303,7 @@ def test_whatif_page_forks_from_the_time_in_the_url(
     with chromium_page(problems, timeout_ms=TIMEOUT_MS * 4) as page:
         page.goto(f"{served_filled}?at={at.strftime('%Y-%m-%dT%H:%M:%SZ')}")
         page.wait_for_function(
-            f"document.querySelector('#whatif-at')?.value === '{at:%Y-%m-%dT%H:%M:%SZ}'"
+            f"() => document.querySelector('#whatif-at')?.value === '{at:%Y-%m-%dT%H:%M:%SZ}'"
         )
         page.fill("#whatif-horizon", "1")
         page.click("#whatif-fork")
@@ -323,7 +323,7 @@ def test_whatif_page_forks_from_the_time_in_the_url(
         page.fill("#whatif-at", "2020-01-01T00:00:00Z")
         page.click("#whatif-fork")
         page.wait_for_function(
-            "document.querySelector('#whatif-fork-status').textContent.includes('no node')"
+            "() => document.querySelector('#whatif-fork-status').textContent.includes('no node')"
         )
         assert page.locator(".whatif-fork-table").count() == 1
     assert not problems, problems
@@ -384,12 +384,12 @@ def test_whatif_page_draws_the_fork_hour_by_hour(served_simulated: str) -> None:
     with chromium_page(problems, timeout_ms=TIMEOUT_MS * 4) as page:
         page.goto(f"{served_simulated}?at={AT:%Y-%m-%dT%H:%M:%SZ}")
         page.wait_for_function(
-            f"document.querySelector('#whatif-at')?.value === '{AT:%Y-%m-%dT%H:%M:%SZ}'"
+            f"() => document.querySelector('#whatif-at')?.value === '{AT:%Y-%m-%dT%H:%M:%SZ}'"
         )
         page.fill("#whatif-horizon", str(horizon))
         page.click("#whatif-fork")
         page.wait_for_function(
-            "document.querySelectorAll('.whatif-grid .js-plotly-plot').length === 2"
+            "() => document.querySelectorAll('.whatif-grid .js-plotly-plot').length === 2"
         )
         titles = page.locator(".whatif-grid .panel-title").all_text_contents()
         assert titles[0].startswith(f"Fork at {T0.isoformat()} · {horizon} h")
@@ -505,12 +505,12 @@ def test_whatif_page_plans_the_carbon_shift_from_stored_time(served_carbon: str)
     problems: list[str] = []
     with chromium_page(problems, timeout_ms=TIMEOUT_MS * 4) as page:
         page.goto(f"{served_carbon}?at={at}")
-        page.wait_for_function(f"document.querySelector('#whatif-at')?.value === '{at}'")
+        page.wait_for_function(f"() => document.querySelector('#whatif-at')?.value === '{at}'")
         page.click("#whatif-carbon-at")
         page.wait_for_function(
-            "document.querySelectorAll('.whatif-grid .js-plotly-plot').length === 6"
+            "() => document.querySelectorAll('.whatif-grid .js-plotly-plot').length === 6"
         )
-        page.wait_for_function("!document.querySelector('#whatif-carbon-at').disabled")
+        page.wait_for_function("() => !document.querySelector('#whatif-carbon-at').disabled")
         titles = page.locator(".whatif-grid .panel-title").all_text_contents()
         assert f"known at {CARBON_AT:%Y-%m-%d %H:%M} UTC" in titles[0]
         assert titles[-1] == "Planned vs realised emissions"
@@ -530,7 +530,7 @@ def test_whatif_page_plans_the_carbon_shift_from_stored_time(served_carbon: str)
         page.fill("#whatif-at", "2020-01-01T00:00:00Z")
         page.click("#whatif-carbon-at")
         page.wait_for_function(
-            "document.querySelector('#whatif-carbon-at-status').textContent"
+            "() => document.querySelector('#whatif-carbon-at-status').textContent"
             ".includes('no meter readings or forecasts')"
         )
         assert page.locator(".whatif-grid .js-plotly-plot").count() == 6

@@ -42,6 +42,7 @@ from twin.alerts.engine import Transition, series_tags
 from twin.alerts.rules import Rule
 from twin.config import BrokerURL
 from twin.errors import ConfigError
+from twin.secrecy import mask_url
 
 log = logging.getLogger(__name__)
 
@@ -255,8 +256,10 @@ class JsonPost:
     def __init__(
         self, what: str, url: str, retries: int, backoff_s: float, timeout_s: float
     ) -> None:
+        self.shown = mask_url(url, keep_path=False)
+        """The URL as messages show it: its path and query may be the secret."""
         if not url.startswith(("http://", "https://")):
-            raise ConfigError(f"{what} URL {url!r} must start with http:// or https://")
+            raise ConfigError(f"{what} URL {self.shown!r} must start with http:// or https://")
         self.what, self.url = what, url
         self.retries, self.backoff_s, self.timeout_s = retries, backoff_s, timeout_s
 
@@ -277,18 +280,18 @@ class JsonPost:
                 exc.close()
                 if exc.code < 500 and exc.code != 429:
                     raise ConfigError(
-                        f"{self.what} {self.url} refused the alert: {exc.code} {detail}".rstrip()
+                        f"{self.what} {self.shown} refused the alert: {exc.code} {detail}".rstrip()
                     ) from None
                 reason = f"HTTP {exc.code}"
             except (urllib.error.URLError, OSError) as exc:
                 reason = str(exc)
             if attempt < self.retries:
                 log.info(
-                    "%s %s failed (%s); retrying in %.1f s", self.what, self.url, reason, delay
+                    "%s %s failed (%s); retrying in %.1f s", self.what, self.shown, reason, delay
                 )
                 time.sleep(delay)
                 delay *= 2
-        raise ConfigError(f"{self.what} {self.url} failed {self.retries + 1} times: {reason}")
+        raise ConfigError(f"{self.what} {self.shown} failed {self.retries + 1} times: {reason}")
 
 
 class MqttNotifier:
@@ -305,7 +308,7 @@ class MqttNotifier:
         if self.broker.username:
             client.username_pw_set(self.broker.username, self.broker.password)
         if self.broker.tls:
-            client.tls_set()
+            client.tls_set(ca_certs=self.broker.ca_file)
         connected = threading.Event()
         client.on_connect = lambda *args: connected.set()
         try:

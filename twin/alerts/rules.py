@@ -50,6 +50,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from twin.alerts.patterns import LabelRegex, compile_label_regex
 from twin.config import Settings
 from twin.durations import duration_text
 from twin.errors import ConfigError
@@ -68,11 +69,17 @@ _NAME = re.compile(f"^{ID_PATTERN}$")
 
 @dataclass(frozen=True)
 class Matcher:
-    """One label matcher: ``label op value`` with op ``=``, ``!=`` or ``=~`` (full regex)."""
+    """One label matcher: ``label op value`` with op ``=``, ``!=`` or ``=~`` (full regex, RE2
+    syntax: :mod:`twin.alerts.patterns`; ConfigError when the regex is refused)."""
 
     label: str
     op: str
     value: str
+    regex: LabelRegex | None = field(init=False, default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.op == "=~":
+            object.__setattr__(self, "regex", compile_label_regex(self.value))
 
     def matches(self, labels: Mapping[str, str]) -> bool:
         """Whether ``labels`` satisfy this matcher (a missing label is the empty string)."""
@@ -81,7 +88,8 @@ class Matcher:
             return actual == self.value
         if self.op == "!=":
             return actual != self.value
-        return re.fullmatch(self.value, actual) is not None
+        assert self.regex is not None
+        return self.regex.fullmatch(actual) is not None
 
     def text(self) -> str:
         """The matcher as written: ``label="value"``."""
@@ -97,11 +105,6 @@ def parse_matchers(text: str) -> tuple[Matcher, ...]:
         found = _MATCHER.match(text, position)
         if found is None:
             raise ConfigError(f'bad label matchers {text!r}: write e.g. site="a", id=~"gpu.*"')
-        if found["op"] == "=~":
-            try:
-                re.compile(found["v"])
-            except re.error as exc:
-                raise ConfigError(f"bad regex {found['v']!r} in {text!r}: {exc}") from None
         matchers.append(Matcher(found["k"], found["op"], found["v"]))
         position = found.end()
     return tuple(matchers)

@@ -80,6 +80,14 @@ def test_webhook_gives_up_after_the_last_retry() -> None:
     assert receiver.attempts == 2 and receiver.bodies == []
 
 
+def test_webhook_failures_do_not_show_the_url_path_where_its_secret_lives() -> None:
+    with webhook_receiver(fail_first=10) as receiver:
+        url = f"{receiver.url}/services/T0/hook-secret-9f"
+        with pytest.raises(ConfigError, match="failed 1 times") as failed:
+            WebhookNotifier(url, retries=0).send(notification(alert("n1")))
+    assert "hook-secret-9f" not in str(failed.value) and "127.0.0.1" in str(failed.value)
+
+
 def test_mqtt_notifier_publishes_retained_state(mosquitto: BrokerURL) -> None:
     MqttNotifier(mosquitto).send(notification(alert("n1"), alert("n2", "resolved", "firing")))
     received: dict[str, dict[str, object]] = {}
