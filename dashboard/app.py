@@ -20,6 +20,7 @@ from dash.development.base_component import Component
 
 from dashboard import auth, headers, health, ids
 from dashboard.pages import alerts, energy, entropy, forecasts, overview, replay, whatif
+from twin.alerts.state import alert_counts, badge_text
 from twin.config import Settings
 from twin.errors import StoreError
 from twin.health import Check, store_check
@@ -148,6 +149,12 @@ def _shell(app: Dash, settings: Settings) -> Component:
                         className="status",
                         children=[
                             html.Span(describe_store(settings), className="store"),
+                            dcc.Link(
+                                id=ids.ALERT_BADGE,
+                                href=app.get_relative_path(alerts.PATH),
+                                className="alert-badge",
+                                title="alerts firing and pending: open the Alerts page",
+                            ),
                             html.Span(id=ids.LAST_DATA, className="last-data"),
                             html.Span(id=ids.CLOCK, className="clock"),
                             auth.account_area(),
@@ -202,15 +209,25 @@ def _register_shell_callbacks(app: Dash, context: PageContext) -> None:
         Output(ids.CLOCK, "children"),
         Output(ids.LAST_DATA, "children"),
         Output(ids.LAST_DATA, "className"),
+        Output(ids.ALERT_BADGE, "children"),
+        Output(ids.ALERT_BADGE, "className"),
         Input(ids.SHELL_TICK, "n_intervals"),
     )
-    def tick(_n: int | None) -> tuple[str, str, str]:
+    def tick(_n: int | None) -> tuple[str, str, str, str, str]:
         now = services.clock()
         clock = pd.Timestamp(now).tz_convert("UTC").strftime("%Y-%m-%d %H:%M:%S UTC")
         try:
             last = last_data_at(services.store, now)
+            counts = alert_counts(services.store, now)
         except StoreError as exc:
             log.warning("store unavailable for the header: %s", exc)
-            return clock, "store unavailable", "last-data stale"
+            return clock, "store unavailable", "last-data stale", "alerts unknown", "alert-badge"
         fresh = last is not None and pd.Timestamp(now) - last <= STALE_AFTER
-        return clock, age_text(last, now), "last-data" if fresh else "last-data stale"
+        level = "firing" if counts["firing"] else "pending" if counts["pending"] else "quiet"
+        return (
+            clock,
+            age_text(last, now),
+            "last-data" if fresh else "last-data stale",
+            badge_text(counts),
+            f"alert-badge {level}",
+        )

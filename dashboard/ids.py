@@ -12,6 +12,7 @@ NAV = "nav"
 PAGE = "page"
 CLOCK = "header-clock"
 LAST_DATA = "header-last-data"
+ALERT_BADGE = "header-alerts"
 SHELL_TICK = "shell-tick"
 
 # Overview page (dashboard.pages.overview)

@@ -80,6 +80,14 @@ def test_alerts_page_in_chromium(tmp_path: Path) -> None:
             assert kpis.filter(has_text="Firing").locator(".kpi-value").inner_text() == "1"
             assert kpis.filter(has_text="Pending").locator(".kpi-value").inner_text() == "1"
 
+            # the header of every page counts them and leads to this page
+            page.goto(f"{base}/energy")
+            badge = page.locator("#header-alerts.firing")
+            badge.wait_for()
+            assert badge.inner_text() == "1 firing · 1 pending"
+            badge.click()
+            page.wait_for_selector("#alerts-active-table tbody tr")
+
             # every shipped rule, with the time of its last evaluation
             rule_rows = page.locator("#alerts-rules-table tbody tr")
             assert rule_rows.count() == len(rules.rules)

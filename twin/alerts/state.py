@@ -56,6 +56,18 @@ def load_states(store: TelemetryStore, now: datetime) -> dict[StateKey, SeriesSt
     return states
 
 
+def alert_counts(store: TelemetryStore, now: datetime) -> dict[str, int]:
+    """How many series are ``firing`` and ``pending`` at ``now`` (their newest stored state)."""
+    states = [s.state for s in load_states(store, now).values()]
+    return {"firing": states.count("firing"), "pending": states.count("pending")}
+
+
+def badge_text(counts: dict[str, int]) -> str:
+    """The header's alert summary: ``2 firing · 1 pending``, or ``no alerts`` when quiet."""
+    parts = [f"{counts[state]} {state}" for state in ("firing", "pending") if counts.get(state)]
+    return " · ".join(parts) or "no alerts"
+
+
 def save_states(
     store: TelemetryStore,
     states: Iterable[SeriesState],

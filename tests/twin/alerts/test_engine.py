@@ -7,11 +7,13 @@ import math
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from twin.alerts.engine import Sample, SeriesState, step, transition
 from twin.alerts.rules import Rule, Selector
+from twin.alerts.state import badge_text
 
 T0 = datetime(2025, 6, 1, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
@@ -164,3 +166,15 @@ def test_every_notification_alternates_firing_and_resolved(values: list[float | 
     sent = notifications(r, run(r, values))
     assert all(a != b for a, b in itertools.pairwise(sent))
     assert not sent or sent[0] == "firing"
+
+
+@pytest.mark.parametrize(
+    ("counts", "text"),
+    [
+        ({"firing": 2, "pending": 1}, "2 firing · 1 pending"),
+        ({"firing": 0, "pending": 3}, "3 pending"),
+        ({"firing": 0, "pending": 0}, "no alerts"),
+    ],
+)
+def test_the_header_badge_names_what_alerts(counts: dict[str, int], text: str) -> None:
+    assert badge_text(counts) == text
