@@ -6,7 +6,7 @@ text), at most one row per series and timestamp. Readings of one ``write`` call 
 per measurement.
 
 Names of measurements, tags and fields arrive from the network, so every backend checks them
-with :func:`check_name` before they reach SQL or Flux: a letter, then letters, digits or ``_``,
+with :func:`check_name` before they reach SQL or InfluxQL: a letter, then letters, digits or ``_``,
 at most 64 characters; ``ts``, ``time``, ``result`` and ``table`` are reserved.
 """
 

@@ -392,7 +392,7 @@ def test_hostile_names_in_reads_are_refused(store: TelemetryStore) -> None:
     with pytest.raises(StoreError):
         store.last("node", T0, fields=['cpu_util") FROM node; --'])
     got = store.query("node", T0, T0 + SEC, tags={"id": "n1' OR '1'='1"})
-    assert got.empty  # values are data, never SQL or Flux
+    assert got.empty  # values are data, never SQL or InfluxQL
 
 
 # -- property: writing twice is writing once -----------------------------------------------
