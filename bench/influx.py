@@ -44,36 +44,15 @@ from twin.store import TelemetryStore
 from twin.store.duckdb import DuckDBStore
 from twin.store.influx import InfluxStore
 
-ROOT = Path(__file__).resolve().parents[1]
 POLL_S = 0.25
 """How often the ingest phase counts stored readings [s] (the timing resolution)."""
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_port(port: int, timeout_s: float = 30.0) -> None:
-    import socket
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing listened on port {port}")
 
 
 def start_servers(directory: Path) -> tuple[list[subprocess.Popen[bytes]], int, str]:
     """Mosquitto and influxd on free ports; returns the processes, the MQTT port and the
     InfluxDB URL (the same configuration as the tests')."""
-    sys.path.insert(0, str(ROOT))
-    from tests.conftest import start_influxd
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.conftest import free_port, start_influxd, wait_for_port
 
     mqtt_port = free_port()
     config = directory / "mosquitto.conf"

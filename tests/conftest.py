@@ -32,6 +32,25 @@ def pytest_report_header() -> list[str]:
     return [resolved, f"InfluxDB store tests run against: {where}"]
 
 
+INFLUX_TESTS = pytest.StashKey[set[str]]()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    config.stash[INFLUX_TESTS] = {i.nodeid for i in items if i.get_closest_marker("influx")}
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """How many tests ran against a real InfluxDB, and how they ended (CI logs show it)."""
+    chosen = terminalreporter.config.stash.get(INFLUX_TESTS, set())
+    outcomes = {
+        outcome: len({r.nodeid for r in terminalreporter.stats.get(outcome, [])} & chosen)
+        for outcome in ("passed", "failed", "error", "skipped")
+    }
+    if chosen:
+        counts = ", ".join(f"{n} {outcome}" for outcome, n in outcomes.items())
+        terminalreporter.write_line(f"tests against a real InfluxDB: {counts}")
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as sock:

@@ -146,7 +146,7 @@ def _parser() -> argparse.ArgumentParser:
     _common(collect)
     collect.add_argument("--broker", help="mqtt://[user:pass@]host:port or mqtts://…")
     collect.add_argument(
-        "--store", help="duckdb:///path.duckdb or influxdb://host:port?org=&bucket="
+        "--store", help="duckdb:///path.duckdb, influxdb://host:port?db= or ?org=&bucket="
     )
     collect.add_argument("--client-id", help="stable MQTT client id (keeps the session)")
     collect.add_argument(

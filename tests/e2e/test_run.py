@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import ConsoleMessage, sync_playwright
 
 from tests.conftest import free_port, publish, wait_until
+from tests.e2e.browser import chromium_page, wait_for_all_nodes
 from tests.e2e.sequence import sequence_messages
 from twin.config import BrokerURL
 from twin.inventory import example_fleet
@@ -22,8 +22,6 @@ from twin.store.duckdb import DuckDBStore
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 MESSAGES = 1_170
 """Readings of every node but the last, which then reports once, last of all."""
 
@@ -31,8 +29,6 @@ MESSAGES = 1_170
 def test_run_collects_schedules_and_serves_in_one_process(
     tmp_path: Path, mosquitto: BrokerURL
 ) -> None:
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Chromium is not installed: apt-get install -y chromium")
     port = free_port()
     broker = f"mqtt://{mosquitto.host}:{mosquitto.port}"
     command = [sys.executable, "-m", "twin.cli", "run", "--broker", broker]
@@ -55,24 +51,9 @@ def test_run_collects_schedules_and_serves_in_one_process(
         at_the_end = base + timedelta(seconds=MESSAGES // (len(nodes) - 1) - MESSAGES)
         messages += sequence_messages(nodes[-1:], MESSAGES, MESSAGES + 1, at_the_end)
         publish(mosquitto, messages)
-        errors: list[str] = []
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1600, "height": 1000})
-
-            def on_console(message: ConsoleMessage) -> None:
-                if message.type == "error":
-                    errors.append(message.text)
-
-            page.on("console", on_console)
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
+        with chromium_page() as (page, errors):
             page.goto(f"http://127.0.0.1:{port}/", wait_until="networkidle")
-            everyone = f"{len(nodes)}\\s*\\/\\s*{len(nodes)}"
-            page.wait_for_function(
-                f"() => /{everyone}/.test(document.querySelector('.kpi-value').innerText)",
-                timeout=120_000,
-            )
-            browser.close()
+            wait_for_all_nodes(page, len(nodes))
         assert not errors, errors
         box.send_signal(signal.SIGTERM)
         box.wait(120)

@@ -16,9 +16,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import ConsoleMessage, sync_playwright
 
 from tests.conftest import free_port, influxql, publish, wait_for_port, wait_until
+from tests.e2e.browser import chromium_page, wait_for_all_nodes
 from tests.e2e.sequence import sequence_messages
 from twin.config import BrokerURL
 from twin.inventory import example_fleet
@@ -26,8 +26,6 @@ from twin.store.influx import InfluxStore
 
 pytestmark = [pytest.mark.e2e, pytest.mark.influx]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 MESSAGES = 6_000
 """Sequence-numbered node readings published, half before the kill and half after."""
 GROUP = "cnetwin"
@@ -79,8 +77,6 @@ def processes(tmp_path: Path) -> Iterator[Processes]:
 def test_two_collectors_a_kill_a_scheduler_and_a_dashboard_over_influxdb(
     influxd: str, mosquitto: BrokerURL, processes: Processes
 ) -> None:
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Chromium is not installed: apt-get install -y chromium")
     influxql(influxd, 'CREATE DATABASE "e2e"')
     store_url = f"influxdb://{influxd.removeprefix('http://')}?db=e2e"
     broker = f"mqtt://{mosquitto.host}:{mosquitto.port}"
@@ -126,27 +122,12 @@ def test_two_collectors_a_kill_a_scheduler_and_a_dashboard_over_influxdb(
     port = free_port()
     processes.start("dashboard", "serve", "--store", store_url, "--port", str(port))
     wait_for_port(port, timeout_s=120)
-    errors: list[str] = []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1600, "height": 1000})
-
-        def on_console(message: ConsoleMessage) -> None:
-            if message.type == "error":
-                errors.append(message.text)
-
-        page.on("console", on_console)
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
+    with chromium_page() as (page, errors):
         page.goto(f"http://127.0.0.1:{port}/", wait_until="networkidle")
-        expected = f"{per_second}\\s*\\/\\s*{per_second}"
-        page.wait_for_function(
-            f"() => /{expected}/.test(document.querySelector('.kpi-value').innerText)",
-            timeout=60_000,
-        )
+        wait_for_all_nodes(page, per_second, timeout_ms=60_000)
         for path in ("/replay", "/entropy", "/energy"):
             page.goto(f"http://127.0.0.1:{port}{path}", wait_until="networkidle")
             page.wait_for_selector(".js-plotly-plot", timeout=60_000)
-        browser.close()
     assert not errors, errors
     assert "InfluxDB" in processes.log("dashboard")
 

@@ -6,7 +6,7 @@ text), at most one row per series and timestamp. Readings of one ``write`` call 
 per measurement.
 
 Names of measurements, tags and fields arrive from the network, so every backend checks them
-with :func:`check_name` before they reach SQL or Flux, against the schema contract
+with :func:`check_name` before they reach SQL or InfluxQL, against the schema contract
 (:mod:`twin.schema`: name grammar and length, fields per reading, text length).
 """
 

@@ -175,18 +175,26 @@ def _times(values: pd.Series) -> pd.Series:
 
 def series_frame(series: Sequence[Series], fields: Sequence[str] | None) -> pd.DataFrame:
     """Wide frame (``ts``, tags, fields) from grouped series; ``fields`` None: every field found,
-    sorted by name."""
-    parts, tags, found = [], dict[str, None](), dict[str, None]()
-    for one in series:
-        frame = pd.DataFrame(one["values"], columns=one["columns"]).rename(columns={"time": TS})
-        for tag, value in (one.get("tags") or {}).items():
-            tags[tag] = None
-            frame[tag] = value if value != "" else None
-        found.update(dict.fromkeys(c for c in one["columns"] if c != "time"))
-        parts.append(frame)
-    if not parts:
+    sorted by name. Columns are gathered as plain lists and framed once (thousands of series
+    answer a ``last`` over a large fleet)."""
+    if not series:
         return empty_frame()
-    frame = pd.concat(parts, ignore_index=True)
+    tags, found = dict[str, None](), dict[str, None]()
+    for one in series:
+        tags.update(dict.fromkeys(one.get("tags") or {}))
+        found.update(dict.fromkeys(c for c in one["columns"] if c != "time"))
+    values: dict[str, list[Any]] = {name: [] for name in ("time", *found, *tags)}
+    for one in series:
+        rows = len(one["values"])
+        by_column = (
+            dict(zip(one["columns"], zip(*one["values"], strict=True), strict=True)) if rows else {}
+        )
+        for name in ("time", *found):
+            values[name].extend(by_column.get(name, (None,) * rows))
+        own = one.get("tags") or {}
+        for tag in tags:
+            values[tag].extend([own.get(tag) or None] * rows)
+    frame = pd.DataFrame(values).rename(columns={"time": TS})
     frame[TS] = _times(frame[TS])
     chosen = sorted(found) if fields is None else [f for f in fields if f in found]
     return finish_frame(frame, tags, chosen)

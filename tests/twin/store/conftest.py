@@ -19,19 +19,19 @@ import pytest
 
 from tests.conftest import influxql
 from tests.twin.store.influx_reset import delete_everything
-from twin.config import StoreURL
-from twin.store import TelemetryStore
+from twin.config import StoreURL, load_settings
+from twin.store import TelemetryStore, open_store
 from twin.store.influx import InfluxStore
 
 StoreFactory = Callable[[], TelemetryStore]
 
 
-def external_influx() -> tuple[StoreURL, str | None] | None:
+def external_influx() -> tuple[str, str | None] | None:
     """The store URL and token of an external InfluxDB named by the environment, if any."""
     url = os.environ.get("CNETWIN_TEST_INFLUX_URL")
     if not url:
         return None
-    return StoreURL.parse(url), os.environ.get("CNETWIN_TEST_INFLUX_TOKEN") or None
+    return url, os.environ.get("CNETWIN_TEST_INFLUX_TOKEN") or None
 
 
 def _influx_factory(request: pytest.FixtureRequest, made: list[TelemetryStore]) -> StoreFactory:
@@ -49,19 +49,12 @@ def _influx_factory(request: pytest.FixtureRequest, made: list[TelemetryStore]) 
             return store
 
         return make_local
-    url, token = external
+    raw_url, token = external
+    url = StoreURL.parse(raw_url)
 
     def make_external() -> TelemetryStore:
         delete_everything(url, token)
-        assert url.url and url.database
-        store = InfluxStore(
-            url.url,
-            url.database,
-            org=url.org,
-            token=token,
-            username=url.username,
-            password=url.password,
-        )
+        store = open_store(load_settings(store=raw_url, influx_token=token))
         made.append(store)
         return store
 

@@ -121,6 +121,17 @@ def test_string_fields_and_awkward_tag_values_survive(store: TelemetryStore) -> 
     }
 
 
+def test_dead_letters_keep_topic_error_and_payload_verbatim(store: TelemetryStore) -> None:
+    letter = {
+        "topic": "cne/v1/s1/node/n1",
+        "error": 'line 2: expected "}" after\tvalue',
+        "payload": '{"ts": "2024-03-01T00:00:00Z",\n "fields": {"cpu_util": \\0.5\r\n',
+    }
+    store.write([Reading("dead_letter", {"reason": "bad_json", "collector": "c1"}, letter, T0)])
+    got = store.last("dead_letter", T0 + SEC, fields=["topic", "error", "payload"])
+    assert rows(got) == [{"ts": T0, "collector": "c1", "reason": "bad_json", **letter}]
+
+
 # -- filters and ranges ----------------------------------------------------------------------
 
 
@@ -381,7 +392,7 @@ def test_hostile_names_in_reads_are_refused(store: TelemetryStore) -> None:
     with pytest.raises(StoreError):
         store.last("node", T0, fields=['cpu_util") FROM node; --'])
     got = store.query("node", T0, T0 + SEC, tags={"id": "n1' OR '1'='1"})
-    assert got.empty  # values are data, never SQL or Flux
+    assert got.empty  # values are data, never SQL or InfluxQL
 
 
 # -- property: writing twice is writing once -----------------------------------------------

@@ -39,6 +39,7 @@ def secured_influxd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         process.wait(30)
 
 
+@pytest.mark.influx
 def test_written_chunks_read_back(influxd: str) -> None:
     influxql(influxd, 'CREATE DATABASE "chunks"')
     store = InfluxStore(influxd, "chunks", chunk_lines=2)
@@ -55,6 +56,7 @@ def test_written_chunks_read_back(influxd: str) -> None:
         store.write(readings)
 
 
+@pytest.mark.influx
 def test_an_unknown_database_is_named_with_how_to_create_it(influxd: str) -> None:
     store = InfluxStore(influxd, "no_such_db", retries=0)
     for action in (lambda: store.write([READING]), lambda: store.query("node", T0, T0 + SEC)):
@@ -65,6 +67,7 @@ def test_an_unknown_database_is_named_with_how_to_create_it(influxd: str) -> Non
     store.close()
 
 
+@pytest.mark.influx
 def test_refused_credentials_are_named_and_never_shown(secured_influxd: str) -> None:
     url = secured_influxd.replace("http://", "")
     wrong = load_settings(store=f"influxdb://admin:{SECRET}x@{url}?db=tele")

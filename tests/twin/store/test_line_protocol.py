@@ -125,6 +125,3 @@ def test_line_protocol_leaves_out_absent_tags_and_fields() -> None:
             "us": int(T0.timestamp() * 1e6) + 1_000_000,
         },
     ]
-
-
-# -- Flux builders ---------------------------------------------------------------------------
