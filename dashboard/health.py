@@ -3,8 +3,9 @@ for paths that are no page.
 
 Dash answers every path it does not know with its index page (200 and HTML) through one
 catch-all route; a monitoring probe or a scraper then takes an error for a page. A request
-hook turns those answers into 404 unless the path is one of the dashboard's pages; Dash's own
-routes (layout, callbacks, assets, component suites) are untouched.
+hook answers such paths with status 404 unless the path is one of the dashboard's pages; the
+body is still the app, so a browser shows its "No such page" view with the navigation. Dash's
+own routes (layout, callbacks, assets, component suites) are untouched.
 """
 
 from __future__ import annotations
@@ -50,4 +51,4 @@ def install(app: Dash, page_paths: Iterable[str], checks: Sequence[Check]) -> No
         path = "/" + request.path.removeprefix(prefix).strip("/")
         if path in pages:
             return None
-        return Response("no such page\n", status=404, content_type="text/plain; charset=utf-8")
+        return Response(app.index(), status=404, content_type="text/html; charset=utf-8")

@@ -87,6 +87,28 @@ def start_mosquitto(directory: Path, port: int) -> subprocess.Popen[bytes]:
     return process
 
 
+INFLUXD = shutil.which("influxd") or "/usr/bin/influxd"
+
+
+def start_influxd(directory: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """Start a real InfluxDB 1.x (Debian's ``influxd``) with its data in ``directory`` on free
+    loopback ports; returns the process and its HTTP base URL once it listens."""
+    if not Path(INFLUXD).exists():
+        pytest.fail("InfluxDB is not installed: apt-get install -y influxdb")
+    http, rpc = free_port(), free_port()
+    config = directory / "influxdb.conf"
+    config.write_text(
+        f'reporting-disabled = true\nbind-address = "127.0.0.1:{rpc}"\n'
+        f'[meta]\n  dir = "{directory}/meta"\n'
+        f'[data]\n  dir = "{directory}/data"\n  wal-dir = "{directory}/wal"\n'
+        f'[http]\n  bind-address = "127.0.0.1:{http}"\n  log-enabled = false\n'
+    )
+    with (directory / "influxd.log").open("wb") as log:
+        process = subprocess.Popen([INFLUXD, "run", "-config", str(config)], stdout=log, stderr=log)
+    wait_for_port(http, timeout_s=60)
+    return process, f"http://127.0.0.1:{http}"
+
+
 @pytest.fixture
 def mosquitto(tmp_path: Path) -> Iterator[BrokerURL]:
     """A real Mosquitto broker for one test; yields its URL."""

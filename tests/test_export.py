@@ -14,15 +14,19 @@ import pytest
 from twin.cli import main
 from twin.store.duckdb import DuckDBStore
 
-NOW = datetime.now(UTC).replace(microsecond=0)
+
+@pytest.fixture
+def now() -> datetime:
+    """The newest row's time: the test's start (the alert rules judge rows against now)."""
+    return datetime.now(UTC).replace(microsecond=0)
 
 
 @pytest.fixture
-def store_file(tmp_path: Path) -> Path:
+def store_file(tmp_path: Path, now: datetime) -> Path:
     path = tmp_path / "twin.duckdb"
     store = DuckDBStore(path)
     rows = [
-        {"ts": pd.Timestamp(NOW - timedelta(minutes=m)), "site": site, "id": f"{site}-l1",
+        {"ts": pd.Timestamp(now - timedelta(minutes=m)), "site": site, "id": f"{site}-l1",
          "loss_pct": 0.5 + m, "latency_ms": 10.0}
         for m in range(6) for site in ("s1", "s2")
     ]  # fmt: skip
@@ -32,7 +36,7 @@ def store_file(tmp_path: Path) -> Path:
 
 
 def test_export_to_csv_and_parquet_with_filters(
-    tmp_path: Path, store_file: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, store_file: Path, now: datetime, capsys: pytest.CaptureFixture[str]
 ) -> None:
     url = ["--store", f"duckdb://{store_file}"]
     out = tmp_path / "loss.csv"
@@ -42,7 +46,7 @@ def test_export_to_csv_and_parquet_with_filters(
     assert csv.columns[0] == "ts" and set(csv.columns) == {"ts", "site", "id", "loss_pct"}
     assert len(csv) == 6 and set(csv["site"]) == {"s1"}
     assert sorted(csv["loss_pct"]) == [0.5 + m for m in range(6)]
-    assert pd.Timestamp(csv["ts"].iloc[-1]) == pd.Timestamp(NOW)
+    assert pd.Timestamp(csv["ts"].iloc[-1]) == pd.Timestamp(now)
     parquet = tmp_path / "all.parquet"
     assert main(["export", "link", "--start=-1h", "-o", str(parquet), *url]) == 0
     frame = pd.read_parquet(parquet)

@@ -8,8 +8,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import shutil
-import subprocess
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -24,7 +22,7 @@ from influxdb_client import Point, WritePrecision
 
 from collectors.pipeline import IngestPipeline, Message
 from collectors.simulate import FleetSimulator
-from tests.conftest import free_port, wait_for_port
+from tests.conftest import start_influxd
 from twin.alerts.evaluate import evaluate
 from twin.alerts.rules import load_rules
 from twin.alerts.silences import create_silence
@@ -39,7 +37,6 @@ ROOT = Path(__file__).resolve().parents[1]
 DASHBOARD = ROOT / "deploy/grafana/dashboards/cnetwin.json"
 DATASOURCE = ROOT / "deploy/grafana/provisioning/datasources/cnetwin.yaml"
 DOC = ROOT / "docs/grafana.md"
-INFLUXD = shutil.which("influxd") or "/usr/bin/influxd"
 DB = "telemetry"
 ROW = re.compile(r"^\| `(\w+)` \| ([^|]+) \| ([^|]+) \|", re.M)
 NAME = re.compile(r"`(\w+)`")
@@ -88,22 +85,8 @@ def influxql(
     tmp_path_factory: pytest.TempPathFactory, filled: dict[str, pd.DataFrame]
 ) -> Iterator[str]:
     """A real InfluxDB 1.x holding ``filled`` (tags as the docs' table says); yields its URL."""
-    if not Path(INFLUXD).exists():
-        pytest.fail("InfluxDB is not installed: apt-get install -y influxdb")
-    directory = tmp_path_factory.mktemp("influxd")
-    http, rpc = free_port(), free_port()
-    config = directory / "influxdb.conf"
-    config.write_text(
-        f'reporting-disabled = true\nbind-address = "127.0.0.1:{rpc}"\n'
-        f'[meta]\n  dir = "{directory}/meta"\n'
-        f'[data]\n  dir = "{directory}/data"\n  wal-dir = "{directory}/wal"\n'
-        f'[http]\n  bind-address = "127.0.0.1:{http}"\n  log-enabled = false\n'
-    )
-    with (directory / "influxd.log").open("wb") as log:
-        process = subprocess.Popen([INFLUXD, "run", "-config", str(config)], stdout=log, stderr=log)
-    base = f"http://127.0.0.1:{http}"
+    process, base = start_influxd(tmp_path_factory.mktemp("influxd"))
     try:
-        wait_for_port(http, timeout_s=60)
         post(f"{base}/query", urllib.parse.urlencode({"q": f"CREATE DATABASE {DB}"}).encode())
         table = doc_table()
         for measurement, frame in filled.items():

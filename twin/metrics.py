@@ -13,16 +13,14 @@ at ``/metrics`` by the dashboard and by :mod:`twin.health`'s small server (``--m
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Iterable
 from typing import Any
 
-import pandas as pd
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 
 from twin.errors import StoreError, StoreUnavailable
 from twin.model import Reading
-from twin.store import TagFilter, TelemetryStore
+from twin.store import TelemetryStore
 
 WRITE_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 """Histogram buckets of one batch write [s]."""
@@ -91,41 +89,6 @@ class TimedWrites:
         BATCH_WRITE_SECONDS.observe(time.perf_counter() - started)
         return written
 
-    def write_frame(self, measurement: str, frame: pd.DataFrame, tags: Sequence[str]) -> int:
-        """Write a wide frame through (not timed)."""
-        return self.store.write_frame(measurement, frame, tags)
-
-    def query(
-        self,
-        measurement: str,
-        start: datetime | pd.Timestamp,
-        stop: datetime | pd.Timestamp,
-        tags: TagFilter | None = None,
-        fields: Sequence[str] | None = None,
-        every: timedelta | str | None = None,
-    ) -> pd.DataFrame:
-        """Query through."""
-        return self.store.query(measurement, start, stop, tags, fields, every)
-
-    def last(
-        self,
-        measurement: str,
-        at: datetime | pd.Timestamp | None = None,
-        tags: TagFilter | None = None,
-        fields: Sequence[str] | None = None,
-        within: timedelta | None = None,
-    ) -> pd.DataFrame:
-        """Latest rows through."""
-        return self.store.last(measurement, at, tags, fields, within)
-
-    def measurements(self) -> list[str]:
-        """Measurement names through."""
-        return self.store.measurements()
-
-    def counts(self) -> dict[str, dict[str, Any]]:
-        """Row counts through."""
-        return self.store.counts()
-
-    def close(self) -> None:
-        """Close the wrapped store."""
-        self.store.close()
+    def __getattr__(self, name: str) -> Any:
+        """Every other store call goes to the wrapped store."""
+        return getattr(self.store, name)

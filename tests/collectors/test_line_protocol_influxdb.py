@@ -5,22 +5,18 @@ numeric fields, is docs/topics.md's business, not this test's.)"""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
 from collectors.parsers import parse_message
-from tests.conftest import free_port, wait_for_port
+from tests.conftest import start_influxd
 from twin.errors import PayloadError
 
-INFLUXD = shutil.which("influxd") or "/usr/bin/influxd"
 TS = "1700000000000000000"
 
 LINES = [
@@ -41,20 +37,7 @@ LINES = [
 def influxdb_accepts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], bool]]:
     """A real InfluxDB 1.x; the callable writes one line to a fresh database and says whether
     InfluxDB accepted it."""
-    if not Path(INFLUXD).exists():
-        pytest.fail("InfluxDB is not installed: apt-get install -y influxdb")
-    directory = tmp_path_factory.mktemp("influxd")
-    http, rpc = free_port(), free_port()
-    config = directory / "influxdb.conf"
-    config.write_text(
-        f'reporting-disabled = true\nbind-address = "127.0.0.1:{rpc}"\n'
-        f'[meta]\n  dir = "{directory}/meta"\n'
-        f'[data]\n  dir = "{directory}/data"\n  wal-dir = "{directory}/wal"\n'
-        f'[http]\n  bind-address = "127.0.0.1:{http}"\n  log-enabled = false\n'
-    )
-    with (directory / "influxd.log").open("wb") as log:
-        process = subprocess.Popen([INFLUXD, "run", "-config", str(config)], stdout=log, stderr=log)
-    base = f"http://127.0.0.1:{http}"
+    process, base = start_influxd(tmp_path_factory.mktemp("influxd"))
     databases = iter(range(1_000))
 
     def post(path: str, body: bytes) -> int:
@@ -72,7 +55,6 @@ def influxdb_accepts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Calla
         return post(f"/write?db={db}", line.encode()) == 204
 
     try:
-        wait_for_port(http, timeout_s=60)
         yield accepts
     finally:
         process.terminate()

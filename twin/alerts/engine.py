@@ -140,31 +140,28 @@ def transition(rule: Rule, previous: SeriesState, current: SeriesState) -> Trans
     """The change from ``previous`` to ``current`` (None if the state is the same)."""
     if previous.state == current.state:
         return None
-    return Transition(
-        rule=rule.name,
-        series=current.series,
-        labels=alert_labels(rule, current.tags),
-        previous=previous.state,
-        state=current.state,
-        value=current.value,
-        at=current.evaluated_at or datetime.min,
-        starts_at=previous.active_since if current.state == "resolved" else current.active_since,
-        message=current.message,
-    )
+    starts = previous.active_since if current.state == "resolved" else current.active_since
+    return _change(rule, current, previous.state, starts)
 
 
 def standing(rule: Rule, current: SeriesState) -> Transition:
     """A series staying in its state, as a change to itself: an alert still firing (or with
     no data) that is re-sent to Alertmanager and listed beside its group's changes."""
+    return _change(rule, current, current.state, current.active_since or current.since)
+
+
+def _change(
+    rule: Rule, current: SeriesState, previous: str, starts_at: datetime | None
+) -> Transition:
     return Transition(
         rule=rule.name,
         series=current.series,
         labels=alert_labels(rule, current.tags),
-        previous=current.state,
+        previous=previous,
         state=current.state,
         value=current.value,
         at=current.evaluated_at or datetime.min,
-        starts_at=current.active_since or current.since,
+        starts_at=starts_at,
         message=current.message,
     )
 
