@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import shutil
 import ssl
 import subprocess
 import threading
@@ -42,6 +43,10 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path
     a temporary directory) and certificates from deploy/make-certs.sh; yields (TLS port, CA)."""
     if not Path(MOSQUITTO).exists():
         pytest.fail("mosquitto is not installed: apt-get install -y mosquitto mosquitto-clients")
+    if shutil.which("openssl") is None:
+        pytest.fail(
+            "openssl is not installed (deploy/make-certs.sh needs it): apt-get install -y openssl"
+        )
     directory = tmp_path_factory.mktemp("mosquitto")
     certs = directory / "certs"
     subprocess.run(["sh", str(DEPLOY / "make-certs.sh"), str(certs), "localhost"], check=True)

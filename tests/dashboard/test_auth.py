@@ -236,3 +236,25 @@ def test_sign_in_sends_back_to_this_site_only(tmp_path: Path, wanted: str, landi
             connection.close()
     finally:
         store.close()
+
+
+def test_behind_https_the_session_cookie_is_secure(tmp_path: Path) -> None:
+    users = tmp_path / "users.toml"
+    add_user(users, OPERATOR[0], "operator", OPERATOR[1])
+    store = DuckDBStore(tmp_path / "twin.duckdb")
+    try:
+        with serving_store(
+            store, example_fleet(), lambda: NOW, tmp_path / "data", users_file=users, https=True
+        ) as base:
+            connection = http.client.HTTPConnection(base.removeprefix("http://"), timeout=30)
+            form = urllib.parse.urlencode({"user": OPERATOR[0], "password": OPERATOR[1]})
+            headers = {"Content-Type": "application/x-www-form-urlencoded"}
+            connection.request("POST", "/login", form, headers)
+            answer = connection.getresponse()
+            cookie = answer.getheader("Set-Cookie") or ""
+            assert cookie.startswith("cnetwin_session=")
+            assert {"Secure", "HttpOnly", "SameSite=Lax"} <= {p.strip() for p in cookie.split(";")}
+            assert answer.getheader("Strict-Transport-Security") == "max-age=31536000"
+            connection.close()
+    finally:
+        store.close()
