@@ -10,11 +10,13 @@ import urllib.request
 from pathlib import Path
 
 from tests.conftest import free_port, wait_for_port
+from twin.store.duckdb import DuckDBStore
 
 HEADERS = ("Content-Security-Policy", "X-Frame-Options", "X-Content-Type-Options")
 
 
 def test_serve_runs_on_waitress_with_security_headers(tmp_path: Path) -> None:
+    DuckDBStore(tmp_path / "twin.duckdb").close()  # serve reads a store that exists
     port = free_port()
     command = [sys.executable, "-m", "twin.cli", "serve", "--port", str(port)]
     command += [

@@ -348,11 +348,13 @@ def _run_collect(args: argparse.Namespace) -> int:
 
 
 def _run_serve(args: argparse.Namespace) -> int:
+    from dashboard.auth import refuse_open_exposure
     from twin.store import open_store
 
     settings = _settings(
         args, store=args.store, port=args.port, host=args.host, **_web_settings(args)
     )
+    refuse_open_exposure(settings)
     fleet = _fleet(args, settings)
     _require_existing_store(settings)
     _check_port_free(settings.host, settings.port, "pass --port")
