@@ -90,17 +90,22 @@ IOC_ORIGIN = "bj-users"
 """Site of the inventory where the users' requests come from (the Beijing demand hub)."""
 
 IOC_SERVING: Mapping[str, LlmServing] = {
-    # node id: sequence slots, prefill [tokens/s], decode per sequence [tokens/s]
-    "bj-1": LlmServing(16, 12_000, 40), "bj-2": LlmServing(8, 6_000, 30),
-    "bj-3": LlmServing(16, 12_000, 40), "bj-4": LlmServing(8, 5_000, 25),
-    "zjk-1": LlmServing(32, 20_000, 45), "zjk-2": LlmServing(16, 10_000, 35),
-    "zjk-3": LlmServing(16, 10_000, 35), "zjk-4": LlmServing(8, 6_000, 30),
-    "hl-1": LlmServing(32, 24_000, 50), "hl-2": LlmServing(32, 20_000, 45),
-    "hl-3": LlmServing(16, 10_000, 35), "hl-4": LlmServing(16, 8_000, 30),
-    "ga-1": LlmServing(32, 20_000, 45), "ga-2": LlmServing(16, 12_000, 40),
-    "ga-3": LlmServing(16, 8_000, 30), "ga-4": LlmServing(8, 5_000, 25),
+    # node id: batch limit [sequences], prefill [tokens/s], decode per sequence unloaded
+    # [tokens/s]; calibrated to published DeepSeek-R1 serving on 8-GPU nodes (docs/whatif.md)
+    "bj-1": LlmServing(128, 16_000, 40), "bj-2": LlmServing(64, 8_000, 30),
+    "bj-3": LlmServing(128, 16_000, 40), "bj-4": LlmServing(64, 6_700, 25),
+    "zjk-1": LlmServing(256, 26_700, 45), "zjk-2": LlmServing(128, 13_300, 35),
+    "zjk-3": LlmServing(128, 13_300, 35), "zjk-4": LlmServing(64, 8_000, 30),
+    "hl-1": LlmServing(256, 32_000, 50), "hl-2": LlmServing(256, 26_700, 45),
+    "hl-3": LlmServing(128, 13_300, 35), "hl-4": LlmServing(128, 10_700, 30),
+    "ga-1": LlmServing(256, 26_700, 45), "ga-2": LlmServing(128, 16_000, 40),
+    "ga-3": LlmServing(128, 10_700, 30), "ga-4": LlmServing(64, 6_700, 25),
 }  # fmt: skip
-"""What each node of the ``ioc-16-nodes`` inventory serves, by node id."""
+"""What each node of the ``ioc-16-nodes`` inventory serves, by node id: 16 sequences of batch
+per GPU; prefill 2,000 tokens/s per GPU on the newest nodes (an 8-GPU node 16,000 tokens/s,
+about half the prefill DeepSeek reports per H800 node once cache hits are taken out) down to
+1,700 on the oldest; decode 25-50 tokens/s per sequence unloaded, halved at a full batch (the
+model's slowdown) to DeepSeek's 20-22 tokens/s per user under load."""
 
 
 @cache
