@@ -166,12 +166,14 @@ def run_ioc(
     progress: Callable[[int, int], None] | None = None,
     fleet: Fleet | None = None,
     origin: str = IOC_ORIGIN,
+    advert_s: float = 0.0,
 ) -> IocRun:
     """Every policy over every round; the same seed gives the same result.
 
     Every policy sees the same initial fleet and, in a round, the same arrivals. ``fleet``
     (default :func:`ioc_fleet`) and ``origin`` give the nodes (:func:`ioc_nodes`); the users'
     provider is the origin site's, and each node's state type is its inventory ``workload``.
+    ``advert_s`` [s]: policies decide on load advertised that often (0: live load).
     """
     fleet = ioc_fleet() if fleet is None else fleet
     nodes = ioc_nodes(fleet, origin)
@@ -193,7 +195,7 @@ def run_ioc(
         for index, load in enumerate(loads):
             policy = make_policy(name, h_star_bits=h_star)
             rng = np.random.default_rng([seed, 1, index])
-            results.append(run_round(nodes, history, load, policy, h_star, rng))
+            results.append(run_round(nodes, history, load, policy, h_star, rng, advert_s))
             done += 1
             if progress is not None:
                 progress(done, total)

@@ -137,3 +137,15 @@ def test_node_entropy_is_the_mean_over_dimensions() -> None:
     history = np.zeros((1, 24, 3))
     history[0, :12, 0] = 0.9  # c: half idle, half high → 1 bit; l and s always idle → 0
     assert node_entropy_bits(history) == pytest.approx([1.0 / 3.0])
+
+
+def test_stale_load_makes_matching_herd_and_leaves_nearest_alone() -> None:
+    """On load advertised every 5 s, every request between two advertisements sees the same
+    state, so matching sends a burst to one node; nearest never looks at load."""
+    live = run_ioc(concurrency=(64,), rates_rps=(), seed=0, requests=200)
+    stale = run_ioc(concurrency=(64,), rates_rps=(), seed=0, requests=200, advert_s=5.0)
+    live_b, stale_b = live.rounds["entropy-balanced"][0], stale.rounds["entropy-balanced"][0]
+    assert live_b.ttft_ms["p95"] is not None and stale_b.ttft_ms["p95"] is not None
+    assert stale_b.ttft_ms["p95"] > 100 * live_b.ttft_ms["p95"]
+    assert max(stale_b.requests_per_node.values()) > max(live_b.requests_per_node.values())
+    assert stale.rounds["nearest"][0].ttft_ms == live.rounds["nearest"][0].ttft_ms
