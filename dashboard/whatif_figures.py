@@ -58,18 +58,25 @@ def _per_user_lines(fig: go.Figure, report: Mapping[str, Any], key: str) -> floa
     return top
 
 
+def _per_user_figure(report: Mapping[str, Any], key: str, y_title: str) -> tuple[go.Figure, float]:
+    """A figure of :func:`_per_user_lines` of ``key`` with its axes titled; returns it and the
+    highest offered rate [req/s]."""
+    fig = go.Figure(layout=base_layout(legend=_legend_top(), margin={"t": 40}))
+    top = _per_user_lines(fig, report, key)
+    fig.update_xaxes(title_text="offered per user [req/s]")
+    fig.update_yaxes(title_text=y_title)
+    return fig, top
+
+
 def served_figure(report: Mapping[str, Any]) -> go.Figure:
     """Served [req/s] against offered [req/s] per user and policy, with served = offered."""
     if not any(report["policies"].values()):
         return empty_figure("no rates run")
-    fig = go.Figure(layout=base_layout(legend=_legend_top(), margin={"t": 40}))
-    top = _per_user_lines(fig, report, "served_rps")
+    fig, top = _per_user_figure(report, "served_rps", "served [req/s]")
     fig.add_scatter(
         x=[0, top], y=[0, top], mode="lines", name="offered",
         line={"color": MUTED, "dash": "dot", "width": 1},
     )  # fmt: skip
-    fig.update_xaxes(title_text="offered per user [req/s]")
-    fig.update_yaxes(title_text="served [req/s]")
     return fig
 
 
@@ -79,11 +86,7 @@ def refused_figure(report: Mapping[str, Any]) -> go.Figure:
     full instances, are not counted here)."""
     if not any(report["policies"].values()):
         return empty_figure("no rates run")
-    fig = go.Figure(layout=base_layout(legend=_legend_top(), margin={"t": 40}))
-    _per_user_lines(fig, report, "refused_rps")
-    fig.update_xaxes(title_text="offered per user [req/s]")
-    fig.update_yaxes(title_text="refused [req/s]")
-    return fig
+    return _per_user_figure(report, "refused_rps", "refused [req/s]")[0]
 
 
 def max_latency_figure(
@@ -93,15 +96,12 @@ def max_latency_figure(
     latency bound [ms] from ``bounds_ms`` drawn as a horizontal line."""
     if not any(report["policies"].values()):
         return empty_figure("no rates run")
-    fig = go.Figure(layout=base_layout(legend=_legend_top(), margin={"t": 40}))
-    _per_user_lines(fig, report, "max_latency_ms")
+    fig, _ = _per_user_figure(report, "max_latency_ms", "maximum latency [ms]")
     for user, bound in (bounds_ms or {}).items():
         fig.add_hline(
             y=bound, line={"color": MUTED, "dash": "dot"},
             annotation_text=f"{user} bound {bound:g} ms", annotation_font_color=MUTED,
         )  # fmt: skip
-    fig.update_xaxes(title_text="offered per user [req/s]")
-    fig.update_yaxes(title_text="maximum latency [ms]")
     return fig
 
 
@@ -110,11 +110,7 @@ def cost_figure(report: Mapping[str, Any]) -> go.Figure:
     [req/s], per user and policy (the instances' prices have no currency)."""
     if not any(report["policies"].values()):
         return empty_figure("no rates run")
-    fig = go.Figure(layout=base_layout(legend=_legend_top(), margin={"t": 40}))
-    _per_user_lines(fig, report, "cost_per_s")
-    fig.update_xaxes(title_text="offered per user [req/s]")
-    fig.update_yaxes(title_text="cost [price units/s]")
-    return fig
+    return _per_user_figure(report, "cost_per_s", "cost [price units/s]")[0]
 
 
 def instance_load_figure(report: Mapping[str, Any], policy: str) -> go.Figure:

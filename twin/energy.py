@@ -16,6 +16,11 @@ The power chain of a site, per time step:
 * **Distribution losses** (transformers, UPS, PDUs) are ``loss_fraction`` (10 %) of facility
   power; **cooling** is the rest of the overhead: ``cooling = IT * (PUE * (1 - loss) - 1)``, so
   ``facility = IT + cooling + losses = IT * PUE`` (:func:`facility_breakdown`).
+* **Site profiles** (:data:`SITE_PROFILES`, chosen per site by the inventory's
+  ``energy_profile``): ``modern`` (the default above: free cooling, PUE 1.15-1.6) and
+  ``legacy``, the split the source papers give for an older data centre: IT at least 50 %,
+  cooling about 40 %, distribution about 10 % of facility power, i.e. a constant PUE of 2 with
+  no free cooling.
 * **Outdoor temperature** defaults to a climatology (:func:`climatology_temp_c`): an annual
   mean falling 0.75 degC per degree of latitude from 28 degC at 18 degN, a seasonal swing
   (coldest mid-January) growing with latitude, and a 4 degC diurnal swing peaking at 15 h local
@@ -299,6 +304,31 @@ class SiteEnergyModel:
         """IT, cooling, losses and facility power [kW] for IT power [kW] at temperatures
         [degC] (NaN temperature: the classic constant-PUE model)."""
         return facility_breakdown(it_kw, self.pue(temp_c), self.loss_fraction)
+
+
+SITE_PROFILES: dict[str, SiteEnergyModel] = {
+    "modern": SiteEnergyModel(),
+    "legacy": SiteEnergyModel(free_pue=2.0, pue_per_c=0.0, max_pue=2.0, fallback_pue=2.0),
+}
+"""Named power chains a site can follow (module docstring); ``legacy`` splits facility power
+into IT 50 %, cooling 40 % and distribution losses 10 % at every temperature."""
+
+
+def sites_breakdown(
+    it_kw: FloatArray, temp_c: FloatArray, models: list[SiteEnergyModel]
+) -> PowerBreakdown:
+    """:meth:`SiteEnergyModel.breakdown` of time × site IT power [kW] at time × site outdoor
+    temperatures [degC], each site (column) with its own model from ``models``."""
+    it = np.asarray(it_kw, dtype=float)
+    temp = np.broadcast_to(np.asarray(temp_c, dtype=float), it.shape)
+    parts = {name: np.full(it.shape, np.nan) for name in ("cooling", "losses", "facility")}
+    for model in dict.fromkeys(models):
+        columns = [k for k, m in enumerate(models) if m == model]
+        chain = model.breakdown(it[:, columns], temp[:, columns])
+        parts["cooling"][:, columns] = chain.cooling_kw
+        parts["losses"][:, columns] = chain.losses_kw
+        parts["facility"][:, columns] = chain.facility_kw
+    return PowerBreakdown(it, parts["cooling"], parts["losses"], parts["facility"])
 
 
 def metered_pue(facility_kw: FloatArray, it_kw: FloatArray) -> FloatArray:

@@ -68,11 +68,13 @@ from twin.carbon import (
     site_intensity_g_per_kwh,
 )
 from twin.energy import (
+    SITE_PROFILES,
     SiteEnergyModel,
     climatology_temp_c,
     it_power_w,
     metered_pue,
     model_gap,
+    sites_breakdown,
 )
 from twin.model import Fleet
 from twin.overview import GRID_STALE_AFTER, STALE_AFTER, window_starts
@@ -180,7 +182,7 @@ def derive_energy(
         meter_tables(meters, fleet, times),
         (avg, marginal, signal),
         temp_c,
-        model or SiteEnergyModel(),
+        model,
     )
 
 
@@ -263,25 +265,29 @@ def energy_tables(
     meters: dict[str, pd.DataFrame],
     grid: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame],
     temp_c: FloatArray,
-    model: SiteEnergyModel,
+    model: SiteEnergyModel | None = None,
 ) -> EnergySeries:
     """The derived rows from window × asset tables, by the rules of the module docstring.
 
     util : window × node driving utilisation [0-1] (fleet node order); meters : per kind,
     window × site power [kW]; grid : window × region (average, marginal [gCO2/kWh], signal
-    [0/1]); temp_c : window × site outdoor temperature [degC].
+    [0/1]); temp_c : window × site outdoor temperature [degC]; model : one power chain for
+    every site, or None for each site's ``energy_profile`` (:data:`twin.energy.SITE_PROFILES`;
+    node power curves then follow the default profile's exponent).
     """
+    models = [model or SITE_PROFILES[s.energy_profile] for s in fleet.sites]
+    exponent = (model or SiteEnergyModel()).power_exponent
     site_ids = [s.id for s in fleet.sites]
     site_index = {s: i for i, s in enumerate(site_ids)}
     node_site = np.array([site_index[n.site] for n in fleet.nodes], dtype=np.int64)
     idle = np.array([n.idle_power_w for n in fleet.nodes], dtype=float)
     peak = np.array([n.max_power_w for n in fleet.nodes], dtype=float)
-    node_w = it_power_w(util.to_numpy(dtype=float), idle, peak, model.power_exponent)
+    node_w = it_power_w(util.to_numpy(dtype=float), idle, peak, exponent)
     member = np.zeros((len(fleet.nodes), len(site_ids)))
     member[np.arange(len(fleet.nodes)), node_site] = 1.0
     reporting = np.isfinite(node_w).astype(float) @ member
     it_kw = np.where(reporting > 0, (np.nan_to_num(node_w) @ member) / 1000.0, np.nan)
-    chain = model.breakdown(it_kw, temp_c)
+    chain = sites_breakdown(it_kw, temp_c, models)
 
     def kw(kind: str) -> FloatArray:
         return meters[kind].to_numpy(dtype=float)

@@ -70,6 +70,7 @@ class _SiteSpec(_Entry):
     wind_kw_rated: Annotated[float, Field(ge=0.0)] | None = None
     role: str | None = None
     price_cny_per_kwh: Annotated[float, Field(ge=0.0)] | None = None
+    energy_profile: Literal["modern", "legacy"] | None = None
 
 
 class _NodeSpec(_Entry):

@@ -63,7 +63,8 @@ class Site:
 
     latitude, longitude : float [degrees]; region : grid region code such as ``CN-NM``;
     pv_kw_peak [kWp], wind_kw_rated [kW]: on-site supply; price_cny_per_kwh : the electricity
-    price the site pays [CNY/kWh], None when not known (costs at the site are then not reported).
+    price the site pays [CNY/kWh], None when not known (costs at the site are then not reported);
+    energy_profile : the site's power chain, a name in :data:`twin.energy.SITE_PROFILES`.
     """
 
     id: str
@@ -76,6 +77,7 @@ class Site:
     wind_kw_rated: float = 0.0
     role: Literal["compute_hub", "demand_hub", "edge"] = "compute_hub"
     price_cny_per_kwh: float | None = None
+    energy_profile: Literal["modern", "legacy"] = "modern"
 
 
 @dataclass(frozen=True, slots=True)

@@ -233,6 +233,38 @@ def test_a_site_on_renewables_alone_emits_nothing_and_an_unmetered_site_is_model
     )
 
 
+def test_a_legacy_site_splits_power_as_the_papers_do() -> None:
+    """A site with ``energy_profile = "legacy"``: IT 50 %, cooling 40 %, distribution 10 % of
+    facility power (PUE 2) at any temperature; a modern site beside it keeps free cooling."""
+    fleet = Fleet(
+        sites=(
+            Site("old", "Old", "CN-BJ", 39.9, 116.4, "p", energy_profile="legacy"),
+            Site("new", "New", "CN-BJ", 39.9, 116.4, "p"),
+        ),
+        nodes=(
+            Node("o1", "old", idle_power_w=1000.0, max_power_w=3000.0),
+            Node("n1", "new", idle_power_w=1000.0, max_power_w=3000.0),
+        ),
+    )
+    times = pd.date_range("2025-01-15 04:00", periods=2, freq="5min", tz="UTC")
+    util = pd.DataFrame({"o1": [0.5, 0.5], "n1": [0.5, 0.5]}, index=times)
+    meters = {
+        kind: pd.DataFrame(np.nan, index=times, columns=["old", "new"])
+        for kind in ("it_load", "facility", "pv", "wind", "grid_import")
+    }
+    grid = grid_tables(pd.DataFrame(), fleet.regions, times, pd.Timedelta(minutes=5))
+    temp = np.array([[-5.0, -5.0], [35.0, 35.0]])  # a winter morning, a hot afternoon
+    out = energy_tables(fleet, times, pd.Timedelta(minutes=5), util, meters, grid, temp)
+    old = out.sites[out.sites["site"] == "old"]
+    facility = old["facility_kw"].to_numpy()
+    assert old["it_kw"].to_numpy() / facility == pytest.approx([0.5, 0.5])
+    assert old["cooling_kw"].to_numpy() / facility == pytest.approx([0.4, 0.4])
+    assert old["losses_kw"].to_numpy() / facility == pytest.approx([0.1, 0.1])
+    new = out.sites[out.sites["site"] == "new"]
+    assert new["pue"].iloc[0] == pytest.approx(1.15)  # free cooling in winter
+    assert new["pue"].iloc[1] > new["pue"].iloc[0]
+
+
 def test_the_scheduler_runs_the_energy_job(tmp_path: Path, fleet: Fleet) -> None:
     store = DuckDBStore(tmp_path / "sched.duckdb")
     scheduler = start_scheduler(store, fleet)

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from twin.carbon import read_grid_factors
+from twin.energy import SITE_PROFILES
 from twin.errors import InventoryError
 from twin.inventory import (
     base_latency_ms,
@@ -96,7 +97,14 @@ def test_absent_keys_take_the_model_defaults(tmp_path: Path) -> None:
     cpu = next(n for n in fleet.nodes if n.id == "cpu-1")
     assert (cpu.kind, cpu.workload, cpu.gpus) == ("general", "A", 0)
     assert fleet.site("nm-1").role == "compute_hub"
+    assert fleet.site("nm-1").energy_profile == "modern"
     assert fleet.links[0].capacity_gbps > 0
+
+
+def test_a_site_can_follow_the_legacy_energy_profile(tmp_path: Path) -> None:
+    fleet = read_fleet(write(tmp_path, with_change("sites", 1, energy_profile="legacy")))
+    assert fleet.site("nm-1").energy_profile == "legacy"
+    assert set(SITE_PROFILES) == {"modern", "legacy"}  # every name the inventory accepts
 
 
 @pytest.mark.parametrize(
@@ -129,6 +137,7 @@ def test_absent_keys_take_the_model_defaults(tmp_path: Path) -> None:
         (with_change("nodes", 0, colour="red"), "nodes[0] (id 'gpu-1')", "unknown key 'colour'"),
         (with_change("nodes", 0, kind="gpu"), "nodes[0] (id 'gpu-1')", "'general', 'ai'"),
         (with_change("sites", 0, region="Beijing"), "sites[0] (id 'bj-1')", "such as CN-NM"),
+        (with_change("sites", 0, energy_profile="old"), "sites[0] (id 'bj-1')", "'legacy'"),
         (with_change("nodes", 0, id="gpu/1"), "nodes[0] (id 'gpu/1')", "letters, digits"),
         (with_change("links", 0, b="bj-1"), "links[0] (id 'bj-nm')", "two different sites"),
         ({**SMALL, "racks": [{"id": "r1"}]}, "racks", "write only sites, nodes, links, meters"),

@@ -68,6 +68,12 @@ def add_commands(commands: Any) -> None:
         help="service: seconds clients cache a DNS answer (default: the scenario's, 3600)",
     )
     whatif.add_argument(
+        "--advert-s",
+        type=float,
+        default=0.0,
+        help="service, ioc: decide on load advertised every S seconds (default 0: live load)",
+    )
+    whatif.add_argument(
         "--soft-bounds",
         action="store_true",
         help="service: serve past a user's latency bound instead of refusing (default: hard)",
@@ -183,7 +189,10 @@ def _run_service(args: argparse.Namespace) -> dict[str, Any]:
     if args.dns_ttl is not None and args.dns_ttl <= 0:
         raise ConfigError("--dns-ttl must be positive [s]")
     scenario = with_options(
-        scenario, dns_ttl_s=args.dns_ttl, bound="soft" if args.soft_bounds else None
+        scenario,
+        dns_ttl_s=args.dns_ttl,
+        bound="soft" if args.soft_bounds else None,
+        advert_s=_advert_s(args),
     )
     policies = _policies(args, ROUTING_POLICIES, ROUTING_POLICIES)
     rates = parse_rates(args.rates) if args.rates else list(SERVICE_RATES)
@@ -205,8 +214,15 @@ def _run_ioc(args: argparse.Namespace) -> dict[str, Any]:
         seed=args.seed,
         requests=args.requests,
         progress=progress_bar(sys.stderr),
+        advert_s=_advert_s(args),
     )
     return ioc_report(run, args.seed)
+
+
+def _advert_s(args: argparse.Namespace) -> float:
+    if args.advert_s < 0:
+        raise ConfigError("--advert-s must be 0 (live load) or a positive number of seconds")
+    return float(args.advert_s)
 
 
 def _run_carbon(args: argparse.Namespace) -> dict[str, Any]:

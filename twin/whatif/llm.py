@@ -24,6 +24,10 @@ mean over (c, l, s) of the interval entropy of the node's last 24 hourly utilisa
 round. "After" drops the oldest hour and appends the round's time-averaged utilisation (the
 hour as it would look if the round's load lasted the hour).
 
+With ``advert_s`` > 0 the policies decide on stale load: the state they see is refreshed only
+at the first arrival after each multiple of ``advert_s`` [s] (nodes advertise their load that
+often); 0 (the default) shows live load at every arrival.
+
 Load is offered either as ``concurrency`` closed-loop clients (each sends its next request when
 the previous one completes) or as Poisson arrivals at ``rate_rps``; a round issues ``requests``
 requests and runs until all complete.
@@ -201,12 +205,16 @@ def run_round(
     policy: Policy,
     h_star_bits: float,
     rng: np.random.Generator,
+    advert_s: float = 0.0,
 ) -> RoundResult:
     """One round of ``workload`` placed by ``policy``.
 
     history : (N, 24, 3) hourly utilisation (c, l, s) [0-1] of each node over the last day;
     its last hour is the initial load. h_star_bits : balance entropy [bits] for the drift.
+    advert_s : interval [s] at which nodes advertise their load (0: policies see live load).
     """
+    if advert_s < 0:
+        raise ValueError("advert_s must be 0 (live load) or positive")
     n = len(nodes)
     if history.shape[0] != n or history.shape[2] != 3:
         raise ValueError("history needs shape (nodes, hours, 3)")
@@ -263,14 +271,18 @@ def run_round(
         queue.push(now + prefill_s + decode_s, ("done", req))
 
     end_t = 0.0
+    next_advert = -np.inf
     while len(queue):
         now, (kind, req) = queue.pop()
         advance(now)
         if kind == "arrive":
             issue_t[req] = now
-            util = utilisation()
-            state.available = (1.0 - util).T.copy()
-            state.load = (background + active + np.array([len(w) for w in waiting])) / slots
+            if now >= next_advert:
+                util = utilisation()
+                state.available = (1.0 - util).T.copy()
+                state.load = (background + active + np.array([len(w) for w in waiting])) / slots
+                if advert_s > 0:
+                    next_advert = (np.floor(now / advert_s) + 1.0) * advert_s
             placement = policy.choose(demand, 0, state)
             j = placement.node
             flags += placement.plan_new_capacity

@@ -11,8 +11,11 @@ Entropy-balanced matching (DOMAIN §3), :class:`EntropyBalanced`:
    placement is flagged ``plan_new_capacity``;
 2. ``D_j = mean((t − r_j)²)`` over (c, l, s), with ``t`` the demand and ``r_j`` the available
    state [0-1]; the near ties are the candidates with ``D_j ≤ min D + tolerance`` (the *W*);
-3. among them take the node whose state entropy is closest to the balance entropy *H\\**
-   (ties: lower index);
+3. among them keep the nodes whose state entropy is within ``entropy_tolerance_bits`` of the
+   closest to the balance entropy *H\\**, and take the nearest of those (lowest round trip from
+   the request's origin; ties: the entropy closest to *H\\**, then lower index). With a
+   tolerance of 0 this is the plain rule "closest to *H\\**"; with the default 0.25 bits, nodes
+   alike in fit and in entropy are told apart by the network latency the request would pay;
 4. flag ``plan_new_capacity`` also when the chosen node is far from the demand
    (``D > far_demand``) and from *H\\** (``|H − H*| > far_entropy_bits``).
 """
@@ -107,22 +110,27 @@ class EntropyBalanced:
     """Entropy-balanced matching (module docstring).
 
     h_star_bits : balance entropy H* [bits]; tolerance : near-tie width W on D [-, squared
-    utilisation]; far_demand : D beyond which a node is far from the demand [-];
-    far_entropy_bits : |H − H*| beyond which a node is far from H* [bits].
+    utilisation]; entropy_tolerance_bits : how far [bits] beyond the near tie closest to H* a
+    near tie may be and still compete on latency; far_demand : D beyond which a node is far
+    from the demand [-]; far_entropy_bits : |H − H*| beyond which a node is far from H* [bits].
     """
 
     h_star_bits: float = H_STAR_BITS
     tolerance: float = 0.01
+    entropy_tolerance_bits: float = 0.25
     far_demand: float = 0.25
     far_entropy_bits: float = 0.75
     name: str = "entropy-balanced"
 
     def choose(self, demand: FloatArray, origin: int, state: FleetState) -> Placement:
-        nodes, flags = self.choose_batch(np.asarray(demand, dtype=float)[None, :], state)
+        nodes, flags = self.choose_batch(np.asarray(demand, dtype=float)[None, :], state, origin)
         return Placement(int(nodes[0]), bool(flags[0]))
 
-    def choose_batch(self, demands: FloatArray, state: FleetState) -> tuple[IntArray, BoolArray]:
-        """Decisions for B demands (B, 3) [0-1] against one snapshot of the state.
+    def choose_batch(
+        self, demands: FloatArray, state: FleetState, origin: int = 0
+    ) -> tuple[IntArray, BoolArray]:
+        """Decisions for B demands (B, 3) [0-1] from ``origin`` (a row of ``latency_ms``)
+        against one snapshot of the state.
 
         Returns (node index per demand, plan-new-capacity flag per demand). Decisions do not
         see each other's placements: use it to score many candidates at once.
@@ -148,7 +156,11 @@ class EntropyBalanced:
         np.putmask(dist, fits, np.float32(np.inf))
         # dist is 3 × D; the near ties lie within 3 × tolerance of the row's minimum
         ties = dist <= dist.min(axis=1, keepdims=True) + np.float32(3.0 * self.tolerance)
-        chosen = order[ties.argmax(axis=1)]
+        sorted_drift = drift[order]
+        best_drift = sorted_drift[ties.argmax(axis=1)]  # (B,) the near tie closest to H*
+        ties &= sorted_drift[None, :] <= best_drift[:, None] + self.entropy_tolerance_bits
+        latency = np.where(ties, state.latency_ms[origin][order][None, :], np.inf)
+        chosen = order[latency.argmin(axis=1)]  # ties on latency: closest to H*, then index
         chosen[none_fit] = np.argmin(state.load)
         d_chosen = ((state.available[:, chosen].T - demands) ** 2).mean(axis=1)
         far = (d_chosen > self.far_demand) & (drift[chosen] > self.far_entropy_bits)

@@ -90,17 +90,22 @@ IOC_ORIGIN = "bj-users"
 """Site of the inventory where the users' requests come from (the Beijing demand hub)."""
 
 IOC_SERVING: Mapping[str, LlmServing] = {
-    # node id: sequence slots, prefill [tokens/s], decode per sequence [tokens/s]
-    "bj-1": LlmServing(16, 12_000, 40), "bj-2": LlmServing(8, 6_000, 30),
-    "bj-3": LlmServing(16, 12_000, 40), "bj-4": LlmServing(8, 5_000, 25),
-    "zjk-1": LlmServing(32, 20_000, 45), "zjk-2": LlmServing(16, 10_000, 35),
-    "zjk-3": LlmServing(16, 10_000, 35), "zjk-4": LlmServing(8, 6_000, 30),
-    "hl-1": LlmServing(32, 24_000, 50), "hl-2": LlmServing(32, 20_000, 45),
-    "hl-3": LlmServing(16, 10_000, 35), "hl-4": LlmServing(16, 8_000, 30),
-    "ga-1": LlmServing(32, 20_000, 45), "ga-2": LlmServing(16, 12_000, 40),
-    "ga-3": LlmServing(16, 8_000, 30), "ga-4": LlmServing(8, 5_000, 25),
+    # node id: batch limit [sequences], prefill [tokens/s], decode per sequence unloaded
+    # [tokens/s]; calibrated to published DeepSeek-R1 serving on 8-GPU nodes (docs/whatif.md)
+    "bj-1": LlmServing(128, 16_000, 40), "bj-2": LlmServing(64, 8_000, 30),
+    "bj-3": LlmServing(128, 16_000, 40), "bj-4": LlmServing(64, 6_700, 25),
+    "zjk-1": LlmServing(256, 26_700, 45), "zjk-2": LlmServing(128, 13_300, 35),
+    "zjk-3": LlmServing(128, 13_300, 35), "zjk-4": LlmServing(64, 8_000, 30),
+    "hl-1": LlmServing(256, 32_000, 50), "hl-2": LlmServing(256, 26_700, 45),
+    "hl-3": LlmServing(128, 13_300, 35), "hl-4": LlmServing(128, 10_700, 30),
+    "ga-1": LlmServing(256, 26_700, 45), "ga-2": LlmServing(128, 16_000, 40),
+    "ga-3": LlmServing(128, 10_700, 30), "ga-4": LlmServing(64, 6_700, 25),
 }  # fmt: skip
-"""What each node of the ``ioc-16-nodes`` inventory serves, by node id."""
+"""What each node of the ``ioc-16-nodes`` inventory serves, by node id: 16 sequences of batch
+per GPU; prefill 2,000 tokens/s per GPU on the newest nodes (an 8-GPU node 16,000 tokens/s,
+about half the prefill DeepSeek reports per H800 node once cache hits are taken out) down to
+1,700 on the oldest; decode 25-50 tokens/s per sequence unloaded, halved at a full batch (the
+model's slowdown) to DeepSeek's 20-22 tokens/s per user under load."""
 
 
 @cache
@@ -161,12 +166,14 @@ def run_ioc(
     progress: Callable[[int, int], None] | None = None,
     fleet: Fleet | None = None,
     origin: str = IOC_ORIGIN,
+    advert_s: float = 0.0,
 ) -> IocRun:
     """Every policy over every round; the same seed gives the same result.
 
     Every policy sees the same initial fleet and, in a round, the same arrivals. ``fleet``
     (default :func:`ioc_fleet`) and ``origin`` give the nodes (:func:`ioc_nodes`); the users'
     provider is the origin site's, and each node's state type is its inventory ``workload``.
+    ``advert_s`` [s]: policies decide on load advertised that often (0: live load).
     """
     fleet = ioc_fleet() if fleet is None else fleet
     nodes = ioc_nodes(fleet, origin)
@@ -188,7 +195,7 @@ def run_ioc(
         for index, load in enumerate(loads):
             policy = make_policy(name, h_star_bits=h_star)
             rng = np.random.default_rng([seed, 1, index])
-            results.append(run_round(nodes, history, load, policy, h_star, rng))
+            results.append(run_round(nodes, history, load, policy, h_star, rng, advert_s))
             done += 1
             if progress is not None:
                 progress(done, total)

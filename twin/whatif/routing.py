@@ -36,6 +36,13 @@ How the simulation sees load and overload
   dropped when it is full. A resolution that finds no instance within a hard bound answers
   none, and the requests until the next resolution are refused.
 
+**Stale load information.** With ``advert_s`` > 0 the schemes decide on load as advertised:
+instances advertise at multiples of ``advert_s`` [s], and every choice between two
+advertisements sees the loads (and which instances are full) as they were at the first decision
+after the last one. An instance still turns away what it has no room for, so a choice made on
+stale load can be dropped, and a hard bound chosen on stale load can be passed. 0 (the default)
+decides on live load.
+
 Arrivals are Poisson per user (seeded) or evenly spaced; metrics are taken after a warm-up of
 ``warmup_s`` [s] so the trailing windows are filled.
 """
@@ -108,7 +115,8 @@ class ServiceScenario:
     rtt_ms : {(user gateway, instance gateway): round trip [ms]}; every pair must be present.
     window_s, horizon_s, warmup_s : float [s]; arrivals : ``poisson`` or ``uniform``;
     connections : long-lived connections per user (anycast sticks each to one instance);
-    dns_ttl_s : float [s] how long clients cache a DNS answer.
+    dns_ttl_s : float [s] how long clients cache a DNS answer; advert_s : float [s] interval
+    at which instances advertise their load (0: decisions see live load).
     """
 
     service: str
@@ -121,6 +129,7 @@ class ServiceScenario:
     arrivals: Literal["poisson", "uniform"] = "poisson"
     connections: int = 1
     dns_ttl_s: float = DNS_TTL_S
+    advert_s: float = 0.0
     _rtt: FloatArray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -138,6 +147,8 @@ class ServiceScenario:
             raise ValueError("each user needs at least one connection")
         if self.dns_ttl_s <= 0:
             raise ValueError("dns_ttl_s must be positive")
+        if self.advert_s < 0:
+            raise ValueError("advert_s must be 0 (live load) or positive")
         rtt = [[self.rtt_ms[(u.gateway, i.gateway)] for i in self.instances] for u in self.users]
         object.__setattr__(self, "_rtt", np.asarray(rtt, dtype=float))
 
@@ -148,17 +159,21 @@ class ServiceScenario:
 
 
 def with_options(
-    scenario: ServiceScenario, dns_ttl_s: float | None = None, bound: BoundMode | None = None
+    scenario: ServiceScenario,
+    dns_ttl_s: float | None = None,
+    bound: BoundMode | None = None,
+    advert_s: float | None = None,
 ) -> ServiceScenario:
-    """``scenario`` with another DNS cache time [s] and/or every user's bound made ``bound``
-    (None keeps what the scenario has)."""
+    """``scenario`` with another DNS cache time [s], every user's bound made ``bound`` and/or
+    another load advertisement interval [s] (None keeps what the scenario has)."""
     users = (
         scenario.users
         if bound is None
         else tuple(dataclasses.replace(u, bound=bound) for u in scenario.users)
     )
     ttl = scenario.dns_ttl_s if dns_ttl_s is None else dns_ttl_s
-    return dataclasses.replace(scenario, users=users, dns_ttl_s=ttl)
+    advert = scenario.advert_s if advert_s is None else advert_s
+    return dataclasses.replace(scenario, users=users, dns_ttl_s=ttl, advert_s=advert)
 
 
 def choose_instance(
@@ -255,8 +270,21 @@ def simulate_rate(
         room = [len(w) < lim for w, lim in zip(accepted, limit, strict=True)]
         return after, room
 
+    advertised: list[tuple[list[float], list[bool]]] = []
+    next_advert = -np.inf
+
+    def seen_at(now: float) -> tuple[list[float], list[bool]]:
+        """The loads a decision sees: live, or as at the last advertisement."""
+        nonlocal next_advert
+        if scenario.advert_s <= 0:
+            return loads_at(now)
+        if now >= next_advert:
+            advertised[:] = [loads_at(now)]
+            next_advert = (np.floor(now / scenario.advert_s) + 1.0) * scenario.advert_s
+        return advertised[0]
+
     def greedy(u: int, now: float) -> int:
-        after, room = loads_at(now)
+        after, room = seen_at(now)
         user = scenario.users[u]
         return choose_instance(
             scenario.rtt_matrix_ms[u].tolist(),
@@ -274,7 +302,7 @@ def simulate_rate(
         user = scenario.users[u]
         if user.max_latency_ms is None or user.bound == "soft":
             return False
-        _, room = loads_at(now)
+        _, room = seen_at(now)
         return any(room)
 
     sticky = [
@@ -304,6 +332,7 @@ def simulate_rate(
         else:
             j = greedy(u, now)
             refuse = j < 0 and refusing(u, now)
+            j = j if j >= 0 and room[j] else -1  # chosen on stale load: may be full
         if j < 0:
             if now >= scenario.warmup_s:
                 refused[u] += refuse

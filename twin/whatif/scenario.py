@@ -5,7 +5,8 @@ A scenario file describes a stateless service the way the ``service-routing`` pr
     kind = "service-routing"
     service = "/yolo"
     arrivals = "uniform"          # or "poisson"; optional
-    horizon_s = 10.0              # optional: window_s, warmup_s, connections, dns_ttl_s too
+    horizon_s = 10.0              # optional: window_s, warmup_s, connections, dns_ttl_s,
+                                  # advert_s (load advertisement interval [s]) too
     [[instances]]  id, gateway, capacity_rps [req/s], price, base_latency_ms [ms]
     [[users]]      id, gateway, max_latency_ms [ms] (optional: lowest latency at any price),
                    bound = "hard" (refuse what no instance serves within it) or "soft"
@@ -64,6 +65,7 @@ class _ScenarioSpec(_Strict):
     warmup_s: Annotated[float, Field(ge=0.0)] = 1.0
     connections: Annotated[int, Field(ge=1)] = 1
     dns_ttl_s: Annotated[float, Field(gt=0.0)] = DNS_TTL_S
+    advert_s: Annotated[float, Field(ge=0.0)] = 0.0
 
 
 def read_scenario(path: Path) -> ServiceScenario:
@@ -104,6 +106,7 @@ def build_scenario(data: Any, source: str = "<scenario>") -> ServiceScenario:
             arrivals=spec.arrivals,
             connections=spec.connections,
             dns_ttl_s=spec.dns_ttl_s,
+            advert_s=spec.advert_s,
         )
     except ValueError as exc:
         raise ConfigError(f"{source}: {exc}") from None

@@ -112,6 +112,7 @@ def test_the_human_summary_names_each_policy() -> None:
         (["nowhere"], "unknown preset"),
         (["service-routing", "--policy", "gossip"], "unknown policy"),
         (["service-routing", "--dns-ttl", "0"], "--dns-ttl must be positive"),
+        (["ioc-16-nodes", "--advert-s", "-1"], "--advert-s must be 0"),
         (["service-routing", "--rates", "5:1:1"], "START <= STOP"),
         (["ioc-16-nodes", "--concurrency", "0"], "positive integers"),
     ],

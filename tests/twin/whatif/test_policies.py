@@ -41,7 +41,10 @@ def reference_choice(
         return min(range(n), key=lambda j: (st_.load[j], j)), True
     best = min(d[j] for j in fits)
     ties = [j for j in fits if d[j] <= best + policy.tolerance]
-    chosen = min(ties, key=lambda j: (drift[j], j))
+    closest = min(drift[j] for j in ties)
+    alike = [j for j in ties if drift[j] <= closest + policy.entropy_tolerance_bits]
+    latency = [float(st_.latency_ms[0, j]) for j in range(n)]
+    chosen = min(alike, key=lambda j: (latency[j], drift[j], j))
     far = d[chosen] > policy.far_demand and drift[chosen] > policy.far_entropy_bits
     return chosen, far
 
@@ -62,6 +65,20 @@ def test_among_near_ties_the_entropy_closest_to_h_star_wins() -> None:
         np.array([0.3, 0.3, 0.3]), 0, s
     )
     assert placement.node == 1
+
+
+def test_near_ties_alike_in_entropy_go_to_the_nearest() -> None:
+    # nodes 0 and 1 fit alike and sit 0.1 bits apart around H*: the nearer one wins; node 2
+    # is nearer still but 1.3 bits from H*
+    s = state(
+        [[0.30, 0.3, 0.3], [0.31, 0.3, 0.3], [0.30, 0.3, 0.3]],
+        entropy=[0.5, 0.6, 1.8],
+        latency=[45.0, 2.5, 1.0],
+    )
+    demand = np.array([0.3, 0.3, 0.3])
+    assert EntropyBalanced(h_star_bits=0.5).choose(demand, 0, s).node == 1
+    plain = EntropyBalanced(h_star_bits=0.5, entropy_tolerance_bits=0.0)
+    assert plain.choose(demand, 0, s).node == 0  # latency ignored: the entropy decides
 
 
 def test_nodes_that_cannot_cover_the_demand_are_skipped() -> None:
@@ -99,9 +116,13 @@ def test_vectorised_matching_equals_the_reference(data: st.DataObject, n: int) -
         st.lists(st.sampled_from([0.0, 0.5, 1.0, 1.5, 2.0]), min_size=n, max_size=n)
     )
     load = data.draw(st.lists(st.floats(0, 2), min_size=n, max_size=n))
+    latency = data.draw(st.lists(st.sampled_from([1.0, 2.5, 9.5, 45.0]), min_size=n, max_size=n))
     demands = data.draw(st.lists(st.lists(grid, min_size=3, max_size=3), min_size=1, max_size=6))
-    policy = EntropyBalanced(h_star_bits=data.draw(st.sampled_from([0.0, 0.5, 1.0])))
-    s = state(avail, entropy, load=load)
+    policy = EntropyBalanced(
+        h_star_bits=data.draw(st.sampled_from([0.0, 0.5, 1.0])),
+        entropy_tolerance_bits=data.draw(st.sampled_from([0.0, 0.25, 0.6])),
+    )
+    s = state(avail, entropy, load=load, latency=latency)
     nodes, flags = policy.choose_batch(np.array(demands, dtype=float), s)
     for demand, node, flag in zip(demands, nodes, flags, strict=True):
         expected_node, expected_flag = reference_choice(demand, s, policy)

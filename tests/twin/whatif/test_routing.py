@@ -14,6 +14,7 @@ from twin.whatif.report import service_routing_report
 from twin.whatif.routing import (
     ROUTING_POLICIES,
     RateResult,
+    RoutingPolicy,
     choose_instance,
     compute_latency_ms,
     simulate_rate,
@@ -227,3 +228,28 @@ def test_poisson_sweeps_repeat_under_a_seed_and_change_with_it() -> None:
 def test_unknown_routing_policy_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown routing policy"):
         simulate_rate(service_routing(), "gossip", 1.0, np.random.default_rng(0))  # type: ignore[arg-type]
+
+
+def test_stale_load_erodes_url_paths_advantage() -> None:
+    """Deciding on load advertised every T seconds: URL-PATH loses its lead over anycast as T
+    reaches the load window, and a hard bound chosen on stale load can be passed."""
+    scenario = service_routing()
+
+    def served(advert_s: float, policy: RoutingPolicy) -> RateResult:
+        stale = with_options(scenario, advert_s=advert_s)
+        return simulate_rate(stale, policy, 80.0, np.random.default_rng(0))
+
+    def total(point: RateResult) -> float:
+        return sum(u.served_rps for u in point.users.values())
+
+    live, stale = served(0.0, "url-path"), served(2.0, "url-path")
+    anycast = served(0.0, "anycast")
+    assert total(live) > total(anycast) + 50
+    assert total(stale) == pytest.approx(total(anycast))  # herding on 2 s old load
+    assert total(served(0.5, "url-path")) < total(live)
+    u1 = stale.users["u1"]
+    assert u1.max_latency_ms is not None and u1.max_latency_ms > 10.0
+    assert u1.served_rps + u1.refused_rps + u1.dropped_rps == pytest.approx(80.0)
+    assert served(2.0, "anycast") == anycast  # anycast decides once: staleness changes nothing
+    with pytest.raises(ValueError, match="advert_s"):
+        with_options(scenario, advert_s=-1.0)

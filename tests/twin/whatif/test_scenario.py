@@ -83,12 +83,13 @@ def test_a_file_sets_soft_bounds_and_the_dns_cache_time(tmp_path: Path) -> None:
     path = tmp_path / "soft.toml"
     text = REFERENCE_TOML.replace(
         "max_latency_ms = 10}", 'max_latency_ms = 10, bound = "soft"}'
-    ).replace('service = "/yolo"', 'service = "/yolo"\ndns_ttl_s = 30')
+    ).replace('service = "/yolo"', 'service = "/yolo"\ndns_ttl_s = 30\nadvert_s = 0.5')
     path.write_text(text)
     scenario = read_scenario(path)
     assert scenario.users[0].bound == "soft"
     assert scenario.users[1].bound == "hard"
     assert scenario.dns_ttl_s == 30.0
+    assert scenario.advert_s == 0.5
     bad = tmp_path / "bad.toml"
     bad.write_text(text.replace('bound = "soft"', 'bound = "firm"'))
     with pytest.raises(ConfigError, match="bound"):
