@@ -258,6 +258,16 @@ def _refuse(reason: Reason, message: str) -> PayloadError:
     return PayloadError(reason.value, message)
 
 
+def check_payload_size(size: int) -> None:
+    """Refuse (``too_large``) a payload of ``size`` bytes over :data:`MAX_PAYLOAD_BYTES`."""
+    if size > MAX_PAYLOAD_BYTES:
+        raise _refuse(
+            Reason.TOO_LARGE,
+            f"payload is {size} bytes, more than {MAX_PAYLOAD_BYTES}: "
+            "split it into several messages",
+        )
+
+
 def parse_message(
     topic: str,
     payload: bytes,
@@ -279,12 +289,7 @@ def parse_message(
     :class:`Reason` slug for anything refused.
     """
     where = parse_topic(topic)
-    if len(payload) > MAX_PAYLOAD_BYTES:
-        raise _refuse(
-            Reason.TOO_LARGE,
-            f"payload is {len(payload)} bytes, more than {MAX_PAYLOAD_BYTES}: "
-            "split it into several messages",
-        )
+    check_payload_size(len(payload))
     try:
         text = payload.decode("utf-8")
     except UnicodeDecodeError as exc:

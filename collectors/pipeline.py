@@ -5,6 +5,13 @@ thread drains the queue in bulk, parses each message (``collectors.parsers``), w
 dead letters of a batch to the store in one call, and only then acknowledges the batch's messages,
 in the order they arrived: at-least-once delivery.
 
+Memory: the queue and the open batch together hold at most ``queue_size`` messages and
+``queue_bytes`` bytes of payload; ``submit`` blocks while either bound is reached (back-pressure
+onto the MQTT connection; with MQTT 5 the broker already stops at ``queue_size`` unacknowledged
+messages). A payload over the parser's limit is cut to its first
+:data:`DEAD_LETTER_PAYLOAD_CHARS` bytes as it arrives, before anything decodes it, and
+dead-lettered as ``too_large``: an oversized message costs no more memory than a small one.
+
 Batching: a batch is written when it holds ``batch_size`` readings, when ``batch_interval_s`` has
 passed since its first message, or when no message has arrived for ``idle_flush_s`` (the end of a
 burst is stored at once instead of waiting out the interval). The queue is a deque the network
@@ -39,7 +46,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
-from collectors.parsers import parse_message
+from collectors.parsers import MAX_PAYLOAD_BYTES, check_payload_size, parse_message
 from collectors.topics import ALERTS_PREFIX
 from twin.errors import PayloadError, StoreError, StoreUnavailable
 from twin.model import Fleet, Reading
@@ -85,6 +92,8 @@ class Message(NamedTuple):
     received_at: datetime
     mid: int = 0
     acknowledge: Acknowledge | None = None
+    cut_from: int = 0
+    """The payload's size on arrival [bytes] when it was cut for exceeding the payload limit."""
 
 
 @dataclass
@@ -150,7 +159,8 @@ class IngestPipeline:
     batch_size : readings per store write at most; batch_interval_s : longest wait [s] before a
     partial batch is written; idle_flush_s : a partial batch is written once no message has
     arrived for this long [s]; queue_size : messages the queue holds before ``submit`` blocks
-    (back-pressure onto the MQTT connection).
+    (back-pressure onto the MQTT connection); queue_bytes : payload bytes the queue and the open
+    batch hold before ``submit`` blocks [bytes].
     """
 
     def __init__(
@@ -163,13 +173,15 @@ class IngestPipeline:
         batch_interval_s: float = 0.5,
         idle_flush_s: float = 0.05,
         queue_size: int = 20_000,
+        queue_bytes: int = 64_000_000,
         max_clock_skew_s: float = 300.0,
         spool: Spool | None = None,
         parse: Parse | None = None,
     ) -> None:
-        if min(batch_size, queue_size, batch_interval_s, idle_flush_s) <= 0:
+        if min(batch_size, queue_size, queue_bytes, batch_interval_s, idle_flush_s) <= 0:
             raise ValueError(
-                "batch_size, queue_size, batch_interval_s and idle_flush_s must be positive"
+                "batch_size, queue_size, queue_bytes, batch_interval_s and idle_flush_s must be "
+                "positive"
             )
         self._store = store
         self._fleet = fleet
@@ -182,6 +194,11 @@ class IngestPipeline:
         self._parse = parse
         self._queue: deque[Message] = deque()
         self._queue_size = queue_size
+        self._queue_bytes = queue_bytes
+        self._bytes_in = 0
+        """Payload bytes submitted so far (written by the network thread only)."""
+        self._bytes_done = 0
+        """Payload bytes of messages finished with (written by the writer thread only)."""
         self._stopping = threading.Event()
         self._wakeup = threading.Event()
         self._give_up = threading.Event()
@@ -198,17 +215,32 @@ class IngestPipeline:
         """Messages waiting to be stored."""
         return len(self._queue)
 
+    @property
+    def bytes_held(self) -> int:
+        """Payload bytes in the queue and the open batch [bytes]."""
+        return self._bytes_in - self._bytes_done
+
     def submit(self, message: Message) -> None:
-        """Enqueue one message (network thread). Blocks while the queue is full.
+        """Enqueue one message (network thread). Blocks while the queue is full (in messages
+        or in bytes; a message larger than the byte bound waits for an empty queue).
 
         Once the pipeline has stopped, a message that finds the queue full is left unacknowledged
         (the broker re-delivers it to the next session) instead of blocking forever.
         """
+        size = len(message.payload)
+        if size > MAX_PAYLOAD_BYTES:
+            message = message._replace(
+                payload=message.payload[:DEAD_LETTER_PAYLOAD_CHARS], cut_from=size
+            )
+            size = len(message.payload)
         self.counters.received += 1
-        while len(self._queue) >= self._queue_size:
+        while len(self._queue) >= self._queue_size or (
+            self.bytes_held and self.bytes_held + size > self._queue_bytes
+        ):
             if self._stopping.is_set() and not self._writer_alive:
                 return
             time.sleep(POLL_S)
+        self._bytes_in += size
         self._queue.append(message)
         if not self._wakeup.is_set():
             self._wakeup.set()
@@ -268,6 +300,8 @@ class IngestPipeline:
                 "for the broker to re-deliver",
                 len(batch.messages),
             )
+        finally:
+            self._bytes_done += sum(len(message.payload) for message in batch.messages)
 
     def _collect_batch(self) -> Batch:
         """Take and parse messages until the batch holds ``batch_size`` readings, the interval
@@ -304,6 +338,7 @@ class IngestPipeline:
         batch.messages.append(message)
         if not message.topic.startswith(ALERTS_PREFIX):  # skip the product's own alert state
             try:
+                check_payload_size(message.cut_from)
                 readings = (self._parse or parse_message)(
                     message.topic,
                     message.payload,

@@ -115,6 +115,7 @@ class Collector:
             batch_interval_s=settings.batch_interval_s,
             idle_flush_s=settings.idle_flush_s,
             queue_size=settings.queue_size,
+            queue_bytes=int(settings.queue_max_mb * 1_000_000),
             max_clock_skew_s=settings.max_clock_skew_s,
             spool=self.spool,
             parse=DeviceTopics.from_settings(settings).parse,

@@ -183,6 +183,7 @@ class Settings(BaseSettings):
         0.05, gt=0, description="write a partial batch once no message came for this long [s]"
     )
     queue_size: int = Field(20_000, gt=0, description="bounded ingest queue [messages]")
+    queue_max_mb: float = Field(64.0, gt=0, description="bounded ingest queue [MB of payload]")
     gc_freeze: bool = Field(
         True,
         description="while the collector runs, keep the objects alive at its start out of the "

@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 import logging
 import math
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -278,6 +279,52 @@ def test_outage_is_absorbed_by_the_spool_and_drained_after(
     assert spool.files() == []  # drained once the store took writes again
     stored = store.query("node", NOW - timedelta(hours=1), NOW + timedelta(seconds=1))
     assert len(stored) == 20
+
+
+def test_the_queue_is_bounded_in_bytes_while_the_store_is_away(
+    store: DuckDBStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pipeline_module, "RETRY_MIN_S", 0.01)
+    monkeypatch.setattr(pipeline_module, "RETRY_MAX_S", 0.01)
+    flaky = FlakyStore(store, failures=10**9)
+    pipe = IngestPipeline(flaky, queue_bytes=10_000, batch_interval_s=0.05)  # type: ignore[arg-type]
+    padding = " " * 3_000  # whitespace: a valid reading of about 3 kB
+
+    def message(i: int) -> Message:
+        body = node_message(i)
+        return body._replace(payload=body.payload + padding.encode())
+
+    pipe.start()
+    submitter = threading.Thread(target=lambda: [pipe.submit(message(i)) for i in range(100)])
+    submitter.start()
+    assert wait_for(lambda: flaky.attempts >= 20)  # the outage has gone on for a while
+    assert pipe.counters.received <= 4  # three held (9 kB), the fourth waits for room
+    assert pipe.bytes_held <= 10_000
+    flaky.failures = 0
+    submitter.join(30)
+    assert pipe.stop()
+    assert pipe.counters.stored_messages == 100
+    assert pipe.bytes_held == 0
+
+
+def test_an_oversized_payload_is_cut_on_arrival_and_dead_lettered(store: DuckDBStore) -> None:
+    pipe = IngestPipeline(store, queue_bytes=100_000, batch_interval_s=0.05)
+    huge = b'{"fields": {"cpu_util": 0.5}}' + b" " * (5 << 20)
+    for i in range(20):  # 100 MB in all, queued before the writer starts
+        pipe.submit(Message(f"cne/v1/site-a/node/n{i}", huge, NOW))
+    assert pipe.bytes_held <= 20 * pipeline_module.DEAD_LETTER_PAYLOAD_CHARS
+    pipe.start()
+    assert pipe.stop()
+    assert pipe.counters.dead_by_reason == {"too_large": 20}
+    dead = store.query("dead_letter", NOW - timedelta(hours=1), datetime.now(UTC))
+    assert dead["error"].str.contains(f"payload is {len(huge)} bytes").all()
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return condition()
 
 
 class BrokenOnceStore:

@@ -1,5 +1,6 @@
 """What every fault run needs: a sequence-numbered QoS 1 publisher, a checker that counts sent /
-stored / missing / duplicated messages, and a small file system the run can fill.
+stored / missing / duplicated messages, a Mosquitto and a collector that can be stopped or
+killed, and a small file system the run can fill.
 
 Each message carries its sequence number twice: as the reading's time (``SEQ_T0`` plus the
 number in milliseconds, so every message is its own row) and as the ``tasks_running`` field (so
@@ -11,18 +12,35 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
+import multiprocessing
 import os
+import signal
 import subprocess
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
+from typing import Any
 
-from collectors.publish import Publisher
-from twin.config import BrokerURL
+import paho.mqtt.client as mqtt
+
+from collectors.service import Collector
+from twin.config import BrokerURL, load_settings
 from twin.store import TelemetryStore
+from twin.store.duckdb import DuckDBStore
+
+MOSQUITTO = "/usr/sbin/mosquitto"
+MAX_UNCONFIRMED = 1_000
+"""Publishes the sequence publisher lets wait for the broker's confirmation at once."""
+DEPLOY_CONF = Path(__file__).parents[2] / "deploy" / "mosquitto.conf"
+DURABLE_BROKER = "".join(
+    line + "\n" for line in DEPLOY_CONF.read_text().splitlines() if line.startswith("autosave")
+)
+"""The persistence lines deploy/mosquitto.conf ships (when to save the broker's state)."""
 
 SITE = "faults"
 """The site every sequence-numbered message is published under."""
@@ -39,11 +57,19 @@ def seq_message(seq: int) -> tuple[str, bytes]:
 
 class SequencePublisher:
     """Publishes messages 0, 1, 2 … at QoS 1 at ``rate`` [messages/s] on its own thread until
-    stopped; ``sent`` counts those the broker confirmed (PUBACK)."""
+    stopped, with at most :data:`MAX_UNCONFIRMED` unconfirmed. Survives broker restarts: paho
+    reconnects and sends again what the broker had not confirmed. ``sent`` counts the messages
+    the broker confirmed (PUBACK)."""
 
     def __init__(self, broker: BrokerURL, rate: float, client_id: str = "fault-publisher") -> None:
-        self._publisher = Publisher(broker, client_id)
+        self._broker = broker
+        self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
+        self._client.max_inflight_messages_set(MAX_UNCONFIRMED)
+        self._client.max_queued_messages_set(0)
+        self._client.reconnect_delay_set(0.1, 1.0)
+        self._client.on_publish = self._confirmed
         self._rate = rate
+        self._confirmations = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="fault-publisher", daemon=True)
         self.published = 0
@@ -51,24 +77,36 @@ class SequencePublisher:
 
     def start(self) -> None:
         """Connect and start publishing."""
-        self._publisher.start()
+        self._client.connect(self._broker.host, self._broker.port)
+        self._client.loop_start()
         self._thread.start()
 
     def _run(self) -> None:
         started = time.monotonic()
         while not self._stop.is_set():
             due = int((time.monotonic() - started) * self._rate) + 1
-            self._publisher.publish(seq_message(seq) for seq in range(self.published, due))
-            self.published = max(self.published, due)
+            while self.published < due and self.published - self._confirmations < MAX_UNCONFIRMED:
+                self._client.publish(*seq_message(self.published), qos=1)
+                self.published += 1
             self._stop.wait(0.01)
 
-    def stop(self) -> int:
+    def _confirmed(self, *args: object) -> None:
+        self._confirmations += 1  # paho's network thread, the only writer
+
+    def stop(self, timeout_s: float = 120.0) -> int:
         """Stop publishing, wait for the broker to confirm everything; return messages sent."""
         self._stop.set()
         self._thread.join()
-        if not self._publisher.flush(120.0):
-            raise AssertionError("the broker did not confirm every publish within 120 s")
-        self._publisher.stop()
+        deadline = time.monotonic() + timeout_s
+        while self._confirmations < self.published and time.monotonic() < deadline:
+            time.sleep(0.01)
+        self._client.disconnect()
+        self._client.loop_stop()
+        if self._confirmations < self.published:
+            raise AssertionError(
+                f"the broker confirmed {self._confirmations} of {self.published} publishes "
+                f"within {timeout_s} s"
+            )
         self.sent = self.published
         return self.sent
 
@@ -105,12 +143,133 @@ def tally(store: TelemetryStore, sent: int) -> Tally:
     return Tally(sent, stored, sent - stored, duplicated)
 
 
-def stored_count(store: TelemetryStore) -> int:
-    """Sequence-numbered rows stored so far (to wait on while a run drains)."""
-    rows = store.query(
-        "node", SEQ_T0 - timedelta(seconds=1), datetime.now(UTC), tags={"site": SITE}
-    )
-    return len(rows)
+class Broker:
+    """A real Mosquitto on 127.0.0.1:``port`` with persistence in ``directory``; ``persistence``
+    adds configuration lines (e.g. :data:`DURABLE_BROKER`). Stopped with SIGTERM or SIGKILL and
+    started again on the same port and files."""
+
+    def __init__(self, directory: Path, port: int, persistence: str = "") -> None:
+        if not Path(MOSQUITTO).exists():
+            raise FileNotFoundError(
+                "mosquitto is not installed: apt-get install -y mosquitto mosquitto-clients"
+            )
+        directory.mkdir(parents=True, exist_ok=True)
+        self.directory = directory
+        self.port = port
+        self.url = BrokerURL(embedded=False, host="127.0.0.1", port=port)
+        self._config = directory / "mosquitto.conf"
+        # Run as root, Mosquitto drops to its own user, which cannot write a test's directory.
+        user = "user root\n" if os.geteuid() == 0 else ""
+        self._config.write_text(
+            f"listener {port} 127.0.0.1\nallow_anonymous true\n{user}persistence true\n"
+            f"persistence_location {directory}/\nmax_queued_messages 0\n"
+            f"max_inflight_messages 0\n{persistence}"
+        )
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start Mosquitto and wait until it accepts connections."""
+        from tests.conftest import wait_for_port
+
+        with (self.directory / "mosquitto.log").open("ab") as log:
+            self._process = subprocess.Popen(
+                [MOSQUITTO, "-c", str(self._config)], stdout=log, stderr=log
+            )
+        wait_for_port(self.port)
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
+        """Stop Mosquitto with ``sig`` (SIGTERM: it saves its state first; SIGKILL: a crash)."""
+        if self._process is not None:
+            self._process.send_signal(sig)
+            self._process.wait(30)
+            self._process = None
+
+
+def _collector_main(
+    settings: dict[str, Any], store_path: str, delivered: Synchronized, ready: Any, stop: Any
+) -> None:
+    """A collector process: runs until ``stop`` is set, publishing its progress."""
+    logging.basicConfig(level=logging.WARNING, format="collector %(levelname)s %(message)s")
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    config = load_settings(**settings)
+    store = DuckDBStore(Path(store_path))
+    collector = Collector(config, store, config.broker_url)
+    collector.start()
+    ready.set()
+    while not stop.wait(0.05):
+        delivered.value = collector.delivered()
+    collector.stop()
+    delivered.value = collector.delivered()
+    store.close()
+
+
+class CollectorProcess:
+    """A collector in a process of its own (so it can be killed and its memory measured)
+    storing into the DuckDB file ``store_path`` with ``settings`` (load_settings keywords)."""
+
+    def __init__(self, settings: dict[str, Any], store_path: Path) -> None:
+        self._settings = settings
+        self._store_path = store_path
+        self._context = multiprocessing.get_context("spawn")
+        self._process: Any = None
+        self._delivered: Synchronized = self._context.Value("q", 0)
+        self._stop = self._context.Event()
+        self.peak_rss_mib = 0.0
+
+    def start(self) -> None:
+        """Start a new collector process (a stable client id resumes the broker session) and
+        wait until it has subscribed."""
+        self._delivered.value = 0
+        self._stop = self._context.Event()
+        ready = self._context.Event()
+        self._process = self._context.Process(
+            target=_collector_main,
+            args=(self._settings, str(self._store_path), self._delivered, ready, self._stop),
+            daemon=True,
+        )
+        self._process.start()
+        if not ready.wait(120):
+            self.kill()
+            raise AssertionError("the collector process did not connect within 120 s")
+        time.sleep(0.2)  # its subscription is confirmed
+
+    @property
+    def delivered(self) -> int:
+        """Messages the running process has stored or dead-lettered (and acknowledged)."""
+        self.sample_rss()
+        return int(self._delivered.value)
+
+    def sample_rss(self) -> None:
+        """Keep the process's peak resident memory (VmHWM) [MiB]."""
+        if self._process is None or self._process.pid is None:
+            return
+        try:
+            status = Path(f"/proc/{self._process.pid}/status").read_text()
+        except OSError:
+            return
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                self.peak_rss_mib = max(self.peak_rss_mib, int(line.split()[1]) / 1024)
+
+    def stop(self, timeout_s: float = 120.0) -> None:
+        """Stop cleanly: store what was received, then exit."""
+        if self._process is not None:
+            self.sample_rss()
+            self._stop.set()
+            self._process.join(timeout_s)
+            if self._process.exitcode is None:
+                self._process.kill()
+                self._process.join()
+                raise AssertionError(f"the collector did not stop within {timeout_s} s")
+            self._process = None
+
+    def kill(self) -> None:
+        """SIGKILL: the collector dies holding whatever it had not stored."""
+        if self._process is not None:
+            self.sample_rss()
+            self._process.kill()
+            self._process.join()
+            self._process = None
 
 
 class SmallFileSystem:

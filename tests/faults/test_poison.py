@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -61,5 +62,5 @@ def test_poison_and_wide_messages_are_refused_and_nothing_valid_is_lost(
     assert node_fields == ["tasks_running"]
 
 
-def _all_time() -> tuple[str, str]:
-    return "2000-01-01T00:00:00Z", "2100-01-01T00:00:00Z"
+def _all_time() -> tuple[datetime, datetime]:
+    return datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)

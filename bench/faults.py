@@ -1,0 +1,308 @@
+"""Fault injection, full size: sequence-numbered QoS 1 traffic through a real Mosquitto into a
+collector process storing to DuckDB, one fault per run, and what became of every message.
+
+Each run starts a fresh Mosquitto (persistence as deploy/mosquitto.conf ships it, unless the run
+says otherwise) and a collector in its own process, publishes ``--rate`` messages/s for
+``--seconds``, injects its fault a third of the way in, then stops publishing, stops the
+collector cleanly and counts the store: sent (confirmed by the broker), stored, missing,
+duplicated; recovery time (from the end of the fault until the collector has finished every
+message published before it ended); peak RSS of the collector process (VmHWM; the largest of
+its processes when it was restarted); and the most messages it lagged behind the publisher.
+
+Faults: ``none``; ``broker-sigterm`` and ``broker-sigkill`` (down 2 s, restarted on the same
+files); ``broker-sigkill-autosave30`` (the earlier setting, ``autosave_interval 30``);
+``collector-sigkill`` (restarted after 2 s); ``disk-full`` (the DuckDB file's tmpfs full for 10 s;
+needs root); ``poison`` (30 task-type names over 64 characters and 10 readings of 3,000 fields);
+``oversized`` (20 payloads of 10 MB); ``fuzz`` (``--fuzz`` mutated payloads of every accepted
+format interleaved with the sequence: every message is stored or dead-lettered, every valid one
+stored); ``load-2x`` (twice ``--rate``).
+
+Usage, from the repository root: ``python -m bench.faults [--rate 500] [--seconds 30]
+[--only disk-full,poison]`` (it shares tests/faults/harness.py with the CI subset); prints
+one Markdown table (docs/reliability.md). Traffic stays on 127.0.0.1; every process it starts
+is stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import signal
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from collectors.publish import Publisher
+from tests.conftest import free_port
+from tests.faults.harness import (
+    DURABLE_BROKER,
+    Broker,
+    CollectorProcess,
+    SequencePublisher,
+    SmallFileSystem,
+    tally,
+)
+from twin.store.duckdb import DuckDBStore
+
+DOWN_S = 2.0
+"""How long a stopped broker or collector stays down [s]."""
+FULL_S = 10.0
+"""How long the file system stays full [s]."""
+STALL_S = 15.0
+"""A collector that finishes no message for this long while behind is taken to be done [s]."""
+HEADER = (
+    "| fault | sent | stored | missing | duplicated | recovery [s] | peak RSS [MiB] | peak lag |"
+)
+
+
+@dataclass
+class Run:
+    """What one fault run sets up and what its fault function needs."""
+
+    directory: Path
+    broker: Broker
+    collector: CollectorProcess
+    publisher: SequencePublisher
+    fs: SmallFileSystem | None = None
+    extra_sent: int = 0
+    """Messages published besides the sequence (poison, fuzz …) that the broker confirmed."""
+    delivered_before: int = 0
+    """Messages finished by a collector process that the fault killed."""
+
+
+Fault = Callable[[Run], None]
+
+
+def broker_stop(sig: signal.Signals) -> Fault:
+    def fault(run: Run) -> None:
+        run.broker.stop(sig)
+        time.sleep(DOWN_S)
+        run.broker.start()
+
+    return fault
+
+
+def collector_kill(run: Run) -> None:
+    run.delivered_before = run.collector.delivered
+    run.collector.kill()
+    time.sleep(DOWN_S)
+    run.collector.start()
+
+
+def disk_full(run: Run) -> None:
+    assert run.fs is not None
+    run.fs.fill()
+    time.sleep(FULL_S)
+    run.fs.free()
+
+
+def publish_extra(run: Run, messages: list[tuple[str, bytes]]) -> None:
+    """Publish messages besides the sequence and wait for the broker to confirm them."""
+    publisher = Publisher(run.broker.url, "fault-extra")
+    publisher.start()
+    publisher.publish(messages)
+    publisher.stop()
+    run.extra_sent += len(messages)
+
+
+def poison(run: Run) -> None:
+    bad = [
+        ("cne/v1/poison/node/p", json.dumps({"fields": {f"tasks_{i}_" + "x" * 80: 1}}).encode())
+        for i in range(30)
+    ]
+    wide = json.dumps({"fields": {f"tasks_t{i}": 1 for i in range(3_000)}}).encode()
+    publish_extra(run, bad + [("cne/v1/poison/node/w", wide)] * 10)
+
+
+def oversized(run: Run) -> None:
+    huge = b'{"fields": {"cpu_util": 0.5}}' + b" " * 10_000_000
+    publish_extra(run, [("cne/v1/poison/node/big", huge)] * 20)
+
+
+def fuzz(count: int) -> Fault:
+    def fault(run: Run) -> None:
+        publish_extra(run, fuzzed(count, random.Random(15)))
+
+    return fault
+
+
+FUZZ_SEEDS: list[tuple[str, bytes]] = [
+    ("cne/v1/fuzz/node/f1", b'{"ts": 1714564800, "fields": {"cpu_util": 0.5, "power_w": 300}}'),
+    ("cne/v1/fuzz/node/f1", b'[{"fields": {"mem_util": 0.2}}, {"fields": {"tasks_a": 3}}]'),
+    ("cne/v1/fuzz/node/f1", b"node cpu_util=0.5,power_w=3200i 1714564800000000000"),
+    ("cne/v1/fuzz/node/f1", b"cpu,cpu=cpu-total usage_idle=80 1714564800000000000"),
+    ("cne/v1/fuzz/link/l1", b'{"fields": {"util": 0.3, "latency_ms": 4.5}}'),
+    ("cne/v1/fuzz/meter/m1", b'{"kind": "pv", "fields": {"power_kw": 12.5}}'),
+    ("cne/v1/grid/FUZZ", b'{"fields": {"intensity_g_per_kwh": 512, "renewable_share": 0.3}}'),
+    ("tele/plug1/SENSOR", b'{"Time": "2024-05-01T12:00:00", "ENERGY": {"Power": 120}}'),
+]
+"""Valid payloads of every accepted format, mutated by :func:`fuzzed` (fuzz's own series)."""
+
+
+def fuzzed(count: int, rng: random.Random) -> list[tuple[str, bytes]]:
+    """``count`` payloads, each a seed with random bytes flipped, cut, repeated or inserted."""
+    out = []
+    for _ in range(count):
+        topic, payload = rng.choice(FUZZ_SEEDS)
+        data = bytearray(payload)
+        for _ in range(rng.randint(1, 4)):
+            at = rng.randrange(len(data) + 1)
+            match rng.randrange(4):
+                case 0 if data:
+                    data[min(at, len(data) - 1)] = rng.randrange(256)
+                case 1:
+                    del data[at:]
+                case 2:
+                    data[at:at] = data[: rng.randint(1, 16)]
+                case _:
+                    data[at:at] = bytes(rng.choice(b'{}[]",:0-9eE.\\ =\n\xff') for _ in range(3))
+        out.append((topic, bytes(data)))
+    return out
+
+
+def run_fault(
+    name: str,
+    fault: Fault | None,
+    rate: float,
+    seconds: float,
+    *,
+    persistence: str = DURABLE_BROKER,
+) -> dict[str, object]:
+    """One run (see the module docstring); returns its table row."""
+    with tempfile.TemporaryDirectory(prefix=f"cnetwin-fault-{name}-") as tmp:
+        directory = Path(tmp)
+        broker = Broker(directory / "mosquitto", free_port(), persistence)
+        broker.start()
+        fs = SmallFileSystem(directory / "disk", 64) if name == "disk-full" else None
+        if fs is not None:
+            fs.__enter__()
+        store_dir = fs.directory if fs is not None else directory
+        settings = {
+            "broker": f"mqtt://127.0.0.1:{broker.port}",
+            "data_dir": str(directory / "data"),
+            "client_id": "fault-collector",
+        }
+        collector = CollectorProcess(settings, store_dir / "store.duckdb")
+        publisher = SequencePublisher(broker.url, rate)
+        run = Run(directory, broker, collector, publisher, fs)
+        lag = LagSampler(run)
+        try:
+            collector.start()
+            publisher.start()
+            lag.start()
+            time.sleep(seconds / 3)
+            if fault is not None:
+                fault(run)
+            fault_end, published_then = time.monotonic(), publisher.published
+            target = published_then + run.extra_sent - run.delivered_before
+            time.sleep(max(0.0, seconds * 2 / 3 - (time.monotonic() - fault_end)))
+            sent = publisher.stop()
+            recovered = lag.wait_for(target, fault_end)
+            lag.wait_for(sent + run.extra_sent - run.delivered_before, fault_end)
+            lag.stop()
+            collector.stop()
+            store = DuckDBStore(store_dir / "store.duckdb")
+            result = tally(store, sent)
+            store.close()
+        finally:
+            lag.stop()
+            collector.kill()
+            broker.stop(signal.SIGKILL)
+            if fs is not None:
+                fs.__exit__(None, None, None)
+    return {
+        "fault": name,
+        "sent": result.sent,
+        "stored": result.stored,
+        "missing": result.missing,
+        "duplicated": result.duplicated,
+        "recovery_s": None if fault is None else recovered,
+        "peak_rss_mib": round(collector.peak_rss_mib),
+        "peak_lag": lag.peak,
+    }
+
+
+class LagSampler:
+    """Samples, every 0.1 s, how far the collector is behind the publisher [messages], and its
+    memory; tells when it caught up with a target."""
+
+    def __init__(self, run: Run) -> None:
+        self._run = run
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self.peak = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.1):
+            lag = self._run.publisher.published - self._run.collector.delivered
+            self.peak = max(self.peak, lag)
+
+    def wait_for(self, target: int, since: float) -> float | None:
+        """Seconds from ``since`` until the collector has finished ``target`` messages; None if
+        it stops making progress for :data:`STALL_S` first (messages were lost)."""
+        last, progress_at = -1, time.monotonic()
+        while time.monotonic() - progress_at < STALL_S:
+            delivered = self._run.collector.delivered
+            if delivered >= target:
+                return round(time.monotonic() - since, 1)
+            if delivered != last:
+                last, progress_at = delivered, time.monotonic()
+            time.sleep(0.05)
+        return None
+
+
+def faults(rate: float, fuzz_count: int) -> dict[str, tuple[Fault | None, dict[str, object]]]:
+    """Every fault by name: its function and how its run differs."""
+    return {
+        "none": (None, {}),
+        "broker-sigterm": (broker_stop(signal.SIGTERM), {}),
+        "broker-sigkill": (broker_stop(signal.SIGKILL), {}),
+        "broker-sigkill-autosave30": (
+            broker_stop(signal.SIGKILL),
+            {"persistence": "autosave_interval 30\n"},
+        ),
+        "collector-sigkill": (collector_kill, {}),
+        "disk-full": (disk_full, {}),
+        "poison": (poison, {}),
+        "oversized": (oversized, {}),
+        "fuzz": (fuzz(fuzz_count), {}),
+        "load-2x": (None, {"rate": 2 * rate}),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rate", type=float, default=500.0, help="messages/s (default 500)")
+    parser.add_argument("--seconds", type=float, default=30.0, help="publishing time per run")
+    parser.add_argument("--fuzz", type=int, default=100_000, help="fuzzed payloads (fuzz run)")
+    parser.add_argument("--only", default="", help="comma-separated fault names (default all)")
+    args = parser.parse_args()
+    table = faults(args.rate, args.fuzz)
+    chosen = [n for n in args.only.split(",") if n] or list(table)
+    print(HEADER, "|---|---|---|---|---|---|---|---|", sep="\n", flush=True)
+    for name in chosen:
+        fault, options = table[name]
+        rate = float(options.pop("rate", args.rate))  # type: ignore[arg-type]
+        row = run_fault(name, fault, rate, args.seconds, **options)  # type: ignore[arg-type]
+        recovery = row["recovery_s"] or ("—" if fault is None else "never")
+        print(
+            f"| {name} | {row['sent']} | {row['stored']} | {row['missing']} | "
+            f"{row['duplicated']} | {recovery} | {row['peak_rss_mib']} | {row['peak_lag']} |",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
