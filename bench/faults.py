@@ -17,6 +17,11 @@ needs root); ``poison`` (30 task-type names over 64 characters and 10 readings o
 format interleaved with the sequence: every message is stored or dead-lettered, every valid one
 stored); ``load-2x`` (twice ``--rate``).
 
+``--backlog N`` measures instead what the broker's persistence settings cost and keep: N
+messages queued for an absent collector's session, published as fast as the broker confirms
+them, under three settings; then the broker is killed and restarted, and the collector's
+session drained: publish rate, broker CPU time, and messages that survived the crash.
+
 Usage, from the repository root: ``python -m bench.faults [--rate 500] [--seconds 30]
 [--only disk-full,poison]`` (it shares tests/faults/harness.py with the CI subset); prints
 one Markdown table (docs/reliability.md). Traffic stays on 127.0.0.1; every process it starts
@@ -36,6 +41,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
 from collectors.publish import Publisher
 from tests.conftest import free_port
 from tests.faults.harness import (
@@ -44,8 +53,10 @@ from tests.faults.harness import (
     CollectorProcess,
     SequencePublisher,
     SmallFileSystem,
+    fuzzed,
     tally,
 )
+from twin.config import BrokerURL
 from twin.store.duckdb import DuckDBStore
 
 DOWN_S = 2.0
@@ -130,40 +141,6 @@ def fuzz(count: int) -> Fault:
     return fault
 
 
-FUZZ_SEEDS: list[tuple[str, bytes]] = [
-    ("cne/v1/fuzz/node/f1", b'{"ts": 1714564800, "fields": {"cpu_util": 0.5, "power_w": 300}}'),
-    ("cne/v1/fuzz/node/f1", b'[{"fields": {"mem_util": 0.2}}, {"fields": {"tasks_a": 3}}]'),
-    ("cne/v1/fuzz/node/f1", b"node cpu_util=0.5,power_w=3200i 1714564800000000000"),
-    ("cne/v1/fuzz/node/f1", b"cpu,cpu=cpu-total usage_idle=80 1714564800000000000"),
-    ("cne/v1/fuzz/link/l1", b'{"fields": {"util": 0.3, "latency_ms": 4.5}}'),
-    ("cne/v1/fuzz/meter/m1", b'{"kind": "pv", "fields": {"power_kw": 12.5}}'),
-    ("cne/v1/grid/FUZZ", b'{"fields": {"intensity_g_per_kwh": 512, "renewable_share": 0.3}}'),
-    ("tele/plug1/SENSOR", b'{"Time": "2024-05-01T12:00:00", "ENERGY": {"Power": 120}}'),
-]
-"""Valid payloads of every accepted format, mutated by :func:`fuzzed` (fuzz's own series)."""
-
-
-def fuzzed(count: int, rng: random.Random) -> list[tuple[str, bytes]]:
-    """``count`` payloads, each a seed with random bytes flipped, cut, repeated or inserted."""
-    out = []
-    for _ in range(count):
-        topic, payload = rng.choice(FUZZ_SEEDS)
-        data = bytearray(payload)
-        for _ in range(rng.randint(1, 4)):
-            at = rng.randrange(len(data) + 1)
-            match rng.randrange(4):
-                case 0 if data:
-                    data[min(at, len(data) - 1)] = rng.randrange(256)
-                case 1:
-                    del data[at:]
-                case 2:
-                    data[at:at] = data[: rng.randint(1, 16)]
-                case _:
-                    data[at:at] = bytes(rng.choice(b'{}[]",:0-9eE.\\ =\n\xff') for _ in range(3))
-        out.append((topic, bytes(data)))
-    return out
-
-
 def run_fault(
     name: str,
     fault: Fault | None,
@@ -197,12 +174,11 @@ def run_fault(
             time.sleep(seconds / 3)
             if fault is not None:
                 fault(run)
-            fault_end, published_then = time.monotonic(), publisher.published
-            target = published_then + run.extra_sent - run.delivered_before
+            fault_end = time.monotonic()
+            lag.watch(publisher.published + run.extra_sent - run.delivered_before, fault_end)
             time.sleep(max(0.0, seconds * 2 / 3 - (time.monotonic() - fault_end)))
             sent = publisher.stop()
-            recovered = lag.wait_for(target, fault_end)
-            lag.wait_for(sent + run.extra_sent - run.delivered_before, fault_end)
+            lag.wait_for(sent + run.extra_sent - run.delivered_before)
             lag.stop()
             collector.stop()
             store = DuckDBStore(store_dir / "store.duckdb")
@@ -220,7 +196,7 @@ def run_fault(
         "stored": result.stored,
         "missing": result.missing,
         "duplicated": result.duplicated,
-        "recovery_s": None if fault is None else recovered,
+        "recovery_s": None if fault is None else lag.recovered_s,
         "peak_rss_mib": round(collector.peak_rss_mib),
         "peak_lag": lag.peak,
     }
@@ -234,7 +210,14 @@ class LagSampler:
         self._run = run
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._target: tuple[int, float] | None = None
         self.peak = 0
+        self.recovered_s: float | None = None
+        """Seconds from the end of the fault until the collector caught up (None: never)."""
+
+    def watch(self, target: int, since: float) -> None:
+        """From now on, note when the collector has finished ``target`` messages."""
+        self._target = (target, since)
 
     def start(self) -> None:
         self._thread.start()
@@ -246,21 +229,23 @@ class LagSampler:
 
     def _sample(self) -> None:
         while not self._stop.wait(0.1):
-            lag = self._run.publisher.published - self._run.collector.delivered
-            self.peak = max(self.peak, lag)
+            delivered = self._run.collector.delivered
+            self.peak = max(self.peak, self._run.publisher.published - delivered)
+            if self._target is not None and delivered >= self._target[0]:
+                self.recovered_s = round(time.monotonic() - self._target[1], 1)
+                self._target = None
 
-    def wait_for(self, target: int, since: float) -> float | None:
-        """Seconds from ``since`` until the collector has finished ``target`` messages; None if
-        it stops making progress for :data:`STALL_S` first (messages were lost)."""
+    def wait_for(self, target: int) -> None:
+        """Wait until the collector has finished ``target`` messages, or has made no progress
+        for :data:`STALL_S` (messages were lost)."""
         last, progress_at = -1, time.monotonic()
         while time.monotonic() - progress_at < STALL_S:
             delivered = self._run.collector.delivered
             if delivered >= target:
-                return round(time.monotonic() - since, 1)
+                return
             if delivered != last:
                 last, progress_at = delivered, time.monotonic()
             time.sleep(0.05)
-        return None
 
 
 def faults(rate: float, fuzz_count: int) -> dict[str, tuple[Fault | None, dict[str, object]]]:
@@ -282,13 +267,75 @@ def faults(rate: float, fuzz_count: int) -> dict[str, tuple[Fault | None, dict[s
     }
 
 
+PERSISTENCE_SETTINGS = {
+    "autosave_interval 30": "autosave_interval 30\n",
+    "autosave_on_changes, interval 1": "autosave_on_changes true\nautosave_interval 1\n",
+    "autosave_on_changes, interval 100 (shipped)": DURABLE_BROKER,
+}
+"""Broker persistence settings compared by ``--backlog``."""
+
+
+def persistence_cost(backlog: int) -> None:
+    """Print, per setting, the publish rate and broker CPU with ``backlog`` messages queued for
+    an absent collector, and how many survived the broker's SIGKILL."""
+    print("| persistence | publish rate [msg/s] | broker CPU [s] | survived SIGKILL |")
+    print("|---|---|---|---|")
+    for label, lines in PERSISTENCE_SETTINGS.items():
+        with tempfile.TemporaryDirectory(prefix="cnetwin-persistence-") as tmp:
+            broker = Broker(Path(tmp), free_port(), lines)
+            broker.start()
+            try:
+                session_drain(broker.url)  # the collector's session exists, then it goes away
+                publisher = SequencePublisher(broker.url, rate=1e9)
+                cpu0, started = broker.cpu_s(), time.monotonic()
+                publisher.start()
+                while publisher.published < backlog:
+                    time.sleep(0.01)
+                sent = publisher.stop()
+                rate, cpu = sent / (time.monotonic() - started), broker.cpu_s() - cpu0
+                broker.stop(signal.SIGKILL)
+                broker.start()
+                survived = session_drain(broker.url)
+            finally:
+                broker.stop(signal.SIGKILL)
+        print(f"| {label} | {rate:.0f} | {cpu:.1f} | {survived} of {sent} |", flush=True)
+
+
+def session_drain(broker: BrokerURL) -> int:
+    """Connect as the collector's persistent session, take what is queued until nothing more
+    comes for 2 s, disconnect; return how many messages came."""
+    received: list[int] = []
+    properties = Properties(PacketTypes.CONNECT)
+    properties.SessionExpiryInterval = 3_600
+    client = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2, client_id="fault-collector", protocol=mqtt.MQTTv5
+    )
+    client.on_message = lambda *_: received.append(1)
+    client.on_connect = lambda c, *_: c.subscribe("cne/v1/#", qos=1)
+    client.connect(broker.host, broker.port, clean_start=False, properties=properties)
+    client.loop_start()
+    last = -1
+    while len(received) != last:
+        last = len(received)
+        time.sleep(2.0)
+    client.disconnect()
+    client.loop_stop()
+    return len(received)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rate", type=float, default=500.0, help="messages/s (default 500)")
     parser.add_argument("--seconds", type=float, default=30.0, help="publishing time per run")
     parser.add_argument("--fuzz", type=int, default=100_000, help="fuzzed payloads (fuzz run)")
     parser.add_argument("--only", default="", help="comma-separated fault names (default all)")
+    parser.add_argument(
+        "--backlog", type=int, default=0, help="measure broker persistence with N queued instead"
+    )
     args = parser.parse_args()
+    if args.backlog:
+        persistence_cost(args.backlog)
+        return
     table = faults(args.rate, args.fuzz)
     chosen = [n for n in args.only.split(",") if n] or list(table)
     print(HEADER, "|---|---|---|---|---|---|---|---|", sep="\n", flush=True)

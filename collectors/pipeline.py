@@ -276,7 +276,17 @@ class IngestPipeline:
             if batch.messages or self._counters_due():
                 self._store_guarded(batch)
         if not self._give_up.is_set():
+            self._empty_spool()
             self._write_final_counters()
+
+    def _empty_spool(self) -> None:
+        """Before stopping, write every spooled batch the store takes (the rest stays on disk
+        and is written after the next start's first successful write)."""
+        while self._spool is not None and self._spool.files():
+            before = len(self._spool.files())
+            self._drain_spool()
+            if len(self._spool.files()) >= before:  # the store is unavailable again
+                return
 
     def _write_final_counters(self) -> None:
         """Store the counters as they stand when the pipeline stops (``cnetwin stats`` shows a
@@ -462,7 +472,7 @@ class IngestPipeline:
         where = "spooling batches while the spool has room, then " if self._spool else ""
         log.error(
             "store unavailable: %s; %sholding messages unacknowledged and retrying with "
-            "back-off (%.1f to %.0f s)",
+            "back-off (%.1f to %.1f s)",
             exc,
             where,
             RETRY_MIN_S,

@@ -15,6 +15,7 @@ import json
 import logging
 import multiprocessing
 import os
+import random
 import signal
 import subprocess
 import threading
@@ -53,6 +54,40 @@ def seq_message(seq: int) -> tuple[str, bytes]:
     ts = SEQ_T0 + timedelta(milliseconds=seq)
     body = {"ts": ts.isoformat(), "fields": {"cpu_util": 0.5, "tasks_running": seq}}
     return f"cne/v1/{SITE}/node/seq", json.dumps(body).encode()
+
+
+FUZZ_SEEDS: list[tuple[str, bytes]] = [
+    ("cne/v1/fuzz/node/f1", b'{"ts": 1714564800, "fields": {"cpu_util": 0.5, "power_w": 300}}'),
+    ("cne/v1/fuzz/node/f1", b'[{"fields": {"mem_util": 0.2}}, {"fields": {"tasks_a": 3}}]'),
+    ("cne/v1/fuzz/node/f1", b"node cpu_util=0.5,power_w=3200i 1714564800000000000"),
+    ("cne/v1/fuzz/node/f1", b"cpu,cpu=cpu-total usage_idle=80 1714564800000000000"),
+    ("cne/v1/fuzz/link/l1", b'{"fields": {"util": 0.3, "latency_ms": 4.5}}'),
+    ("cne/v1/fuzz/meter/m1", b'{"kind": "pv", "fields": {"power_kw": 12.5}}'),
+    ("cne/v1/grid/FUZZ", b'{"fields": {"intensity_g_per_kwh": 512, "renewable_share": 0.3}}'),
+    ("tele/plug1/SENSOR", b'{"Time": "2024-05-01T12:00:00", "ENERGY": {"Power": 120}}'),
+]
+"""Valid payloads of every accepted format, mutated by :func:`fuzzed` (fuzz's own series)."""
+
+
+def fuzzed(count: int, rng: random.Random) -> list[tuple[str, bytes]]:
+    """``count`` payloads, each a seed with random bytes flipped, cut, repeated or inserted."""
+    out = []
+    for _ in range(count):
+        topic, payload = rng.choice(FUZZ_SEEDS)
+        data = bytearray(payload)
+        for _ in range(rng.randint(1, 4)):
+            at = rng.randrange(len(data) + 1)
+            match rng.randrange(4):
+                case 0 if data:
+                    data[min(at, len(data) - 1)] = rng.randrange(256)
+                case 1:
+                    del data[at:]
+                case 2:
+                    data[at:at] = data[: rng.randint(1, 16)]
+                case _:
+                    data[at:at] = bytes(rng.choice(b'{}[]",:0-9eE.\\ =\n\xff') for _ in range(3))
+        out.append((topic, bytes(data)))
+    return out
 
 
 class SequencePublisher:
@@ -176,6 +211,12 @@ class Broker:
                 [MOSQUITTO, "-c", str(self._config)], stdout=log, stderr=log
             )
         wait_for_port(self.port)
+
+    def cpu_s(self) -> float:
+        """CPU time Mosquitto has used so far (user + system) [s]."""
+        assert self._process is not None
+        fields = Path(f"/proc/{self._process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
         """Stop Mosquitto with ``sig`` (SIGTERM: it saves its state first; SIGKILL: a crash)."""
