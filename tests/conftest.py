@@ -69,44 +69,28 @@ def wait_for_port(port: int, timeout_s: float = 10.0) -> None:
     raise TimeoutError(f"nothing listened on port {port} within {timeout_s} s")
 
 
+def mosquitto_config(directory: Path, port: int, extra: str = "") -> str:
+    """A loopback Mosquitto configuration with persistence in ``directory``, then ``extra``.
+
+    Started as root, Mosquitto drops to its own user, which cannot write a test's directory
+    (persistence would silently fail): as root it is told to stay root."""
+    user = "user root\n" if os.geteuid() == 0 else ""
+    return (
+        f"listener {port} 127.0.0.1\nallow_anonymous true\n{user}persistence true\n"
+        f"persistence_location {directory}/\nmax_queued_messages 0\n{extra}"
+    )
+
+
 def start_mosquitto(directory: Path, port: int) -> subprocess.Popen[bytes]:
     """Start a real Mosquitto on 127.0.0.1:port with persistence in ``directory``."""
     if not Path(MOSQUITTO).exists():
         pytest.fail("mosquitto is not installed: apt-get install -y mosquitto mosquitto-clients")
     config = directory / "mosquitto.conf"
-    config.write_text(
-        f"listener {port} 127.0.0.1\n"
-        "allow_anonymous true\n"
-        "persistence true\n"
-        f"persistence_location {directory}/\n"
-        "max_queued_messages 0\n"
-    )
+    config.write_text(mosquitto_config(directory, port))
     with (directory / "mosquitto.log").open("wb") as log:
         process = subprocess.Popen([MOSQUITTO, "-c", str(config)], stdout=log, stderr=log)
     wait_for_port(port)
     return process
-
-
-INFLUXD = shutil.which("influxd") or "/usr/bin/influxd"
-
-
-def start_influxd(directory: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """Start a real InfluxDB 1.x (Debian's ``influxd``) with its data in ``directory`` on free
-    loopback ports; returns the process and its HTTP base URL once it listens."""
-    if not Path(INFLUXD).exists():
-        pytest.fail("InfluxDB is not installed: apt-get install -y influxdb")
-    http, rpc = free_port(), free_port()
-    config = directory / "influxdb.conf"
-    config.write_text(
-        f'reporting-disabled = true\nbind-address = "127.0.0.1:{rpc}"\n'
-        f'[meta]\n  dir = "{directory}/meta"\n'
-        f'[data]\n  dir = "{directory}/data"\n  wal-dir = "{directory}/wal"\n'
-        f'[http]\n  bind-address = "127.0.0.1:{http}"\n  log-enabled = false\n'
-    )
-    with (directory / "influxd.log").open("wb") as log:
-        process = subprocess.Popen([INFLUXD, "run", "-config", str(config)], stdout=log, stderr=log)
-    wait_for_port(http, timeout_s=60)
-    return process, f"http://127.0.0.1:{http}"
 
 
 @pytest.fixture

@@ -14,14 +14,15 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 
 
 @contextmanager
-def chromium_page() -> Iterator[tuple[Page, list[str]]]:
-    """A page in headless Chromium and the list its console errors and page errors go to."""
+def chromium_page(width: int = 1600, height: int = 1000) -> Iterator[tuple[Page, list[str]]]:
+    """A page (``width`` × ``height`` px) in headless Chromium and the list its console errors
+    and page errors go to."""
     if not Path(CHROMIUM).exists():
         pytest.fail("Chromium is not installed: apt-get install -y chromium")
     errors: list[str] = []
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        page = browser.new_page(viewport={"width": width, "height": height})
 
         def on_console(message: ConsoleMessage) -> None:
             if message.type == "error":

@@ -193,12 +193,10 @@ class Broker:
         self.port = port
         self.url = BrokerURL(embedded=False, host="127.0.0.1", port=port)
         self._config = directory / "mosquitto.conf"
-        # Run as root, Mosquitto drops to its own user, which cannot write a test's directory.
-        user = "user root\n" if os.geteuid() == 0 else ""
+        from tests.conftest import mosquitto_config
+
         self._config.write_text(
-            f"listener {port} 127.0.0.1\nallow_anonymous true\n{user}persistence true\n"
-            f"persistence_location {directory}/\nmax_queued_messages 0\n"
-            f"max_inflight_messages 0\n{persistence}"
+            mosquitto_config(directory, port, f"max_inflight_messages 0\n{persistence}")
         )
         self._process: subprocess.Popen[bytes] | None = None
 
