@@ -52,6 +52,8 @@ class Services:
     clock: Callable[[], datetime] = field(default=utc_now)
     checks: tuple[Check, ...] = ()
     """Readiness checks beyond the store's (``/readyz``), e.g. the demo's broker connection."""
+    whatif_max_runs: int = 2
+    """What-if runs alive at once at most (setting ``whatif_max_runs``)."""
 
 
 @dataclass(frozen=True)

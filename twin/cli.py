@@ -636,7 +636,10 @@ def _start_dashboard(settings: Settings, store: Any, fleet: Fleet, *checks: Chec
 
     from dashboard.app import Services, create_app
 
-    app = create_app(settings, Services(store=store, fleet=fleet, checks=checks))
+    services = Services(
+        store=store, fleet=fleet, checks=checks, whatif_max_runs=settings.whatif_max_runs
+    )
+    app = create_app(settings, services)
     try:
         server = create_server(
             app.server,

@@ -229,6 +229,7 @@ class Settings(BaseSettings):
     web_connection_limit: int = Field(
         200, gt=0, description="dashboard server: open connections at most"
     )
+    whatif_max_runs: int = Field(2, ge=0, description="what-if runs alive at once per server")
 
     @field_validator("broker")
     @classmethod

@@ -3,7 +3,11 @@
 The run is a Dash background callback (a separate process through a disk-cache manager) with
 a progress bar and a Cancel button. Cancel writes a key for the run (page load and click) into
 the manager's cache; the run checks it at each progress step and stops without output, so the
-previous results stay. The report a run returns (the JSON of ``docs/whatif.md``) is kept in a
+previous results stay. The runs belong to the server (:mod:`dashboard.whatif_runs`): inputs
+beyond the models' bounds (requests per round, see :data:`twin.whatif.presets.MAX_REQUESTS`)
+and runs beyond ``whatif_max_runs`` are refused with a message beside the progress bar, a
+run whose page has closed is killed once its lease lapses, and stopping the server kills every
+run. The report a run returns (the JSON of ``docs/whatif.md``) is kept in a
 store and drawn by the pure builders of :mod:`dashboard.whatif_figures`:
 
 * ``service-routing`` — served against offered, maximum latency, requests refused outside a
@@ -31,6 +35,7 @@ beside it.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import tempfile
 import uuid
@@ -41,7 +46,7 @@ from urllib.parse import parse_qs
 
 import diskcache
 import pandas as pd
-from dash import Dash, DiskcacheManager, Input, Output, State, ctx, dcc, html, no_update
+from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 from dash.development.base_component import Component
 from dash.exceptions import PreventUpdate
 from plotly import graph_objects as go
@@ -50,6 +55,7 @@ from dashboard import ids
 from dashboard import whatif_figures as wfig
 from dashboard.auth import may_operate
 from dashboard.components import GRAPH_CONFIG
+from dashboard.whatif_runs import RunManager
 from twin.errors import CnetwinError
 from twin.whatif.carbon_shift import SHIFT_POLICIES
 from twin.whatif.policies import NODE_POLICIES
@@ -77,6 +83,8 @@ PRESET_POLICIES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 CANCEL_EXPIRE_S = 3600
 """How long a cancel request is kept [s]."""
+RUN_LEASE_S = 10.0
+"""A run whose page has not polled for its result for this long is killed [s]."""
 READ_ONLY = "Read only: what-if runs need the operator role."
 
 SERVICE_BOUNDS_MS = {"u1": 10.0}
@@ -125,6 +133,7 @@ def layout(context: PageContext) -> Component:
                     ),
                     html.Progress(id=ids.WHATIF_PROGRESS, value="0", max="1"),
                     html.Span(id=ids.WHATIF_STATUS, className="whatif-status"),
+                    html.Span(id=ids.WHATIF_REFUSAL, className="whatif-status"),
                     _field(
                         "Stored time (UTC)",
                         dcc.Input(
@@ -429,7 +438,10 @@ def register_callbacks(app: Dash, services: Services) -> None:
     """The page's callbacks: policy choices per preset, the background run, the fork and the
     carbon-shift plan from stored time, the panels."""
     cache = diskcache.Cache(tempfile.mkdtemp(prefix="cnetwin-whatif-"))
-    manager = DiskcacheManager(cache)
+    manager = RunManager(
+        cache, services.whatif_max_runs, lambda refusal: [no_update, refusal], RUN_LEASE_S
+    )
+    atexit.register(manager.stop_all)
 
     @app.callback(
         Output(ids.WHATIF_POLICIES, "options"),
@@ -443,6 +455,7 @@ def register_callbacks(app: Dash, services: Services) -> None:
 
     @app.callback(
         Output(ids.WHATIF_RESULT, "data"),
+        Output(ids.WHATIF_REFUSAL, "children"),
         Input(ids.WHATIF_RUN, "n_clicks"),
         State(ids.WHATIF_SESSION, "data"),
         State(ids.WHATIF_PRESET, "value"),
@@ -469,7 +482,7 @@ def register_callbacks(app: Dash, services: Services) -> None:
         seed: int | None,
         rate_step: int | None,
         requests: int | None,
-    ) -> dict[str, Any]:
+    ) -> tuple[Any, str]:
         if not n_clicks or not policies:
             raise PreventUpdate
         chosen = [p for p in PRESET_POLICIES[preset][0] if p in policies]
@@ -481,9 +494,13 @@ def register_callbacks(app: Dash, services: Services) -> None:
             set_progress((str(done), str(total)))
 
         set_progress(("0", "1"))  # a fresh bar for this run
-        return run_preset(
-            preset, chosen, int(seed or 0), int(rate_step or 1), int(requests or 1000), progress
-        )
+        try:
+            result = run_preset(
+                preset, chosen, int(seed or 0), int(rate_step or 1), int(requests or 1000), progress
+            )
+        except CnetwinError as exc:  # inputs beyond their bounds
+            return no_update, f"refused: {exc}"
+        return result, ""
 
     @app.callback(
         Input(ids.WHATIF_CANCEL, "n_clicks"),

@@ -36,6 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from twin.entropy import H_STAR_BITS
+from twin.errors import ConfigError
 from twin.inventory import parse_fleet
 from twin.model import Fleet
 from twin.whatif.carbon_shift import (
@@ -157,6 +158,10 @@ class IocRun:
     rounds: dict[str, list[RoundResult]]
 
 
+MAX_REQUESTS = 100_000
+"""Requests per round one run may simulate at most (memory grows with them)."""
+
+
 def run_ioc(
     policies: Sequence[str] = IOC_POLICIES,
     concurrency: Sequence[int] = IOC_CONCURRENCY,
@@ -174,7 +179,10 @@ def run_ioc(
     (default :func:`ioc_fleet`) and ``origin`` give the nodes (:func:`ioc_nodes`); the users'
     provider is the origin site's, and each node's state type is its inventory ``workload``.
     ``advert_s`` [s]: policies decide on load advertised that often (0: live load).
+    ``requests`` per round: 1–:data:`MAX_REQUESTS`, else ConfigError.
     """
+    if not 1 <= requests <= MAX_REQUESTS:
+        raise ConfigError(f"requests per round must be 1–{MAX_REQUESTS:,} (got {requests:,})")
     fleet = ioc_fleet() if fleet is None else fleet
     nodes = ioc_nodes(fleet, origin)
     state_types = {n.id: n.workload for n in fleet.nodes}

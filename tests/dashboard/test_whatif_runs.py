@@ -1,0 +1,120 @@
+"""What-if runs belong to the server: bounded request counts, a run limit, a run ends when its page
+closes, and a SIGTERM of ``cnetwin serve`` leaves no run process behind (checked by PID in
+/proc, on a real ``serve`` driven by headless Chromium)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import free_port, wait_for_port, wait_until
+from tests.dashboard.serving import SCREENSHOTS, TIMEOUT_MS, chromium_page
+from twin.errors import ConfigError
+from twin.store.duckdb import DuckDBStore
+from twin.whatif.presets import MAX_REQUESTS, run_ioc
+
+LONG_RUN = MAX_REQUESTS
+"""Requests per round of a run that lasts well beyond the test's steps (the largest allowed)."""
+
+
+@pytest.mark.parametrize("requests", [0, MAX_REQUESTS + 1, 100_000_000])
+def test_request_counts_beyond_bounds_are_refused(requests: int) -> None:
+    with pytest.raises(ConfigError, match="requests per round must be 1–100,000"):
+        run_ioc(requests=requests)
+
+
+def _children(pid: int) -> set[int]:
+    """The PIDs whose parent is ``pid`` (read from /proc)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.add(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` is a live (not zombie) process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _start_run(page: Any, base: str, requests: int) -> None:
+    """Open the What-if page, choose the LLM preset with ``requests`` per round and press Run."""
+    page.goto(f"{base}/whatif")
+    page.wait_for_selector(".whatif-hint")
+    page.click(".whatif-preset")
+    page.get_by_text("LLM inference on 16 nodes", exact=False).last.click()
+    page.wait_for_function(
+        "() => document.querySelectorAll('.whatif-policies input:checked').length === 2"
+    )
+    page.fill("#whatif-requests", str(requests))
+    page.locator("#whatif-run").click()
+
+
+def _refusal(page: Any) -> str:
+    page.wait_for_function("() => document.querySelector('#whatif-refusal').textContent !== ''")
+    return str(page.locator("#whatif-refusal").text_content())
+
+
+@pytest.mark.e2e
+def test_runs_are_limited_end_with_their_page_and_with_the_server(tmp_path: Path) -> None:
+    DuckDBStore(tmp_path / "twin.duckdb").close()  # serve reads a store that exists
+    port = free_port()
+    command = [sys.executable, "-m", "twin.cli", "serve", "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--store", f"duckdb:///{tmp_path / 'twin.duckdb'}"]
+    env = {**os.environ, "CNETWIN_DATA_DIR": str(tmp_path / "data"), "CNETWIN_WEB_THREADS": "4"}
+    with (tmp_path / "serve.log").open("wb") as log:
+        server = subprocess.Popen(command, stdout=log, stderr=log, env=env)
+    runs: set[int] = set()
+    try:
+        wait_for_port(port, timeout_s=60)
+        base = f"http://127.0.0.1:{port}"
+        before = _children(server.pid)
+        problems: list[str] = []
+        with chromium_page(problems, timeout_ms=TIMEOUT_MS * 2) as first:
+            # an absurd request count is refused on the page, no run started
+            _start_run(first, base, 100_000_000)
+            assert "requests per round must be 1–100,000" in _refusal(first)
+
+            # two long runs (the default limit), each in its own page
+            _start_run(first, base, LONG_RUN)
+            second = first.context.browser.new_page()
+            _start_run(second, base, LONG_RUN)
+            assert wait_until(lambda: len(_children(server.pid) - before) == 2, 60)
+            runs = _children(server.pid) - before
+            # a third is refused while they last
+            third = first.context.browser.new_page()
+            _start_run(third, base, 1000)
+            assert "2 what-if run(s) are already running" in _refusal(third)
+            third.screenshot(path=str(SCREENSHOTS / "whatif-run-limit.png"))
+            assert _children(server.pid) - before == runs
+
+            # closing a page ends its run once the lease lapses; the other goes on
+            assert all(_alive(pid) for pid in runs)
+            first.close()
+            assert wait_until(lambda: len([p for p in runs if _alive(p)]) == 1, 60)
+            assert len(_children(server.pid) - before) == 1
+
+            # SIGTERM of the server, its other run still going: no process is left
+            server.send_signal(signal.SIGTERM)
+            server.wait(60)
+        assert server.returncode == 0, (tmp_path / "serve.log").read_text()
+        assert not [pid for pid in runs | before if _alive(pid)]
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
