@@ -1,7 +1,8 @@
 """Meters as they really publish: Tasmota under any FullTopic layout and time zone, its
-multi-channel power factor, and Shelly Gen2/Gen3 status and NotifyStatus messages. Payloads are
-shaped as the vendors document them (tests/collectors/data); the last test publishes them
-through a real Mosquitto to a running collector."""
+multi-channel power factor, and Shelly Gen2/Gen3 status and NotifyStatus messages (relays, and the
+Pro EM and Pro 3EM energy meters). Payloads are shaped as the vendors document them or as real
+devices sent them (tests/collectors/data); the last test publishes them through a real Mosquitto
+to a running collector."""
 
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ DATA = Path(__file__).parent / "data"
 NOON = datetime(2024, 1, 15, 12, 0, tzinfo=UTC)
 SUMMER_NOON = datetime(2024, 7, 15, 12, 0, tzinfo=UTC)
 SHELLY_TS = datetime.fromtimestamp(1654511054.05, UTC)
+PRO_EM = "shellyproem50-08f9e0e67204"
+PRO_3EM = "shellypro3em-1234567890ab"
 
 
 @pytest.fixture
@@ -36,6 +39,9 @@ def fleet() -> Fleet:
             Meter("m-plus", "dc-a", "it_load", device="shellyplus1pm-a8032ab1f2c4"),
             Meter("m-pro-0", "dc-a", "it_load", device="shellypro2pm-ec62608a1b2c.0"),
             Meter("m-pro-1", "dc-a", "facility", device="shellypro2pm-ec62608a1b2c.1"),
+            Meter("m-em-0", "dc-a", "facility", device="shellyproem50-08f9e0e67204.0"),
+            Meter("m-em-1", "dc-a", "it_load", device="shellyproem50-08f9e0e67204.1"),
+            Meter("m-3em", "dc-a", "facility", device="shellypro3em-1234567890ab"),
         ),
     )
 
@@ -168,6 +174,41 @@ def test_shelly_messages_without_metering_give_nothing_and_unknown_devices_are_r
     assert 'device = "shellyplus1pm-000000000000"' in str(refused.value)
 
 
+def test_shelly_pro_em_channels_in_a_full_status(fleet: Fleet) -> None:
+    """A Pro EM's ``Shelly.GetStatus`` as a NotifyFullStatus: each channel's ``em1`` and
+    ``em1data`` make one reading; the unmetered ``switch:0`` gives none."""
+    status = json.loads((DATA / "shelly_proem_status.json").read_text())
+    doc = {"method": "NotifyFullStatus", "params": {"ts": SHELLY_TS.timestamp(), **status}}
+    readings = parse(devices(), f"{PRO_EM}/events/rpc", json.dumps(doc).encode(), fleet, NOON)
+    assert [(r.tags["id"], r.tags["kind"], r.ts) for r in readings] == [
+        ("m-em-0", "facility", SHELLY_TS),
+        ("m-em-1", "it_load", SHELLY_TS),
+    ]
+    assert readings[1].fields == {
+        "power_kw": pytest.approx(5.0803),
+        "voltage_v": 224.6,
+        "power_factor": 0.99,
+        "frequency_hz": 50.0,
+        "energy_kwh": pytest.approx(6.6449),
+    }
+    assert readings[0].fields["energy_kwh"] == 0.0
+
+
+def test_shelly_pro_3em_status_of_em_and_emdata(fleet: Fleet) -> None:
+    em = (DATA / "shelly_pro3em_status_em0.json").read_bytes()
+    (reading,) = parse(devices(), f"{PRO_3EM}/status/em:0", em, fleet, NOON)
+    assert reading.tags["id"] == "m-3em"
+    assert reading.ts == NOON
+    assert reading.fields == {
+        "power_kw": pytest.approx(0.715502),
+        "voltage_v": pytest.approx((236.1 + 236.201 + 236.402) / 3),
+        "power_factor": pytest.approx(715.502 / 2619.9),  # Σ P / Σ S, not the phases' a_pf
+    }
+    emdata = (DATA / "shelly_pro3em_status_emdata0.json").read_bytes()
+    (energy,) = parse(devices(), f"{PRO_3EM}/status/emdata:0", emdata, fleet, NOON)
+    assert energy.fields == {"energy_kwh": pytest.approx(248.53357)}
+
+
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[DuckDBStore]:
     store = DuckDBStore(tmp_path / "meters.duckdb")
@@ -191,6 +232,10 @@ def test_tasmota_and_shelly_through_mosquitto(
     local = now.astimezone(device_zone("America/New_York")).replace(tzinfo=None)
     notify = json.loads((DATA / "shelly_pro2pm_notify_status.json").read_text())
     notify["params"]["ts"] = now.timestamp()
+    emdata = json.loads((DATA / "shelly_pro3em_notify_emdata.json").read_text())
+    emdata["params"]["ts"] = now.timestamp()
+    proem = json.loads((DATA / "shelly_proem_status.json").read_text())
+    em1 = {"method": "NotifyStatus", "params": {"ts": now.timestamp(), "em1:1": proem["em1:1"]}}
     collector = Collector(settings, store, mosquitto, fleet)
     collector.start()
     try:
@@ -199,12 +244,18 @@ def test_tasmota_and_shelly_through_mosquitto(
             [
                 ("dual-r3/tele/SENSOR", tasmota(local.isoformat())),
                 ("shellypro2pm-ec62608a1b2c/events/rpc", json.dumps(notify).encode()),
+                (f"{PRO_3EM}/events/rpc", json.dumps(emdata).encode()),
+                (f"{PRO_EM}/events/rpc", json.dumps(em1).encode()),
             ],
         )
-        assert wait_until(lambda: collector.delivered() >= 2, 60)
+        assert wait_until(lambda: collector.delivered() >= 4, 60)
     finally:
         summary = collector.stop()
     assert summary.dead_lettered == 0
     rows = store.query("meter", now - timedelta(hours=1), now + timedelta(hours=1))
-    assert sorted(rows["id"]) == ["m-dual", "m-pro-0", "m-pro-1"]
+    assert sorted(rows["id"]) == ["m-3em", "m-dual", "m-em-1", "m-pro-0", "m-pro-1"]
     assert set(rows["ts"]) == {now}
+    (proem_power,) = rows.loc[rows["id"] == "m-em-1", "power_kw"]
+    assert proem_power == pytest.approx(5.0803)
+    (pro3em_energy,) = rows.loc[rows["id"] == "m-3em", "energy_kwh"]
+    assert pro3em_energy == pytest.approx(26.28957)
