@@ -116,6 +116,8 @@ class MqttSubscriber:
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
+        self._client.on_subscribe = self._on_subscribe
+        self._subscribe_mid: int | None = None
         self._acknowledge = ConnectionAcknowledger(self._client)
 
     @property
@@ -124,7 +126,8 @@ class MqttSubscriber:
         return self._connected.is_set()
 
     def start(self, wait_s: float = 10.0) -> None:
-        """Connect and start the network thread; wait up to ``wait_s`` for the first CONNACK.
+        """Connect and start the network thread; wait up to ``wait_s`` for the first CONNACK and
+        the broker's confirmation of the subscriptions (SUBACK).
 
         Raises ConfigError if the broker cannot be reached or refuses the connection in time.
         """
@@ -161,6 +164,7 @@ class MqttSubscriber:
         self._client.on_connect = None
         self._client.on_disconnect = None
         self._client.on_message = None
+        self._client.on_subscribe = None
 
     def _on_connect(
         self,
@@ -175,8 +179,7 @@ class MqttSubscriber:
             return
         self._acknowledge.retire()
         self._acknowledge = ConnectionAcknowledger(client)
-        for topic_filter in self._filters:
-            client.subscribe(topic_filter, qos=1)
+        _, self._subscribe_mid = client.subscribe([(f, 1) for f in self._filters])
         log.info(
             "connected to %s:%s (session present: %s); subscribed to %s",
             self._broker.host,
@@ -184,7 +187,19 @@ class MqttSubscriber:
             flags.session_present,
             ", ".join(self._filters),
         )
-        self._connected.set()
+
+    def _on_subscribe(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        mid: int,
+        reason_codes: list[ReasonCode],
+        properties: Properties | None,
+    ) -> None:
+        """Connected once the broker confirmed the subscriptions: a message published after
+        :meth:`start` returns then reaches this subscriber."""
+        if self._subscribe_mid is not None and mid == self._subscribe_mid:
+            self._connected.set()
 
     def _on_disconnect(
         self,

@@ -13,7 +13,8 @@ Formats (chosen by the topic's kind and the payload's first non-space byte):
 * **InfluxDB line protocol** on ``cne/v1/...`` (anything else): what Telegraf's MQTT output sends.
   Measurements ``node``/``link``/``meter``/``grid`` carry canonical fields; on node topics the
   Telegraf input plugins in :data:`TELEGRAF_FIELDS` are mapped to canonical node fields.
-* **Tasmota** ``tele/<device>/SENSOR`` JSON with an ``ENERGY`` object (:data:`TASMOTA_FIELDS`).
+* **Tasmota** ``tele/<device>/SENSOR`` JSON with an ``ENERGY`` object (:data:`TASMOTA_FIELDS`),
+  or a Smart Meter Interface group (``collectors.sml``).
 
 Decisions:
 
@@ -73,6 +74,7 @@ from typing import Any
 
 import orjson
 
+from collectors.sml import AmbiguousGroups, sml_fields, sml_group
 from collectors.tasmota import total_power_factor
 from collectors.topics import Topic, parse_topic
 from twin.errors import PayloadError
@@ -822,14 +824,15 @@ def _parse_tasmota(
     if type(doc) is not dict:
         raise _refuse(Reason.BAD_SHAPE, "a Tasmota SENSOR payload must be a JSON object")
     energy = doc.get("ENERGY")
-    if type(energy) is not dict:
-        raise _refuse(
-            Reason.NO_FIELDS,
-            "Tasmota SENSOR payload has no ENERGY object: only energy-monitoring devices "
-            "can be meters",
-        )
-    assert isinstance(energy, dict)
     fields: dict[str, FieldValue] = {}
+    if type(energy) is not dict:
+        for key, value in _sml_fields(doc).items():
+            fields[key] = _check_field("meter", key, value, meter.kind)
+        ts = _tasmota_time(doc.get("Time"), received_at, max_ts, zone)
+        return [
+            Reading("meter", {"site": meter.site, "id": meter.id, "kind": meter.kind}, fields, ts)
+        ]
+    assert isinstance(energy, dict)
     for key, spec in TASMOTA_FIELDS.items():
         if key in energy:
             value = _tasmota_number(key, energy[key], spec)
@@ -846,6 +849,24 @@ def _parse_tasmota(
     ts = _tasmota_time(doc.get("Time"), received_at, max_ts, zone)
     tags = {"site": meter.site, "id": meter.id, "kind": meter.kind}
     return [Reading("meter", tags, fields, ts)]
+
+
+def _sml_fields(doc: dict[str, Any]) -> dict[str, object]:
+    """The fields of a Tasmota Smart Meter Interface group (see ``collectors.sml``)."""
+    try:
+        group = sml_group(doc)
+    except AmbiguousGroups as exc:
+        raise _refuse(
+            Reason.BAD_SHAPE, f"Tasmota SENSOR payload has several meter groups ({exc})"
+        ) from None
+    fields = sml_fields(group[1]) if group is not None else {}
+    if not fields:
+        raise _refuse(
+            Reason.NO_FIELDS,
+            "Tasmota SENSOR payload has no ENERGY object and no Smart Meter Interface group "
+            "with Power_curr, Total_in, Voltage or Frequency: only energy meters can be meters",
+        )
+    return fields
 
 
 def _tasmota_number(key: str, value: object, spec: TasmotaField) -> object:

@@ -2,8 +2,8 @@
 
 A Shelly publishes under its topic prefix (by default its id, e.g. ``shellyplus1pm-a8032ab1f2c4``):
 
-* ``<prefix>/status/switch:N`` (or ``pm1:N``), "generic status update over MQTT": the
-  component's whole status object;
+* ``<prefix>/status/switch:N`` (or ``pm1:N``, ``em:N``, ``em1:N``, ``emdata:N``, ``em1data:N``),
+  "generic status update over MQTT": the component's whole status object;
 * ``<prefix>/events/rpc``, "RPC status notifications": ``{"method": "NotifyStatus", "params":
   {"ts": <Unix s, UTC>, "switch:0": {…changed keys…}}}`` (``NotifyFullStatus`` alike).
 
@@ -19,14 +19,37 @@ Shelly key          unit                         canonical meter field
 ``freq``            Hz                           ``frequency_hz``
 ==================  ===========================  ==================================
 
+Energy meters (Pro EM, EM Gen3: ``em1:N`` and ``em1data:N`` per channel; Pro 3EM, 3EM Gen3:
+``em:N`` and ``emdata:N`` for the three phases together) name their keys otherwise:
+
+=================================  =====  ===============================================
+Shelly key                         unit   canonical meter field
+=================================  =====  ===============================================
+``em1`` ``act_power``              W      ``power_kw`` = act_power / 1000
+``em1`` ``voltage``, ``pf``        V, 1   ``voltage_v``, ``power_factor``
+``em1`` ``freq``                   Hz     ``frequency_hz``
+``em1data`` ``total_act_energy``   Wh     ``energy_kwh`` = total_act_energy / 1000
+``em`` ``total_act_power``         W      ``power_kw`` = total_act_power / 1000
+``em`` ``total_aprt_power``        VA     ``power_factor`` = abs(total_act_power) / it
+``em`` ``a/b/c_voltage``           V      ``voltage_v`` = mean of the phases' voltages
+``emdata`` ``total_act``           Wh     ``energy_kwh`` = total_act / 1000
+=================================  =====  ===============================================
+
+The three-phase power factor is Σ P / Σ S over the phases (as for Tasmota), never a mean of the
+phases' factors. Returned energy (``total_act_ret…``) and per-phase powers are not read: a
+meter's reading is its net active power (negative when exporting) and its consumed energy.
+
 A channel maps to the inventory meter whose ``device`` is ``<prefix>.<N>``, or, for channel 0,
-``<prefix>`` alone. A component without metered keys (a notification that only the relay
-switched) gives no reading; a channel no meter names is refused as ``unknown_asset``. The
-reading's time is the notification's ``ts``, else the receive time (status updates carry none).
+``<prefix>`` alone; ``em1:N`` and ``em1data:N`` (``em:N`` and ``emdata:N``) of one channel that
+come in one message give one reading. A component without metered keys (a notification that
+only the relay switched) gives no reading; a channel no meter names is refused as
+``unknown_asset``. The reading's time is the notification's ``ts``, else the receive time
+(status updates carry none).
 """
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -41,8 +64,10 @@ from collectors.parsers import (
 )
 from twin.model import FieldValue, Fleet, Meter, Reading
 
-COMPONENT = re.compile(r"(switch|pm1):(\d{1,3})\Z")
-"""Metering components read: relays with metering (``switch:N``) and meters (``pm1:N``)."""
+COMPONENT = re.compile(r"(switch|pm1|em1?|em1?data):(\d{1,3})\Z")
+"""Metering components read: relays with metering (``switch:N``), meters (``pm1:N``), energy
+meters (``em:N`` three-phase, ``em1:N`` one channel) and their energy totals (``emdata:N``,
+``em1data:N``)."""
 NOTIFY_METHODS = frozenset({"NotifyStatus", "NotifyFullStatus"})
 
 SHELLY_FIELDS: dict[str, tuple[str, float]] = {
@@ -50,8 +75,14 @@ SHELLY_FIELDS: dict[str, tuple[str, float]] = {
     "voltage": ("voltage_v", 1.0),
     "pf": ("power_factor", 1.0),
     "freq": ("frequency_hz", 1.0),
+    "act_power": ("power_kw", 1e-3),  # em1
+    "total_act_power": ("power_kw", 1e-3),  # em
+    "total_act_energy": ("energy_kwh", 1e-3),  # em1data, Wh
+    "total_act": ("energy_kwh", 1e-3),  # emdata, Wh
 }
-"""Shelly status keys → (canonical meter field, scale); ``aenergy.total`` is read apart."""
+"""Shelly status keys → (canonical meter field, scale); ``aenergy.total`` and the three-phase
+``em`` voltage and power factor are read apart."""
+PHASE_VOLTAGES = ("a_voltage", "b_voltage", "c_voltage")
 
 
 def shelly_topic(topic: str) -> tuple[str, str] | None:
@@ -96,7 +127,7 @@ def parse_shelly(
 def _readings(
     prefix: str, components: dict[str, Any], fleet: Fleet | None, ts: datetime
 ) -> list[Reading]:
-    readings = []
+    metered: dict[str, tuple[Meter, dict[str, FieldValue]]] = {}
     for name, status in sorted(components.items()):
         match = COMPONENT.match(name)
         if match is None or type(status) is not dict:
@@ -106,9 +137,11 @@ def _readings(
             continue
         meter = _meter(fleet, prefix, int(match.group(2)))
         checked = {k: _check_field("meter", k, v, meter.kind) for k, v in fields.items()}
-        tags = {"site": meter.site, "id": meter.id, "kind": meter.kind}
-        readings.append(Reading("meter", tags, dict[str, FieldValue](checked), ts))
-    return readings
+        metered.setdefault(meter.id, (meter, {}))[1].update(checked)
+    return [
+        Reading("meter", {"site": meter.site, "id": meter.id, "kind": meter.kind}, fields, ts)
+        for meter, fields in metered.values()
+    ]
 
 
 def _metered(status: dict[str, Any]) -> dict[str, object]:
@@ -122,7 +155,30 @@ def _metered(status: dict[str, Any]) -> dict[str, object]:
     if type(energy) is dict and "total" in energy:
         total = energy["total"]
         fields["energy_kwh"] = total / 1000 if type(total) in (int, float) else total
+    fields.update(_three_phase(status))
     return fields
+
+
+def _three_phase(status: dict[str, Any]) -> dict[str, float]:
+    """Voltage [V] (mean of the phases) and power factor [0-1] (Σ P / Σ S) of an ``em`` status."""
+    fields: dict[str, float] = {}
+    voltages = [v for k in PHASE_VOLTAGES if (v := _number(status.get(k))) is not None]
+    if voltages:
+        fields["voltage_v"] = math.fsum(voltages) / len(voltages)
+    power, apparent = (
+        _number(status.get("total_act_power")),
+        _number(status.get("total_aprt_power")),
+    )
+    if power is not None and apparent is not None and apparent > 0:
+        fields["power_factor"] = abs(power) / apparent
+    return fields
+
+
+def _number(value: object) -> float | None:
+    """A JSON number as a float; None for anything else (booleans included)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return None
 
 
 def _meter(fleet: Fleet | None, prefix: str, channel: int) -> Meter:

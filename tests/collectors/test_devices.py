@@ -1,7 +1,8 @@
 """Meters as they really publish: Tasmota under any FullTopic layout and time zone, its
-multi-channel power factor, and Shelly Gen2/Gen3 status and NotifyStatus messages. Payloads are
-shaped as the vendors document them (tests/collectors/data); the last test publishes them
-through a real Mosquitto to a running collector."""
+multi-channel power factor and Smart Meter Interface (SML) groups, and Shelly Gen2/Gen3 status
+and NotifyStatus messages (relays, and the Pro EM and Pro 3EM energy meters). Payloads are shaped
+as the vendors document them or as real devices sent them (tests/collectors/data); the last test
+publishes them through a real Mosquitto to a running collector."""
 
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ DATA = Path(__file__).parent / "data"
 NOON = datetime(2024, 1, 15, 12, 0, tzinfo=UTC)
 SUMMER_NOON = datetime(2024, 7, 15, 12, 0, tzinfo=UTC)
 SHELLY_TS = datetime.fromtimestamp(1654511054.05, UTC)
+PRO_EM = "shellyproem50-08f9e0e67204"
+PRO_3EM = "shellypro3em-1234567890ab"
 
 
 @pytest.fixture
@@ -33,9 +36,13 @@ def fleet() -> Fleet:
         sites=(Site("dc-a", "Ulanqab A", "CN-NM", 41.0, 113.1, "p1"),),
         meters=(
             Meter("m-dual", "dc-a", "it_load", device="dual-r3"),
+            Meter("m-grid", "dc-a", "facility", device="hichi-ehz"),
             Meter("m-plus", "dc-a", "it_load", device="shellyplus1pm-a8032ab1f2c4"),
             Meter("m-pro-0", "dc-a", "it_load", device="shellypro2pm-ec62608a1b2c.0"),
             Meter("m-pro-1", "dc-a", "facility", device="shellypro2pm-ec62608a1b2c.1"),
+            Meter("m-em-0", "dc-a", "facility", device="shellyproem50-08f9e0e67204.0"),
+            Meter("m-em-1", "dc-a", "it_load", device="shellyproem50-08f9e0e67204.1"),
+            Meter("m-3em", "dc-a", "facility", device="shellypro3em-1234567890ab"),
         ),
     )
 
@@ -168,6 +175,77 @@ def test_shelly_messages_without_metering_give_nothing_and_unknown_devices_are_r
     assert 'device = "shellyplus1pm-000000000000"' in str(refused.value)
 
 
+def test_shelly_pro_em_channels_in_a_full_status(fleet: Fleet) -> None:
+    """A Pro EM's ``Shelly.GetStatus`` as a NotifyFullStatus: each channel's ``em1`` and
+    ``em1data`` make one reading; the unmetered ``switch:0`` gives none."""
+    status = json.loads((DATA / "shelly_proem_status.json").read_text())
+    doc = {"method": "NotifyFullStatus", "params": {"ts": SHELLY_TS.timestamp(), **status}}
+    readings = parse(devices(), f"{PRO_EM}/events/rpc", json.dumps(doc).encode(), fleet, NOON)
+    assert [(r.tags["id"], r.tags["kind"], r.ts) for r in readings] == [
+        ("m-em-0", "facility", SHELLY_TS),
+        ("m-em-1", "it_load", SHELLY_TS),
+    ]
+    assert readings[1].fields == {
+        "power_kw": pytest.approx(5.0803),
+        "voltage_v": 224.6,
+        "power_factor": 0.99,
+        "frequency_hz": 50.0,
+        "energy_kwh": pytest.approx(6.6449),
+    }
+    assert readings[0].fields["energy_kwh"] == 0.0
+
+
+def test_shelly_pro_3em_status_of_em_and_emdata(fleet: Fleet) -> None:
+    em = (DATA / "shelly_pro3em_status_em0.json").read_bytes()
+    (reading,) = parse(devices(), f"{PRO_3EM}/status/em:0", em, fleet, NOON)
+    assert reading.tags["id"] == "m-3em"
+    assert reading.ts == NOON
+    assert reading.fields == {
+        "power_kw": pytest.approx(0.715502),
+        "voltage_v": pytest.approx((236.1 + 236.201 + 236.402) / 3),
+        "power_factor": pytest.approx(715.502 / 2619.9),  # Σ P / Σ S, not the phases' a_pf
+    }
+    emdata = (DATA / "shelly_pro3em_status_emdata0.json").read_bytes()
+    (energy,) = parse(devices(), f"{PRO_3EM}/status/emdata:0", emdata, fleet, NOON)
+    assert energy.fields == {"energy_kwh": pytest.approx(248.53357)}
+
+
+def test_tasmota_smart_meter_interface_group(fleet: Fleet) -> None:
+    """The SML script's group (Hager eHZ, the Smart Meter Interface's example names) in the
+    device's zone; Total_out and the meter number are not meter fields."""
+    payload = (DATA / "tasmota_sml_ehz363.json").read_bytes()
+    how = devices(zone="Europe/Berlin")
+    (reading,) = parse(how, "tele/hichi-ehz/SENSOR", payload, fleet, NOON)
+    assert reading.tags == {"site": "dc-a", "id": "m-grid", "kind": "facility"}
+    assert reading.fields == {"power_kw": pytest.approx(0.523), "energy_kwh": 12345.6789}
+    assert reading.ts == NOON  # 13:00 CET
+
+
+def test_tasmota_sml_group_of_any_name_with_phases(fleet: Fleet) -> None:
+    """A user-named group beside water and gas counters: the phases' powers are summed (one
+    feeding in) and their voltages averaged."""
+    payload = (DATA / "tasmota_sml_three_phase.json").read_bytes()
+    (reading,) = parse(
+        devices(), "tele/hichi-ehz/SENSOR", payload, fleet, NOON + timedelta(hours=1)
+    )
+    assert reading.fields == {
+        "power_kw": pytest.approx((215.5 - 40.25 + 1003.0) / 1000),
+        "energy_kwh": 3021.412,
+        "voltage_v": pytest.approx((231.3 + 229.8 + 230.4) / 3),
+    }
+
+
+def test_tasmota_sml_without_known_values_or_with_two_meters_is_refused(fleet: Fleet) -> None:
+    unknown = {"Time": "2024-01-15T12:00:00", "SML": {"Verbrauch": 12.3, "Leistung": 400}}
+    two = {"Time": "2024-01-15T12:00:00", "A": {"Power_curr": 1}, "B": {"Power_curr": 2}}
+    cases = ((unknown, "no_fields", "Power_curr, Total_in"), (two, "bad_shape", "(A, B)"))
+    for doc, reason, advice in cases:
+        with pytest.raises(PayloadError) as refused:
+            parse(devices(), "tele/hichi-ehz/SENSOR", json.dumps(doc).encode(), fleet, NOON)
+        assert refused.value.reason == reason
+        assert advice in str(refused.value)
+
+
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[DuckDBStore]:
     store = DuckDBStore(tmp_path / "meters.duckdb")
@@ -191,6 +269,12 @@ def test_tasmota_and_shelly_through_mosquitto(
     local = now.astimezone(device_zone("America/New_York")).replace(tzinfo=None)
     notify = json.loads((DATA / "shelly_pro2pm_notify_status.json").read_text())
     notify["params"]["ts"] = now.timestamp()
+    emdata = json.loads((DATA / "shelly_pro3em_notify_emdata.json").read_text())
+    emdata["params"]["ts"] = now.timestamp()
+    proem = json.loads((DATA / "shelly_proem_status.json").read_text())
+    sml = json.loads((DATA / "tasmota_sml_ehz363.json").read_text())
+    sml["Time"] = local.isoformat()
+    em1 = {"method": "NotifyStatus", "params": {"ts": now.timestamp(), "em1:1": proem["em1:1"]}}
     collector = Collector(settings, store, mosquitto, fleet)
     collector.start()
     try:
@@ -198,13 +282,22 @@ def test_tasmota_and_shelly_through_mosquitto(
             mosquitto,
             [
                 ("dual-r3/tele/SENSOR", tasmota(local.isoformat())),
+                ("hichi-ehz/tele/SENSOR", json.dumps(sml).encode()),
                 ("shellypro2pm-ec62608a1b2c/events/rpc", json.dumps(notify).encode()),
+                (f"{PRO_3EM}/events/rpc", json.dumps(emdata).encode()),
+                (f"{PRO_EM}/events/rpc", json.dumps(em1).encode()),
             ],
         )
-        assert wait_until(lambda: collector.delivered() >= 2, 60)
+        assert wait_until(lambda: collector.delivered() >= 5, 60), collector.summary()
     finally:
         summary = collector.stop()
     assert summary.dead_lettered == 0
     rows = store.query("meter", now - timedelta(hours=1), now + timedelta(hours=1))
-    assert sorted(rows["id"]) == ["m-dual", "m-pro-0", "m-pro-1"]
+    assert sorted(rows["id"]) == ["m-3em", "m-dual", "m-em-1", "m-grid", "m-pro-0", "m-pro-1"]
     assert set(rows["ts"]) == {now}
+    (proem_power,) = rows.loc[rows["id"] == "m-em-1", "power_kw"]
+    assert proem_power == pytest.approx(5.0803)
+    (pro3em_energy,) = rows.loc[rows["id"] == "m-3em", "energy_kwh"]
+    assert pro3em_energy == pytest.approx(26.28957)
+    (sml_energy,) = rows.loc[rows["id"] == "m-grid", "energy_kwh"]
+    assert sml_energy == pytest.approx(12345.6789)
