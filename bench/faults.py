@@ -11,11 +11,13 @@ its processes when it was restarted); and the most messages it lagged behind the
 
 Faults: ``none``; ``broker-sigterm`` and ``broker-sigkill`` (down 2 s, restarted on the same
 files); ``broker-sigkill-autosave30`` (the earlier setting, ``autosave_interval 30``);
-``collector-sigkill`` (restarted after 2 s); ``disk-full`` (the DuckDB file's tmpfs full for 10 s;
-needs root); ``poison`` (30 task-type names over 64 characters and 10 readings of 3,000 fields);
-``oversized`` (20 payloads of 10 MB); ``fuzz`` (``--fuzz`` mutated payloads of every accepted
-format interleaved with the sequence: every message is stored or dead-lettered, every valid one
-stored); ``load-2x`` (twice ``--rate``).
+``collector-sigkill`` (restarted after 2 s); ``influx-sigkill`` and ``influx-sigkill-no-spool``
+(the collector stores to a real InfluxDB 1.x, Debian's ``influxd``, killed and restarted on the
+same port and files after 5 s; with the outage spool and without it); ``disk-full`` (the DuckDB
+file's tmpfs full for 10 s; needs root); ``poison`` (30 task-type names over 64 characters and
+10 readings of 3,000 fields); ``oversized`` (20 payloads of 10 MB); ``fuzz`` (``--fuzz`` mutated
+payloads of every accepted format interleaved with the sequence: every message is stored or
+dead-lettered, every valid one stored); ``load-2x`` (twice ``--rate``).
 
 ``--backlog N`` measures instead what the broker's persistence settings cost and keep: N
 messages queued for an absent collector's session, published as fast as the broker confirms
@@ -51,16 +53,21 @@ from tests.faults.harness import (
     DURABLE_BROKER,
     Broker,
     CollectorProcess,
+    Influxd,
     SequencePublisher,
     SmallFileSystem,
     fuzzed,
     tally,
 )
 from twin.config import BrokerURL
+from twin.store import TelemetryStore
 from twin.store.duckdb import DuckDBStore
+from twin.store.influx import InfluxStore
 
 DOWN_S = 2.0
 """How long a stopped broker or collector stays down [s]."""
+INFLUX_DOWN_S = 5.0
+"""How long a killed InfluxDB stays down [s]."""
 FULL_S = 10.0
 """How long the file system stays full [s]."""
 STALL_S = 15.0
@@ -79,6 +86,7 @@ class Run:
     collector: CollectorProcess
     publisher: SequencePublisher
     fs: SmallFileSystem | None = None
+    influx: Influxd | None = None
     extra_sent: int = 0
     """Messages published besides the sequence (poison, fuzz …) that the broker confirmed."""
     delivered_before: int = 0
@@ -102,6 +110,13 @@ def collector_kill(run: Run) -> None:
     run.collector.kill()
     time.sleep(DOWN_S)
     run.collector.start()
+
+
+def influx_kill(run: Run) -> None:
+    assert run.influx is not None
+    run.influx.stop(signal.SIGKILL)
+    time.sleep(INFLUX_DOWN_S)
+    run.influx.start()
 
 
 def disk_full(run: Run) -> None:
@@ -148,6 +163,7 @@ def run_fault(
     seconds: float,
     *,
     persistence: str = DURABLE_BROKER,
+    spool_max_mb: float = 256.0,
 ) -> dict[str, object]:
     """One run (see the module docstring); returns its table row."""
     with tempfile.TemporaryDirectory(prefix=f"cnetwin-fault-{name}-") as tmp:
@@ -158,14 +174,18 @@ def run_fault(
         if fs is not None:
             fs.__enter__()
         store_dir = fs.directory if fs is not None else directory
+        influx = Influxd(directory / "influxd") if name.startswith("influx") else None
         settings = {
             "broker": f"mqtt://127.0.0.1:{broker.port}",
             "data_dir": str(directory / "data"),
             "client_id": "fault-collector",
+            "spool_max_mb": spool_max_mb,
         }
-        collector = CollectorProcess(settings, store_dir / "store.duckdb")
+        if influx is not None:
+            settings["store"] = influx.store_url
+        collector = CollectorProcess(settings, None if influx else store_dir / "store.duckdb")
         publisher = SequencePublisher(broker.url, rate)
-        run = Run(directory, broker, collector, publisher, fs)
+        run = Run(directory, broker, collector, publisher, fs, influx)
         lag = LagSampler(run)
         try:
             collector.start()
@@ -181,13 +201,19 @@ def run_fault(
             lag.wait_for(sent + run.extra_sent - run.delivered_before)
             lag.stop()
             collector.stop()
-            store = DuckDBStore(store_dir / "store.duckdb")
+            store: TelemetryStore = (
+                InfluxStore(influx.url, influx.database)
+                if influx
+                else DuckDBStore(store_dir / "store.duckdb")
+            )
             result = tally(store, sent)
             store.close()
         finally:
             lag.stop()
             collector.kill()
             broker.stop(signal.SIGKILL)
+            if influx is not None:
+                influx.stop(signal.SIGKILL)
             if fs is not None:
                 fs.__exit__(None, None, None)
     return {
@@ -259,6 +285,8 @@ def faults(rate: float, fuzz_count: int) -> dict[str, tuple[Fault | None, dict[s
             {"persistence": "autosave_interval 30\n"},
         ),
         "collector-sigkill": (collector_kill, {}),
+        "influx-sigkill": (influx_kill, {}),
+        "influx-sigkill-no-spool": (influx_kill, {"spool_max_mb": 0.0}),
         "disk-full": (disk_full, {}),
         "poison": (poison, {}),
         "oversized": (oversized, {}),

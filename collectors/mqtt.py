@@ -155,11 +155,13 @@ class MqttSubscriber:
     def stop(self) -> None:
         """Disconnect cleanly (the session stays on the broker) and stop the network thread.
 
-        The client's callbacks are dropped, so it no longer refers back to this subscriber: once
-        the subscriber goes, the client is freed at once and closes its sockets itself.
+        The client's callbacks are dropped, so it no longer refers back to this subscriber, and
+        the network thread's wake-up socket pair is closed here, not left to the garbage
+        collector (a client caught in a reference cycle would otherwise leak it).
         """
         self._client.disconnect()
         self._client.loop_stop()
+        self._client._reset_sockets(sockpair_only=True)  # paho has no public call for it
         self._connected.clear()
         self._client.on_connect = None
         self._client.on_disconnect = None

@@ -21,6 +21,7 @@ import subprocess
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from multiprocessing.sharedctypes import Synchronized
@@ -31,7 +32,7 @@ import paho.mqtt.client as mqtt
 
 from collectors.service import Collector
 from twin.config import BrokerURL, load_settings
-from twin.store import TelemetryStore
+from twin.store import TelemetryStore, open_store
 from twin.store.duckdb import DuckDBStore
 
 MOSQUITTO = "/usr/sbin/mosquitto"
@@ -146,6 +147,28 @@ class SequencePublisher:
         return self.sent
 
 
+def run_through_outage(
+    collector: Collector, publisher: SequencePublisher, outage: Callable[[], None]
+) -> int:
+    """Start ``publisher``, run ``outage`` after 2 s (it returns once the store is back), stop
+    publishing 2 s later, wait (60 s at most) until ``collector`` has finished every message
+    sent, and stop the collector in any case; return the messages sent."""
+    try:
+        publisher.start()
+        time.sleep(2.0)
+        outage()
+        time.sleep(2.0)
+        sent = publisher.stop()
+        deadline = time.monotonic() + 60
+        while collector.delivered() < sent and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if collector.delivered() < sent:
+            raise AssertionError(f"the collector did not recover: {collector.summary().line()}")
+    finally:
+        collector.stop()
+    return sent
+
+
 @dataclass(frozen=True)
 class Tally:
     """What became of the messages of one run."""
@@ -225,13 +248,17 @@ class Broker:
 
 
 def _collector_main(
-    settings: dict[str, Any], store_path: str, delivered: Synchronized, ready: Any, stop: Any
+    settings: dict[str, Any],
+    store_path: str | None,
+    delivered: Synchronized,
+    ready: Any,
+    stop: Any,
 ) -> None:
     """A collector process: runs until ``stop`` is set, publishing its progress."""
     logging.basicConfig(level=logging.WARNING, format="collector %(levelname)s %(message)s")
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     config = load_settings(**settings)
-    store = DuckDBStore(Path(store_path))
+    store = DuckDBStore(Path(store_path)) if store_path else open_store(config)
     collector = Collector(config, store, config.broker_url)
     collector.start()
     ready.set()
@@ -244,9 +271,10 @@ def _collector_main(
 
 class CollectorProcess:
     """A collector in a process of its own (so it can be killed and its memory measured)
-    storing into the DuckDB file ``store_path`` with ``settings`` (load_settings keywords)."""
+    storing into the DuckDB file ``store_path`` with ``settings`` (load_settings keywords);
+    without ``store_path``, into the store the settings name (e.g. ``store="influxdb://…"``)."""
 
-    def __init__(self, settings: dict[str, Any], store_path: Path) -> None:
+    def __init__(self, settings: dict[str, Any], store_path: Path | None = None) -> None:
         self._settings = settings
         self._store_path = store_path
         self._context = multiprocessing.get_context("spawn")
@@ -263,7 +291,13 @@ class CollectorProcess:
         ready = self._context.Event()
         self._process = self._context.Process(
             target=_collector_main,
-            args=(self._settings, str(self._store_path), self._delivered, ready, self._stop),
+            args=(
+                self._settings,
+                str(self._store_path) if self._store_path else None,
+                self._delivered,
+                ready,
+                self._stop,
+            ),
             daemon=True,
         )
         self._process.start()
@@ -308,6 +342,42 @@ class CollectorProcess:
             self.sample_rss()
             self._process.kill()
             self._process.join()
+            self._process = None
+
+
+class Influxd:
+    """A real InfluxDB 1.x (Debian's ``influxd``) with its files in ``directory`` and the
+    database ``database``, started at once; killed and started again on the same port and
+    files."""
+
+    def __init__(self, directory: Path, database: str = "faults") -> None:
+        from tests.conftest import influxql, start_influxd
+
+        directory.mkdir(parents=True, exist_ok=True)
+        self._config = directory / "influxdb.conf"  # start_influxd writes it
+        self._log = directory / "influxd.log"
+        self._process: subprocess.Popen[bytes] | None
+        self._process, self.url = start_influxd(directory)
+        self.port = int(self.url.rsplit(":", 1)[1])
+        self.database = database
+        self.store_url = f"influxdb://127.0.0.1:{self.port}?db={database}"
+        influxql(self.url, f'CREATE DATABASE "{database}"')
+
+    def start(self) -> None:
+        """Start it again on the same configuration and wait until it accepts connections."""
+        from tests.conftest import INFLUXD, wait_for_port
+
+        with self._log.open("ab") as log:
+            self._process = subprocess.Popen(
+                [INFLUXD, "-config", str(self._config)], stdout=log, stderr=log
+            )
+        wait_for_port(self.port, timeout_s=30)
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
+        """Stop it with ``sig`` (SIGKILL: a crash, the write-ahead log is replayed on start)."""
+        if self._process is not None:
+            self._process.send_signal(sig)
+            self._process.wait(30)
             self._process = None
 
 

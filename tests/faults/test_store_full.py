@@ -12,8 +12,7 @@ import pytest
 
 from collectors import pipeline as pipeline_module
 from collectors.service import Collector
-from tests.conftest import wait_until
-from tests.faults.harness import SequencePublisher, SmallFileSystem, tally
+from tests.faults.harness import SequencePublisher, SmallFileSystem, run_through_outage, tally
 from twin.config import BrokerURL, load_settings
 from twin.store.duckdb import DuckDBStore
 
@@ -29,6 +28,13 @@ FULL_S = 6.0
 def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     """Retry every half second at most, so recovery follows the freed disk closely."""
     monkeypatch.setattr(pipeline_module, "RETRY_MAX_S", 0.5)
+
+
+def full_for(fs: SmallFileSystem, seconds: float) -> None:
+    """Fill the file system, keep it full for ``seconds`` [s], free it."""
+    fs.fill()
+    time.sleep(seconds)
+    fs.free()
 
 
 @pytest.mark.parametrize("spool_on_other_disk", [False, True], ids=["no-spool", "spool"])
@@ -51,19 +57,7 @@ def test_a_full_disk_loses_nothing_and_the_collector_recovers_by_itself(
         collector.start()
         publisher = SequencePublisher(mosquitto, RATE)
         with caplog.at_level(logging.WARNING):
-            try:
-                publisher.start()
-                time.sleep(2.0)
-                fs.fill()
-                time.sleep(FULL_S)
-                fs.free()
-                time.sleep(2.0)
-                sent = publisher.stop()
-                assert wait_until(lambda: collector.delivered() >= sent, timeout_s=60), (
-                    f"the collector did not recover: {collector.summary().line()}"
-                )
-            finally:
-                collector.stop()
+            sent = run_through_outage(collector, publisher, lambda: full_for(fs, FULL_S))
         counters = collector.pipeline.counters
         result = tally(store, sent)
         store.close()
