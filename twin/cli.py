@@ -436,27 +436,15 @@ def _run_simulate(args: argparse.Namespace) -> int:
 def _run_demo(args: argparse.Namespace) -> int:
     from collectors.publish import SimulationRun
     from collectors.service import Collector
-    from dashboard.auth import refuse_open_exposure
     from twin.alerts.rules import load_alert_rules
     from twin.jobs import start_scheduler
     from twin.store import open_store
 
-    settings = _settings(
-        args,
-        broker=args.broker,
-        store=args.store,
-        data_dir=args.data_dir,
-        port=args.port,
-        host=args.host,
-        metrics_port=args.metrics_port,
-        **_web_settings(args),
-    )
-    refuse_open_exposure(settings)  # before the broker and the simulator start
+    settings = _web_process_settings(args)  # before the broker and the simulator start
     fleet = _fleet(args, settings)
     rules = load_alert_rules(settings)
     backfill = parse_duration(args.backfill)
     duration = _optional_duration(args.duration)
-    _check_port_free(settings.host, settings.port, "pass --port")
     if settings.broker_url.embedded:
         _check_port_free("127.0.0.1", args.mqtt_port, "pass --mqtt-port, or --broker for another")
     stop = threading.Event()
@@ -517,31 +505,17 @@ def _run_demo(args: argparse.Namespace) -> int:
 
 def _run_single_box(args: argparse.Namespace) -> int:
     from collectors.service import Collector
-    from dashboard.auth import refuse_open_exposure
     from twin.alerts.rules import load_alert_rules
     from twin.jobs import start_scheduler
     from twin.store import open_store
 
-    settings = _settings(
-        args,
-        broker=args.broker,
-        store=args.store,
-        data_dir=args.data_dir,
-        client_id=args.client_id,
-        fleet=args.fleet,
-        port=args.port,
-        host=args.host,
-        metrics_port=args.metrics_port,
-        **_web_settings(args),
-    )
-    refuse_open_exposure(settings)
+    settings = _web_process_settings(args, client_id=args.client_id, fleet=args.fleet)
     broker = settings.broker_url
     if broker.embedded:
         raise CnetwinError("run needs a broker: pass --broker mqtt://host:port (or use demo)")
     fleet = _fleet(args, settings)
     rules = load_alert_rules(settings)
     duration = _optional_duration(args.duration)
-    _check_port_free(settings.host, settings.port, "pass --port")
     stop = threading.Event()
     _stop_on_signals(stop)
     cleanup: list[Callable[[], object]] = []
@@ -570,6 +544,27 @@ def _run_single_box(args: argparse.Namespace) -> int:
     summary = collector.summary()
     print(f"cnetwin run: {summary.line()}")
     return 0 if summary.unstored == 0 else 3
+
+
+def _web_process_settings(args: argparse.Namespace, **overrides: Any) -> Settings:
+    """Settings of a process that collects and serves the dashboard (``demo``, ``run``),
+    refused at once when the dashboard would be open to all or its port is taken."""
+    from dashboard.auth import refuse_open_exposure
+
+    settings = _settings(
+        args,
+        broker=args.broker,
+        store=args.store,
+        data_dir=args.data_dir,
+        port=args.port,
+        host=args.host,
+        metrics_port=args.metrics_port,
+        **_web_settings(args),
+        **overrides,
+    )
+    refuse_open_exposure(settings)
+    _check_port_free(settings.host, settings.port, "pass --port")
+    return settings
 
 
 def _check_port_free(host: str, port: int, advice: str) -> None:
