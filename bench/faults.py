@@ -17,7 +17,13 @@ same port and files after 5 s; with the outage spool and without it); ``disk-ful
 file's tmpfs full for 10 s; needs root); ``poison`` (30 task-type names over 64 characters and
 10 readings of 3,000 fields); ``oversized`` (20 payloads of 10 MB); ``fuzz`` (``--fuzz`` mutated
 payloads of every accepted format interleaved with the sequence: every message is stored or
-dead-lettered, every valid one stored); ``load-2x`` (twice ``--rate``).
+dead-lettered, every valid one stored); ``write-error`` (the DuckDB store's next
+:data:`FAILING_WRITES` writes raise an unexpected RuntimeError, a bug rather than an outage;
+the collector retries with back-off); ``load-2x`` (twice ``--rate``).
+
+After the table it prints, per run, the last collector process's own counters (received =
+stored + dead-lettered), and for runs of two minutes or more the collector's resident memory
+(VmRSS) [MiB] and the most messages it lagged behind, minute by minute, so growth shows.
 
 ``--backlog N`` measures instead what the broker's persistence settings cost and keep: N
 messages queued for an absent collector's session, published as fast as the broker confirms
@@ -56,6 +62,7 @@ from tests.faults.harness import (
     Influxd,
     SequencePublisher,
     SmallFileSystem,
+    fail_writes,
     fuzzed,
     tally,
 )
@@ -72,6 +79,11 @@ FULL_S = 10.0
 """How long the file system stays full [s]."""
 STALL_S = 15.0
 """A collector that finishes no message for this long while behind is taken to be done [s]."""
+FAILING_WRITES = 5
+"""Writes that fail unexpectedly in a row in the ``write-error`` run (back-off 0.5 s doubling:
+about 15 s of failures)."""
+TREND_MIN_S = 120.0
+"""Runs at least this long [s] print their memory and lag minute by minute."""
 HEADER = (
     "| fault | sent | stored | missing | duplicated | recovery [s] | peak RSS [MiB] | peak lag |"
 )
@@ -124,6 +136,10 @@ def disk_full(run: Run) -> None:
     run.fs.fill()
     time.sleep(FULL_S)
     run.fs.free()
+
+
+def write_error(run: Run) -> None:
+    fail_writes(run.collector.failing_writes, FAILING_WRITES, timeout_s=300)
 
 
 def publish_extra(run: Run, messages: list[tuple[str, bytes]]) -> None:
@@ -207,6 +223,7 @@ def run_fault(
                 else DuckDBStore(store_dir / "store.duckdb")
             )
             result = tally(store, sent)
+            counters = collector_counters(store)
             store.close()
         finally:
             lag.stop()
@@ -225,7 +242,16 @@ def run_fault(
         "recovery_s": None if fault is None else lag.recovered_s,
         "peak_rss_mib": round(collector.peak_rss_mib),
         "peak_lag": lag.peak,
+        "counters": counters,
+        "minutes": lag.minutes,
     }
+
+
+def collector_counters(store: TelemetryStore) -> dict[str, int]:
+    """The last counters the (last) collector process stored when it stopped [messages]."""
+    fields = ["received", "stored_messages", "dead_lettered", "writer_errors", "store_outages"]
+    row = store.last("collector", tags={"collector": "fault-collector"}, fields=fields)
+    return {name: int(row[name].iloc[-1]) for name in fields} if len(row) else {}
 
 
 class LagSampler:
@@ -240,6 +266,10 @@ class LagSampler:
         self.peak = 0
         self.recovered_s: float | None = None
         """Seconds from the end of the fault until the collector caught up (None: never)."""
+        self.minutes: list[tuple[float, int]] = []
+        """Per minute of the run: the collector's resident memory at its end [MiB] and the
+        most messages it lagged behind during it."""
+        self._minute_lag = 0
 
     def watch(self, target: int, since: float) -> None:
         """From now on, note when the collector has finished ``target`` messages."""
@@ -254,9 +284,15 @@ class LagSampler:
             self._thread.join()
 
     def _sample(self) -> None:
+        started = time.monotonic()
         while not self._stop.wait(0.1):
             delivered = self._run.collector.delivered
-            self.peak = max(self.peak, self._run.publisher.published - delivered)
+            lag = self._run.publisher.published - delivered
+            self.peak = max(self.peak, lag)
+            self._minute_lag = max(self._minute_lag, lag)
+            if time.monotonic() - started >= 60 * (len(self.minutes) + 1):
+                self.minutes.append((self._run.collector.rss_mib(), self._minute_lag))
+                self._minute_lag = 0
             if self._target is not None and delivered >= self._target[0]:
                 self.recovered_s = round(time.monotonic() - self._target[1], 1)
                 self._target = None
@@ -288,6 +324,7 @@ def faults(rate: float, fuzz_count: int) -> dict[str, tuple[Fault | None, dict[s
         "influx-sigkill": (influx_kill, {}),
         "influx-sigkill-no-spool": (influx_kill, {"spool_max_mb": 0.0}),
         "disk-full": (disk_full, {}),
+        "write-error": (write_error, {}),
         "poison": (poison, {}),
         "oversized": (oversized, {}),
         "fuzz": (fuzz(fuzz_count), {}),
@@ -367,6 +404,7 @@ def main() -> None:
     table = faults(args.rate, args.fuzz)
     chosen = [n for n in args.only.split(",") if n] or list(table)
     print(HEADER, "|---|---|---|---|---|---|---|---|", sep="\n", flush=True)
+    notes = []
     for name in chosen:
         fault, options = table[name]
         rate = float(options.pop("rate", args.rate))  # type: ignore[arg-type]
@@ -377,6 +415,23 @@ def main() -> None:
             f"{row['duplicated']} | {recovery} | {row['peak_rss_mib']} | {row['peak_lag']} |",
             flush=True,
         )
+        notes.append(run_notes(name, row, args.seconds))
+    print("", *notes, sep="\n")
+
+
+def run_notes(name: str, row: dict[str, object], seconds: float) -> str:
+    """The last collector process's counters and, for long runs, memory and lag per minute."""
+    c: dict[str, int] = row["counters"] or {}  # type: ignore[assignment]
+    lines = [
+        f"{name}: the last collector process received {c.get('received')} messages, stored "
+        f"{c.get('stored_messages')}, dead-lettered {c.get('dead_lettered')} "
+        f"(writer errors {c.get('writer_errors')}, outages {c.get('store_outages')})"
+    ]
+    if seconds >= TREND_MIN_S:
+        minutes: list[tuple[float, int]] = row["minutes"]  # type: ignore[assignment]
+        lines.append(f"{name}: minute, RSS [MiB], peak lag [messages]:")
+        lines += [f"  {i} {rss:.0f} {lag}" for i, (rss, lag) in enumerate(minutes, 1)]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -65,7 +65,8 @@ class IngestMetrics(PrometheusCollector):
         )
         writer_errors = CounterMetricFamily(
             "cnetwin_writer_errors",
-            "Batches the writer failed on unexpectedly (left to the broker) [batches].",
+            "Store writes and batches the writer failed on unexpectedly (a bug, not an outage) "
+            "[failures].",
             labels=label,
         )
         queue = GaugeMetricFamily(

@@ -24,7 +24,11 @@ full, I/O error, lock, connection refused, 5xx, timeout) the batch goes to the s
 has room, else it is retried with back-off and nothing is acknowledged, so the broker keeps
 (and later re-delivers) every message not yet stored; writes are idempotent, so re-delivery
 stores nothing twice. The cause is logged once when an outage starts and once when it ends,
-with how long it lasted. If the store refuses a batch for its content (``StoreError``), the
+with how long it lasted. A write that fails with any other exception (a bug, an unexpected
+library error) is held and retried the same way, without the spool: it is counted as a writer
+error and logged once, with its traceback, when such failures start, so the writer recovers by
+itself once the cause passes instead of stranding the batch until the next connection. If the
+store refuses a batch for its content (``StoreError``), the
 messages it refuses are found by halving the batch (about 2·k·log2(n) writes for k refused
 messages among n, not one transaction per message) and dead-lettered as ``store_rejected``;
 the rest is stored.
@@ -449,11 +453,17 @@ class IngestPipeline:
             try:
                 self._store.write(readings)
             except StoreUnavailable as exc:
-                self.counters.store_failures += 1
-                self._outage_began(exc)
+                self._write_failed(exc)
                 if self._spool is not None and self._spool.append(readings):
                     self.counters.spooled_readings += len(readings)
                     return (time.perf_counter() - started) * 1e3
+                self._give_up.wait(delay)
+                delay = min(delay * 2, RETRY_MAX_S)
+                continue
+            except StoreError:
+                raise
+            except Exception as exc:  # a bug or an unexpected library error: transient
+                self._write_failed(exc)
                 self._give_up.wait(delay)
                 delay = min(delay * 2, RETRY_MAX_S)
                 continue
@@ -463,20 +473,28 @@ class IngestPipeline:
             return elapsed_ms
         return None
 
-    def _outage_began(self, exc: StoreUnavailable) -> None:
-        """Log the cause once per outage (every failed attempt is counted, not logged)."""
+    def _write_failed(self, exc: Exception) -> None:
+        """Count a failed write (an unexpected one also as a writer error) and log the cause
+        once per outage."""
+        self.counters.store_failures += 1
+        if not isinstance(exc, StoreUnavailable):
+            self.counters.writer_errors += 1
         if self._outage is not None:
             return
         self._outage = _Outage(time.monotonic(), self.counters.store_failures - 1)
         self.counters.store_outages += 1
-        where = "spooling batches while the spool has room, then " if self._spool else ""
+        if isinstance(exc, StoreUnavailable):
+            where = "spooling batches while the spool has room, then " if self._spool else ""
+            cause, unexpected = f"store unavailable: {exc}", None
+        else:  # a traceback, and never the spool: the cause may lie in the readings
+            where, cause, unexpected = "", f"store write failed unexpectedly: {exc!r}", exc
         log.error(
-            "store unavailable: %s; %sholding messages unacknowledged and retrying with "
-            "back-off (%.1f to %.1f s)",
-            exc,
+            "%s; %sholding messages unacknowledged and retrying with back-off (%.1f to %.1f s)",
+            cause,
             where,
             RETRY_MIN_S,
             RETRY_MAX_S,
+            exc_info=unexpected,
         )
 
     def _outage_ended(self) -> None:
@@ -494,9 +512,8 @@ class IngestPipeline:
             return
         try:
             self._spool.drain(self._store)
-        except StoreUnavailable as exc:
-            self.counters.store_failures += 1
-            self._outage_began(exc)
+        except Exception as exc:  # the spool keeps the batch; the one just written is stored
+            self._write_failed(exc)
 
     def _account(self, batch: Batch, elapsed_ms: float, with_counters: bool) -> None:
         dead_total = sum(batch.dead.values())

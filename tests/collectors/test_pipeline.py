@@ -342,23 +342,25 @@ class BrokenOnceStore:
         return self.inner.write(readings)
 
 
-def test_an_unexpected_write_failure_leaves_the_batch_unacknowledged_and_ingest_running(
-    store: DuckDBStore,
+def test_an_unexpected_write_failure_is_retried_and_the_batch_stored_without_a_reconnect(
+    store: DuckDBStore, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
+    monkeypatch.setattr(pipeline_module, "RETRY_MIN_S", 0.01)
     acks: list[int] = []
     pipe = IngestPipeline(BrokenOnceStore(store), batch_interval_s=0.05)  # type: ignore[arg-type]
     pipe.start()
-    pipe.submit(node_message(0, acks))
-    deadline = time.monotonic() + 10
-    while pipe.counters.writer_errors == 0 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    for i in range(1, 6):
-        pipe.submit(node_message(i, acks))
-    assert not pipe.stop()  # the failed batch is left to the broker
+    with caplog.at_level(logging.ERROR):
+        pipe.submit(node_message(0, acks))
+        assert wait_for(lambda: acks == [0])
+        for i in range(1, 6):
+            pipe.submit(node_message(i, acks))
+        assert pipe.stop()
     assert pipe.counters.writer_errors == 1
-    assert pipe.unstored == 1
-    assert acks == [1, 2, 3, 4, 5]
-    assert len(store.query("node", NOW - timedelta(hours=1), NOW + timedelta(seconds=1))) == 5
+    assert pipe.unstored == 0
+    assert acks == [0, 1, 2, 3, 4, 5]
+    assert len(store.query("node", NOW - timedelta(hours=1), NOW + timedelta(seconds=1))) == 6
+    failures = [r for r in caplog.records if "failed unexpectedly" in r.getMessage()]
+    assert len(failures) == 1 and failures[0].exc_info is not None
 
 
 def test_a_parser_failure_is_dead_lettered_as_internal_error(

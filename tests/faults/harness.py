@@ -21,7 +21,7 @@ import subprocess
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from multiprocessing.sharedctypes import Synchronized
@@ -32,6 +32,7 @@ import paho.mqtt.client as mqtt
 
 from collectors.service import Collector
 from twin.config import BrokerURL, load_settings
+from twin.model import Reading
 from twin.store import TelemetryStore, open_store
 from twin.store.duckdb import DuckDBStore
 
@@ -247,18 +248,47 @@ class Broker:
             self._process = None
 
 
+class FailingWritesStore(DuckDBStore):
+    """A real DuckDB store whose writes raise a RuntimeError while ``failing`` (a counter shared
+    between processes) is above zero, each failed write counting it down: a write that fails
+    unexpectedly (neither an outage nor a refusal), injected around the real store."""
+
+    def __init__(self, path: Path, failing: Synchronized) -> None:
+        super().__init__(path)
+        self._failing = failing
+
+    def write(self, readings: Iterable[Reading]) -> int:
+        with self._failing.get_lock():
+            if self._failing.value > 0:
+                self._failing.value -= 1
+                raise RuntimeError("injected: the write failed unexpectedly")
+        return super().write(readings)
+
+
+def fail_writes(failing: Synchronized, writes: int, timeout_s: float = 60.0) -> None:
+    """Make the next ``writes`` writes of a :class:`FailingWritesStore` fail; return once they
+    have."""
+    failing.value = writes
+    deadline = time.monotonic() + timeout_s
+    while failing.value and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if failing.value:
+        raise AssertionError("the collector stopped writing during the fault")
+
+
 def _collector_main(
     settings: dict[str, Any],
     store_path: str | None,
     delivered: Synchronized,
     ready: Any,
     stop: Any,
+    failing: Synchronized,
 ) -> None:
     """A collector process: runs until ``stop`` is set, publishing its progress."""
     logging.basicConfig(level=logging.WARNING, format="collector %(levelname)s %(message)s")
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     config = load_settings(**settings)
-    store = DuckDBStore(Path(store_path)) if store_path else open_store(config)
+    store = FailingWritesStore(Path(store_path), failing) if store_path else open_store(config)
     collector = Collector(config, store, config.broker_url)
     collector.start()
     ready.set()
@@ -281,6 +311,8 @@ class CollectorProcess:
         self._process: Any = None
         self._delivered: Synchronized = self._context.Value("q", 0)
         self._stop = self._context.Event()
+        self.failing_writes: Synchronized = self._context.Value("q", 0)
+        """Writes of the DuckDB store still to fail (see :func:`fail_writes`)."""
         self.peak_rss_mib = 0.0
 
     def start(self) -> None:
@@ -297,6 +329,7 @@ class CollectorProcess:
                 self._delivered,
                 ready,
                 self._stop,
+                self.failing_writes,
             ),
             daemon=True,
         )
@@ -314,15 +347,23 @@ class CollectorProcess:
 
     def sample_rss(self) -> None:
         """Keep the process's peak resident memory (VmHWM) [MiB]."""
+        self.peak_rss_mib = max(self.peak_rss_mib, self._memory_mib("VmHWM:"))
+
+    def rss_mib(self) -> float:
+        """The process's resident memory now (VmRSS) [MiB]; 0 when it is not running."""
+        return self._memory_mib("VmRSS:")
+
+    def _memory_mib(self, key: str) -> float:
         if self._process is None or self._process.pid is None:
-            return
+            return 0.0
         try:
             status = Path(f"/proc/{self._process.pid}/status").read_text()
         except OSError:
-            return
+            return 0.0
         for line in status.splitlines():
-            if line.startswith("VmHWM:"):
-                self.peak_rss_mib = max(self.peak_rss_mib, int(line.split()[1]) / 1024)
+            if line.startswith(key):
+                return int(line.split()[1]) / 1024
+        return 0.0
 
     def stop(self, timeout_s: float = 120.0) -> None:
         """Stop cleanly: store what was received, then exit."""
