@@ -4,7 +4,7 @@ The run is a Dash background callback (a separate process through a disk-cache m
 a progress bar and a Cancel button. Cancel writes a key for the run (page load and click) into
 the manager's cache; the run checks it at each progress step and stops without output, so the
 previous results stay. The runs belong to the server (:mod:`dashboard.whatif_runs`): inputs
-beyond the models' bounds (requests per round, see :data:`twin.whatif.presets.MAX_REQUESTS`)
+beyond the models' bounds (requests per round and per run, see :mod:`twin.whatif.limits`)
 and runs beyond ``whatif_max_runs`` are refused with a message beside the progress bar, a
 run whose page has closed is killed once its lease lapses, and stopping the server kills every
 run. The report a run returns (the JSON of ``docs/whatif.md``) is kept in a

@@ -17,7 +17,8 @@ from tests.conftest import free_port, wait_for_port, wait_until
 from tests.dashboard.serving import SCREENSHOTS, TIMEOUT_MS, chromium_page
 from twin.errors import ConfigError
 from twin.store.duckdb import DuckDBStore
-from twin.whatif.presets import MAX_REQUESTS, run_ioc
+from twin.whatif.limits import MAX_REQUESTS
+from twin.whatif.presets import run_ioc
 
 LONG_RUN = MAX_REQUESTS
 """Requests per round of a run that lasts well beyond the test's steps (the largest allowed)."""

@@ -28,6 +28,12 @@ from typing import Any, TextIO
 import numpy as np
 
 from twin.errors import ConfigError
+from twin.whatif.limits import (
+    MAX_REQUESTS,
+    MAX_SWEEP_POINTS,
+    MAX_TOTAL_REQUESTS,
+    check_sweep_points,
+)
 
 FORK = "fork"
 """The preset that forks the stored fleet at ``--at`` (:mod:`twin.whatif.fork`)."""
@@ -60,7 +66,9 @@ def add_commands(commands: Any) -> None:
         help="policy to run (repeat); default: the preset's comparison",
     )
     whatif.add_argument(
-        "--rates", help="offered rates A:B:STEP [req/s] (service: per user; ioc: Poisson)"
+        "--rates",
+        help="offered rates A:B:STEP [req/s] (service: per user; ioc: Poisson), at most "
+        f"{MAX_SWEEP_POINTS:,} points",
     )
     whatif.add_argument(
         "--dns-ttl",
@@ -78,9 +86,16 @@ def add_commands(commands: Any) -> None:
         action="store_true",
         help="service: serve past a user's latency bound instead of refusing (default: hard)",
     )
-    whatif.add_argument("--concurrency", help="ioc: fixed concurrency levels, e.g. 16,32,64")
     whatif.add_argument(
-        "--requests", type=int, default=1000, help="ioc: requests per round, 1-100000"
+        "--concurrency",
+        help=f"ioc: fixed concurrency levels, e.g. 16,32,64 (at most {MAX_SWEEP_POINTS:,})",
+    )
+    whatif.add_argument(
+        "--requests",
+        type=int,
+        default=1000,
+        help=f"ioc: requests per round, 1-{MAX_REQUESTS:,}; a run simulates at most "
+        f"{MAX_TOTAL_REQUESTS:,} requests over every policy and round",
     )
     whatif.add_argument("--seed", type=int, default=0, help="random seed (0)")
     whatif.add_argument("--json", action="store_true", help="print the JSON report")
@@ -102,9 +117,10 @@ def parse_rates(text: str) -> list[float]:
         start, stop, step = (float(v) for v in text.split(":"))
     except ValueError:
         raise ConfigError(f"--rates {text!r}: write START:STOP:STEP, e.g. 1:120:1") from None
-    if step <= 0 or start <= 0 or stop < start:
+    if not all(np.isfinite((start, stop, step))) or step <= 0 or start <= 0 or stop < start:
         raise ConfigError(f"--rates {text!r}: need 0 < START <= STOP and STEP > 0")
     count = int(np.floor((stop - start) / step + 1e-9)) + 1
+    check_sweep_points(count, f"--rates {text!r}")
     return [round(start + k * step, 9) for k in range(count)]
 
 
@@ -116,6 +132,7 @@ def parse_concurrency(text: str) -> list[int]:
         raise ConfigError(f"--concurrency {text!r}: write integers like 16,32,64") from None
     if not values or min(values) < 1:
         raise ConfigError(f"--concurrency {text!r}: give positive integers like 16,32,64")
+    check_sweep_points(len(values), "--concurrency")
     return values
 
 

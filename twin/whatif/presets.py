@@ -48,6 +48,7 @@ from twin.whatif.carbon_shift import (
     intensity_outlook,
     plan,
 )
+from twin.whatif.limits import MAX_REQUESTS, check_total_requests
 from twin.whatif.llm import (
     LlmNode,
     LlmServing,
@@ -158,10 +159,6 @@ class IocRun:
     rounds: dict[str, list[RoundResult]]
 
 
-MAX_REQUESTS = 100_000
-"""Requests per round one run may simulate at most (memory grows with them)."""
-
-
 def run_ioc(
     policies: Sequence[str] = IOC_POLICIES,
     concurrency: Sequence[int] = IOC_CONCURRENCY,
@@ -179,10 +176,20 @@ def run_ioc(
     (default :func:`ioc_fleet`) and ``origin`` give the nodes (:func:`ioc_nodes`); the users'
     provider is the origin site's, and each node's state type is its inventory ``workload``.
     ``advert_s`` [s]: policies decide on load advertised that often (0: live load).
-    ``requests`` per round: 1–:data:`MAX_REQUESTS`, else ConfigError.
+    ``requests`` per round: 1–:data:`~twin.whatif.limits.MAX_REQUESTS`, and policies × rounds
+    × requests at most :data:`~twin.whatif.limits.MAX_TOTAL_REQUESTS`, else ConfigError.
     """
     if not 1 <= requests <= MAX_REQUESTS:
-        raise ConfigError(f"requests per round must be 1–{MAX_REQUESTS:,} (got {requests:,})")
+        raise ConfigError(
+            f"requests per round must be 1–{MAX_REQUESTS:,} (got {requests:,}; MAX_REQUESTS): "
+            "lower --requests"
+        )
+    round_count = len(concurrency) + len(rates_rps)
+    check_total_requests(
+        len(policies) * round_count * requests,
+        f"{len(policies)} policies × {round_count} rounds × {requests:,} requests per round",
+        "--requests, or the number of --concurrency and --rates points or of --policy",
+    )
     fleet = ioc_fleet() if fleet is None else fleet
     nodes = ioc_nodes(fleet, origin)
     state_types = {n.id: n.workload for n in fleet.nodes}

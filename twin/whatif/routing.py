@@ -60,6 +60,7 @@ import numpy as np
 import numpy.typing as npt
 
 from twin.whatif.engine import EventQueue, poisson_arrivals, uniform_arrivals
+from twin.whatif.limits import check_point_requests, check_total_requests
 
 log = logging.getLogger(__name__)
 
@@ -375,8 +376,10 @@ def sweep(
 
     Each (policy, rate) point draws its arrivals from its own generator seeded from ``seed`` and
     the rate's position, so both policies see the same arrivals at a rate. ``progress(done,
-    total)`` is called after each point.
+    total)`` is called after each point. ConfigError, before anything runs, if a point or the
+    sweep would simulate more requests than :mod:`twin.whatif.limits` allows.
     """
+    check_sweep_requests(scenario, len(policies), rates_rps)
     total, done = len(policies) * len(rates_rps), 0
     out: dict[str, list[RateResult]] = {}
     for policy in policies:
@@ -390,3 +393,24 @@ def sweep(
         out[policy] = points
         log.debug("service sweep %s: %d rates", policy, len(points))
     return out
+
+
+def check_sweep_requests(
+    scenario: ServiceScenario, policies: int, rates_rps: Sequence[float]
+) -> None:
+    """ConfigError if a sweep of ``policies`` policies over ``rates_rps`` [req/s per user]
+    would simulate more requests than :mod:`twin.whatif.limits` allows, per point or in all."""
+    users, horizon = len(scenario.users), scenario.horizon_s
+    offered = f"{users} users over horizon_s {horizon:g} s"
+    if rates_rps:
+        top = max(rates_rps)
+        check_point_requests(
+            users * top * horizon,
+            f"{offered} at {top:g} req/s each",
+            "the top of --rates, or the scenario's users or horizon_s",
+        )
+    check_total_requests(
+        policies * users * horizon * sum(rates_rps),
+        f"{policies} policies × {len(rates_rps)} rates × {offered}",
+        "--rates (fewer or lower points), --policy, or the scenario's users or horizon_s",
+    )

@@ -13,6 +13,9 @@ A scenario file describes a stateless service the way the ``service-routing`` pr
     [[rtt]]        from, to, ms  (round trip between a user's and an instance's gateway)
 
 Every problem is reported in one :class:`~twin.errors.ConfigError` naming the file and the fix.
+A file is at most 1 MB and lists at most 1,000 instances and 1,000 users, with at most 1,000
+connections per user (:mod:`twin.whatif.limits`); the requests its sweep simulates are bounded
+where it runs (:func:`twin.whatif.routing.sweep`).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from twin.errors import ConfigError
+from twin.whatif.limits import MAX_CONNECTIONS, MAX_INSTANCES, MAX_SCENARIO_BYTES, MAX_USERS
 from twin.whatif.routing import DNS_TTL_S, Instance, ServiceScenario, User
 
 
@@ -56,14 +60,14 @@ class _RttSpec(_Strict):
 class _ScenarioSpec(_Strict):
     kind: Literal["service-routing"]
     service: str
-    instances: Annotated[list[_InstanceSpec], Field(min_length=1)]
-    users: Annotated[list[_UserSpec], Field(min_length=1)]
+    instances: Annotated[list[_InstanceSpec], Field(min_length=1, max_length=MAX_INSTANCES)]
+    users: Annotated[list[_UserSpec], Field(min_length=1, max_length=MAX_USERS)]
     rtt: list[_RttSpec]
     arrivals: Literal["poisson", "uniform"] = "uniform"
     window_s: Annotated[float, Field(gt=0.0)] = 1.0
     horizon_s: Annotated[float, Field(gt=0.0)] = 10.0
     warmup_s: Annotated[float, Field(ge=0.0)] = 1.0
-    connections: Annotated[int, Field(ge=1)] = 1
+    connections: Annotated[int, Field(ge=1, le=MAX_CONNECTIONS)] = 1
     dns_ttl_s: Annotated[float, Field(gt=0.0)] = DNS_TTL_S
     advert_s: Annotated[float, Field(ge=0.0)] = 0.0
 
@@ -74,6 +78,12 @@ def read_scenario(path: Path) -> ServiceScenario:
     if suffix not in (".toml", ".yaml", ".yml"):
         raise ConfigError(f"{path}: name a scenario file *.toml, *.yaml or *.yml")
     try:
+        size = path.stat().st_size
+        if size > MAX_SCENARIO_BYTES:
+            raise ConfigError(
+                f"{path}: the scenario file is {size:,} bytes; at most {MAX_SCENARIO_BYTES:,} "
+                "(MAX_SCENARIO_BYTES)"
+            )
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the scenario file ({exc.strerror})") from None

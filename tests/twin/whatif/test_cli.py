@@ -115,12 +115,62 @@ def test_the_human_summary_names_each_policy() -> None:
         (["ioc-16-nodes", "--advert-s", "-1"], "--advert-s must be 0"),
         (["service-routing", "--rates", "5:1:1"], "START <= STOP"),
         (["ioc-16-nodes", "--concurrency", "0"], "positive integers"),
+        (["service-routing", "--rates", "1:inf:1"], "START <= STOP"),
     ],
 )
 def test_bad_options_exit_2_with_a_message(args: list[str], message: str) -> None:
     result = whatif(*args)
     assert result.returncode == 2
     assert message in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "messages"),
+    [
+        (
+            ["service-routing", "--rates", "1:1000000000:0.5"],
+            ["--rates '1:1000000000:0.5' gives 1,999,999,999 sweep points", "MAX_SWEEP_POINTS"],
+        ),
+        (
+            ["ioc-16-nodes", "--concurrency", ",".join(["8"] * 1001)],
+            ["--concurrency gives 1,001 sweep points", "MAX_SWEEP_POINTS"],
+        ),
+        (["ioc-16-nodes", "--requests", "100001"], ["MAX_REQUESTS", "--requests"]),
+        (
+            ["ioc-16-nodes", "--requests", "100000", "--rates", "1:40:1"],
+            ["2 policies × 45 rounds × 100,000 requests", "MAX_TOTAL_REQUESTS", "--requests"],
+        ),
+        (
+            ["service-routing", "--rates", "6000:6000:1"],
+            ["2 users over horizon_s 10 s at 6000 req/s each", "MAX_REQUESTS", "--rates"],
+        ),
+        (
+            ["service-routing", "--rates", "1:1000:1"],
+            ["3 policies × 1000 rates", "30,030,000 requests", "MAX_TOTAL_REQUESTS", "--rates"],
+        ),
+    ],
+    ids=["rate-points", "concurrency-points", "requests", "ioc-total", "rate-point", "total"],
+)
+def test_runs_beyond_the_limits_are_refused_naming_limit_and_option(
+    args: list[str], messages: list[str]
+) -> None:
+    result = whatif(*args)
+    assert result.returncode == 2, result.stderr
+    for message in messages:
+        assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_scenario_file_beyond_the_limits_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "long.yaml"
+    path.write_text(
+        "kind: service-routing\nservice: /echo\nhorizon_s: 100000\n"
+        "instances: [{id: e1, gateway: G2, capacity_rps: 5, price: 1, base_latency_ms: 2}]\n"
+        "users: [{id: u, gateway: G1}]\nrtt: [{from: G1, to: G2, ms: 3}]\n"
+    )
+    result = whatif(str(path))
+    assert result.returncode == 2
+    assert "horizon_s 100000 s" in result.stderr and "MAX_REQUESTS" in result.stderr
 
 
 def test_dns_ttl_and_soft_bounds_reach_the_sweep() -> None:

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from twin.errors import ConfigError
+from twin.whatif.limits import (
+    MAX_CONNECTIONS,
+    MAX_INSTANCES,
+    MAX_REQUESTS,
+    MAX_SCENARIO_BYTES,
+    MAX_SWEEP_POINTS,
+    MAX_USERS,
+)
 from twin.whatif.presets import service_routing
-from twin.whatif.routing import simulate_rate
+from twin.whatif.routing import simulate_rate, sweep
 from twin.whatif.scenario import read_scenario
 
 REFERENCE_TOML = """
@@ -94,3 +104,65 @@ def test_a_file_sets_soft_bounds_and_the_dns_cache_time(tmp_path: Path) -> None:
     bad.write_text(text.replace('bound = "soft"', 'bound = "firm"'))
     with pytest.raises(ConfigError, match="bound"):
         read_scenario(bad)
+
+
+def test_a_file_beyond_the_size_limit_is_refused_unread(tmp_path: Path) -> None:
+    path = tmp_path / "huge.toml"
+    path.write_text(REFERENCE_TOML + "#" * MAX_SCENARIO_BYTES)
+    with pytest.raises(ConfigError, match="MAX_SCENARIO_BYTES"):
+        read_scenario(path)
+
+
+@pytest.mark.parametrize(
+    ("change", "setting"),
+    [
+        (lambda text: text + f"connections = {MAX_CONNECTIONS + 1}\n", "connections"),
+        (
+            lambda text: text.replace(
+                "users = [",
+                "users = ["
+                + "".join(f'{{id = "x{i}", gateway = "GW1"}}, ' for i in range(MAX_USERS)),
+            ),
+            "users",
+        ),
+        (
+            lambda text: text.replace(
+                "instances = [",
+                "instances = ["
+                + "".join(
+                    f'{{id = "i{i}", gateway = "GW3", capacity_rps = 1, price = 1, '
+                    "base_latency_ms = 1}, "
+                    for i in range(MAX_INSTANCES)
+                ),
+            ),
+            "instances",
+        ),
+    ],
+    ids=["connections", "users", "instances"],
+)
+def test_counts_beyond_their_limits_are_refused_naming_the_setting(
+    tmp_path: Path, change: Callable[[str], str], setting: str
+) -> None:
+    path = tmp_path / "big.toml"
+    path.write_text(change(REFERENCE_TOML.replace('service = "/yolo"\n', "")) + 'service = "/y"\n')
+    with pytest.raises(ConfigError) as err:
+        read_scenario(path)
+    assert f"{setting}:" in str(err.value)
+    assert "1000" in str(err.value)  # the limit
+    path.write_text(REFERENCE_TOML)
+    read_scenario(path)  # the same file within the limits is read
+
+
+def test_a_sweep_beyond_the_request_limits_is_refused_before_it_runs() -> None:
+    scenario = service_routing()
+    with pytest.raises(ConfigError, match="MAX_REQUESTS") as err:
+        sweep(scenario, ["dns"], [MAX_REQUESTS], seed=0)
+    assert "--rates" in str(err.value) and "horizon_s" in str(err.value)
+    many = list(range(1, MAX_SWEEP_POINTS + 1))
+    with pytest.raises(ConfigError, match="MAX_TOTAL_REQUESTS") as err:
+        sweep(scenario, ["dns", "anycast"], many, seed=0)
+    assert "--rates" in str(err.value) and "--policy" in str(err.value)
+    long_horizon = dataclasses.replace(scenario, horizon_s=1e6)
+    with pytest.raises(ConfigError, match="MAX_REQUESTS"):
+        sweep(long_horizon, ["dns"], [1.0], seed=0)
+    assert sweep(scenario, ["dns"], [1.0], seed=0)["dns"][0].offered_rps == 1.0
