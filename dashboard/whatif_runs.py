@@ -6,7 +6,9 @@ kept in a registry the server owns:
 * at most ``max_runs`` runs are alive at once (setting ``whatif_max_runs``); a further run starts
   no process and its result is the refusal, shown on the page;
 * each run holds a lease that the page renews by polling for its result (Dash polls every
-  second while the page is open); a run whose page has closed is killed once the lease runs out;
+  second while the browser tab is open, also after in-app navigation to another page, which
+  the page ends through Dash's cancel inputs); a run whose tab has closed is killed once the
+  lease runs out;
 * each run is a daemonic child process that takes back the default SIGTERM and SIGINT actions
   (a forked child would otherwise inherit the server's handler, which only sets a stop flag);
 * :meth:`RunManager.stop_all` kills every run still alive (SIGKILL) and reaps it; the page

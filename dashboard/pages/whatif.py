@@ -6,9 +6,12 @@ the manager's cache; the run checks it at each progress step and stops without o
 previous results stay. The runs belong to the server (:mod:`dashboard.whatif_runs`): inputs
 beyond the models' bounds (requests per round and per run, see :mod:`twin.whatif.limits`)
 and runs beyond ``whatif_max_runs`` are refused with a message beside the progress bar, a
-run whose page has closed is killed once its lease lapses, and stopping the server kills every
-run. The report a run returns (the JSON of ``docs/whatif.md``) is kept in a
-store and drawn by the pure builders of :mod:`dashboard.whatif_figures`:
+run whose browser tab has closed is killed once its lease lapses, a run whose page is left for
+another page of the app is killed at once (the URL's path is the run's cancel input: Dash's
+in-app navigation keeps polling for the result, so the lease alone would keep it alive), and
+stopping the server kills every run. The report a run returns (the JSON of
+``docs/whatif.md``) is kept in a store and drawn by the pure builders of
+:mod:`dashboard.whatif_figures`:
 
 * ``service-routing`` — served against offered, maximum latency, requests refused outside a
   hard latency bound and cost per user and policy, and load per instance under each policy;
@@ -466,6 +469,7 @@ def register_callbacks(app: Dash, services: Services) -> None:
         background=True,
         manager=manager,
         progress=[Output(ids.WHATIF_PROGRESS, "value"), Output(ids.WHATIF_PROGRESS, "max")],
+        cancel=[Input(ids.URL, "pathname")],  # in-app navigation away ends the run at once
         running=[
             (Output(ids.WHATIF_RUN, "disabled"), True, False),
             (Output(ids.WHATIF_CANCEL, "disabled"), False, True),

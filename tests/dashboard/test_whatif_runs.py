@@ -13,8 +13,10 @@ from typing import Any
 
 import pytest
 
+from dashboard.pages.whatif import RUN_LEASE_S
 from tests.conftest import free_port, wait_for_port, wait_until
 from tests.dashboard.serving import SCREENSHOTS, TIMEOUT_MS, chromium_page
+from twin.config import BrokerURL
 from twin.errors import ConfigError
 from twin.store.duckdb import DuckDBStore
 from twin.whatif.limits import MAX_REQUESTS
@@ -115,6 +117,84 @@ def test_runs_are_limited_end_with_their_page_and_with_the_server(tmp_path: Path
             server.wait(60)
         assert server.returncode == 0, (tmp_path / "serve.log").read_text()
         assert not [pid for pid in runs | before if _alive(pid)]
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every process below ``pid`` (children, their children …), read from /proc."""
+    found, todo = set(), [pid]
+    while todo:
+        children = _children(todo.pop())
+        found |= children
+        todo += children
+    return found
+
+
+def _serve(tmp_path: Path, command: str, *options: str) -> tuple[subprocess.Popen[bytes], str]:
+    """Start ``cnetwin COMMAND`` with the dashboard on a free loopback port; return the process
+    and the dashboard's base URL once it answers."""
+    port = free_port()
+    args = [sys.executable, "-m", "twin.cli", command, "--host", "127.0.0.1", "--port", str(port)]
+    env = {**os.environ, "CNETWIN_DATA_DIR": str(tmp_path / "data"), "CNETWIN_WEB_THREADS": "4"}
+    with (tmp_path / f"{command}.log").open("wb") as log:
+        server = subprocess.Popen([*args, *options], stdout=log, stderr=log, env=env)
+    wait_for_port(port, timeout_s=120)
+    return server, f"http://127.0.0.1:{port}"
+
+
+@pytest.mark.e2e
+def test_a_run_ends_when_its_page_navigates_away_inside_the_app(tmp_path: Path) -> None:
+    DuckDBStore(tmp_path / "twin.duckdb").close()
+    server, base = _serve(tmp_path, "serve", "--store", f"duckdb:///{tmp_path / 'twin.duckdb'}")
+    try:
+        before = _children(server.pid)
+        problems: list[str] = []
+        with chromium_page(problems, timeout_ms=TIMEOUT_MS * 2) as page:
+            _start_run(page, base, LONG_RUN)
+            assert wait_until(lambda: len(_children(server.pid) - before) == 1, 60)
+            (run,) = _children(server.pid) - before
+            page.locator("nav a.nav-link", has_text="Overview").click()  # Dash, no page load
+            page.wait_for_function(
+                "() => window.location.pathname === '/' && !document.querySelector('#whatif-run')"
+            )  # the What-if page has gone, the browser tab has not
+            # the run ends within the lease, long before it could have finished
+            assert wait_until(lambda: not _alive(run), RUN_LEASE_S + 30), "the run went on"
+            assert _children(server.pid) - before == set()
+            page.wait_for_selector(".js-plotly-plot")  # the Overview page works
+        assert not problems, problems
+        assert server.poll() is None  # the server itself goes on
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(60)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("command", ["demo", "run"])
+def test_sigterm_of_demo_and_run_ends_their_what_if_runs(
+    tmp_path: Path, mosquitto: BrokerURL, command: str
+) -> None:
+    options = ["--data-dir", str(tmp_path / "data")]
+    if command == "demo":
+        options += ["--mqtt-port", str(free_port()), "--backfill", "0", "--nodes", "4"]
+    else:
+        options += ["--broker", f"mqtt://{mosquitto.host}:{mosquitto.port}"]
+    server, base = _serve(tmp_path, command, *options)
+    try:
+        before = _descendants(server.pid)
+        problems: list[str] = []
+        with chromium_page(problems, timeout_ms=TIMEOUT_MS * 2) as page:
+            _start_run(page, base, LONG_RUN)
+            assert wait_until(lambda: len(_children(server.pid) - before) == 1, 60)
+            processes = _descendants(server.pid)
+            assert all(_alive(pid) for pid in processes - before)  # the run is under way
+            server.send_signal(signal.SIGTERM)
+            server.wait(120)
+        log = (tmp_path / f"{command}.log").read_text()
+        assert server.returncode == 0, log[-3000:]
+        assert not [pid for pid in processes if _alive(pid)], log[-3000:]
     finally:
         if server.poll() is None:
             server.kill()
