@@ -52,7 +52,7 @@ from typing import NamedTuple
 
 from collectors.parsers import MAX_PAYLOAD_BYTES, check_payload_size, parse_message
 from collectors.topics import ALERTS_PREFIX
-from twin.errors import PayloadError, StoreError, StoreUnavailable
+from twin.errors import PayloadError, StoreError, StoreUnavailable, traceback_text
 from twin.model import Fleet, Reading
 from twin.store import TelemetryStore
 from twin.store.spool import Spool
@@ -299,20 +299,21 @@ class IngestPipeline:
         try:
             self._store.write([self._counter_reading()])
         except StoreError as exc:
-            log.warning("the collector's final counters were not stored: %s", exc)
+            log.warning("the collector's final counters were not stored: %s", str(exc))
 
     def _store_guarded(self, batch: Batch) -> None:
         """Store a batch; an unexpected failure (a bug) is logged and counted, and the batch's
         messages stay unacknowledged for the broker to re-deliver, instead of ending ingest."""
         try:
             self._store_batch(batch)
-        except Exception:
+        except Exception as exc:
             self.counters.writer_errors += 1
             self.unstored += len(batch.messages)
-            log.exception(
+            log.error(
                 "storing a batch of %d messages failed unexpectedly; they stay unacknowledged "
-                "for the broker to re-deliver",
+                "for the broker to re-deliver\n%s",
                 len(batch.messages),
+                traceback_text(exc),
             )
         finally:
             self._bytes_done += sum(len(message.payload) for message in batch.messages)
@@ -365,7 +366,11 @@ class IngestPipeline:
             except PayloadError as exc:
                 self._refuse(batch, message, exc)
             except Exception as exc:
-                log.exception("the parser failed on a message from %s", message.topic)
+                log.error(
+                    "the parser failed on a message from %s\n%s",
+                    message.topic,
+                    traceback_text(exc),
+                )
                 self._refuse(
                     batch, message, PayloadError(INTERNAL_ERROR, f"parser failed: {exc!r}")
                 )
@@ -378,7 +383,7 @@ class IngestPipeline:
             "refused a message from %s (%s): %s; payload %r",
             message.topic,
             exc.reason,
-            exc,
+            str(exc),
             message.payload[:120],
         )
 
@@ -395,7 +400,7 @@ class IngestPipeline:
             log.error(
                 "the store refused a batch of %d messages (%s); finding the messages it refuses",
                 len(batch.messages),
-                exc,
+                str(exc),
             )
             started = time.perf_counter()
             stored = self._isolate_refused(batch)
@@ -417,7 +422,8 @@ class IngestPipeline:
         Returns the batch as stored (its dead letters included), or None if the pipeline gave
         up during an outage.
         """
-        rejected: list[tuple[int, StoreError]] = []
+        rejected: list[tuple[int, str]] = []  # the refusals' texts: an exception kept here
+        # would keep this frame (and the batch) alive in a cycle through its traceback
         pending = [(0, len(refused.messages))] if refused.messages else []
         while pending:
             lo, hi = pending.pop()
@@ -427,7 +433,7 @@ class IngestPipeline:
                     return None
             except StoreError as exc:
                 if hi - lo == 1:
-                    rejected.append((lo, exc))
+                    rejected.append((lo, str(exc)))
                 else:
                     middle = (lo + hi) // 2
                     pending += [(middle, hi), (lo, middle)]
@@ -435,7 +441,7 @@ class IngestPipeline:
         batch.telemetry_readings = refused.telemetry_readings
         for index, error in sorted(rejected, key=lambda item: item[0]):
             batch.telemetry_readings -= len(refused.readings[refused.spans[index]])
-            self._refuse(batch, refused.messages[index], PayloadError(STORE_REJECTED, str(error)))
+            self._refuse(batch, refused.messages[index], PayloadError(STORE_REJECTED, error))
         if batch.readings and self._write_until_stored(batch.readings) is None:
             return None
         return batch
@@ -485,16 +491,17 @@ class IngestPipeline:
         self.counters.store_outages += 1
         if isinstance(exc, StoreUnavailable):
             where = "spooling batches while the spool has room, then " if self._spool else ""
-            cause, unexpected = f"store unavailable: {exc}", None
+            cause, trace = f"store unavailable: {exc}", ""
         else:  # a traceback, and never the spool: the cause may lie in the readings
-            where, cause, unexpected = "", f"store write failed unexpectedly: {exc!r}", exc
+            cause, where = f"store write failed unexpectedly: {exc!r}", ""
+            trace = "\n" + traceback_text(exc)
         log.error(
-            "%s; %sholding messages unacknowledged and retrying with back-off (%.1f to %.1f s)",
+            "%s; %sholding messages unacknowledged and retrying with back-off (%.1f to %.1f s)%s",
             cause,
             where,
             RETRY_MIN_S,
             RETRY_MAX_S,
-            exc_info=unexpected,
+            trace,
         )
 
     def _outage_ended(self) -> None:

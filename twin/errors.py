@@ -1,4 +1,13 @@
-"""The one exception tree of cnetwin. Every error says what to do about it."""
+"""The one exception tree of cnetwin. Every error says what to do about it.
+
+Logging an error: pass its text (``str(exc)``, :func:`traceback_text`), not the exception. A log
+record keeps its arguments and ``exc_info`` for as long as a handler keeps the record (pytest
+keeps every record of a test; buffering handlers keep theirs), and an exception keeps, through
+its traceback, every frame it passed and their local variables: in the collector, the batch
+being written, its messages and the MQTT client they came on.
+"""
+
+import traceback
 
 
 class CnetwinError(Exception):
@@ -31,3 +40,8 @@ class StoreError(CnetwinError):
 
 class StoreUnavailable(StoreError):
     """The store cannot be reached right now; the operation may be retried later."""
+
+
+def traceback_text(exc: BaseException) -> str:
+    """``exc`` with its traceback (and the exceptions it came from), as text for a log message."""
+    return "".join(traceback.format_exception(exc)).rstrip()

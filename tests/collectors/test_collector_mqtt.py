@@ -7,7 +7,7 @@ import gc
 import json
 import subprocess
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -201,6 +201,38 @@ def test_a_stopped_subscriber_and_its_client_are_freed_at_once(mosquitto: Broker
         assert client() is None
     finally:
         gc.enable()
+
+
+def test_a_collector_stopped_after_an_outage_its_spool_could_not_take_frees_its_client(
+    settings: Settings, store: DuckDBStore, mosquitto: BrokerURL, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing logged during the outage (pytest keeps every record of the test) holds the
+    batch, its messages or the paho client they came on once the collector has stopped."""
+    monkeypatch.setattr(pipeline_module, "RETRY_MIN_S", 0.05)
+    monkeypatch.setattr(pipeline_module, "RETRY_MAX_S", 0.05)
+    broken = BrokenStore(store)
+    collector = Collector(settings, broken, mosquitto)  # type: ignore[arg-type]
+    assert collector.spool is not None
+    spool_dir = collector.spool.directory
+    spool_dir.rmdir()
+    spool_dir.write_text("")  # the spool cannot take a batch: every append fails (OSError)
+    collector.start()
+    publish(mosquitto, [canonical(i) for i in range(20)])
+    assert wait_until(failed_writes_at_least(collector, 3))
+    broken.down = False
+    assert wait_until(lambda: stored(store) == 20)
+    collector.stop()
+    assert collector.pipeline.counters.spooled_readings == 0
+    client = weakref.ref(collector.subscriber._client)
+    del collector
+    gc.collect()
+    assert client() is None
+
+
+def failed_writes_at_least(collector: Collector, count: int) -> Callable[[], bool]:
+    """Whether ``collector``'s store writes have failed ``count`` times (no closure in the
+    test keeps the collector)."""
+    return lambda: collector.pipeline.counters.store_failures >= count
 
 
 def test_objects_stay_frozen_until_the_last_collector_of_the_process_stops(

@@ -3,8 +3,11 @@ is refused at parse time with its own reason, nothing valid is lost, the store d
 
 from __future__ import annotations
 
+import gc
 import json
 import time
+import weakref
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -47,12 +50,12 @@ def test_poison_and_wide_messages_are_refused_and_nothing_valid_is_lost(
             publish(mosquitto, [poison(3 * round_ + k) for k in range(3)] + [wide(3_000)])
             time.sleep(0.2)
         sent = publisher.stop()
-        assert wait_until(lambda: collector.delivered() >= sent + 40, timeout_s=60), (
-            collector.summary().line()
-        )
+        assert wait_until(delivered(collector, sent + 40), timeout_s=60), collector.summary().line()
     finally:
         collector.stop()
-    counters = collector.pipeline.counters
+    client = weakref.ref(collector.subscriber._client)
+    pipeline = collector.pipeline
+    counters = pipeline.counters
     result = tally(store, sent)
     node_fields = [c for c in store.query("node", *_all_time()).columns if c.startswith("tasks")]
     store.close()
@@ -60,6 +63,14 @@ def test_poison_and_wide_messages_are_refused_and_nothing_valid_is_lost(
     assert dict(counters.dead_by_reason) == {"bad_name": 30, "too_many_fields": 10}
     assert counters.refused_batches == 0  # refused at parse time, never by the store
     assert node_fields == ["tasks_running"]
+    del collector, pipeline
+    gc.collect()
+    assert client() is None, "the stopped collector's paho client is still referenced"
+
+
+def delivered(collector: Collector, count: int) -> Callable[[], bool]:
+    """Whether ``collector`` has finished ``count`` messages (no closure in the test keeps it)."""
+    return lambda: collector.delivered() >= count
 
 
 def _all_time() -> tuple[datetime, datetime]:

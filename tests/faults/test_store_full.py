@@ -4,8 +4,10 @@ once space is freed, and the log names the true cause once per outage."""
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
+import weakref
 from pathlib import Path
 
 import pytest
@@ -58,7 +60,9 @@ def test_a_full_disk_loses_nothing_and_the_collector_recovers_by_itself(
         publisher = SequencePublisher(mosquitto, RATE)
         with caplog.at_level(logging.WARNING):
             sent = run_through_outage(collector, publisher, lambda: full_for(fs, FULL_S))
-        counters = collector.pipeline.counters
+        client = weakref.ref(collector.subscriber._client)
+        pipeline = collector.pipeline
+        counters = pipeline.counters
         result = tally(store, sent)
         store.close()
     assert counters.store_outages >= 1, "the disk never filled up: the run tested nothing"
@@ -72,3 +76,6 @@ def test_a_full_disk_loses_nothing_and_the_collector_recovers_by_itself(
     assert len(causes) == counters.store_outages
     assert any("store available again" in r.getMessage() for r in caplog.records)
     assert not any("no transaction is active" in r.getMessage() for r in caplog.records)
+    del collector, pipeline
+    gc.collect()
+    assert client() is None, "the stopped collector's paho client is still referenced"

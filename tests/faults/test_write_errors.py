@@ -6,8 +6,10 @@ the cause once, with its traceback."""
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
+import weakref
 from pathlib import Path
 
 import pytest
@@ -55,7 +57,9 @@ def test_unexpected_write_errors_lose_nothing_and_the_collector_recovers_by_itse
         sent = run_through_outage(
             collector, publisher, lambda: fail_writes(failing, FAILING_WRITES)
         )
-    counters = collector.pipeline.counters
+    client = weakref.ref(collector.subscriber._client)
+    pipeline = collector.pipeline
+    counters = pipeline.counters
     result = tally(store, sent)
     store.close()
     assert result.missing == 0, result.line()
@@ -63,9 +67,12 @@ def test_unexpected_write_errors_lose_nothing_and_the_collector_recovers_by_itse
     assert counters.writer_errors == FAILING_WRITES
     assert counters.store_outages == 1
     assert counters.spooled_readings == 0  # an unexpected failure is held, never spooled
-    assert collector.pipeline.unstored == 0
+    assert pipeline.unstored == 0
     causes = [r for r in caplog.records if "failed unexpectedly" in r.getMessage()]
     assert len(causes) == 1, [r.getMessage() for r in causes]
     assert "RuntimeError('injected" in causes[0].getMessage()
-    assert causes[0].exc_info is not None  # logged with its traceback
+    assert "Traceback (most recent call last)" in causes[0].getMessage()  # with its traceback
     assert any("store available again" in r.getMessage() for r in caplog.records)
+    del collector, pipeline
+    gc.collect()
+    assert client() is None, "the stopped collector's paho client is still referenced"

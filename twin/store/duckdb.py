@@ -193,7 +193,7 @@ class DuckDBStore:
             try:
                 self._con.close()
             except duckdb.Error as exc:
-                log.debug("closing the invalidated DuckDB connection: %s", exc)
+                log.debug("closing the invalidated DuckDB connection: %s", str(exc))
             self._con = self._connect()
             self._broken = False
             self._schemas = self._load_catalog()
@@ -252,7 +252,7 @@ class DuckDBStore:
             try:
                 self._con.close()
             except duckdb.Error as exc:  # an invalidated database may fail to close cleanly
-                log.warning("closing DuckDB store %s: %s", self.path, exc)
+                log.warning("closing DuckDB store %s: %s", self.path, str(exc))
             log.info("closed DuckDB store %s", self.path)
 
     # -- writing ---------------------------------------------------------------------------
@@ -613,7 +613,7 @@ def _rollback(cur: duckdb.DuckDBPyConnection) -> None:
     try:
         cur.rollback()
     except duckdb.Error as exc:
-        log.debug("rollback after a failed write: %s", exc)
+        log.debug("rollback after a failed write: %s", str(exc))
 
 
 def _to_arrow(batch: Batch, schema: Schema) -> pa.Table:

@@ -16,6 +16,7 @@ as stored.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -66,8 +67,9 @@ class Spool:
                 os.fsync(handle.fileno())
             partial.replace(self.directory / f"{name}{SUFFIX}")
         except OSError as exc:
-            log.warning("the spool in %s cannot take a batch: %s", self.directory, exc)
-            partial.unlink(missing_ok=True)
+            log.warning("the spool in %s cannot take a batch: %s", self.directory, str(exc))
+            with contextlib.suppress(OSError):  # a broken spool directory: nothing to remove
+                partial.unlink(missing_ok=True)
             return False
         return True
 
@@ -81,7 +83,7 @@ class Spool:
             try:
                 readings = [_decode(line) for line in path.read_text().splitlines() if line]
             except StoreError as exc:
-                log.error("%s; kept aside as %s.damaged for inspection", exc, path.name)
+                log.error("%s; kept aside as %s.damaged for inspection", str(exc), path.name)
                 path.rename(path.with_suffix(".damaged"))
                 continue
             try:
@@ -92,7 +94,7 @@ class Spool:
                 log.error(
                     "the store refused %d spooled readings (%s); kept aside as %s.refused",
                     len(readings),
-                    exc,
+                    str(exc),
                     path.stem,
                 )
                 path.rename(path.with_suffix(".refused"))
