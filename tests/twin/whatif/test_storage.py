@@ -199,9 +199,7 @@ def test_the_cli_offers_the_model_s_dispatch_policies() -> None:
     assert DISPATCH_CHOICES == DISPATCH_POLICIES
 
 
-def test_battery_meters_take_documented_defaults() -> None:
-    fleet = parse_fleet(
-        """
+SITE_A = """
 [[sites]]
 id = "a"
 name = "A"
@@ -209,7 +207,14 @@ region = "CN-BJ"
 latitude = 40.0
 longitude = 116.0
 provider = "p"
+"""
+"""A fleet file's one site, for the meters below it."""
 
+
+def test_battery_meters_take_documented_defaults() -> None:
+    fleet = parse_fleet(
+        SITE_A
+        + """
 [[meters]]
 id = "a-bat"
 site = "a"
@@ -255,20 +260,15 @@ kind = "grid_import"
     ],
 )
 def test_bad_battery_keys_are_refused(meter: str, message: str) -> None:
-    text = f"""
-[[sites]]
-id = "a"
-name = "A"
-region = "CN-BJ"
-latitude = 40.0
-longitude = 116.0
-provider = "p"
-
+    text = (
+        SITE_A
+        + f"""
 [[meters]]
 id = "m"
 site = "a"
 {meter}
 """
+    )
     with pytest.raises(InventoryError, match=message):
         parse_fleet(text, "toml")
 
