@@ -370,6 +370,65 @@ def planned_realised_figure(report: Mapping[str, Any]) -> go.Figure:
     return fig
 
 
+def storage_tradeoff_figure(report: Mapping[str, Any]) -> go.Figure:
+    """Per policy, energy cost [CNY] against emissions [kgCO2] without the sites' batteries
+    (open marker) and with them (filled), joined by a line; a plan whose cost is not known has
+    no points."""
+    priced = {
+        policy: e["storage"]
+        for policy, e in report["policies"].items()
+        if e["storage"]["cost_without_cny"] is not None
+        and e["storage"]["cost_with_cny"] is not None
+    }
+    if not priced:
+        return empty_figure("no plan has a known cost")
+    fig = go.Figure(layout=base_layout(legend=_legend_top(), margin={"t": 40}))
+    for policy, s in priced.items():
+        colour = policy_colour(policy)
+        fig.add_scatter(
+            x=[s["cost_without_cny"], s["cost_with_cny"]],
+            y=[s["emissions_without_kg"], s["emissions_with_kg"]],
+            mode="lines+markers", name=policy, customdata=["without", "with"],
+            line={"color": colour, "width": 2},
+            marker={"color": [BACKGROUND_MARKER, colour], "size": 13,
+                    "line": {"color": colour, "width": 2}, "symbol": ["circle", "circle"]},
+            hovertemplate=(
+                f"{policy} · %{{customdata}} storage<br>%{{x:,.0f}} CNY<br>"
+                "%{y:,.0f} kgCO2<extra></extra>"
+            ),
+        )  # fmt: skip
+    fig.update_xaxes(title_text="energy cost at the time-of-use tariff [CNY]")
+    fig.update_yaxes(title_text="emissions [kgCO2]")
+    return fig
+
+
+BACKGROUND_MARKER = "rgba(0,0,0,0)"
+"""The fill of an open marker (the plan without storage)."""
+
+
+def storage_soc_figure(report: Mapping[str, Any], policy: str) -> go.Figure:
+    """State of charge [kWh] of each site's battery hour by hour under ``policy``'s plan, with
+    each battery's capacity as a dotted line of the same colour."""
+    entry = report["policies"].get(policy)
+    batteries = report["storage"]["batteries"]
+    if entry is None or not batteries:
+        return empty_figure("no batteries" if entry else f"{policy} not run")
+    sites = list(report["intensity_g_per_kwh"])
+    fig = go.Figure(layout=base_layout(legend=_legend_top(), margin={"t": 40}))
+    for site, soc in entry["storage"]["soc_kwh"].items():
+        colour = site_colour(sites.index(site)) if site in sites else MUTED
+        fig.add_scatter(
+            x=list(range(len(soc))), y=soc, mode="lines", name=site,
+            line={"color": colour, "width": 3},
+        )  # fmt: skip
+        fig.add_hline(
+            y=batteries[site]["capacity_kwh"], line={"color": colour, "dash": "dot", "width": 1}
+        )
+    fig.update_xaxes(title_text="hours from the plan's start [h]")
+    fig.update_yaxes(title_text="state of charge [kWh]", rangemode="tozero")
+    return fig
+
+
 # fork from stored time ---------------------------------------------------------------------------
 
 ACTUAL_COLOUR = MUTED

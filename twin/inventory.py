@@ -7,14 +7,19 @@ A fleet file has four arrays of tables whose keys are the fields of :mod:`twin.m
     [[nodes]]   id, site, kind, cpu_cores, gpus, mem_gb, storage_tb, net_gbps,
                 idle_power_w, max_power_w, workload
     [[links]]   id, a, b, capacity_gbps, base_latency_ms, kind
-    [[meters]]  id, site, kind, device
+    [[meters]]  id, site, kind, device; battery meters also capacity_kwh,
+                power_kw, round_trip_efficiency
 
-Keys left out take the defaults of the dataclasses in :mod:`twin.model`. Every problem found is
-reported in one :class:`~twin.errors.InventoryError` naming the file, the entry and the fix.
+Keys left out take the defaults of the dataclasses in :mod:`twin.model`; a battery meter's
+capacity, power and efficiency take :data:`twin.model.BATTERY_CAPACITY_KWH`, capacity /
+:data:`~twin.model.BATTERY_DURATION_H` and :data:`~twin.model.BATTERY_ROUND_TRIP_EFFICIENCY`.
+Every problem found is reported in one :class:`~twin.errors.InventoryError` naming the file,
+the entry and the fix.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import tomllib
@@ -29,7 +34,18 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from twin.errors import InventoryError
-from twin.model import ID_PATTERN, METER_KINDS, Fleet, Link, Meter, Node, Site
+from twin.model import (
+    BATTERY_CAPACITY_KWH,
+    BATTERY_DURATION_H,
+    BATTERY_ROUND_TRIP_EFFICIENCY,
+    ID_PATTERN,
+    METER_KINDS,
+    Fleet,
+    Link,
+    Meter,
+    Node,
+    Site,
+)
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +117,9 @@ class _MeterSpec(_Entry):
     site: _Id
     kind: str
     device: _Id | None = None
+    capacity_kwh: Annotated[float, Field(ge=0.0)] | None = None
+    power_kw: Annotated[float, Field(ge=0.0)] | None = None
+    round_trip_efficiency: Annotated[float, Field(gt=0.0, le=1.0)] | None = None
 
 
 _SCHEMAS: dict[str, tuple[type[_Entry], type]] = {
@@ -191,6 +210,8 @@ def build_fleet(data: Mapping[str, Any], source: str = "<fleet>") -> Fleet:
             except ValidationError as exc:
                 problems.extend(f"{where}: {_explain(err, schema)}" for err in exc.errors())
                 continue
+            if isinstance(item, Meter):
+                item = _with_battery_defaults(item)
             built[table].append((where, item))
             problems.extend(f"{where}: {p}" for p in _check_entry(item, site_ids))
     for table, items in built.items():
@@ -248,6 +269,30 @@ def _check_entry(item: Site | Node | Link | Meter, site_ids: set[str]) -> Iterab
         yield f"a and b are both {item.a!r}: a link joins two different sites"
     if isinstance(item, Meter) and item.kind not in METER_KINDS:
         yield f"unknown meter kind {item.kind!r}: write one of {', '.join(METER_KINDS)}"
+    if isinstance(item, Meter) and item.kind != "battery":
+        for key in BATTERY_KEYS:
+            if getattr(item, key) is not None:
+                yield f"{key} describes a battery: write it on battery meters only"
+
+
+BATTERY_KEYS = ("capacity_kwh", "power_kw", "round_trip_efficiency")
+"""Meter keys that describe a battery (``battery`` meters only)."""
+
+
+def _with_battery_defaults(meter: Meter) -> Meter:
+    """A battery meter with the capacity, power and efficiency it leaves out filled in (the
+    defaults of :mod:`twin.model`); any other meter as it is."""
+    if meter.kind != "battery":
+        return meter
+    capacity = BATTERY_CAPACITY_KWH if meter.capacity_kwh is None else meter.capacity_kwh
+    return dataclasses.replace(
+        meter,
+        capacity_kwh=capacity,
+        power_kw=capacity / BATTERY_DURATION_H if meter.power_kw is None else meter.power_kw,
+        round_trip_efficiency=BATTERY_ROUND_TRIP_EFFICIENCY
+        if meter.round_trip_efficiency is None
+        else meter.round_trip_efficiency,
+    )
 
 
 def example_fleet() -> Fleet:

@@ -116,14 +116,36 @@ class Link:
     kind: Literal["dedicated", "wan", "internet"] = "dedicated"
 
 
+BATTERY_CAPACITY_KWH = 500.0
+"""Usable energy of a ``battery`` meter's battery when the inventory does not say [kWh]."""
+
+BATTERY_DURATION_H = 2.0
+"""Hours a battery takes to empty at full power when the inventory gives no power [h]: power
+defaults to capacity / this (a 2-hour battery, the duration China's 2021-2022 provincial rules
+most often ask of new storage)."""
+
+BATTERY_ROUND_TRIP_EFFICIENCY = 0.85
+"""Energy delivered per energy drawn to charge [0-1] when the inventory does not say: NREL's
+Annual Technology Baseline figure for utility-scale lithium-ion batteries."""
+
+
 @dataclass(frozen=True, slots=True)
 class Meter:
-    """A smart meter at a site. ``device`` is the firmware's device name (e.g. Tasmota topic)."""
+    """A smart meter at a site. ``device`` is the firmware's device name (e.g. Tasmota topic).
+
+    A ``battery`` meter also describes its battery: capacity_kwh [kWh] usable energy, power_kw
+    [kW] the most it charges or discharges, round_trip_efficiency [0-1] energy delivered per
+    energy drawn. The inventory fills them for battery meters (defaults above) and leaves them
+    None for every other kind.
+    """
 
     id: str
     site: str
     kind: str
     device: str | None = None
+    capacity_kwh: float | None = None
+    power_kw: float | None = None
+    round_trip_efficiency: float | None = None
 
 
 @dataclass(frozen=True)

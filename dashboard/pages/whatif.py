@@ -18,7 +18,13 @@ stopping the server kills every run. The report a run returns (the JSON of
 * ``ioc-16-nodes`` — TTFT CDFs, TTFT p50/p95 per round, network entropy before and after, and a
   latency-versus-emissions Pareto plot;
 * ``carbon-shift`` — the intensity outlook, emissions per hour per plan, an emissions-versus-
-  delay Pareto plot and jobs per site.
+  delay Pareto plot and jobs per site; with a storage dispatch other than ``none``, a table of
+  each plan's cost and emissions without and with the sites' batteries, the same as a cost-
+  versus-emissions plot, and the batteries' state of charge hour by hour.
+
+The form's *DNS TTL [s]* goes to service routing's DNS scheme, *Load advertised every [s]* to
+the service-routing, LLM and fork runs (0: live load), *Storage dispatch* to both carbon-shift
+runs.
 
 **Fork from stored time** runs :func:`twin.whatif.fork.fork_from` on the dashboard's store
 under every node policy from the time in the "Stored time" field (filled from ``?at=`` in the
@@ -59,11 +65,12 @@ from dashboard import whatif_figures as wfig
 from dashboard.auth import may_operate
 from dashboard.components import GRAPH_CONFIG
 from dashboard.whatif_runs import RunManager
-from twin.errors import CnetwinError
+from twin.errors import CnetwinError, ConfigError
 from twin.whatif.carbon_shift import SHIFT_POLICIES
 from twin.whatif.policies import NODE_POLICIES
 from twin.whatif.presets import IOC_POLICIES, PRESETS
 from twin.whatif.routing import ROUTING_POLICIES
+from twin.whatif.storage import DISPATCH_POLICIES
 
 if TYPE_CHECKING:
     from dashboard.app import PageContext, Services
@@ -92,6 +99,16 @@ READ_ONLY = "Read only: what-if runs need the operator role."
 
 SERVICE_BOUNDS_MS = {"u1": 10.0}
 """Users' latency bounds in the service-routing preset [ms], drawn on the latency chart."""
+
+DNS_TTL_S = 3600
+"""The form's DNS TTL at first [s]: the service-routing scenario's."""
+
+DISPATCH_LABELS = {
+    "none": "none (no storage)",
+    "price": "price · time-of-use",
+    "carbon": "carbon · intensity outlook",
+}
+"""The storage dispatch choices as the form names them."""
 
 
 def layout(context: PageContext) -> Component:
@@ -128,6 +145,20 @@ def layout(context: PageContext) -> Component:
                     _field("Seed", _number(ids.WHATIF_SEED, 0, 0)),
                     _field("Rate step [req/s]", _number(ids.WHATIF_RATE_STEP, 1, 1)),
                     _field("Requests per round", _number(ids.WHATIF_REQUESTS, 1000, 10)),
+                    _field("DNS TTL [s]", _number(ids.WHATIF_DNS_TTL, DNS_TTL_S, 1)),
+                    _field("Load advertised every [s]", _number(ids.WHATIF_ADVERT, 0, 0)),
+                    _field(
+                        "Storage dispatch",
+                        dcc.Dropdown(
+                            id=ids.WHATIF_STORAGE_DISPATCH,
+                            options=[
+                                {"label": DISPATCH_LABELS[d], "value": d} for d in DISPATCH_POLICIES
+                            ],
+                            value="none",
+                            clearable=False,
+                            className="whatif-dispatch",
+                        ),
+                    ),
                     html.Button(
                         "Run", id=ids.WHATIF_RUN, className="whatif-button", disabled=locked
                     ),
@@ -205,22 +236,36 @@ def run_preset(
     rate_step: int,
     requests: int,
     progress: Callable[[int, int], None],
+    dns_ttl_s: float = DNS_TTL_S,
+    advert_s: float = 0.0,
+    dispatch: str = "none",
 ) -> dict[str, Any]:
-    """Run ``preset`` and return ``{"preset", "report"}`` (+ ``"cdf"`` for ioc-16-nodes)."""
+    """Run ``preset`` and return ``{"preset", "report"}`` (+ ``"cdf"`` for ioc-16-nodes).
+
+    dns_ttl_s [s]: service routing's DNS cache time; advert_s [s]: load advertised that often
+    (service routing, ioc-16-nodes; 0: live); dispatch: carbon-shift's storage dispatch.
+    ConfigError for a TTL that is not positive or a negative advertisement interval."""
     from twin.whatif import report as rep
     from twin.whatif.presets import run_carbon_shift, run_ioc, service_routing
-    from twin.whatif.routing import sweep
+    from twin.whatif.routing import sweep, with_options
 
+    if dns_ttl_s <= 0:
+        raise ConfigError("DNS TTL must be positive [s]")
+    if advert_s < 0:
+        raise ConfigError("load advertised every must be 0 (live load) or more [s]")
     if preset == "service-routing":
         rates = list(range(1, 121, max(rate_step, 1)))
-        result = sweep(service_routing(), policies, rates, seed, progress)  # type: ignore[arg-type]
+        scenario = with_options(service_routing(), dns_ttl_s=dns_ttl_s, advert_s=advert_s)
+        result = sweep(scenario, policies, rates, seed, progress)  # type: ignore[arg-type]
         return {"preset": preset, "report": rep.service_routing_report(result)}
     if preset == "ioc-16-nodes":
-        run = run_ioc(policies, seed=seed, requests=max(requests, 1), progress=progress)
+        run = run_ioc(
+            policies, seed=seed, requests=max(requests, 1), progress=progress, advert_s=advert_s
+        )
         return {"preset": preset, "report": rep.ioc_report(run, seed), "cdf": rep.ttft_cdf(run)}
     if preset == "carbon-shift":
         progress(0, 1)
-        report = rep.carbon_shift_report(run_carbon_shift(policies, seed), seed)
+        report = rep.carbon_shift_report(run_carbon_shift(policies, seed, dispatch), seed)
         progress(1, 1)
         return {"preset": preset, "report": report}
     raise ValueError(f"unknown preset {preset!r}")
@@ -257,9 +302,12 @@ def stored_time_run(
         return no_update, str(exc)
 
 
-def run_fork(services: Services, at: str, horizon_h: int, seed: int) -> dict[str, Any]:
+def run_fork(
+    services: Services, at: str, horizon_h: int, seed: int, advert_s: float = 0.0
+) -> dict[str, Any]:
     """Fork the stored fleet at ``at`` (ISO time or offset) over ``horizon_h`` [h] under every
-    node policy: ``{"preset": "fork", "report": comparison}``; CnetwinError if it cannot."""
+    node policy, deciding on load advertised every ``advert_s`` [s] (0: live): ``{"preset":
+    "fork", "report": comparison}``; CnetwinError if it cannot."""
     from twin.durations import parse_time
     from twin.whatif.fork import comparison_json, fork_from
     from twin.whatif.policies import make_policy
@@ -267,25 +315,33 @@ def run_fork(services: Services, at: str, horizon_h: int, seed: int) -> dict[str
     when = parse_time(at.strip(), services.clock())
     reports = [
         fork_from(
-            services.store, services.fleet, when, make_policy(p), timedelta(hours=horizon_h), seed
+            services.store,
+            services.fleet,
+            when,
+            make_policy(p),
+            timedelta(hours=horizon_h),
+            seed,
+            advert_s=advert_s,
         )
         for p in NODE_POLICIES
     ]
     return {"preset": "fork", "report": comparison_json(reports)}
 
 
-def run_carbon_at(services: Services, at: str, seed: int) -> dict[str, Any]:
+def run_carbon_at(services: Services, at: str, seed: int, dispatch: str = "none") -> dict[str, Any]:
     """Plan the carbon shift on the stored fleet as known at ``at`` (ISO time or offset) under
-    every shift policy, from the inventory's first demand hub, as ``cnetwin whatif
-    carbon-shift --at`` does: ``{"preset": "carbon-shift", "report": report}`` with the
-    stored plan's keys (``at``, ``outlook_source``, ``realised`` …); CnetwinError if it
-    cannot."""
+    every shift policy, from the inventory's first demand hub, the inventory's batteries run
+    under ``dispatch``, as ``cnetwin whatif carbon-shift --at`` does: ``{"preset":
+    "carbon-shift", "report": report}`` with the stored plan's keys (``at``,
+    ``outlook_source``, ``realised`` …); CnetwinError if it cannot."""
     from twin.durations import parse_time
     from twin.whatif.carbon_fleet import run_carbon_shift_at
     from twin.whatif.report import carbon_shift_report
 
     when = parse_time(at.strip(), services.clock())
-    stored = run_carbon_shift_at(services.store, services.fleet, when, SHIFT_POLICIES, seed)
+    stored = run_carbon_shift_at(
+        services.store, services.fleet, when, SHIFT_POLICIES, seed, dispatch=dispatch
+    )
     return {"preset": "carbon-shift", "report": carbon_shift_report(stored, seed)}
 
 
@@ -394,7 +450,79 @@ def panels(result: dict[str, Any]) -> list[Component]:
         ]
         if "at" in report:
             graphs.append(("Planned vs realised emissions", wfig.planned_realised_figure(report)))
+        return [*_graph_panels(graphs), *storage_section(report)]
     return _graph_panels(graphs)
+
+
+STORAGE_ROWS: tuple[tuple[str, str], ...] = (
+    ("emissions without storage [kgCO2]", "emissions_without_kg"),
+    ("emissions with storage [kgCO2]", "emissions_with_kg"),
+    ("cost without storage [CNY]", "cost_without_cny"),
+    ("cost with storage [CNY]", "cost_with_cny"),
+    ("drawn to charge [kWh]", "charged_kwh"),
+    ("delivered [kWh]", "discharged_kwh"),
+    ("lost [kWh]", "losses_kwh"),
+)
+"""Rows of the storage table: label, key of a policy's ``storage`` entry."""
+
+
+def storage_section(report: dict[str, Any]) -> list[Component]:
+    """The carbon-shift storage panels when the batteries ran (dispatch other than none): a
+    table of each plan without and with them, a cost-versus-emissions plot and the state of
+    charge under the plan that used them most; nothing otherwise."""
+    storage = report.get("storage")
+    if not storage or storage["dispatch"] == "none":
+        return []
+    policies = report["policies"]
+    sizes = ", ".join(
+        f"{site} {b['capacity_kwh']:,.0f} kWh / {b['power_kw']:,.0f} kW"
+        for site, b in storage["batteries"].items()
+    )
+
+    def cell(value: float | None) -> str:
+        return "—" if value is None else f"{value:,.0f}"
+
+    table = html.Table(
+        className="energy-table whatif-storage-table",
+        children=[
+            html.Thead(html.Tr([html.Th(""), *(html.Th(name) for name in policies)])),
+            html.Tbody(
+                [
+                    html.Tr(
+                        [
+                            html.Td(label),
+                            *(html.Td(cell(e["storage"][key])) for e in policies.values()),
+                        ],
+                        className="whatif-storage-with" if "_with_" in key else None,
+                    )
+                    for label, key in STORAGE_ROWS
+                ]
+            ),
+        ],
+    )
+    title = f"Storage · {storage['dispatch']} dispatch · {sizes or 'no batteries'}"
+    busiest = max(policies, key=lambda p: policies[p]["storage"]["discharged_kwh"])
+    return [
+        html.Div(
+            className="panel whatif-storage",
+            children=[
+                html.Div(title, className="panel-title"),
+                html.Div(className="energy-table-box", children=table),
+            ],
+        ),
+        *_graph_panels(
+            [
+                (
+                    "Cost vs emissions · open: without storage, filled: with",
+                    wfig.storage_tradeoff_figure(report),
+                ),
+                (
+                    f"Battery state of charge · {busiest}",
+                    wfig.storage_soc_figure(report, busiest),
+                ),
+            ]
+        ),
+    ]
 
 
 def _outlook_title(report: dict[str, Any]) -> str:
@@ -466,6 +594,9 @@ def register_callbacks(app: Dash, services: Services) -> None:
         State(ids.WHATIF_SEED, "value"),
         State(ids.WHATIF_RATE_STEP, "value"),
         State(ids.WHATIF_REQUESTS, "value"),
+        State(ids.WHATIF_DNS_TTL, "value"),
+        State(ids.WHATIF_ADVERT, "value"),
+        State(ids.WHATIF_STORAGE_DISPATCH, "value"),
         background=True,
         manager=manager,
         progress=[Output(ids.WHATIF_PROGRESS, "value"), Output(ids.WHATIF_PROGRESS, "max")],
@@ -486,6 +617,9 @@ def register_callbacks(app: Dash, services: Services) -> None:
         seed: int | None,
         rate_step: int | None,
         requests: int | None,
+        dns_ttl_s: float | None,
+        advert_s: float | None,
+        dispatch: str | None,
     ) -> tuple[Any, str]:
         if not n_clicks or not policies:
             raise PreventUpdate
@@ -500,7 +634,15 @@ def register_callbacks(app: Dash, services: Services) -> None:
         set_progress(("0", "1"))  # a fresh bar for this run
         try:
             result = run_preset(
-                preset, chosen, int(seed or 0), int(rate_step or 1), int(requests or 1000), progress
+                preset,
+                chosen,
+                int(seed or 0),
+                int(rate_step or 1),
+                int(requests or 1000),
+                progress,
+                dns_ttl_s=float(DNS_TTL_S if dns_ttl_s is None else dns_ttl_s),
+                advert_s=float(advert_s or 0),
+                dispatch=dispatch or "none",
             )
         except CnetwinError as exc:  # inputs beyond their bounds
             return no_update, f"refused: {exc}"
@@ -529,17 +671,24 @@ def register_callbacks(app: Dash, services: Services) -> None:
         State(ids.WHATIF_AT, "value"),
         State(ids.WHATIF_HORIZON, "value"),
         State(ids.WHATIF_SEED, "value"),
+        State(ids.WHATIF_ADVERT, "value"),
         running=[(Output(ids.WHATIF_FORK, "disabled"), True, False)],
         prevent_initial_call=True,
     )
     def fork(
-        n_clicks: int | None, at: str | None, horizon_h: int | None, seed: int | None
+        n_clicks: int | None,
+        at: str | None,
+        horizon_h: int | None,
+        seed: int | None,
+        advert_s: float | None,
     ) -> tuple[Any, str]:
         return stored_time_run(
             n_clicks,
             at,
             "enter a time to fork from",
-            lambda when: run_fork(services, when, int(horizon_h or 6), int(seed or 0)),
+            lambda when: run_fork(
+                services, when, int(horizon_h or 6), int(seed or 0), float(advert_s or 0)
+            ),
         )
 
     @app.callback(
@@ -548,15 +697,18 @@ def register_callbacks(app: Dash, services: Services) -> None:
         Input(ids.WHATIF_CARBON_AT, "n_clicks"),
         State(ids.WHATIF_AT, "value"),
         State(ids.WHATIF_SEED, "value"),
+        State(ids.WHATIF_STORAGE_DISPATCH, "value"),
         running=[(Output(ids.WHATIF_CARBON_AT, "disabled"), True, False)],
         prevent_initial_call=True,
     )
-    def carbon_at(n_clicks: int | None, at: str | None, seed: int | None) -> tuple[Any, str]:
+    def carbon_at(
+        n_clicks: int | None, at: str | None, seed: int | None, dispatch: str | None
+    ) -> tuple[Any, str]:
         return stored_time_run(
             n_clicks,
             at,
             "enter a stored time to plan from",
-            lambda when: run_carbon_at(services, when, int(seed or 0)),
+            lambda when: run_carbon_at(services, when, int(seed or 0), dispatch or "none"),
         )
 
     @app.callback(

@@ -14,7 +14,14 @@ import pytest
 from collectors.simulate import FleetSimulator
 from dashboard import whatif_figures as wfig
 from dashboard.app import Services, create_app
-from dashboard.pages.whatif import fork_time_query, panels, run_carbon_at, run_fork, run_preset
+from dashboard.pages.whatif import (
+    fork_time_query,
+    panels,
+    run_carbon_at,
+    run_fork,
+    run_preset,
+    storage_section,
+)
 from tests.dashboard.conftest import NOW, Telemetry
 from tests.dashboard.serving import SCREENSHOTS, TIMEOUT_MS, chromium_page, serving, serving_store
 from tests.twin.whatif.test_carbon_outlook import AT as CARBON_AT
@@ -158,6 +165,56 @@ def test_empty_reports_give_a_message_not_an_error() -> None:
     assert fig.layout.annotations[0].text == "no rates run"
 
 
+@pytest.fixture(scope="module")
+def storage_run() -> dict[str, Any]:
+    return run_preset(
+        "carbon-shift", ["run-now", "carbon-aware"], 0, 1, 1, no_progress, dispatch="price"
+    )
+
+
+def test_storage_panels_set_each_plan_without_and_with_batteries(
+    carbon_run: dict[str, Any], storage_run: dict[str, Any]
+) -> None:
+    assert storage_section(carbon_run["report"]) == []  # dispatch none: no storage panels
+    report = storage_run["report"]
+    assert report["storage"]["dispatch"] == "price"
+    section = storage_section(report)
+    assert len(panels(storage_run)) == 5 + len(section) == 8
+    title = section[0].children[0].children
+    assert title == "Storage · price dispatch · bj 2,000 kWh / 500 kW, hl 1,000 kWh / 500 kW"
+    rows = section[0].children[1].children.children[1].children
+    cells = {row.children[0].children: [c.children for c in row.children[1:]] for row in rows}
+    run_now = report["policies"]["run-now"]["storage"]
+    assert cells["cost with storage [CNY]"][0] == f"{run_now['cost_with_cny']:,.0f}"
+    assert cells["emissions without storage [kgCO2]"][1] == (
+        f"{report['policies']['carbon-aware']['emissions_kg']:,.0f}"
+    )
+    trade = wfig.storage_tradeoff_figure(report)
+    assert [t.name for t in trade.data] == ["run-now", "carbon-aware"]
+    assert list(trade.data[0].x) == [run_now["cost_without_cny"], run_now["cost_with_cny"]]
+    assert trade.data[0].x[1] < trade.data[0].x[0]  # price dispatch lowers run-now's cost
+    assert trade.layout.xaxis.title.text == "energy cost at the time-of-use tariff [CNY]"
+    soc = wfig.storage_soc_figure(report, "run-now")
+    assert [t.name for t in soc.data] == ["bj", "hl"]
+    assert max(soc.data[0].y) <= 2000.0 and max(soc.data[0].y) > 0
+    assert soc.layout.yaxis.title.text == "state of charge [kWh]"
+
+
+def test_the_form_s_ttl_and_advertisement_interval_reach_the_runs() -> None:
+    runs = [
+        run_preset("service-routing", ["dns"], 0, 40, 0, no_progress, dns_ttl_s=ttl)
+        for ttl in (3600.0, 1.0)
+    ]
+    used = [
+        sum(v > 0 for v in r["report"]["policies"]["dns"][-1]["instances"].values()) for r in runs
+    ]
+    assert used[0] == 2 < used[1]  # at 81 req/s a 1 s TTL re-resolves onto other instances
+    with pytest.raises(ConfigError, match="DNS TTL must be positive"):
+        run_preset("service-routing", ["dns"], 0, 40, 0, no_progress, dns_ttl_s=0.0)
+    with pytest.raises(ConfigError, match="0 \\(live load\\)"):
+        run_preset("ioc-16-nodes", ["nearest"], 0, 1, 10, no_progress, advert_s=-1.0)
+
+
 def test_each_preset_gets_its_panels(
     service_run: dict[str, Any], ioc_run: dict[str, Any], carbon_run: dict[str, Any]
 ) -> None:
@@ -264,6 +321,58 @@ def test_whatif_page_runs_presets_side_by_side(served: str) -> None:
             in page.locator(".whatif-grid .panel-title").all_text_contents()
         )
         page.screenshot(path=str(SCREENSHOTS / "whatif-carbon-shift.png"))
+
+        # the same plans with the batteries run on the time-of-use price
+        page.click(".whatif-dispatch")
+        page.get_by_text("price · time-of-use", exact=True).last.click()
+        run.click()
+        page.wait_for_selector(".whatif-storage-table")
+        page.wait_for_function("() => !document.querySelector('#whatif-run').disabled")
+        expected = run_preset(
+            "carbon-shift", list(SHIFT_POLICIES), 0, 1, 1, no_progress, dispatch="price"
+        )
+        rows = page.locator(".whatif-storage-table tbody tr")
+        cost = rows.filter(has_text="cost with storage").locator("td").all_text_contents()
+        assert cost[1:] == [
+            f"{e['storage']['cost_with_cny']:,.0f}" for e in expected["report"]["policies"].values()
+        ]
+        titles = page.locator(".whatif-grid .panel-title").all_text_contents()
+        assert titles[-2] == "Cost vs emissions · open: without storage, filled: with"
+        assert titles[-1].startswith("Battery state of charge · ")
+        assert "state of charge [kWh]" in page.locator(".whatif-grid").inner_text()
+        page.wait_for_load_state("networkidle")
+        page.screenshot(path=str(SCREENSHOTS / "whatif-carbon-storage.png"))
+    assert problems == []
+
+
+@pytest.mark.e2e
+def test_the_dns_ttl_on_the_form_reaches_the_service_routing_run(served: str) -> None:
+    """DNS alone every 40 req/s: with the hour-long TTL each user keeps its first answer (two
+    instances serve); with a 1 s TTL the clients re-resolve and spread over more."""
+    problems: list[str] = []
+    with chromium_page(problems, timeout_ms=TIMEOUT_MS * 4) as page:
+        page.goto(served)
+        page.wait_for_selector(".whatif-hint")
+        assert page.locator("#whatif-dns-ttl").input_value() == "3600"
+        for name in ("anycast", "url-path"):
+            page.locator(".whatif-policies label", has_text=name).locator("input").uncheck()
+        page.fill("#whatif-rate-step", "40")
+        # instances serving at the highest rate (81 req/s) in the last panel, "Load per
+        # instance · dns", once it is drawn
+        used = (
+            "() => { const p = [...document.querySelectorAll('.whatif-grid .js-plotly-plot')]"
+            ".at(-1); return p && p.data ? p.data.filter(t => t.y.at(-1) > 0).length : -1; }"
+        )
+        page.click("#whatif-run")
+        page.wait_for_function(f"() => ({used})() > 0")
+        page.wait_for_function("() => !document.querySelector('#whatif-run').disabled")
+        assert page.evaluate(used) == 2
+        assert page.locator(".whatif-grid .panel-title").last.text_content() == (
+            "Load per instance · dns"
+        )
+        page.fill("#whatif-dns-ttl", "1")
+        page.click("#whatif-run")
+        page.wait_for_function(f"() => ({used})() > 2")  # times out if the TTL stays an hour
     assert problems == []
 
 
@@ -343,6 +452,16 @@ def simulated_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DuckDB
 def fork_run(simulated_store: DuckDBStore) -> dict[str, Any]:
     services = Services(store=simulated_store, fleet=example_fleet(), clock=lambda: STOP)
     return run_fork(services, AT.isoformat(), 3, 0)
+
+
+def test_the_page_s_advertisement_interval_reaches_the_fork(
+    simulated_store: DuckDBStore, fork_run: dict[str, Any]
+) -> None:
+    services = Services(store=simulated_store, fleet=example_fleet(), clock=lambda: STOP)
+    stale = run_fork(services, AT.isoformat(), 3, 0, advert_s=3600.0)["report"]
+    assert fork_run["report"]["advert_s"] == 0.0 and stale["advert_s"] == 3600.0
+    live_c = fork_run["report"]["policies"]["least-loaded"]["simulated"]["mean_util"]["c"]
+    assert stale["policies"]["least-loaded"]["simulated"]["mean_util"]["c"] < live_c
 
 
 def test_fork_figures_show_every_side_hour_by_hour(fork_run: dict[str, Any]) -> None:

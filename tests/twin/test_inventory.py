@@ -239,9 +239,16 @@ def test_example_fleet_spans_chinese_hubs() -> None:
         assert 0 < node.idle_power_w < node.max_power_w
 
 
+EXAMPLE_BATTERY_SITES = {"bj-yizhuang", "nm-ulanqab", "gd-shaoguan"}
+"""Sites of the example fleet with a battery meter."""
+
+
 def test_example_fleet_meters_every_site() -> None:
     fleet = example_fleet()
-    assert meter_kinds_by_site(fleet) == expected_meter_kinds(fleet)
+    expected = expected_meter_kinds(fleet)
+    for site in EXAMPLE_BATTERY_SITES:
+        expected[site].add("battery")
+    assert meter_kinds_by_site(fleet) == expected
     assert any(m.device for m in fleet.meters)
 
 

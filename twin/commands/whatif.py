@@ -6,13 +6,15 @@
 FILE is a service-routing scenario (TOML/YAML, :mod:`twin.whatif.scenario`). The same seed
 gives the same report. A progress bar goes to stderr when it is a terminal.
 
-``cnetwin whatif fork --at TIME [--horizon 6h] [--store URL] [--fleet FILE] [--policy P …]``
-forks the stored fleet at TIME (:mod:`twin.whatif.fork`) and compares each policy with what
-actually happened next.
+``cnetwin whatif fork --at TIME [--horizon 6h] [--store URL] [--fleet FILE] [--policy P …]
+[--advert-s S]`` forks the stored fleet at TIME (:mod:`twin.whatif.fork`) and compares each
+policy with what actually happened next.
 
 ``cnetwin whatif carbon-shift --at TIME [--store URL] [--fleet FILE] [--origin SITE]`` plans
 the training shift on the stored fleet's forecasts known at TIME
 (:mod:`twin.whatif.carbon_fleet`) and prices each plan at the intensity that followed.
+``--storage-dispatch none|price|carbon`` runs the sites' batteries (:mod:`twin.whatif.storage`)
+beside each plan.
 """
 
 from __future__ import annotations
@@ -40,6 +42,10 @@ FORK = "fork"
 
 CARBON = "carbon-shift"
 """The preset that also plans on the stored fleet at ``--at`` (:mod:`twin.whatif.carbon_fleet`)."""
+
+DISPATCH_CHOICES = ("none", "price", "carbon")
+"""``--storage-dispatch`` values: :data:`twin.whatif.storage.DISPATCH_POLICIES` (kept here so
+the parser is built without importing the models)."""
 
 
 def add_commands(commands: Any) -> None:
@@ -79,7 +85,7 @@ def add_commands(commands: Any) -> None:
         "--advert-s",
         type=float,
         default=0.0,
-        help="service, ioc: decide on load advertised every S seconds (default 0: live load)",
+        help="service, ioc, fork: decide on load advertised every S seconds (default 0: live load)",
     )
     whatif.add_argument(
         "--soft-bounds",
@@ -107,6 +113,18 @@ def add_commands(commands: Any) -> None:
     whatif.add_argument("--fleet", type=Path, help="with --at: fleet file (default: the example)")
     whatif.add_argument(
         "--origin", help="carbon-shift --at: the jobs' origin site (default: first demand hub)"
+    )
+    whatif.add_argument(
+        "--storage-dispatch",
+        choices=DISPATCH_CHOICES,
+        default="none",
+        help="carbon-shift: how the sites' batteries run (capacity [kWh], power [kW] and "
+        "round-trip efficiency [0-1] from the inventory's battery meters; the preset's are "
+        "illustrative). none: idle; price: charge in the cheapest hours of the time-of-use "
+        "tariff [CNY/kWh], discharge to the jobs in the dearest; carbon: charge in the "
+        "cleanest hours of the intensity outlook [gCO2/kWh], discharge in the dirtiest. The "
+        "report sets cost [CNY] and emissions [kgCO2] with and without storage side by side "
+        "(default: none)",
     )
     whatif.set_defaults(run=run_whatif)
 
@@ -163,6 +181,8 @@ def run_whatif(args: argparse.Namespace) -> int:
         )
     if args.origin is not None and (args.scenario != CARBON or args.at is None):
         raise ConfigError(f"--origin goes with {CARBON} --at TIME")
+    if args.storage_dispatch != "none" and args.scenario != CARBON:
+        raise ConfigError(f"--storage-dispatch goes with {CARBON}")
     if args.scenario == FORK:
         report = _run_fork(args)
     elif args.scenario == "ioc-16-nodes":
@@ -250,13 +270,17 @@ def _run_carbon(args: argparse.Namespace) -> dict[str, Any]:
     if args.rates or args.concurrency:
         raise ConfigError("--rates and --concurrency do not apply to carbon-shift")
     policies = _policies(args, SHIFT_POLICIES, SHIFT_POLICIES)
+    dispatch = args.storage_dispatch
     if args.at is None:
-        return carbon_shift_report(run_carbon_shift(policies, seed=args.seed), args.seed)
+        run = run_carbon_shift(policies, seed=args.seed, dispatch=dispatch)
+        return carbon_shift_report(run, args.seed)
     from twin.whatif.carbon_fleet import run_carbon_shift_at
 
     at, fleet, store = _stored(args)
     try:
-        stored = run_carbon_shift_at(store, fleet, at, policies, args.seed, args.origin)
+        stored = run_carbon_shift_at(
+            store, fleet, at, policies, args.seed, args.origin, dispatch=dispatch
+        )
     finally:
         store.close()
     return carbon_shift_report(stored, args.seed)
@@ -285,10 +309,12 @@ def _run_fork(args: argparse.Namespace) -> dict[str, Any]:
     horizon = parse_duration(args.horizon)
     horizon_hours(horizon)  # a bad horizon is refused before the store is opened
     policies = _policies(args, NODE_POLICIES, NODE_POLICIES)
+    advert_s = _advert_s(args)
     at, fleet, store = _stored(args)
     try:
         reports = [
-            fork_from(store, fleet, at, make_policy(name), horizon, args.seed) for name in policies
+            fork_from(store, fleet, at, make_policy(name), horizon, args.seed, advert_s=advert_s)
+            for name in policies
         ]
     finally:
         store.close()
@@ -317,6 +343,7 @@ def _print_summary(report: dict[str, Any]) -> None:
                     else ""
                 )
             )
+        _print_storage(report)
         return
     for policy, points in report["policies"].items():
         print(f"== {policy}")
@@ -341,6 +368,25 @@ def _print_summary(report: dict[str, Any]) -> None:
                     f"H(R) {p['entropy_before_bits']:.2f} → {p['entropy_after_bits']:.2f} bits  "
                     f"{p['emissions_kg']:.1f} kgCO2"
                 )
+
+
+def _print_storage(report: dict[str, Any]) -> None:
+    """Each plan's cost and emissions without and with the sites' batteries."""
+    storage = report["storage"]
+    if storage["dispatch"] == "none":
+        return
+    sizes = ", ".join(
+        f"{site} {b['capacity_kwh']:g} kWh / {b['power_kw']:g} kW"
+        for site, b in storage["batteries"].items()
+    )
+    print(f"storage dispatch {storage['dispatch']}: {sizes or 'no batteries'}")
+    for policy, r in report["policies"].items():
+        s = r["storage"]
+        print(
+            f"{policy:<13} {s['emissions_without_kg']:8.1f} → {s['emissions_with_kg']:8.1f} kgCO2"
+            f"  {_num(s['cost_without_cny'], 8, 1)} → {_num(s['cost_with_cny'], 8, 1)} CNY"
+            f"  discharged {s['discharged_kwh']:7.1f} kWh, lost {s['losses_kwh']:6.1f} kWh"
+        )
 
 
 def _print_fork(report: dict[str, Any]) -> None:

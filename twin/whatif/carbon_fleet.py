@@ -11,7 +11,11 @@ The sites come from the inventory (:func:`fleet_shift_sites`):
 * **other load**: the outlook's consumption (:mod:`twin.whatif.outlook`: the forecast IT load
   as facility power), its mean over the horizon [kW];
 * on-site PV, wind and the electricity price from the inventory; moving a job's data to any
-  other site costs ``transfer_kwh_per_gb`` [kWh/GB] (0 at the origin).
+  other site costs ``transfer_kwh_per_gb`` [kWh/GB] (0 at the origin);
+* **batteries** (:func:`fleet_batteries`): a site's ``battery`` meters as one battery, their
+  capacities [kWh] and powers [kW] summed, efficiency weighted by capacity; run under a
+  dispatch policy of :mod:`twin.whatif.storage` and priced at its time-of-use tariff from the
+  local clock hour (China Standard Time) of hour 0.
 
 The plan is :func:`twin.whatif.presets.carbon_run` (the preset's
 :class:`~twin.whatif.carbon_shift.TrainingJobs`, every policy on the same jobs) over
@@ -39,7 +43,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from twin.carbon import FloatArray
+from twin.carbon import FloatArray, local_hour
 from twin.errors import ConfigError
 from twin.model import Fleet
 from twin.store import TelemetryStore
@@ -58,6 +62,7 @@ from twin.whatif.outlook import (
     realised_intensity,
 )
 from twin.whatif.presets import CARBON_HORIZON_H, CarbonRun, carbon_run
+from twin.whatif.storage import Battery
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +145,27 @@ def fleet_shift_sites(
     return tuple(out)
 
 
+def fleet_batteries(fleet: Fleet, site_ids: Sequence[str]) -> dict[str, Battery]:
+    """One :class:`Battery` per site in ``site_ids`` that has ``battery`` meters: capacities
+    [kWh] and powers [kW] summed, round-trip efficiency [0-1] weighted by capacity."""
+    out: dict[str, Battery] = {}
+    for site_id in site_ids:
+        meters = [m for m in fleet.meters if m.site == site_id and m.kind == "battery"]
+        if not meters:
+            continue
+        capacity = sum(m.capacity_kwh or 0.0 for m in meters)
+        power = sum(m.power_kw or 0.0 for m in meters)
+        effs = [m.round_trip_efficiency or 1.0 for m in meters]
+        weights = [m.capacity_kwh or 0.0 for m in meters]
+        eff = (
+            sum(e * w for e, w in zip(effs, weights, strict=True)) / capacity
+            if capacity > 0
+            else min(effs)
+        )
+        out[site_id] = Battery(capacity, power, eff)
+    return out
+
+
 def run_carbon_shift_at(
     store: TelemetryStore,
     fleet: Fleet,
@@ -149,10 +175,12 @@ def run_carbon_shift_at(
     origin: str | None = None,
     horizon_h: int = CARBON_HORIZON_H,
     jobs: TrainingJobs | None = None,
+    dispatch: str = "none",
 ) -> StoredCarbonRun:
     """Plan every policy on the stored fleet as known at ``at`` and set what followed beside
-    it (module docstring). ConfigError when the store holds neither a meter reading in the
-    LOAD_LOOKBACK before ``at`` nor a forecast issued by then."""
+    it (module docstring); the sites' batteries run under ``dispatch``. ConfigError when the
+    store holds neither a meter reading in the LOAD_LOOKBACK before ``at`` nor a forecast
+    issued by then."""
     known = as_utc(at)
     home = origin or default_origin(fleet)
     site_ids = candidate_sites(fleet, home)
@@ -171,7 +199,17 @@ def run_carbon_shift_at(
         outlook = outlook_from(inputs, fleet, hours)
         sites = fleet_shift_sites(fleet, site_ids, outlook.consumption_kw.mean(axis=1))
         try:
-            run = carbon_run(sites, 0, outlook.intensity_g_per_kwh, policies, seed, load)
+            run = carbon_run(
+                sites,
+                0,
+                outlook.intensity_g_per_kwh,
+                policies,
+                seed,
+                load,
+                batteries=fleet_batteries(fleet, site_ids),
+                dispatch=dispatch,
+                start_local_hour=float(local_hour(outlook.start.hour)),
+            )
             break
         except OutlookTooShort:
             if hours >= MAX_HORIZON_H:

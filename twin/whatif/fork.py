@@ -26,6 +26,11 @@ entropy model's hourly grid) and a horizon of whole hours (1-24 h). Rules:
   node, clipped to 1 when recorded;
   demand beyond a node's capacity is not served faster, and the share of node-time spent so
   (``saturated_share``) says how much of the simulated load was lost to overload.
+* **Stale load.** With ``advert_s`` > 0 the policy decides on load as advertised: the nodes'
+  available state and task counts it sees are refreshed only at the first arrival after each
+  multiple of ``advert_s`` [s] from the fork time, so every placement until the next
+  advertisement sees the fleet as it was then; 0 (the default) shows live load at every
+  arrival, as :mod:`twin.whatif.routing` and :mod:`twin.whatif.llm` do.
 * **Sides.** Both sides are reduced the same way: mean utilisation (c, l, s) over node-hours of
   the horizon [0-1]; H(R) and drifting share at the end of every horizon hour from the 24 h
   window that ends there (history before ``t0`` plus the side's hours), the last of them being
@@ -120,7 +125,8 @@ class ForkSide:
 
 @dataclass(frozen=True)
 class ForkReport:
-    """A fork at ``at`` (whole UTC hour) over ``horizon_h`` [h] under ``policy``.
+    """A fork at ``at`` (whole UTC hour) over ``horizon_h`` [h] under ``policy``, deciding on
+    load advertised every ``advert_s`` [s] (0: live).
 
     nodes : taking part [count]; tasks : simulated arrivals [count]; saturated_share : share
     of simulated node-time with demand above capacity in c, l or s [0-1]; before : the fleet's
@@ -132,6 +138,7 @@ class ForkReport:
     horizon_h: int
     policy: str
     seed: int
+    advert_s: float
     nodes: int
     tasks: int
     saturated_share: float
@@ -140,7 +147,8 @@ class ForkReport:
     actual: ForkSide | None
 
     def to_json(self) -> dict[str, Any]:
-        """``{"at", "horizon_h", "policy", "seed", "nodes", "tasks", "saturated_share", "before":
+        """``{"at", "horizon_h", "policy", "seed", "advert_s", "nodes", "tasks", "saturated_share",
+        "before":
         {"network_entropy_bits", "drifting_share"}, "simulated": side, "actual": side | null,
         "difference": {"mean_util": {c, l, s}, "network_entropy_bits", "drifting_share",
         "emissions_kg", "modelled_emissions_kg", "cost_cny"} | null}`` (simulated − actual);
@@ -166,6 +174,7 @@ class ForkReport:
             "horizon_h": self.horizon_h,
             "policy": self.policy,
             "seed": self.seed,
+            "advert_s": self.advert_s,
             "nodes": self.nodes,
             "tasks": self.tasks,
             "saturated_share": self.saturated_share,
@@ -185,12 +194,16 @@ def fork_from(
     horizon: timedelta = timedelta(hours=6),
     seed: int = 0,
     params: EntropyParams | None = None,
+    advert_s: float = 0.0,
 ) -> ForkReport:
-    """Fork at the whole hour at or before ``at`` (module docstring for the rules).
+    """Fork at the whole hour at or before ``at`` (module docstring for the rules); the policy
+    sees load advertised every ``advert_s`` [s] (0: live load).
 
-    ConfigError when the horizon is not 1-24 whole hours or no node reported in the hour
-    before the fork.
+    ConfigError when the horizon is not 1-24 whole hours, ``advert_s`` is negative or no node
+    reported in the hour before the fork.
     """
+    if advert_s < 0:
+        raise ConfigError("advert_s must be 0 (live load) or a positive number of seconds")
     p = params or EntropyParams()
     t0 = _hour(at)
     hours = horizon_hours(horizon)
@@ -215,6 +228,7 @@ def fork_from(
         policy,
         hours,
         np.random.default_rng(seed),
+        advert_s,
     )
     sim_frame = _state_frame(sim_state, ids, fleet, times)
     grid = store.query(
@@ -246,6 +260,7 @@ def fork_from(
         horizon_h=hours,
         policy=policy.name,
         seed=seed,
+        advert_s=float(advert_s),
         nodes=len(ids),
         tasks=tasks,
         saturated_share=saturated,
@@ -293,9 +308,11 @@ def _simulate(
     policy: Policy,
     hours: int,
     rng: np.random.Generator,
+    advert_s: float = 0.0,
 ) -> tuple[FloatArray, int, float]:
-    """Run the tasks forward; returns ((hours, nodes, 3) time-mean utilisation [0-1, clipped
-    per instant], arrivals [count], saturated share of node-time [0-1])."""
+    """Run the tasks forward, the policy seeing load advertised every ``advert_s`` [s] (0:
+    live); returns ((hours, nodes, 3) time-mean utilisation [0-1, clipped per instant],
+    arrivals [count], saturated share of node-time [0-1])."""
     n = len(ids)
     mean_s = TASK_MEAN.total_seconds()
     horizon_s = hours * 3600.0
@@ -320,6 +337,8 @@ def _simulate(
     acc = np.zeros((hours, n, len(DIMENSIONS)))
     saturated_s = 0.0
     now = 0.0
+    seen: FleetState | None = None
+    next_advert = -np.inf
     while queue:
         t, (kind, origin, node, demand) = queue.pop()
         _accumulate(acc, np.clip(util, 0.0, 1.0), now, min(t, horizon_s))
@@ -332,13 +351,16 @@ def _simulate(
             load[node] -= 1
             continue
         demand = yesterday[int(t // 3600.0), origin] / TASKS_PER_NODE
-        state = FleetState(
-            available=np.clip(1.0 - util.T, 0.0, 1.0),
-            load=load.copy(),
-            entropy_bits=entropy_bits,
-            latency_ms=latency,
-        )
-        j = policy.choose(demand, origin, state).node
+        if seen is None or t >= next_advert:
+            seen = FleetState(
+                available=np.clip(1.0 - util.T, 0.0, 1.0),
+                load=load.copy(),
+                entropy_bits=entropy_bits,
+                latency_ms=latency,
+            )
+            if advert_s > 0:
+                next_advert = (np.floor(t / advert_s) + 1.0) * advert_s
+        j = policy.choose(demand, origin, seen).node
         util[j] += demand
         load[j] += 1
         queue.push(t + float(rng.exponential(mean_s)), ("end", origin, j, demand))
@@ -492,7 +514,8 @@ def _hour(value: datetime | pd.Timestamp) -> pd.Timestamp:
 
 def comparison_json(reports: list[ForkReport]) -> dict[str, Any]:
     """Forks of one store, time, horizon and seed under several policies as one report:
-    ``{"preset": "fork", "at", "horizon_h", "seed", "nodes", "before", "actual": side | null,
+    ``{"preset": "fork", "at", "horizon_h", "seed", "advert_s", "nodes", "before", "actual":
+    side | null,
     "policies": {policy: {"tasks", "saturated_share", "simulated": side, "difference": … |
     null}}}`` (the entries of :meth:`ForkReport.to_json`)."""
     if not reports:
@@ -501,7 +524,10 @@ def comparison_json(reports: list[ForkReport]) -> dict[str, Any]:
     first = entries[0]
     return {
         "preset": "fork",
-        **{key: first[key] for key in ("at", "horizon_h", "seed", "nodes", "before", "actual")},
+        **{
+            key: first[key]
+            for key in ("at", "horizon_h", "seed", "advert_s", "nodes", "before", "actual")
+        },
         "policies": {
             e["policy"]: {
                 key: e[key] for key in ("tasks", "saturated_share", "simulated", "difference")

@@ -22,7 +22,10 @@ defaults: 1.5 jobs/h over a day, 6 h ± 2 h, 40 kW, 12 h slack, 500 GB of data) 
 Beijing site with little PV, with two other sites to shift to: Horinger (Inner Mongolia, large
 PV and wind, coal-heavy grid) and Tianfu (Sichuan, hydro grid, no on-site supply); the plan
 starts at local midnight over a 72 h outlook. Electricity prices are illustrative round figures
-for large industrial users, not tariffs: Beijing 0.70, Horinger 0.38, Tianfu 0.45 CNY/kWh.
+for large industrial users, not tariffs: Beijing 0.70, Horinger 0.38, Tianfu 0.45 CNY/kWh (the
+flat prices of :data:`twin.whatif.storage.DEFAULT_TARIFF`'s time-of-use shape). Beijing and
+Horinger have illustrative batteries (:data:`CARBON_BATTERIES`), run under a dispatch policy of
+:mod:`twin.whatif.storage`.
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ from twin.whatif.llm import (
 )
 from twin.whatif.policies import make_policy
 from twin.whatif.routing import Instance, ServiceScenario, User
+from twin.whatif.storage import DEFAULT_TARIFF, Battery, StorageOutcome, TimeOfUse, with_storage
 from twin.workload import default_state_types
 
 FloatArray = npt.NDArray[np.float64]
@@ -234,18 +238,31 @@ CARBON_SITES = (
 """Sites of the ``carbon-shift`` preset; the first is the jobs' origin. Prices are
 illustrative (module docstring)."""
 
+CARBON_BATTERIES: Mapping[str, Battery] = {
+    "bj": Battery(capacity_kwh=2_000.0, power_kw=500.0, round_trip_efficiency=0.85),
+    "hl": Battery(capacity_kwh=1_000.0, power_kw=500.0, round_trip_efficiency=0.85),
+}
+"""Batteries of the ``carbon-shift`` preset's sites, by site id (illustrative: a 4-hour
+battery in Beijing, a 2-hour one at Horinger, none at Tianfu)."""
+
 CARBON_HORIZON_H = 72
 CARBON_START_HOUR = 0.0
 
 
 @dataclass(frozen=True)
 class CarbonRun:
-    """The carbon-shift outcome per policy, the intensity outlook it planned with and each
-    site's electricity price [CNY/kWh]."""
+    """The carbon-shift outcome per policy, the intensity outlook it planned with, each
+    site's flat electricity price [CNY/kWh], and each policy's outcome with and without the
+    sites' batteries (``storage``) under the ``dispatch`` policy, with the batteries and the
+    time-of-use ``tariff`` it priced at."""
 
     intensity_g_per_kwh: dict[str, tuple[float, ...]]  # per site, hour by hour
     results: dict[str, ShiftResult]
     prices_cny_per_kwh: dict[str, float]
+    storage: dict[str, StorageOutcome]
+    dispatch: str
+    batteries: dict[str, Battery]
+    tariff: TimeOfUse
 
 
 def carbon_run(
@@ -255,22 +272,43 @@ def carbon_run(
     policies: Sequence[str] = SHIFT_POLICIES,
     seed: int = 0,
     jobs: TrainingJobs | None = None,
+    batteries: Mapping[str, Battery] | None = None,
+    dispatch: str = "none",
+    start_local_hour: float = CARBON_START_HOUR,
+    tariff: TimeOfUse = DEFAULT_TARIFF,
 ) -> CarbonRun:
     """Every policy over the same day of jobs (drawn from ``seed``) at ``sites`` under the
     (sites, hours) ``intensity`` outlook [gCO2/kWh]; the same seed gives the same result.
+    Each plan is also run with the sites' ``batteries`` (by site id) under ``dispatch``, priced
+    at ``tariff`` from local clock hour ``start_local_hour`` [h] at hour 0.
     OutlookTooShort when the outlook ends before every job is placed."""
     load = jobs or TrainingJobs()
+    cells = dict(batteries or {})
     arrivals, durations = draw_jobs(load, np.random.default_rng([seed, 2]))
     results = {p: plan(p, sites, origin, load, arrivals, durations, intensity) for p in policies}
+    hours = intensity.shape[1]
+    prices = np.array([tariff.prices(s.price_cny_per_kwh, start_local_hour, hours) for s in sites])
+    storage = {
+        p: with_storage(r, sites, origin, load, intensity, prices, cells, dispatch)
+        for p, r in results.items()
+    }
     return CarbonRun(
         {s.id: tuple(float(v) for v in row) for s, row in zip(sites, intensity, strict=True)},
         results,
         {s.id: s.price_cny_per_kwh for s in sites},
+        storage,
+        dispatch,
+        cells,
+        tariff,
     )
 
 
-def run_carbon_shift(policies: Sequence[str] = SHIFT_POLICIES, seed: int = 0) -> CarbonRun:
-    """Every policy over the same day of jobs at :data:`CARBON_SITES`; the same seed gives the
-    same result."""
+def run_carbon_shift(
+    policies: Sequence[str] = SHIFT_POLICIES, seed: int = 0, dispatch: str = "none"
+) -> CarbonRun:
+    """Every policy over the same day of jobs at :data:`CARBON_SITES`, with
+    :data:`CARBON_BATTERIES` run under ``dispatch``; the same seed gives the same result."""
     intensity = intensity_outlook(CARBON_SITES, CARBON_START_HOUR, CARBON_HORIZON_H)
-    return carbon_run(CARBON_SITES, 0, intensity, policies, seed)
+    return carbon_run(
+        CARBON_SITES, 0, intensity, policies, seed, batteries=CARBON_BATTERIES, dispatch=dispatch
+    )

@@ -17,6 +17,7 @@ from twin.whatif.carbon_fleet import StoredCarbonRun
 from twin.whatif.llm import RoundResult
 from twin.whatif.presets import CarbonRun, IocRun
 from twin.whatif.routing import RateResult
+from twin.whatif.storage import StorageOutcome
 
 
 def service_routing_report(sweep: Mapping[str, Sequence[RateResult]]) -> dict[str, Any]:
@@ -98,7 +99,11 @@ def carbon_shift_report(run: CarbonRun | StoredCarbonRun, seed: int) -> dict[str
     :class:`ShiftResult`. A plan on the store (:class:`StoredCarbonRun`) adds ``"at"``,
     ``"start"``, ``"origin"``, ``"outlook_source": {site: "forecast" | "profile"}``,
     ``"realised_intensity_g_per_kwh": {site: [per hour]}`` and per policy ``"realised":
-    {"emissions_kg", "planned_emissions_kg", "energy_share"} | null``. NaN is written as null."""
+    {"emissions_kg", "planned_emissions_kg", "energy_share"} | null``. Storage: top-level
+    ``"storage": {"dispatch", "batteries": {site: {"capacity_kwh", "power_kw",
+    "round_trip_efficiency"}}, "tariff": {"peak", "valley", "peak_hours", "valley_hours"}}``
+    and per policy ``"storage"``: the :class:`~twin.whatif.storage.StorageOutcome` fields but
+    ``dispatch``. NaN is written as null."""
     stored = run if isinstance(run, StoredCarbonRun) else None
     plan = run.run if isinstance(run, StoredCarbonRun) else run
     policies = {}
@@ -111,6 +116,7 @@ def carbon_shift_report(run: CarbonRun | StoredCarbonRun, seed: int) -> dict[str
             {"site": site, "start_h": start, "hours": hours}
             for site, start, hours in result.placements
         ]
+        entry["storage"] = _storage_entry(plan.storage[name])
         if stored is not None:
             realised = stored.realised[name]
             entry["realised"] = None if realised is None else asdict(realised)
@@ -129,8 +135,23 @@ def carbon_shift_report(run: CarbonRun | StoredCarbonRun, seed: int) -> dict[str
             k: [_finite(x) for x in v] for k, v in stored.realised_intensity_g_per_kwh.items()
         }
     report["price_cny_per_kwh"] = {k: _finite(v) for k, v in plan.prices_cny_per_kwh.items()}
+    report["storage"] = {
+        "dispatch": plan.dispatch,
+        "batteries": {k: asdict(b) for k, b in plan.batteries.items()},
+        "tariff": plan.tariff.to_json(),
+    }
     report["policies"] = policies
     return report
+
+
+def _storage_entry(outcome: StorageOutcome) -> dict[str, Any]:
+    """One plan's storage outcome as JSON (NaN as null, state of charge per site as lists)."""
+    entry = asdict(outcome)
+    del entry["dispatch"]
+    entry["cost_without_cny"] = _finite(outcome.cost_without_cny)
+    entry["cost_with_cny"] = _finite(outcome.cost_with_cny)
+    entry["soc_kwh"] = {k: list(v) for k, v in outcome.soc_kwh.items()}
+    return entry
 
 
 def _finite(value: float) -> float | None:

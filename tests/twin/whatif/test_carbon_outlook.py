@@ -307,13 +307,28 @@ def test_preset_json_is_todays_plus_cost() -> None:
         "seed",
         "intensity_g_per_kwh",
         "price_cny_per_kwh",
+        "storage",
         "policies",
     ]
     for entry in report["policies"].values():
         assert set(entry) == {
             "jobs", "emissions_kg", "energy_kwh", "cost_cny", "transfer_kwh", "mean_delay_h",
-            "deadline_misses", "jobs_per_site", "emissions_per_hour_kg", "placements",
+            "deadline_misses", "jobs_per_site", "emissions_per_hour_kg", "placements", "storage",
         }  # fmt: skip
+
+
+def test_the_stored_plan_runs_the_inventory_s_batteries(store: DuckDBStore, fleet: Fleet) -> None:
+    none = run_carbon_shift_at(store, fleet, AT, ("run-now",))
+    price = run_carbon_shift_at(store, fleet, AT, ("run-now",), dispatch="price")
+    assert price.run.batteries == none.run.batteries
+    assert set(price.run.batteries) == {"bj-yizhuang", "nm-ulanqab", "gd-shaoguan"}
+    assert price.run.batteries["bj-yizhuang"].capacity_kwh == 120.0
+    idle, used = none.run.storage["run-now"], price.run.storage["run-now"]
+    assert idle.cost_with_cny == idle.cost_without_cny == used.cost_without_cny
+    # run-now keeps every job at the origin, bj-yizhuang, whose battery works the tariff; hour 0
+    # is 17:00 UTC, 01:00 in Beijing, so the first window starts in the valley
+    assert used.cost_with_cny < used.cost_without_cny
+    assert 0 < max(used.soc_kwh["bj-yizhuang"]) <= 120.0
 
 
 # the command ------------------------------------------------------------------------------

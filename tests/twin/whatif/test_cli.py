@@ -116,6 +116,8 @@ def test_the_human_summary_names_each_policy() -> None:
         (["service-routing", "--rates", "5:1:1"], "START <= STOP"),
         (["ioc-16-nodes", "--concurrency", "0"], "positive integers"),
         (["service-routing", "--rates", "1:inf:1"], "START <= STOP"),
+        (["service-routing", "--storage-dispatch", "price"], "--storage-dispatch goes with"),
+        (["carbon-shift", "--storage-dispatch", "cheapest"], "invalid choice"),
     ],
 )
 def test_bad_options_exit_2_with_a_message(args: list[str], message: str) -> None:
@@ -208,3 +210,26 @@ def test_carbon_shift_json_compares_the_four_policies() -> None:
     for entry in report["policies"].values():
         assert len(entry["placements"]) == entry["jobs"]
         assert sum(entry["jobs_per_site"].values()) == entry["jobs"]
+
+
+def test_storage_dispatch_sets_cost_and_emissions_with_and_without_batteries() -> None:
+    price = run_json("carbon-shift", "--policy", "run-now", "--storage-dispatch", "price")
+    assert price["storage"]["dispatch"] == "price"
+    assert set(price["storage"]["batteries"]) == {"bj", "hl"}
+    storage = price["policies"]["run-now"]["storage"]
+    assert storage["cost_with_cny"] < storage["cost_without_cny"]
+    assert storage["emissions_without_kg"] == price["policies"]["run-now"]["emissions_kg"]
+    assert storage["charged_kwh"] > storage["discharged_kwh"] > 0
+    summary = whatif("carbon-shift", "--policy", "run-now", "--storage-dispatch", "carbon")
+    assert summary.returncode == 0, summary.stderr
+    assert "storage dispatch carbon: bj 2000 kWh / 500 kW" in summary.stdout
+
+
+def test_the_help_explains_storage_dispatch_with_units() -> None:
+    result = subprocess.run(
+        [*CNETWIN, "whatif", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    text = " ".join(result.stdout.split())
+    assert "--storage-dispatch {none,price,carbon}" in text
+    assert "capacity [kWh], power [kW] and round-trip efficiency [0-1]" in text
+    assert "fork: decide on load advertised every S seconds" in text

@@ -320,3 +320,57 @@ def test_cli_fork_errors_exit_2(tmp_path: Path, args: list[str], message: str) -
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_stale_load_changes_what_a_load_aware_policy_does(store: DuckDBStore, fleet: Fleet) -> None:
+    """Least-loaded on live load spreads the tasks and serves them all; on load advertised every
+    5 min or every hour it sends every task between two advertisements to the node that looked
+    emptiest, which runs beyond capacity: the older the load it sees, the less work it serves."""
+    runs = [
+        fork_from(store, fleet, AT, make_policy("least-loaded"), HORIZON, 0, advert_s=t)
+        for t in (0.0, 300.0, 3600.0)
+    ]
+    assert [r.advert_s for r in runs] == [0.0, 300.0, 3600.0]
+    assert [r.tasks for r in runs] == [runs[0].tasks] * 3  # the same arrivals
+    served_c = [r.simulated.mean_util["c"] for r in runs]
+    assert served_c[0] > served_c[1] > served_c[2]
+    assert runs[0].saturated_share < 0.01 < min(r.saturated_share for r in runs[1:])
+    assert comparison_json(runs[2:])["advert_s"] == 3600.0
+    with pytest.raises(ConfigError, match="advert_s must be 0"):
+        fork_from(store, fleet, AT, make_policy("least-loaded"), HORIZON, 0, advert_s=-1.0)
+
+
+def test_cli_fork_takes_the_advertisement_interval(tmp_path: Path, readings: list[Reading]) -> None:
+    path = tmp_path / "cli.duckdb"
+    filled(path, readings).close()
+    docs = [
+        json.loads(
+            subprocess.run(
+                [
+                    *CNETWIN,
+                    "whatif",
+                    "fork",
+                    "--at",
+                    AT.isoformat(),
+                    "--store",
+                    f"duckdb:///{path}",
+                    "--policy",
+                    "least-loaded",
+                    "--horizon",
+                    "1h",
+                    "--advert-s",
+                    advert,
+                    "--json",
+                ],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=300,
+                check=True,
+            ).stdout
+        )
+        for advert in ("0", "3600")
+    ]
+    assert [d["advert_s"] for d in docs] == [0.0, 3600.0]
+    live, stale = (d["policies"]["least-loaded"]["simulated"] for d in docs)
+    assert stale["mean_util"]["c"] < live["mean_util"]["c"]
