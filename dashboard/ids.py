@@ -24,7 +24,6 @@ OVERVIEW_HEATMAP = "overview-heatmap"
 OVERVIEW_AS_OF = "overview-as-of"
 
 # Energy & Carbon page (dashboard.pages.energy)
-ENERGY_TICK = "energy-tick"
 ENERGY_STATE = "energy-state"
 ENERGY_KPIS = "energy-kpis"
 ENERGY_SITE = "energy-site"
@@ -52,7 +51,6 @@ REPLAY_KPI_UNIT = "replay-kpi-unit"
 REPLAY_KPI_NOTE = "replay-kpi-note"
 
 # Entropy page (dashboard.pages.entropy)
-ENTROPY_TICK = "entropy-tick"
 ENTROPY_STATE = "entropy-state"
 ENTROPY_SELECTED = "entropy-selected"
 ENTROPY_KPIS = "entropy-kpis"

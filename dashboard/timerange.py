@@ -108,6 +108,12 @@ class Window:
         """end − start."""
         return (self.end - self.start).to_pytimedelta()
 
+    @property
+    def first_bucket(self) -> pd.Timestamp:
+        """The start of the bucket holding ``start`` (buckets aligned to the epoch, as the
+        store's): where a reader starts so the range's first bucket is whole."""
+        return self.start.floor(pd.Timedelta(self.bucket))
+
 
 def bucket_for(span: timedelta, finest: timedelta = BUCKETS[0]) -> timedelta:
     """The finest of BUCKETS (and not finer than ``finest``) giving ``span`` at most MAX_POINTS
@@ -161,6 +167,23 @@ def refresh_ms(refresh: str) -> int | None:
     if refresh == OFF:
         return None
     return round(parse_duration(refresh).total_seconds() * 1000)
+
+
+def refresh_near(period_s: float) -> str:
+    """The shortest auto-refresh choice at least ``period_s`` [s] long (the longest if none is):
+    a page's default from the live refresh setting (``refresh_s``)."""
+    periods = [(refresh_ms(value) or 0, value) for value, _label in REFRESH_CHOICES[1:]]
+    return next((value for ms, value in periods if ms >= period_s * 1000), periods[-1][1])
+
+
+def span_text(window: Window) -> str:
+    """How long ``window`` is, for labels: ``45 min``, ``6 h``, ``24 h``, ``7 d``."""
+    minutes = window.span.total_seconds() / 60
+    if minutes < 60:
+        return f"{minutes:.0f} min"
+    if minutes <= 48 * 60:
+        return f"{minutes / 60:.3g} h"
+    return f"{minutes / 1440:.3g} d"
 
 
 def resolve(choice: TimeRange, now: datetime, finest: timedelta = BUCKETS[0]) -> Window:

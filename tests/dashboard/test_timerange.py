@@ -44,6 +44,13 @@ def test_absolute_times_read_as_utc_and_zones_convert() -> None:
     assert window.bucket == timedelta(minutes=1)
 
 
+def test_first_bucket_is_whole() -> None:
+    window = tr.resolve(tr.TimeRange("-7d"), NOW)
+    assert window.first_bucket == pd.Timestamp("2026-11-30 08:00", tz="UTC")
+    six = tr.resolve(tr.TimeRange("-6h"), NOW)
+    assert six.first_bucket == six.start == pd.Timestamp("2026-12-07 02:30", tz="UTC")
+
+
 def test_a_page_with_coarser_data_never_gets_a_finer_bucket() -> None:
     window = tr.resolve(tr.TimeRange("-1h"), NOW, finest=timedelta(minutes=5))
     assert window.bucket == timedelta(minutes=5)
@@ -111,6 +118,21 @@ def test_refresh_periods() -> None:
     assert tr.refresh_ms("30s") == 30_000
     assert tr.refresh_ms("5m") == 300_000
     assert tr.refresh_ms(tr.OFF) is None
+
+
+def test_default_refresh_follows_the_live_refresh_setting() -> None:
+    assert tr.refresh_near(1.0) == "5s"
+    assert tr.refresh_near(5.0) == "5s"
+    assert tr.refresh_near(10.0) == "30s"
+    assert tr.refresh_near(3600.0) == "5m"
+
+
+@pytest.mark.parametrize(
+    ("start", "text"),
+    [("-1h", "1 h"), ("-45min", "45 min"), ("-6h", "6 h"), ("-24h", "24 h"), ("-7d", "7 d")],
+)
+def test_span_text(start: str, text: str) -> None:
+    assert tr.span_text(tr.resolve(tr.TimeRange(start), NOW)) == text
 
 
 def test_show_window_sets_every_x_axis_and_a_revision_per_range() -> None:
