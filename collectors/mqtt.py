@@ -157,7 +157,7 @@ class MqttSubscriber:
 
         The client's callbacks are dropped, so it no longer refers back to this subscriber, and
         the network thread's wake-up socket pair is closed here, not left to the garbage
-        collector (a client caught in a reference cycle would otherwise leak it).
+        collector (a client something else still holds would otherwise keep it open).
         """
         self._client.disconnect()
         self._client.loop_stop()

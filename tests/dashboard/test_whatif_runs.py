@@ -145,6 +145,15 @@ def _serve(tmp_path: Path, command: str, *options: str) -> tuple[subprocess.Pope
     return server, f"http://127.0.0.1:{port}"
 
 
+def _long_run(page: Any, base: str, server: int, before: set[int]) -> int:
+    """Start a long run on the What-if page in ``page``; return its PID once it runs as the only
+    new child of the process ``server`` (``before``: its children until then)."""
+    _start_run(page, base, LONG_RUN)
+    assert wait_until(lambda: len(_children(server) - before) == 1, 60)
+    (run,) = _children(server) - before
+    return run
+
+
 @pytest.mark.e2e
 def test_a_run_ends_when_its_page_navigates_away_inside_the_app(tmp_path: Path) -> None:
     DuckDBStore(tmp_path / "twin.duckdb").close()
@@ -153,9 +162,7 @@ def test_a_run_ends_when_its_page_navigates_away_inside_the_app(tmp_path: Path) 
         before = _children(server.pid)
         problems: list[str] = []
         with chromium_page(problems, timeout_ms=TIMEOUT_MS * 2) as page:
-            _start_run(page, base, LONG_RUN)
-            assert wait_until(lambda: len(_children(server.pid) - before) == 1, 60)
-            (run,) = _children(server.pid) - before
+            run = _long_run(page, base, server.pid, before)
             page.locator("nav a.nav-link", has_text="Overview").click()  # Dash, no page load
             page.wait_for_function(
                 "() => window.location.pathname === '/' && !document.querySelector('#whatif-run')"
@@ -186,10 +193,9 @@ def test_sigterm_of_demo_and_run_ends_their_what_if_runs(
         before = _descendants(server.pid)
         problems: list[str] = []
         with chromium_page(problems, timeout_ms=TIMEOUT_MS * 2) as page:
-            _start_run(page, base, LONG_RUN)
-            assert wait_until(lambda: len(_children(server.pid) - before) == 1, 60)
+            run = _long_run(page, base, server.pid, before)
             processes = _descendants(server.pid)
-            assert all(_alive(pid) for pid in processes - before)  # the run is under way
+            assert run in processes and _alive(run)
             server.send_signal(signal.SIGTERM)
             server.wait(120)
         log = (tmp_path / f"{command}.log").read_text()

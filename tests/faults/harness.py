@@ -11,6 +11,7 @@ a row found under the wrong time would show as a duplicate). The tests in this p
 from __future__ import annotations
 
 import errno
+import gc
 import json
 import logging
 import multiprocessing
@@ -20,6 +21,7 @@ import signal
 import subprocess
 import threading
 import time
+import weakref
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -31,7 +33,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from collectors.service import Collector
-from twin.config import BrokerURL, load_settings
+from twin.config import BrokerURL, Settings, load_settings
 from twin.model import Reading
 from twin.store import TelemetryStore, open_store
 from twin.store.duckdb import DuckDBStore
@@ -146,6 +148,24 @@ class SequencePublisher:
             )
         self.sent = self.published
         return self.sent
+
+
+def fault_settings(data_dir: Path, broker: BrokerURL, **extra: Any) -> Settings:
+    """Settings of an in-process fault run's collector: its data directory, the broker, a stable
+    client id and batches written every 0.05 s; ``extra``: more ``load_settings`` keywords."""
+    return load_settings(
+        data_dir=data_dir,
+        broker=f"mqtt://127.0.0.1:{broker.port}",
+        batch_interval_s=0.05,
+        client_id="fault-collector",
+        **extra,
+    )
+
+
+def freed(reference: weakref.ref[Any]) -> bool:
+    """Whether the object ``reference`` points to is gone once the garbage collector has run."""
+    gc.collect()
+    return reference() is None
 
 
 def run_through_outage(

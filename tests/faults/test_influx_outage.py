@@ -8,29 +8,34 @@ from __future__ import annotations
 import logging
 import signal
 import time
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from collectors import pipeline as pipeline_module
 from collectors.service import Collector
-from tests.faults.harness import Influxd, SequencePublisher, run_through_outage, tally
-from twin.config import BrokerURL, load_settings
+from tests.faults.harness import (
+    Influxd,
+    SequencePublisher,
+    fault_settings,
+    freed,
+    run_through_outage,
+    tally,
+)
+from twin.config import BrokerURL
 from twin.store.influx import InfluxStore
 
-pytestmark = [pytest.mark.integration, pytest.mark.influx]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.influx,
+    pytest.mark.usefixtures("quick_retries"),
+]
 
 RATE = 300
 """Messages per second published during a run."""
 DOWN_S = 5.0
 """How long the killed InfluxDB stays down [s]."""
-
-
-@pytest.fixture(autouse=True)
-def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Retry every half second at most, so recovery follows the restarted server closely."""
-    monkeypatch.setattr(pipeline_module, "RETRY_MAX_S", 0.5)
 
 
 @pytest.fixture
@@ -55,19 +60,14 @@ def test_a_killed_influxdb_loses_nothing_and_the_collector_recovers_by_itself(
     caplog: pytest.LogCaptureFixture,
     spool_max_mb: float,
 ) -> None:
-    settings = load_settings(
-        data_dir=tmp_path / "data",
-        broker=f"mqtt://127.0.0.1:{mosquitto.port}",
-        batch_interval_s=0.05,
-        client_id="fault-collector",
-        spool_max_mb=spool_max_mb,
-    )
+    settings = fault_settings(tmp_path / "data", mosquitto, spool_max_mb=spool_max_mb)
     store = InfluxStore(influx.url, influx.database, retries=0)
     collector = Collector(settings, store, mosquitto)
     collector.start()
     publisher = SequencePublisher(mosquitto, RATE)
     with caplog.at_level(logging.WARNING):
         sent = run_through_outage(collector, publisher, lambda: killed_for(influx, DOWN_S))
+    client = weakref.ref(collector.subscriber._client)
     counters = collector.pipeline.counters
     result = tally(store, sent)
     store.close()
@@ -78,3 +78,5 @@ def test_a_killed_influxdb_loses_nothing_and_the_collector_recovers_by_itself(
     assert (counters.spooled_readings > 0) == bool(spool_max_mb)
     assert any("store unavailable:" in r.getMessage() for r in caplog.records)
     assert any("store available again" in r.getMessage() for r in caplog.records)
+    del collector
+    assert freed(client), "the stopped collector's MQTT client is still referenced"

@@ -3,7 +3,6 @@ is refused at parse time with its own reason, nothing valid is lost, the store d
 
 from __future__ import annotations
 
-import gc
 import json
 import time
 import weakref
@@ -15,7 +14,7 @@ import pytest
 
 from collectors.service import Collector
 from tests.conftest import publish, wait_until
-from tests.faults.harness import SequencePublisher, tally
+from tests.faults.harness import SequencePublisher, freed, tally
 from twin.config import BrokerURL, load_settings
 from twin.store.duckdb import DuckDBStore
 
@@ -64,8 +63,7 @@ def test_poison_and_wide_messages_are_refused_and_nothing_valid_is_lost(
     assert counters.refused_batches == 0  # refused at parse time, never by the store
     assert node_fields == ["tasks_running"]
     del collector, pipeline
-    gc.collect()
-    assert client() is None, "the stopped collector's paho client is still referenced"
+    assert freed(client), "the stopped collector's MQTT client is still referenced"
 
 
 def delivered(collector: Collector, count: int) -> Callable[[], bool]:

@@ -4,7 +4,6 @@ once space is freed, and the log names the true cause once per outage."""
 
 from __future__ import annotations
 
-import gc
 import logging
 import time
 import weakref
@@ -12,24 +11,24 @@ from pathlib import Path
 
 import pytest
 
-from collectors import pipeline as pipeline_module
 from collectors.service import Collector
-from tests.faults.harness import SequencePublisher, SmallFileSystem, run_through_outage, tally
-from twin.config import BrokerURL, load_settings
+from tests.faults.harness import (
+    SequencePublisher,
+    SmallFileSystem,
+    fault_settings,
+    freed,
+    run_through_outage,
+    tally,
+)
+from twin.config import BrokerURL
 from twin.store.duckdb import DuckDBStore
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("quick_retries")]
 
 RATE = 300
 """Messages per second published during a run."""
 FULL_S = 6.0
 """How long the file system stays full [s]."""
-
-
-@pytest.fixture(autouse=True)
-def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Retry every half second at most, so recovery follows the freed disk closely."""
-    monkeypatch.setattr(pipeline_module, "RETRY_MAX_S", 0.5)
 
 
 def full_for(fs: SmallFileSystem, seconds: float) -> None:
@@ -48,12 +47,7 @@ def test_a_full_disk_loses_nothing_and_the_collector_recovers_by_itself(
 ) -> None:
     disk = tmp_path / "disk"
     with SmallFileSystem(disk, size_mb=24) as fs:
-        settings = load_settings(
-            data_dir=disk if not spool_on_other_disk else tmp_path / "data",
-            broker=f"mqtt://127.0.0.1:{mosquitto.port}",
-            batch_interval_s=0.05,
-            client_id="fault-collector",
-        )
+        settings = fault_settings(disk if not spool_on_other_disk else tmp_path / "data", mosquitto)
         store = DuckDBStore(disk / "store.duckdb")
         collector = Collector(settings, store, mosquitto)
         collector.start()
@@ -77,5 +71,4 @@ def test_a_full_disk_loses_nothing_and_the_collector_recovers_by_itself(
     assert any("store available again" in r.getMessage() for r in caplog.records)
     assert not any("no transaction is active" in r.getMessage() for r in caplog.records)
     del collector, pipeline
-    gc.collect()
-    assert client() is None, "the stopped collector's paho client is still referenced"
+    assert freed(client), "the stopped collector's MQTT client is still referenced"

@@ -6,7 +6,6 @@ the cause once, with its traceback."""
 
 from __future__ import annotations
 
-import gc
 import logging
 import multiprocessing
 import weakref
@@ -14,18 +13,19 @@ from pathlib import Path
 
 import pytest
 
-from collectors import pipeline as pipeline_module
 from collectors.service import Collector
 from tests.faults.harness import (
     FailingWritesStore,
     SequencePublisher,
     fail_writes,
+    fault_settings,
+    freed,
     run_through_outage,
     tally,
 )
-from twin.config import BrokerURL, load_settings
+from twin.config import BrokerURL
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("quick_retries")]
 
 RATE = 300
 """Messages per second published during a run."""
@@ -33,21 +33,10 @@ FAILING_WRITES = 8
 """Writes that fail in a row once the fault is injected."""
 
 
-@pytest.fixture(autouse=True)
-def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Retry every half second at most, so the run stays short."""
-    monkeypatch.setattr(pipeline_module, "RETRY_MAX_S", 0.5)
-
-
 def test_unexpected_write_errors_lose_nothing_and_the_collector_recovers_by_itself(
     tmp_path: Path, mosquitto: BrokerURL, caplog: pytest.LogCaptureFixture
 ) -> None:
-    settings = load_settings(
-        data_dir=tmp_path / "data",
-        broker=f"mqtt://127.0.0.1:{mosquitto.port}",
-        batch_interval_s=0.05,
-        client_id="fault-collector",
-    )
+    settings = fault_settings(tmp_path / "data", mosquitto)
     failing = multiprocessing.Value("q", 0)
     store = FailingWritesStore(tmp_path / "store.duckdb", failing)
     collector = Collector(settings, store, mosquitto)
@@ -74,5 +63,4 @@ def test_unexpected_write_errors_lose_nothing_and_the_collector_recovers_by_itse
     assert "Traceback (most recent call last)" in causes[0].getMessage()  # with its traceback
     assert any("store available again" in r.getMessage() for r in caplog.records)
     del collector, pipeline
-    gc.collect()
-    assert client() is None, "the stopped collector's paho client is still referenced"
+    assert freed(client), "the stopped collector's MQTT client is still referenced"

@@ -186,13 +186,14 @@ def run_ioc(
     if not 1 <= requests <= MAX_REQUESTS:
         raise ConfigError(
             f"requests per round must be 1–{MAX_REQUESTS:,} (got {requests:,}; MAX_REQUESTS): "
-            "lower --requests"
+            "lower --requests (Requests per round on the What-if page)"
         )
     round_count = len(concurrency) + len(rates_rps)
     check_total_requests(
         len(policies) * round_count * requests,
         f"{len(policies)} policies × {round_count} rounds × {requests:,} requests per round",
-        "--requests, or the number of --concurrency and --rates points or of --policy",
+        "--requests (Requests per round on the What-if page), or the number of --concurrency "
+        "and --rates points or of --policy",
     )
     fleet = ioc_fleet() if fleet is None else fleet
     nodes = ioc_nodes(fleet, origin)
