@@ -24,7 +24,9 @@ How each series is made:
   ``pv`` is pvlib's Ineichen clear-sky GHI (Linke turbidity from pvlib's monthly lookup) at the
   site, times an AR(1) clear-sky index, times kWp / 1000 W/m2 times ``PV_DERATE``; ``wind`` is a
   log-normal AR(1) wind speed through :func:`wind_power_kw`; ``grid_import`` is facility - pv -
-  wind (negative: export). Battery meters report zero power (no storage model yet). Several
+  wind (negative: export). Battery meters report zero power, their nominal voltage and power
+  factor and an empty register (no storage model; they draw no random numbers, so adding one
+  leaves every other series as it was). Several
   meters of one kind at a site share its power evenly. ``energy_kwh`` is the meter's cumulative
   register (for grid_import, imported energy only); voltage is 230 V for single-phase firmware
   meters (those with a ``device``) and 400 V otherwise, +-0.5 % noise; power factor 0.95-0.99;
@@ -324,7 +326,12 @@ class FleetSimulator:
         self._meter_share = np.array(
             [1.0 / per_kind[(site_index[m.site], m.kind)] for m in meters], dtype=float
         )
-        self._energy_kwh = np.round(meters_rng.uniform(5e3, 5e5, len(meters)), 1)
+        # meters that draw noise: all but batteries (zero power, no storage model)
+        self._meter_noisy = np.array([m.kind != "battery" for m in meters], dtype=bool)
+        self._energy_kwh = np.zeros(len(meters))
+        self._energy_kwh[self._meter_noisy] = np.round(
+            meters_rng.uniform(5e3, 5e5, int(self._meter_noisy.sum())), 1
+        )
         self._nominal_v = np.array([230.0 if m.device else 400.0 for m in meters])
         nominal_pf = {"it_load": 0.98, "facility": 0.96, "grid_import": 0.97, "pv": 0.99}
         self._nominal_pf = np.array([nominal_pf.get(m.kind, 0.98) for m in meters])
@@ -443,17 +450,21 @@ class FleetSimulator:
 
     def _meter_columns(self, ts: datetime, freq_hz: FloatArray) -> list[Any]:
         site_kw = self._site_power_kw(ts)
-        n = self._meter_kind.size
+        noisy = self._meter_noisy
+        n = int(noisy.sum())
         rng = self._rng_meters
-        noise = 1.0 + METER_NOISE * rng.standard_normal(n)
+        noise = np.ones(noisy.size)
+        noise[noisy] = 1.0 + METER_NOISE * rng.standard_normal(n)
         kw = site_kw[self._meter_kind, self._meter_site] * self._meter_share * noise
         if self._last_meter_kw is not None:
             self._energy_kwh = self._energy_kwh + np.maximum(self._last_meter_kw, 0.0) * (
                 self.interval_s / 3600.0
             )
         self._last_meter_kw = kw
-        volts = self._nominal_v * (1.0 + np.clip(0.005 * rng.standard_normal(n), -0.02, 0.02))
-        pf = np.clip(self._nominal_pf + 0.005 * rng.standard_normal(n), 0.95, 0.99)
+        volts = self._nominal_v.copy()
+        volts[noisy] *= 1.0 + np.clip(0.005 * rng.standard_normal(n), -0.02, 0.02)
+        pf = self._nominal_pf.copy()
+        pf[noisy] = np.clip(pf[noisy] + 0.005 * rng.standard_normal(n), 0.95, 0.99)
         return [kw, self._energy_kwh, volts, pf, freq_hz[self._meter_region]]
 
     def _grid_columns(self, hour: float) -> tuple[list[Any], FloatArray]:

@@ -252,7 +252,7 @@ def run_preset(
     if dns_ttl_s <= 0:
         raise ConfigError("DNS TTL must be positive [s]")
     if advert_s < 0:
-        raise ConfigError("load advertised every must be 0 (live load) or more [s]")
+        raise ConfigError("the load advertisement interval must be 0 (live load) or more [s]")
     if preset == "service-routing":
         rates = list(range(1, 121, max(rate_step, 1)))
         scenario = with_options(service_routing(), dns_ttl_s=dns_ttl_s, advert_s=advert_s)

@@ -371,3 +371,29 @@ def test_backfill_readings_are_the_parsed_history_of_the_kept_topics() -> None:
     assert {r.measurement for r in everything} >= {"node", "link", "meter", "grid"}
     assert meters == [r for r in everything if r.measurement == "meter"]
     assert all(start <= r.ts < stop for r in everything)
+
+
+def test_a_battery_meter_leaves_every_other_series_as_it_was() -> None:
+    """Battery meters draw no random numbers: a fleet with them simulates every other meter
+    exactly as the same fleet without them, and the batteries report zero power."""
+    with_batteries = example_fleet()
+    without = Fleet(
+        with_batteries.sites,
+        with_batteries.nodes,
+        with_batteries.links,
+        tuple(m for m in with_batteries.meters if m.kind != "battery"),
+    )
+    assert len(without.meters) < len(with_batteries.meters)
+    start = datetime(2024, 6, 21, 10, tzinfo=UTC)
+    stop = start + timedelta(minutes=30)
+
+    def meter_rows(fleet: Fleet) -> dict[tuple[str, datetime], dict[str, float | str]]:
+        readings = FleetSimulator(fleet, seed=4, interval_s=60.0, start=start).backfill_readings(
+            start, stop, topics=lambda topic: "/meter/" in topic
+        )
+        return {(r.tags["id"], r.ts): dict(r.fields) for r in readings}
+
+    full, plain = meter_rows(with_batteries), meter_rows(without)
+    batteries = {k: v for k, v in full.items() if k[0].endswith("-battery")}
+    assert batteries and {v["power_kw"] for v in batteries.values()} == {0.0}
+    assert {k: v for k, v in full.items() if k not in batteries} == plain
