@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -153,8 +153,17 @@ def plain(values: Sequence[object] | pd.Series) -> list[str]:
     return [html.escape(str(v), quote=False) for v in values]
 
 
-def site_map_figure(sites: pd.DataFrame, links: pd.DataFrame) -> go.Figure:
+def site_map_figure(
+    sites: pd.DataFrame,
+    links: pd.DataFrame,
+    alerts: Mapping[str, tuple[int, int]] | None = None,
+    selected: str | None = None,
+) -> go.Figure:
     """Sites and links on an offline geo map, coloured by load.
+
+    alerts : per site id, its (firing, pending) alert counts: a site with firing alerts gets a
+        thick red outline, one with pending alerts an amber one, and the counts are hovered.
+    selected : a site drawn with a thick accent outline (the asset the page is about).
 
     sites : columns ``site``, ``name``, ``latitude``, ``longitude`` [degrees], ``util`` [0-1],
         ``facility_power_kw`` [kW] (marker size), ``nodes_reporting``, ``nodes_expected``.
@@ -205,6 +214,9 @@ def site_map_figure(sites: pd.DataFrame, links: pd.DataFrame) -> go.Figure:
     biggest = float(power.max()) if power.notna().any() and power.max() > 0 else 1.0
     sizes = 14 + 22 * np.sqrt(power.fillna(0.0).clip(lower=0.0) / biggest)
     util = sites["util"].astype(float)
+    outline = [
+        _outline((alerts or {}).get(site, (0, 0)), site == selected) for site in sites["site"]
+    ]
     fig.add_trace(
         go.Scattergeo(
             lat=sites["latitude"],
@@ -220,17 +232,18 @@ def site_map_figure(sites: pd.DataFrame, links: pd.DataFrame) -> go.Figure:
                     [" ".join(format_power(p)) for p in power],
                     sites["nodes_reporting"],
                     sites["nodes_expected"],
+                    [_alert_text((alerts or {}).get(site, (0, 0))) for site in sites["site"]],
                 ]
             ),
             hovertemplate=(
                 "<b>%{customdata[0]}</b> (%{text})<br>compute %{customdata[1]} %"
                 "<br>facility %{customdata[2]}<br>nodes %{customdata[3]} / %{customdata[4]}"
-                "<extra></extra>"
+                "<br>alerts %{customdata[5]}<extra></extra>"
             ),
             marker={
                 "size": sizes,
                 "color": [load_colour(u) for u in util],
-                "line": {"width": 1.5, "color": TEXT},
+                "line": {"width": [w for w, _ in outline], "color": [c for _, c in outline]},
                 "opacity": 0.95,
             },
             showlegend=False,
@@ -239,6 +252,29 @@ def site_map_figure(sites: pd.DataFrame, links: pd.DataFrame) -> go.Figure:
     fig.add_trace(_colour_bar_trace("Compute utilisation [%]"))
     fig.update_layout(**base_layout(margin={"l": 0, "r": 0, "t": 0, "b": 0}), geo=_geo(sites))
     return fig
+
+
+SITE_OUTLINES = {
+    "firing": (5.0, "#fa5252"),
+    "pending": (4.0, "#fab005"),
+    "selected": (5.0, "#4dabf7"),
+}
+"""Site marker outline (width [px], colour) of a site with firing or pending alerts, or the
+selected one; others get a thin light outline."""
+
+
+def _outline(counts: tuple[int, int], selected: bool) -> tuple[float, str]:
+    firing, pending = counts
+    if selected:
+        return SITE_OUTLINES["selected"]
+    if firing:
+        return SITE_OUTLINES["firing"]
+    return SITE_OUTLINES["pending"] if pending else (1.5, TEXT)
+
+
+def _alert_text(counts: tuple[int, int]) -> str:
+    firing, pending = counts
+    return f"{firing} firing · {pending} pending" if firing or pending else "none"
 
 
 def label_positions(latitude: pd.Series, longitude: pd.Series) -> list[str]:
