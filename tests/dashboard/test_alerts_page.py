@@ -100,6 +100,11 @@ def test_alerts_page_in_chromium(tmp_path: Path) -> None:
             assert caption.endswith("twin/data/alert_rules.toml")
             rule_rows = page.locator("#alerts-rules-table tbody tr")
             assert rule_rows.count() == len(rules.rules)
+            # the whole table shows: no row is cut off by its box
+            assert page.evaluate(
+                "() => { const box = document.querySelector('#alerts-rules-table').parentElement;"
+                " return box.scrollHeight <= box.clientHeight; }"
+            )
             loss = rule_rows.filter(has_text="link.loss_pct").locator("td").all_inner_texts()
             assert loss[5] == f"{NOW:%Y-%m-%d %H:%M} UTC" and loss[7] == "1"
 
