@@ -107,7 +107,7 @@ def power_figure(frame: pd.DataFrame, site: str) -> go.Figure:
     power, and PUE [-] modelled versus metered, for one site or all."""
     data = select_sites(frame, site)
     if data.empty or data["facility_kw"].isna().all():
-        return empty_figure("No derived energy data in the last 24 h")
+        return empty_figure("No derived energy data in this time range")
     x = utc_strings(data.index)
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.68, 0.32])
     for field, name, colour in POWER_PARTS:
@@ -168,7 +168,7 @@ def supply_figure(frame: pd.DataFrame, site: str) -> go.Figure:
     [%] on a second axis, for one site or all."""
     data = select_sites(frame, site)
     if data.empty or data["consumption_kw"].isna().all():
-        return empty_figure("No derived energy data in the last 24 h")
+        return empty_figure("No derived energy data in this time range")
     x = utc_strings(data.index)
     consumption = data["consumption_kw"].to_numpy(float)
     used = np.minimum(data["renewable_kw"].to_numpy(float), consumption)
@@ -280,7 +280,7 @@ def intensity_heatmap(frame: pd.DataFrame, sites: Sequence[str]) -> go.Figure:
     when (grid import emissions / consumption; on-site PV and wind count as zero)."""
     matrix = hourly_intensity(frame, sites)
     if matrix.empty or matrix.isna().all(axis=None):
-        return empty_figure("No derived carbon data in the last 24 h")
+        return empty_figure("No derived carbon data in this time range")
     fig = go.Figure(
         go.Heatmap(
             x=utc_strings(matrix.columns),
@@ -329,7 +329,7 @@ def emissions_figure(frame: pd.DataFrame, sites: Sequence[str], every: timedelta
     intensity: attributional), one line per site in fleet colours."""
     table = cumulative_emissions(frame, every)
     if table.empty:
-        return empty_figure("No derived carbon data in the last 24 h")
+        return empty_figure("No derived carbon data in this time range")
     fig = go.Figure()
     for index, site in enumerate(sites):
         if site not in table.columns:

@@ -84,7 +84,7 @@ def network_entropy_figure(
     mean_node_bits : mean combined node entropy [bits] indexed by time (UTC).
     """
     if fleet.empty or "network_entropy_bits" not in fleet:
-        return empty_figure("No entropy computed in the last 24 h")
+        return empty_figure("No entropy computed in this time range")
     times = utc_strings(fleet["ts"])
     fig = go.Figure()
     low, high = max(balance_bits - threshold_bits, 0.0), balance_bits + threshold_bits
@@ -142,7 +142,7 @@ def network_entropy_figure(
 def entropy_heatmap_figure(matrix: pd.DataFrame) -> go.Figure:
     """Node × hour combined entropy [bits]; rows are nodes (index), columns times (UTC)."""
     if matrix.empty or matrix.isna().all(axis=None):
-        return empty_figure("No node entropy in the last 24 h")
+        return empty_figure("No node entropy in this time range")
     z = [[None if not math.isfinite(v) else float(v) for v in row] for row in matrix.to_numpy()]
     fig = go.Figure(
         go.Heatmap(
@@ -175,7 +175,7 @@ def type_counts_figure(fleet: pd.DataFrame) -> go.Figure:
     """Nodes per state type [count] over time (UTC), stacked, from ``fleet_entropy`` rows."""
     columns = [f"nodes_{t}" for t in STATE_TYPES]
     if fleet.empty or not set(columns) <= set(fleet.columns):
-        return empty_figure("No state types computed in the last 24 h")
+        return empty_figure("No state types computed in this time range")
     times = utc_strings(fleet["ts"])
     fig = go.Figure()
     for code, column in zip(STATE_TYPES, columns, strict=True):

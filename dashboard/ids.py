@@ -24,7 +24,6 @@ OVERVIEW_HEATMAP = "overview-heatmap"
 OVERVIEW_AS_OF = "overview-as-of"
 
 # Energy & Carbon page (dashboard.pages.energy)
-ENERGY_TICK = "energy-tick"
 ENERGY_STATE = "energy-state"
 ENERGY_KPIS = "energy-kpis"
 ENERGY_SITE = "energy-site"
@@ -56,7 +55,6 @@ REPLAY_KPI_UNIT = "replay-kpi-unit"
 REPLAY_KPI_NOTE = "replay-kpi-note"
 
 # Entropy page (dashboard.pages.entropy)
-ENTROPY_TICK = "entropy-tick"
 ENTROPY_STATE = "entropy-state"
 ENTROPY_SELECTED = "entropy-selected"
 ENTROPY_KPIS = "entropy-kpis"
@@ -158,6 +156,22 @@ FORECASTS_TARGET = "forecasts-target"
 FORECASTS_ISSUE = "forecasts-issue"
 FORECASTS_GRAPH = "forecasts-graph"
 FORECASTS_SKILL = "forecasts-skill"
+
+# Time-range picker of the time-series pages (dashboard.timerange): one per page
+TIMERANGE_LOCATION = "timerange-location"
+TIMERANGE_RANGE = "timerange-range"
+TIMERANGE_TICK = "timerange-tick"
+TIMERANGE_PRESET = "timerange-preset"
+TIMERANGE_START = "timerange-from"
+TIMERANGE_END = "timerange-to"
+TIMERANGE_REFRESH = "timerange-refresh"
+TIMERANGE_ERROR = "timerange-error"
+
+
+def timerange(part: str, page: str) -> dict[str, str]:
+    """The id of one part (a TIMERANGE_* name) of the time-range picker of ``page``."""
+    return {"type": part, "page": page}
+
 
 # Sign-in (dashboard.auth)
 ACCOUNT = "account"

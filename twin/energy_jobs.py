@@ -379,6 +379,23 @@ def record_energy(
     log.info("energy windows %s to %s: %d site rows, %d node rows", start, stop, sites, nodes)
 
 
+def read_site_energy(
+    store: TelemetryStore,
+    start: datetime | pd.Timestamp,
+    stop: datetime | pd.Timestamp,
+    bucket: timedelta = ENERGY_EVERY,
+) -> pd.DataFrame:
+    """``site_energy`` rows with ``start <= ts < stop``: ``ts`` (UTC window start), ``site`` and
+    SITE_FIELDS in their units. A ``bucket`` coarser than ENERGY_EVERY gives each site's mean
+    per bucket instead (stamped at the bucket start, buckets aligned to the epoch), so a long
+    range stays a few hundred points."""
+    every = bucket if bucket > ENERGY_EVERY else None
+    frame = store.query("site_energy", start, stop, every=every)
+    if frame.empty:
+        return frame
+    return frame.assign(ts=pd.to_datetime(frame["ts"], utc=True))
+
+
 OUTLOOK_HOURS = (1, 3, 6)
 """Hours ahead [h] of the cleanest-capacity outlook."""
 

@@ -313,11 +313,16 @@ def record_entropy(store: TelemetryStore, fleet: Fleet, now: datetime) -> None:
 
 
 def read_fleet_entropy(
-    store: TelemetryStore, start: datetime | pd.Timestamp, stop: datetime | pd.Timestamp
+    store: TelemetryStore,
+    start: datetime | pd.Timestamp,
+    stop: datetime | pd.Timestamp,
+    bucket: timedelta = HOUR,
 ) -> pd.DataFrame:
     """``fleet_entropy`` rows with ``start <= ts < stop``: ``ts`` (UTC) and the fields
-    (``network_entropy_bits`` [bits], ``drifting_share`` [0-1], ``nodes_A`` … [count] …)."""
-    frame = store.query(FLEET_ENTROPY, start, stop, tags={"scope": "fleet"})
+    (``network_entropy_bits`` [bits], ``drifting_share`` [0-1], ``nodes_A`` … [count] …);
+    hourly, or the mean per ``bucket`` when it is coarser than an hour, as
+    :func:`read_node_entropy`."""
+    frame = store.query(FLEET_ENTROPY, start, stop, tags={"scope": "fleet"}, every=_every(bucket))
     return frame.drop(columns=["scope"], errors="ignore")
 
 
@@ -327,14 +332,24 @@ def read_node_entropy(
     stop: datetime | pd.Timestamp,
     dimension: str = COMBINED,
     nodes: Sequence[str] | None = None,
+    bucket: timedelta = HOUR,
 ) -> pd.DataFrame:
     """``entropy`` rows of one dimension with ``start <= ts < stop``: ``ts``, ``site``,
-    ``id``, ``entropy_bits``, ``drift_bits`` [bits], ``state_type``, probabilities [0-1]."""
+    ``id``, ``entropy_bits``, ``drift_bits`` [bits], ``state_type``, probabilities [0-1].
+
+    Rows are hourly; a ``bucket`` coarser than an hour gives each node's mean per bucket
+    instead (``state_type``: the last in the bucket), stamped at the bucket start, so a long
+    range stays a few hundred points."""
     tags: dict[str, str | list[str]] = {"dimension": dimension}
     if nodes is not None:
         tags["id"] = list(nodes)
-    frame = store.query(ENTROPY, start, stop, tags=tags)
+    frame = store.query(ENTROPY, start, stop, tags=tags, every=_every(bucket))
     return frame.drop(columns=["dimension"], errors="ignore")
+
+
+def _every(bucket: timedelta) -> timedelta | None:
+    """The store's ``every`` for a reader's ``bucket``: None (the hourly rows) unless coarser."""
+    return bucket if bucket > HOUR else None
 
 
 def latest_entropy_time(

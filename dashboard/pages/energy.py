@@ -1,16 +1,18 @@
 """Energy & Carbon page: where the power goes, how clean it is, and where capacity is cleanest.
 
 Everything is drawn from the derived ``site_energy`` series (:mod:`twin.energy_jobs`, 5 min
-windows of the last 24 h) plus the latest node state for spare capacity. A site selector
-chooses one site or the sum of all for the power, supply and model-gap charts. Live ticks
-(``settings.refresh_s``) redraw the page when a new 5 min window has completed.
+windows, or their means per bucket over long ranges) in the time range of the page's picker
+(:mod:`dashboard.timerange`, last 24 h by default) plus the latest node state for spare
+capacity. A site selector chooses one site or the sum of all for the power, supply and
+model-gap charts. The KPIs stand at the end of the range (emissions: over it). Zooming one chart
+zooms the others. Auto-refresh ticks (the picker's, by default the live refresh setting) redraw
+the page when a new 5 min window has completed.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -20,9 +22,10 @@ from dash.exceptions import PreventUpdate
 
 from dashboard import energy_figures as ef
 from dashboard import figures, ids
+from dashboard import timerange as tr
 from dashboard.components import graph_panel, static_kpi_card
-from twin.energy_jobs import ENERGY_EVERY, OUTLOOK_HOURS, capacity_outlook
-from twin.errors import StoreError
+from twin.energy_jobs import ENERGY_EVERY, OUTLOOK_HOURS, capacity_outlook, read_site_energy
+from twin.errors import CnetwinError, StoreError
 
 if TYPE_CHECKING:
     from dashboard.app import PageContext, Services
@@ -30,8 +33,17 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PATH = "/energy"
-WINDOW = timedelta(hours=24)
-"""How far back the charts reach."""
+PICKER = "energy"
+"""The page's name for its time-range picker."""
+DEFAULT_RANGE = "-24h"
+SERIES_GRAPHS = (
+    ids.ENERGY_POWER,
+    ids.ENERGY_SUPPLY,
+    ids.ENERGY_HEATMAP,
+    ids.ENERGY_EMISSIONS,
+    ids.ENERGY_GAP,
+)
+"""The charts over time: they show the picker's range and zoom together."""
 
 
 OUTLOOK_NOTE = (
@@ -55,32 +67,34 @@ class EnergyView:
     kpis: list[Component]
 
 
-def view(services: Services, now: pd.Timestamp, site: str) -> EnergyView:
-    """The page's content at ``now`` for the site selection ``site`` (an id or ALL_SITES)."""
-    until = now.floor(ENERGY_EVERY)
+def view(services: Services, now: pd.Timestamp, site: str, picked: dict[str, Any]) -> EnergyView:
+    """The page's content at ``now`` for the site selection ``site`` (an id or ALL_SITES) over
+    the range ``picked`` (the picker's store data)."""
+    window = tr.window_of(picked, now, ENERGY_EVERY)
     fleet = services.fleet
     sites = [s.id for s in fleet.sites]
-    day = services.store.query("site_energy", until - WINDOW, until)
-    if not day.empty:
-        day = day.assign(ts=pd.to_datetime(day["ts"], utc=True))
-    latest = (
-        day[day["ts"] == day["ts"].max()] if not day.empty and "site" in day else pd.DataFrame()
-    )
+    rows = read_site_energy(services.store, window.first_bucket, window.end, window.bucket)
+    latest = rows[rows["ts"] == rows["ts"].max()] if not rows.empty and "site" in rows else rows
     outlook = capacity_outlook(services.store, fleet, now)
-    numbers = ef.fleet_kpis(latest, day, ENERGY_EVERY)
+    numbers = ef.fleet_kpis(latest, rows, window.bucket)
+
+    def shown(figure: Any) -> Any:
+        return tr.show_window(figure, window, picked)
+
     return EnergyView(
-        power=ef.power_figure(day, site),
-        supply=ef.supply_figure(day, site),
-        heatmap=ef.intensity_heatmap(day, sites),
-        emissions=ef.emissions_figure(day, sites, ENERGY_EVERY),
-        gap=ef.gap_figure(day, site),
+        power=shown(ef.power_figure(rows, site)),
+        supply=shown(ef.supply_figure(rows, site)),
+        heatmap=shown(ef.intensity_heatmap(rows, sites)),
+        emissions=shown(ef.emissions_figure(rows, sites, window.bucket)),
+        gap=shown(ef.gap_figure(rows, site)),
         table=outlook_table(outlook),
-        kpis=kpi_cards(numbers),
+        kpis=kpi_cards(numbers, tr.span_text(window)),
     )
 
 
-def kpi_cards(numbers: dict[str, float | None]) -> list[Component]:
-    """The four headline cards of ``ef.fleet_kpis`` numbers, with units and notes."""
+def kpi_cards(numbers: dict[str, float | None], span: str) -> list[Component]:
+    """The four headline cards of ``ef.fleet_kpis`` numbers, with units and notes; ``span``
+    names the range the emissions are summed over (``24 h``)."""
     share = numbers["renewable_share"]
     cards = (
         (
@@ -97,7 +111,7 @@ def kpi_cards(numbers: dict[str, float | None]) -> list[Component]:
             "average · grid import / consumption",
         ),
         (
-            "Emissions, 24 h",
+            f"Emissions, {span}",
             ef.format_number(numbers["emissions_t"], ",.2f"),
             "tCO2",
             "average intensity",
@@ -146,14 +160,16 @@ def outlook_table(outlook: pd.DataFrame) -> Component:
 
 
 def layout(context: PageContext) -> Component:
-    """The page as it stands at ``context.services.clock()``, all sites selected."""
+    """The page as it stands at ``context.services.clock()``, all sites selected, over the last
+    24 h (the URL's range, if it names one, follows at once)."""
     services = context.services
     now = pd.Timestamp(services.clock())
+    initial = tr.TimeRange(DEFAULT_RANGE, tr.NOW, tr.refresh_near(context.settings.refresh_s))
     options = [{"label": "All sites (sum)", "value": ef.ALL_SITES}] + [
         {"label": f"{s.id} · {s.name}", "value": s.id} for s in services.fleet.sites
     ]
     try:
-        current = view(services, now, ef.ALL_SITES)
+        current = view(services, now, ef.ALL_SITES, tr.state_of(initial))
     except StoreError as exc:
         log.warning("store unavailable for the energy page: %s", exc)
         empty = figures.empty_figure(f"Store unavailable: {exc}")
@@ -162,7 +178,6 @@ def layout(context: PageContext) -> Component:
     return html.Div(
         className="energy",
         children=[
-            dcc.Interval(id=ids.ENERGY_TICK, interval=int(context.settings.refresh_s * 1000)),
             dcc.Store(id=ids.ENERGY_STATE, data=state),
             html.Section(id=ids.ENERGY_KPIS, className="kpis energy-kpis", children=current.kpis),
             html.Div(
@@ -176,7 +191,7 @@ def layout(context: PageContext) -> Component:
                         clearable=False,
                         className="energy-site",
                     ),
-                    html.Span("5 min windows · last 24 h · UTC", className="energy-hint"),
+                    html.Div(className="energy-hint", children=tr.picker(PICKER, initial)),
                 ],
             ),
             html.Div(
@@ -186,16 +201,19 @@ def layout(context: PageContext) -> Component:
                         "Power: IT / cooling / losses [kW] and PUE [-]",
                         ids.ENERGY_POWER,
                         current.power,
+                        config=tr.ZOOM_CONFIG,
                     ),
                     graph_panel(
                         "Supply: on-site renewables versus grid [kW]",
                         ids.ENERGY_SUPPLY,
                         current.supply,
+                        config=tr.ZOOM_CONFIG,
                     ),
                     graph_panel(
                         "Carbon intensity, average, by site and hour [gCO2/kWh]",
                         ids.ENERGY_HEATMAP,
                         current.heatmap,
+                        config=tr.ZOOM_CONFIG,
                     ),
                     html.Section(
                         className="panel",
@@ -215,9 +233,13 @@ def layout(context: PageContext) -> Component:
                         "Cumulative emissions, average [tCO2]",
                         ids.ENERGY_EMISSIONS,
                         current.emissions,
+                        config=tr.ZOOM_CONFIG,
                     ),
                     graph_panel(
-                        "Model versus meter: facility power gap", ids.ENERGY_GAP, current.gap
+                        "Model versus meter: facility power gap",
+                        ids.ENERGY_GAP,
+                        current.gap,
+                        config=tr.ZOOM_CONFIG,
                     ),
                 ],
             ),
@@ -226,13 +248,14 @@ def layout(context: PageContext) -> Component:
 
 
 def register_callbacks(app: Dash, services: Services) -> None:
-    """Two callbacks: the tick only moves the page state when a new window has completed (so
-    frequent ticks stay cheap and never supersede a redraw in flight); a new state or a new
-    site selection redraws the page."""
+    """The picker's callbacks, then two: an auto-refresh tick only moves the page state when a
+    new window has completed (so frequent ticks stay cheap and never supersede a redraw in
+    flight); a new state, range or site selection redraws the page."""
+    tr.register_callbacks(app, PICKER, SERIES_GRAPHS, services.clock)
 
     @app.callback(
         Output(ids.ENERGY_STATE, "data"),
-        Input(ids.ENERGY_TICK, "n_intervals"),
+        tr.refresh_input(PICKER),
         State(ids.ENERGY_STATE, "data"),
         prevent_initial_call=True,
     )
@@ -252,13 +275,18 @@ def register_callbacks(app: Dash, services: Services) -> None:
         Output(ids.ENERGY_KPIS, "children"),
         Input(ids.ENERGY_STATE, "data"),
         Input(ids.ENERGY_SITE, "value"),
+        tr.range_input(PICKER),
         prevent_initial_call=True,
     )
-    def redraw(_state: dict[str, Any], site: str | None) -> tuple[Any, ...]:
+    def redraw(_state: dict[str, Any], site: str | None, picked: dict[str, Any]) -> tuple[Any, ...]:
+        now = pd.Timestamp(services.clock())
         try:
-            current = view(services, pd.Timestamp(services.clock()), site or ef.ALL_SITES)
+            current = view(services, now, site or ef.ALL_SITES, picked)
         except StoreError as exc:
             log.warning("store unavailable for the energy page: %s", exc)
+            raise PreventUpdate from exc
+        except CnetwinError as exc:  # a range the picker has already refused
+            log.info("energy page range %s: %s", picked, exc)
             raise PreventUpdate from exc
         return (
             current.power,

@@ -1,9 +1,12 @@
 """Entropy page: resource-state entropy of the fleet, and why each node has its number.
 
 Everything is read from the derived ``entropy`` and ``fleet_entropy`` series (written hourly by
-:func:`twin.entropy_jobs.record_entropy`) through :mod:`twin.entropy_jobs`, as of the newest
-entropy hour at or before the clock. Live ticks (``settings.refresh_s``) cost one ``last`` call
-and redraw the page only when a new entropy hour has been written.
+:func:`twin.entropy_jobs.record_entropy`) through :mod:`twin.entropy_jobs`. The time series
+(H(R), state types, the node heatmap) cover the range of the page's picker
+(:mod:`dashboard.timerange`, last 24 h by default; zooming one zooms the others); the KPIs,
+the table and the scatter stand at the newest entropy hour at or before the range's end, with
+its 24 h entropy window. Auto-refresh ticks cost one ``last`` call and redraw the page only when
+a new entropy hour has been written (or the range or colouring changed).
 
 **Balance.** A node is out of balance when its combined entropy drifts more than
 ``DRIFT_THRESHOLD`` bits from H* (cause *drift*) or when it sits idle, state type D (cause
@@ -32,6 +35,7 @@ from dash.exceptions import PreventUpdate
 
 from dashboard import entropy_figures as efig
 from dashboard import ids
+from dashboard import timerange as tr
 from dashboard.components import GRAPH_CONFIG, graph_panel
 from dashboard.components import static_kpi_card as _card
 from dashboard.figures import empty_figure
@@ -45,6 +49,7 @@ from twin.entropy import (
     entropy_trend,
 )
 from twin.entropy_jobs import (
+    HOUR,
     WINDOW,
     EntropyParams,
     explain_node,
@@ -53,7 +58,7 @@ from twin.entropy_jobs import (
     read_fleet_entropy,
     read_node_entropy,
 )
-from twin.errors import StoreError
+from twin.errors import CnetwinError, StoreError
 
 if TYPE_CHECKING:
     from dashboard.app import PageContext, Services
@@ -61,6 +66,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PATH = "/entropy"
+PICKER = "entropy"
+"""The page's name for its time-range picker."""
+DEFAULT_RANGE = "-24h"
+SERIES_GRAPHS = (ids.ENTROPY_NETWORK, ids.ENTROPY_TYPES, ids.ENTROPY_HEATMAP)
+"""The charts over time: they show the picker's range and zoom together."""
 
 TABLE_ROWS = 12
 """Nodes listed in the 'most out of balance' table."""
@@ -75,33 +85,40 @@ CAUSE_LABELS = {"idle": "idle capacity", "drift": "drift", "": "in balance"}
 class EntropyView:
     """What the page shows as of the entropy hour ``at`` (None: nothing computed yet).
 
-    fleet : ``fleet_entropy`` rows of the last 24 h; nodes : combined ``entropy`` rows of the
-    last 24 h; state : every node's (c, l, s) [0-1] in the window's last hour, with its
-    latest ``entropy_bits`` [bits] and ``state_type``.
+    fleet : ``fleet_entropy`` rows of the 24 h up to ``at``; nodes : combined ``entropy`` rows
+    of the 24 h up to ``at``; state : every node's (c, l, s) [0-1] in the window's last hour,
+    with its latest ``entropy_bits`` [bits] and ``state_type``; fleet_range, nodes_range : the
+    same series over the picked range, per bucket (``window``).
     """
 
     at: pd.Timestamp | None
     fleet: pd.DataFrame
     nodes: pd.DataFrame
     state: pd.DataFrame
+    window: tr.Window
+    fleet_range: pd.DataFrame
+    nodes_range: pd.DataFrame
 
 
-def read_view(services: Services, now: pd.Timestamp) -> EntropyView:
-    """The page's data as of the newest entropy hour at or before ``now``."""
+def read_view(services: Services, window: tr.Window) -> EntropyView:
+    """The page's data: series over ``window``, the rest as of the newest entropy hour at or
+    before its end."""
     store = services.store
-    at = latest_entropy_time(store, now)
+    at = latest_entropy_time(store, window.end)
     if at is None:
         empty = pd.DataFrame()
-        return EntropyView(None, empty, empty, empty)
+        return EntropyView(None, empty, empty, empty, window, empty, empty)
     start, stop = at - WINDOW + timedelta(hours=1), at + timedelta(seconds=1)
     fleet = read_fleet_entropy(store, start, stop)
     nodes = read_node_entropy(store, start, stop)
+    fleet_range = read_fleet_entropy(store, window.first_bucket, window.end, window.bucket)
+    nodes_range = read_node_entropy(store, window.first_bucket, window.end, bucket=window.bucket)
     state = hourly_state(store, at - timedelta(hours=1), at, fleet=services.fleet)
     latest = nodes[pd.to_datetime(nodes["ts"], utc=True) == at] if not nodes.empty else nodes
     if not state.empty:
         labels = latest.set_index("id")[["entropy_bits", "state_type"]] if len(latest) else None
         state = state.join(labels, on="id") if labels is not None else state
-    return EntropyView(at, fleet, nodes, state)
+    return EntropyView(at, fleet, nodes, state, window, fleet_range, nodes_range)
 
 
 def entropy_matrix(nodes: pd.DataFrame, order: list[str]) -> pd.DataFrame:
@@ -222,47 +239,63 @@ def _table(top: pd.DataFrame) -> Component:
 
 
 def _figures(
-    view: EntropyView, services: Services, params: EntropyParams, colour_by: str
+    view: EntropyView,
+    services: Services,
+    params: EntropyParams,
+    colour_by: str,
+    picked: dict[str, Any],
 ) -> dict[str, Any]:
     order = [n.id for n in services.fleet.nodes]
     if view.at is None:
         message = "No entropy computed yet: run `cnetwin entropy backfill --since 24h`"
         blank = empty_figure(message)
         return {"network": blank, "types": blank, "scatter": blank, "heatmap": blank}
+    nodes = view.nodes_range
     mean = (
-        view.nodes.assign(ts=pd.to_datetime(view.nodes["ts"], utc=True))
-        .groupby("ts")["entropy_bits"]
-        .mean()
+        nodes.assign(ts=pd.to_datetime(nodes["ts"], utc=True)).groupby("ts")["entropy_bits"].mean()
+        if not nodes.empty
+        else pd.Series(dtype=float)
     )
+
+    def shown(figure: Any) -> Any:
+        return tr.show_window(figure, view.window, picked)
+
     return {
-        "network": efig.network_entropy_figure(
-            view.fleet, mean, params.balance_bits, params.threshold
+        "network": shown(
+            efig.network_entropy_figure(
+                view.fleet_range, mean, params.balance_bits, params.threshold
+            )
         ),
-        "types": efig.type_counts_figure(view.fleet),
+        "types": shown(efig.type_counts_figure(view.fleet_range)),
         "scatter": efig.state_scatter_figure(view.state, colour_by)
         if not view.state.empty
         else empty_figure("No node state in the last hour"),
-        "heatmap": efig.entropy_heatmap_figure(entropy_matrix(view.nodes, order)),
+        "heatmap": shown(efig.entropy_heatmap_figure(entropy_matrix(nodes, order))),
     }
 
 
 def layout(context: PageContext) -> Component:
-    """The page as of the newest entropy hour at ``context.services.clock()``."""
+    """The page over the last 24 h at ``context.services.clock()`` (the URL's range, if it names
+    one, follows at once)."""
     services = context.services
     params = EntropyParams()
+    initial = tr.TimeRange(DEFAULT_RANGE, tr.NOW, tr.refresh_near(context.settings.refresh_s))
+    picked = tr.state_of(initial)
+    window = tr.window_of(picked, services.clock(), HOUR)
     try:
-        view = read_view(services, pd.Timestamp(services.clock()))
+        view = read_view(services, window)
     except StoreError as exc:
         log.warning("store unavailable for the entropy page: %s", exc)
-        view = EntropyView(None, pd.DataFrame(), pd.DataFrame(), pd.DataFrame())
-    figs = _figures(view, services, params, "entropy")
+        empty = pd.DataFrame()
+        view = EntropyView(None, empty, empty, empty, window, empty, empty)
+    figs = _figures(view, services, params, "entropy", picked)
     top = out_of_balance(view)
     selected = str(top["id"].iloc[0]) if len(top) else None
-    state = _state(view, "entropy")
+    state = _state(view, "entropy", picked)
     return html.Div(
         className="entropy",
         children=[
-            dcc.Interval(id=ids.ENTROPY_TICK, interval=int(context.settings.refresh_s * 1000)),
+            html.Div(className="entropy-toolbar", children=tr.picker(PICKER, initial)),
             dcc.Store(id=ids.ENTROPY_STATE, data=state),
             dcc.Store(id=ids.ENTROPY_SELECTED, data=selected),
             html.Section(
@@ -272,11 +305,11 @@ def layout(context: PageContext) -> Component:
                 className="entropy-grid",
                 children=[
                     _panel(
-                        "Network entropy H(R) and the balance band · last 24 h",
+                        "Network entropy H(R) and the balance band",
                         ids.ENTROPY_NETWORK,
                         figs["network"],
                     ),
-                    _panel("Nodes per state type · last 24 h", ids.ENTROPY_TYPES, figs["types"]),
+                    _panel("Nodes per state type", ids.ENTROPY_TYPES, figs["types"]),
                     _panel(
                         "Resource state (c, l, s) · last hour",
                         ids.ENTROPY_SCATTER,
@@ -293,7 +326,7 @@ def layout(context: PageContext) -> Component:
                         ),
                     ),
                     _panel(
-                        "Node entropy, combined · last 24 h (click a row)",
+                        "Node entropy, combined (click a row)",
                         ids.ENTROPY_HEATMAP,
                         figs["heatmap"],
                     ),
@@ -317,10 +350,15 @@ def layout(context: PageContext) -> Component:
     )
 
 
-def _state(view: EntropyView, colour_by: str) -> dict[str, str | None]:
-    """What the page has drawn: the entropy hour (ISO, UTC) and the scatter's colouring. A
-    refresh compares both, so a colour change is drawn even if a tick overtook its request."""
-    return {"at": view.at.isoformat() if view.at is not None else None, "colour": colour_by}
+def _state(view: EntropyView, colour_by: str, picked: dict[str, Any]) -> dict[str, str | None]:
+    """What the page has drawn: the entropy hour (ISO, UTC), the scatter's colouring and the
+    range (its plotly revision). A refresh compares all three, so a colour or range change is
+    drawn even if a tick overtook its request."""
+    return {
+        "at": view.at.isoformat() if view.at is not None else None,
+        "colour": colour_by,
+        "range": tr.revision(picked),
+    }
 
 
 def _panel(title: str, graph_id: str, figure: Any, tools: Component | None = None) -> Component:
@@ -328,7 +366,8 @@ def _panel(title: str, graph_id: str, figure: Any, tools: Component | None = Non
         className="entropy-panel-head",
         children=[html.H2(title, className="panel-title"), *([tools] if tools is not None else [])],
     )
-    return graph_panel(heading, graph_id, figure)
+    config = tr.ZOOM_CONFIG if graph_id in SERIES_GRAPHS else GRAPH_CONFIG
+    return graph_panel(heading, graph_id, figure, config=config)
 
 
 def _explain_panel() -> Component:
@@ -382,7 +421,8 @@ def explanation(
 
 
 def register_callbacks(app: Dash, services: Services) -> None:
-    """Register the page's callbacks: live refresh, node selection, explanation, colour."""
+    """Register the page's callbacks: the picker, refresh, node selection, explanation."""
+    tr.register_callbacks(app, PICKER, SERIES_GRAPHS, services.clock)
 
     @app.callback(
         Output(ids.ENTROPY_KPIS, "children"),
@@ -392,24 +432,34 @@ def register_callbacks(app: Dash, services: Services) -> None:
         Output(ids.ENTROPY_HEATMAP, "figure"),
         Output(ids.ENTROPY_TABLE, "children"),
         Output(ids.ENTROPY_STATE, "data"),
-        Input(ids.ENTROPY_TICK, "n_intervals"),
+        tr.refresh_input(PICKER),
         Input(ids.ENTROPY_COLOUR, "value"),
+        tr.range_input(PICKER),
         State(ids.ENTROPY_STATE, "data"),
         prevent_initial_call=True,
     )
-    def refresh(_n: int | None, colour_by: str, state: dict[str, Any]) -> tuple[Any, ...]:
-        now = pd.Timestamp(services.clock())
+    def refresh(
+        _n: int | None, colour_by: str, picked: dict[str, Any], state: dict[str, Any]
+    ) -> tuple[Any, ...]:
         try:
-            at = latest_entropy_time(services.store, now)
+            window = tr.window_of(picked, services.clock(), HOUR)
+            at = latest_entropy_time(services.store, window.end)
             drawn = at.isoformat() if at is not None else None
-            if drawn == state.get("at") and colour_by == state.get("colour"):
+            if (drawn, colour_by, tr.revision(picked)) == (
+                state.get("at"),
+                state.get("colour"),
+                state.get("range"),
+            ):
                 raise PreventUpdate  # nothing new: a tick between entropy hours
-            view = read_view(services, now)
+            view = read_view(services, window)
         except StoreError as exc:
             log.warning("store unavailable for the entropy page: %s", exc)
             raise PreventUpdate from exc
+        except CnetwinError as exc:  # a range the picker has already refused
+            log.info("entropy page range %s: %s", picked, exc)
+            raise PreventUpdate from exc
         params = EntropyParams()
-        figs = _figures(view, services, params, colour_by)
+        figs = _figures(view, services, params, colour_by, picked)
         return (
             _kpis(view, params.balance_bits),
             figs["network"],
@@ -417,7 +467,7 @@ def register_callbacks(app: Dash, services: Services) -> None:
             figs["scatter"],
             figs["heatmap"],
             _table(out_of_balance(view)),
-            _state(view, colour_by),
+            _state(view, colour_by, picked),
         )
 
     @app.callback(

@@ -1,10 +1,13 @@
 """Forecasts page: a site's load, PV or wind forecast against what was then measured.
 
-Choose a site, a target and an issue time (the forecasts issued in the last ISSUE_WINDOW, newest
-first); the chart shows the P50 and the P10-P90 band of that forecast
+Choose a site, a target and an issue time (newest first: the forecasts whose hours reach into
+the range of the page's picker, :mod:`dashboard.timerange`, last 24 h by default); the chart
+shows the P50 and the P10-P90 band of that forecast
 (:func:`twin.forecast.store.forecasts_as_of` at the issue time, so only what was issued by then)
-and the hourly mean metered power from ACTUAL_BEFORE ahead of the issue time to the last hour
-measured. The skill panel scores the forecast on the hours measured since it was issued.
+and the mean metered power per bucket (hourly up to 12 days) from the range's start to the last
+hour measured. A range that ends now also shows the forecast's hours ahead; a custom or zoomed
+range shows just itself. The skill panel scores the forecast on the hours measured since it was
+issued.
 
 With no forecast to show the chart says why: the site has no such source (no PV or turbine),
 or none was issued yet (forecasts are issued hourly once enough metered history is stored).
@@ -17,14 +20,16 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from dash import Dash, Input, Output, dcc, html
+from dash import Dash, Input, Output, State, ctx, dcc, html
 from dash.development.base_component import Component
+from dash.exceptions import PreventUpdate
 
 from dashboard import figures, ids
 from dashboard import forecast_figures as ff
-from dashboard.components import GRAPH_CONFIG
-from twin.forecast.jobs import FORECAST_MINUTE, METER_OF, site_forecasters
-from twin.forecast.models import LOAD_HISTORY_H
+from dashboard import timerange as tr
+from twin.errors import CnetwinError
+from twin.forecast.jobs import FORECAST_MINUTE, HORIZON_H, METER_OF, site_forecasters
+from twin.forecast.models import HOUR, LOAD_HISTORY_H
 from twin.forecast.sources import site_meter_kw
 from twin.forecast.store import MEASUREMENT, TARGETS, forecasts_as_of
 
@@ -34,21 +39,24 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PATH = "/forecasts"
-ISSUE_WINDOW = timedelta(hours=72)
-"""How far back issue times are offered."""
-ACTUAL_BEFORE = timedelta(hours=24)
-"""Metered history drawn before the issue time, for context."""
+PICKER = "forecasts"
+"""The page's name for its time-range picker."""
+DEFAULT_RANGE = "-24h"
+REACH = timedelta(hours=HORIZON_H)
+"""Issue times are offered from this long before the range's start: their hours reach into it."""
 SOURCE_NAMES = {"pv": "PV", "wind": "wind turbines"}
 
 
-def issue_times(services: Services, site: str, target: str) -> list[dict[str, str]]:
+def issue_times(
+    services: Services, site: str, target: str, window: tr.Window
+) -> list[dict[str, str]]:
     """Dropdown options (label ``YYYY-MM-DD HH:MM UTC``, value ISO time) of the issue times of
-    the forecasts of ``target`` at ``site`` within ISSUE_WINDOW before now, newest first."""
-    now = pd.Timestamp(services.clock())
+    the forecasts of ``target`` at ``site`` from REACH before ``window`` to its end, newest
+    first."""
     rows = services.store.query(
         MEASUREMENT,
-        now - ISSUE_WINDOW,
-        now + timedelta(seconds=1),
+        window.start - REACH,
+        window.end + timedelta(seconds=1),
         tags={"site": site, "target": target, "horizon_h": "0"},
         fields=["p50"],
     )
@@ -70,8 +78,11 @@ def missing_reason(services: Services, site: str, target: str) -> str:
     )
 
 
-def view(services: Services, site: str, target: str, issued: str | None) -> tuple[Any, Component]:
-    """The chart and the skill panel of one forecast."""
+def view(
+    services: Services, site: str, target: str, issued: str | None, picked: dict[str, Any]
+) -> tuple[Any, Component]:
+    """The chart and the skill panel of one forecast over the range ``picked`` (the picker's
+    store data)."""
     if not issued:
         return figures.empty_figure(missing_reason(services, site, target)), skill_panel({})
     at = pd.Timestamp(issued)
@@ -79,13 +90,20 @@ def view(services: Services, site: str, target: str, issued: str | None) -> tupl
     if forecast.empty:
         return figures.empty_figure("No forecast issued by this time"), skill_panel({})
     now = pd.Timestamp(services.clock())
-    stop = min(forecast["valid_at"].max() + pd.Timedelta(hours=1), now.floor("h"))
+    window = tr.window_of(picked, now, HOUR)
+    end = forecast["valid_at"].max() + HOUR
+    stop = max(min(end, now.floor(HOUR)), at)
+    meter = METER_OF[target]
     actual = site_meter_kw(
-        services.store, site, METER_OF[target], at - ACTUAL_BEFORE, max(stop, at)
+        services.store, site, meter, min(window.first_bucket, at), stop, window.bucket
     )
-    return ff.forecast_figure(forecast, actual, target), skill_panel(
-        ff.skill_numbers(forecast, actual)
+    hourly = (
+        actual if window.bucket == HOUR else site_meter_kw(services.store, site, meter, at, stop)
     )
+    if tr.choice_of(picked).end.strip().lower() == tr.NOW:
+        window = tr.Window(window.start, max(window.end, end), window.bucket)
+    figure = tr.show_window(ff.forecast_figure(forecast, actual, target), window, picked)
+    return figure, skill_panel(ff.skill_numbers(forecast, hourly))
 
 
 def skill_panel(numbers: dict[str, Any]) -> Component:
@@ -112,12 +130,15 @@ def skill_panel(numbers: dict[str, Any]) -> Component:
 
 
 def layout(context: PageContext) -> Component:
-    """The page with the first site, its load and the newest issue selected."""
+    """The page with the first site, its load and the newest issue selected, over the last
+    24 h (the URL's range, if it names one, follows at once)."""
     services = context.services
     site = services.fleet.sites[0].id
-    options = issue_times(services, site, "load")
+    initial = tr.TimeRange(DEFAULT_RANGE, tr.NOW, tr.refresh_near(context.settings.refresh_s))
+    picked = tr.state_of(initial)
+    options = issue_times(services, site, "load", tr.window_of(picked, services.clock()))
     issued = options[0]["value"] if options else None
-    figure, skill = view(services, site, "load", issued)
+    figure, skill = view(services, site, "load", issued, picked)
     return html.Div(
         className="forecasts",
         children=[
@@ -148,7 +169,7 @@ def layout(context: PageContext) -> Component:
                         clearable=False,
                         className="forecasts-issue",
                     ),
-                    html.Span("hourly · UTC", className="energy-hint"),
+                    html.Div(className="energy-hint", children=tr.picker(PICKER, initial)),
                 ],
             ),
             html.Div(
@@ -161,7 +182,7 @@ def layout(context: PageContext) -> Component:
                                 "Forecast P50, P10–P90 band and actual [kW]",
                                 className="panel-title",
                             ),
-                            dcc.Graph(id=ids.FORECASTS_GRAPH, figure=figure, config=GRAPH_CONFIG),
+                            dcc.Graph(id=ids.FORECASTS_GRAPH, figure=figure, config=tr.ZOOM_CONFIG),
                         ],
                     ),
                     html.Section(
@@ -178,17 +199,32 @@ def layout(context: PageContext) -> Component:
 
 
 def register_callbacks(app: Dash, services: Services) -> None:
-    """Issue times follow the site and target; the chart and skill follow the issue time."""
+    """The picker's callbacks; issue times follow the site, the target and the range (a chosen
+    issue stays while it is offered); the chart and skill follow the issue time and the range,
+    and auto-refresh redraws them as hours are measured."""
+    tr.register_callbacks(app, PICKER, [ids.FORECASTS_GRAPH], services.clock)
 
     @app.callback(
         Output(ids.FORECASTS_ISSUE, "options"),
         Output(ids.FORECASTS_ISSUE, "value"),
         Input(ids.FORECASTS_SITE, "value"),
         Input(ids.FORECASTS_TARGET, "value"),
+        tr.range_input(PICKER),
+        tr.refresh_input(PICKER),
+        State(ids.FORECASTS_ISSUE, "value"),
     )
-    def choose_issue(site: str, target: str) -> tuple[list[dict[str, str]], str | None]:
-        options = issue_times(services, site, target)
-        return options, options[0]["value"] if options else None
+    def choose_issue(
+        site: str, target: str, picked: dict[str, Any], _n: int | None, chosen: str | None
+    ) -> tuple[list[dict[str, str]], str | None]:
+        try:
+            window = tr.window_of(picked, services.clock())
+        except CnetwinError as exc:  # a range the picker has already refused
+            raise PreventUpdate from exc
+        options = issue_times(services, site, target, window)
+        offered = [o["value"] for o in options]
+        if chosen in offered and ctx.triggered_id not in (ids.FORECASTS_SITE, ids.FORECASTS_TARGET):
+            return options, chosen
+        return options, offered[0] if offered else None
 
     @app.callback(
         Output(ids.FORECASTS_GRAPH, "figure"),
@@ -196,6 +232,13 @@ def register_callbacks(app: Dash, services: Services) -> None:
         Input(ids.FORECASTS_SITE, "value"),
         Input(ids.FORECASTS_TARGET, "value"),
         Input(ids.FORECASTS_ISSUE, "value"),
+        tr.range_input(PICKER),
+        tr.refresh_input(PICKER),
     )
-    def draw(site: str, target: str, issued: str | None) -> tuple[Any, Component]:
-        return view(services, site, target, issued)
+    def draw(
+        site: str, target: str, issued: str | None, picked: dict[str, Any], _n: int | None
+    ) -> tuple[Any, Component]:
+        try:
+            return view(services, site, target, issued, picked)
+        except CnetwinError as exc:  # a range the picker has already refused
+            raise PreventUpdate from exc

@@ -19,6 +19,7 @@ import pytest
 from collectors.parsers import parse_message
 from collectors.simulate import FleetSimulator
 from dashboard import energy_figures as ef
+from dashboard import timerange as tr
 from dashboard.app import PageContext, Services
 from dashboard.pages import energy as energy_page
 from tests.dashboard.serving import SCREENSHOTS, chromium_page, serving_store
@@ -237,7 +238,7 @@ def test_page_over_an_empty_store_explains_itself(tmp_path: Path, fleet: Fleet) 
             asset_url=lambda path: f"/assets/{path}",
         )
         assert energy_page.layout(context) is not None
-        current = energy_page.view(services, NOW, ef.ALL_SITES)
+        current = energy_page.view(services, NOW, ef.ALL_SITES, tr.state_of(tr.TimeRange()))
         for fig in (current.power, current.supply, current.heatmap, current.emissions, current.gap):
             assert not fig.data and fig.layout.annotations
         assert "No derived carbon data" in str(current.table)

@@ -19,7 +19,9 @@ from collectors.parsers import parse_message
 from collectors.simulate import FleetSimulator
 from dashboard.pages.forecasts import missing_reason
 from tests.dashboard.serving import SCREENSHOTS, chromium_page, serving_store
+from tests.dashboard.test_timerange_pages import RANGE_IS, iso
 from twin.forecast.jobs import refresh_forecasts
+from twin.forecast.store import forecasts_as_of
 from twin.inventory import example_fleet
 from twin.store.duckdb import DuckDBStore
 
@@ -27,6 +29,7 @@ START = datetime(2025, 6, 1, tzinfo=UTC)
 EARLY = pd.Timestamp(START + timedelta(days=2, hours=1))
 NOW = pd.Timestamp(START + timedelta(days=3, minutes=20))
 SITE = "nm-ulanqab"
+GRAPH = "forecasts-graph"
 
 
 @pytest.fixture(scope="module")
@@ -114,3 +117,34 @@ def test_a_missing_forecast_says_whether_the_source_exists(store: DuckDBStore) -
     )
     reason = missing_reason(services, SITE, "wind")  # type: ignore[arg-type]
     assert reason.startswith(f"No wind forecast issued for {SITE} yet")
+
+
+def test_forecasts_follow_the_time_range_picker(tmp_path: Path, store: DuckDBStore) -> None:
+    site = example_fleet().sites[0].id
+    newest = forecasts_as_of(store, NOW, site, "load")
+    ahead = newest["valid_at"].max() + timedelta(hours=1)
+    start, end = EARLY - timedelta(hours=2), EARLY + timedelta(hours=6)
+    problems: list[str] = []
+    with (
+        serving_store(
+            store, example_fleet(), lambda: NOW.to_pydatetime(), tmp_path / "data"
+        ) as base,
+        chromium_page(problems) as page,
+    ):
+        # a range ending now: from its start to the end of the newest forecast's hours
+        page.goto(f"{base}/forecasts")
+        page.wait_for_function(RANGE_IS, arg=[GRAPH, iso(NOW - timedelta(hours=24)), iso(ahead)])
+        assert f"{NOW.floor('h'):%Y-%m-%d %H}" in page.locator("#forecasts-issue").inner_text()
+        page.screenshot(path=str(SCREENSHOTS / "timerange-forecasts.png"))
+
+        # a shared absolute range: just that range, and the forecasts issued by its end
+        page.goto(f"{base}/forecasts?from={iso(start)}&to={iso(end)}")
+        page.wait_for_function(RANGE_IS, arg=[GRAPH, iso(start), iso(end)])
+        page.wait_for_function(
+            f"() => document.querySelector('#forecasts-issue').innerText.includes('{EARLY:%H:%M}')"
+        )
+        page.locator("#forecasts-issue").click()
+        offered = page.get_by_role("option").all_inner_texts()
+        assert f"{EARLY:%Y-%m-%d %H:%M} UTC" in offered
+        assert not any(f"{NOW:%Y-%m-%d}" in o for o in offered)
+    assert problems == []

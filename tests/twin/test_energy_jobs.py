@@ -23,6 +23,7 @@ from twin.energy_jobs import (
     derive_energy,
     energy_tables,
     grid_tables,
+    read_site_energy,
     record_energy,
 )
 from twin.inventory import example_fleet
@@ -128,6 +129,29 @@ def test_job_writes_every_window_of_the_history_equal_to_a_direct_computation(
     # the model follows the meters within the simulator's weather noise
     assert sites["model_gap_pct"].abs().max() < 10.0
     assert (sites["pue_metered"] > 1.1).all() and (sites["pue_metered"] < 1.65).all()
+
+
+def test_site_energy_reader_returns_windows_or_their_means_per_bucket(
+    store: DuckDBStore, fleet: Fleet
+) -> None:
+    record_energy(store, fleet, NOW)
+    windows = read_site_energy(store, START, NOW)
+    assert len(windows) == HOURS * 12 * len(fleet.sites)
+    assert str(windows["ts"].dt.tz) == "UTC"
+    hourly = read_site_energy(store, START, NOW, bucket=timedelta(hours=1))
+    assert len(hourly) == HOURS * len(fleet.sites)
+    site = fleet.sites[2].id
+    second = pd.Timestamp(START) + pd.Timedelta(hours=1)
+    later = second + pd.Timedelta(hours=1)
+    in_hour = windows[
+        (windows["site"] == site) & (windows["ts"] >= second) & (windows["ts"] < later)
+    ]
+    assert len(in_hour) == 12
+    row = hourly[(hourly["site"] == site) & (hourly["ts"] == second)].iloc[0]
+    assert row["facility_kw"] == pytest.approx(in_hour["facility_kw"].mean(), rel=1e-9)
+    assert row["emissions_kg_per_h"] == pytest.approx(
+        in_hour["emissions_kg_per_h"].mean(), rel=1e-9
+    )
 
 
 def test_node_energy_allocates_the_site_emissions(store: DuckDBStore, fleet: Fleet) -> None:

@@ -162,6 +162,31 @@ def test_the_job_catches_up_missing_hours_and_is_idempotent(
     assert np.allclose(merged["entropy_bits_x"], merged["entropy_bits_y"])
 
 
+def test_readers_return_hours_or_their_means_per_bucket(store: DuckDBStore, fleet: Fleet) -> None:
+    jobs.record_entropy(store, fleet, NOW)
+    last = END.floor("6h")  # 6 h buckets are aligned to the epoch
+    first = last - timedelta(hours=12)
+    hours = jobs.read_node_entropy(store, first, last)
+    assert len(set(pd.to_datetime(hours["ts"], utc=True))) == 12
+    sixes = jobs.read_node_entropy(store, first, last, bucket=timedelta(hours=6))
+    node = fleet.nodes[0].id
+    stamps = pd.to_datetime(sixes["ts"], utc=True)
+    assert set(stamps) == {first, first + timedelta(hours=6)}
+    mine = hours[
+        (hours["id"] == node) & (pd.to_datetime(hours["ts"], utc=True) < first + timedelta(hours=6))
+    ]
+    assert len(mine) == 6
+    mean = sixes[(sixes["id"] == node) & (stamps == first)]["entropy_bits"].iloc[0]
+    assert mean == pytest.approx(mine["entropy_bits"].mean(), rel=1e-9)
+    fleet_hours = jobs.read_fleet_entropy(store, first, last)
+    fleet_sixes = jobs.read_fleet_entropy(store, first, last, bucket=timedelta(hours=6))
+    assert len(fleet_hours) == 12 and len(fleet_sixes) == 2
+    early = pd.to_datetime(fleet_hours["ts"], utc=True) < first + timedelta(hours=6)
+    assert fleet_sixes.sort_values("ts")["network_entropy_bits"].iloc[0] == pytest.approx(
+        fleet_hours[early]["network_entropy_bits"].mean(), rel=1e-9
+    )
+
+
 def test_backfill_reports_progress_hour_by_hour(store: DuckDBStore, fleet: Fleet) -> None:
     seen: list[tuple[int, int, pd.Timestamp, int]] = []
     first = START + timedelta(hours=22, minutes=30)

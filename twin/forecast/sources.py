@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -77,17 +77,20 @@ def site_meter_kw(
     kind: str,
     start: datetime | pd.Timestamp,
     stop: datetime | pd.Timestamp,
+    bucket: timedelta = HOUR,
 ) -> pd.Series:
     """Hourly mean metered power [kW] of ``kind`` meters (``it_load``, ``pv``, ``wind`` …) at
     ``site`` from ``start`` to ``stop``, summed over the site's meters of that kind; an
-    hourly index of hour starts (UTC), NaN where no meter reported."""
+    hourly index of hour starts (UTC), NaN where no meter reported. A ``bucket`` other than an
+    hour gives the mean per bucket instead (whole buckets, aligned to the epoch)."""
     frame = store.query(
-        "meter", start, stop, tags={"site": site, "kind": kind}, fields=["power_kw"], every="1h"
+        "meter", start, stop, tags={"site": site, "kind": kind}, fields=["power_kw"], every=bucket
     )
+    step = pd.Timedelta(bucket)
     hours = pd.date_range(
-        pd.Timestamp(start).tz_convert("UTC").ceil(HOUR),
-        pd.Timestamp(stop).tz_convert("UTC").floor(HOUR) - HOUR,
-        freq=HOUR,
+        pd.Timestamp(start).tz_convert("UTC").ceil(step),
+        pd.Timestamp(stop).tz_convert("UTC").floor(step) - step,
+        freq=step,
         name="ts",
     )
     if frame.empty or "power_kw" not in frame.columns:

@@ -12,6 +12,7 @@ import pytest
 
 from twin.forecast.jobs import HORIZON_H, refresh_forecasts
 from twin.forecast.models import Forecast, valid_hours
+from twin.forecast.sources import site_meter_kw
 from twin.forecast.store import forecasts_as_of, write_forecast
 from twin.inventory import example_fleet
 from twin.model import Reading
@@ -118,3 +119,17 @@ def test_the_scheduler_refreshes_forecasts_hourly(store: DuckDBStore) -> None:
         assert fields["minute"] == "7" and fields["hour"] == "*"
     finally:
         scheduler.shutdown(wait=True)
+
+
+def test_metered_power_per_hour_or_per_bucket(
+    store: DuckDBStore, meter_readings: list[Reading]
+) -> None:
+    store.write(meter_readings)
+    site = example_fleet().sites[0].id
+    stop = pd.Timestamp(NOW).floor("D")
+    start = stop - pd.Timedelta(hours=24)
+    hourly = site_meter_kw(store, site, "it_load", start, stop)
+    assert len(hourly) == 24 and hourly.notna().all()
+    sixes = site_meter_kw(store, site, "it_load", start, stop, bucket=pd.Timedelta(hours=6))
+    assert list(sixes.index) == list(pd.date_range(start, periods=4, freq="6h"))
+    assert sixes.iloc[1] == pytest.approx(hourly.iloc[6:12].mean(), rel=1e-9)
