@@ -38,7 +38,7 @@ def asset_series_figure(
 ) -> go.Figure:
     """Stacked panels, one per (frame, panel); each frame has ``ts`` (UTC) and the panel's
     columns (NaN is a gap). ``spans`` (``start``, ``end``, ``fired``, ``rule``) are shaded
-    across every panel; ``moment`` is drawn as a dashed line."""
+    across every panel and named above them; ``moment`` is drawn as a dashed line."""
     drawn = [
         (frame, panel)
         for frame, panel in panels
@@ -73,6 +73,18 @@ def asset_series_figure(
             col=1,
         )
     _shade(fig, spans)
+    fig.add_annotation(
+        text=spans_note(spans),
+        xref="paper",
+        yref="paper",
+        x=1.0,
+        y=1.0,
+        xanchor="right",
+        yanchor="bottom",
+        yshift=22,
+        showarrow=False,
+        font={"size": 13},
+    )
     if moment is not None:
         fig.add_vline(
             x=pd.Timestamp(moment).tz_convert("UTC").isoformat(sep=" "),

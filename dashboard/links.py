@@ -17,6 +17,9 @@ REPLAY_PATH = "/replay"
 ENTROPY_PATH = "/entropy"
 OVERVIEW_PATH = "/"
 
+ALERT_CONTEXT = pd.Timedelta(hours=12)
+"""How much of what led to a moment an asset page opened at it shows [h]."""
+
 FLEET_PAGES = {"fleet_entropy": ENTROPY_PATH, "entropy": ENTROPY_PATH}
 """Pages of fleet-wide alerts by their metric's measurement; any other goes to the Overview."""
 
@@ -46,10 +49,13 @@ def parse_time_query(search: str | None) -> pd.Timestamp | None:
 
 
 def asset_path(ref: AssetRef, at: pd.Timestamp | None = None) -> str:
-    """The page of an asset: ``/node/<id>``, ``/site/<id>``, ``/link/<id>``, with ``?t=`` the
-    moment to mark when given."""
+    """The page of an asset: ``/node/<id>``, ``/site/<id>``, ``/link/<id>``; with a moment
+    ``at``, the page marks it (``t``) and its time range runs from ALERT_CONTEXT before it to
+    now (``from``, ``to``)."""
     path = f"/{ref.kind}/{quote(ref.id, safe='')}"
-    return path + (f"?t={format_time(at)}" if at is not None else "")
+    if at is None:
+        return path
+    return f"{path}?t={format_time(at)}&from={format_time(at - ALERT_CONTEXT)}&to=now"
 
 
 def parse_asset_path(path: str) -> AssetRef | None:

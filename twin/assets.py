@@ -30,6 +30,7 @@ import pandas as pd
 from twin.alerts.engine import ACTIVE, ALERTING, SeriesState, series_tags
 from twin.alerts.rules import RuleSet, default_rules_path, load_rules
 from twin.alerts.state import load_states, read_events
+from twin.energy_jobs import read_site_energy
 from twin.errors import ConfigError
 from twin.model import Fleet, Link, Node, Site
 from twin.overview import STALE_AFTER, site_map, site_series
@@ -309,20 +310,30 @@ def site_load_series(
     stop: datetime | pd.Timestamp,
     every: timedelta,
 ) -> pd.DataFrame:
-    """The site's telemetry per window (:func:`twin.overview.site_series`) joined with its
-    derived energy (``site_energy``): ``ts``, ``util`` [0-1], ``facility_power_kw`` [kW],
-    ``intensity_g_per_kwh`` [gCO2/kWh], and where derived ``pue`` [1], ``renewable_share``
-    [0-1], ``emissions_kg_per_h`` [kg/h]."""
+    """The site's telemetry per window ``every`` (:func:`twin.overview.site_series`): ``ts``,
+    ``util`` [0-1], ``it_power_kw``, ``facility_power_kw`` [kW], ``intensity_g_per_kwh``
+    [gCO2/kWh] …"""
     frame = site_series(store, fleet, start, stop, every)
     frame = frame[frame["site"] == site].drop(columns="site").reset_index(drop=True)
-    energy = _series(
-        store, "site_energy", {"site": site}, list(SITE_ENERGY_FIELDS), start, stop, every
+    return frame.assign(ts=pd.to_datetime(frame["ts"], utc=True))
+
+
+def site_energy_series(
+    store: TelemetryStore,
+    site: str,
+    start: datetime | pd.Timestamp,
+    stop: datetime | pd.Timestamp,
+    every: timedelta,
+) -> pd.DataFrame:
+    """The site's derived energy (:func:`twin.energy_jobs.read_site_energy`): ``ts``, ``pue``
+    [1], ``renewable_share`` [0-1], ``emissions_kg_per_h`` [kg/h] …; empty when none was
+    derived."""
+    frame = read_site_energy(store, start, stop, every)
+    if frame.empty or "site" not in frame:
+        return pd.DataFrame(columns=["ts", *SITE_ENERGY_FIELDS])
+    return (
+        frame[frame["site"] == site].drop(columns="site").sort_values("ts").reset_index(drop=True)
     )
-    if frame.empty or energy.empty:
-        return frame
-    frame = frame.assign(ts=pd.to_datetime(frame["ts"], utc=True))
-    derived = [c for c in SITE_ENERGY_FIELDS if c in energy.columns]
-    return frame.merge(energy[["ts", *derived]], on="ts", how="left")
 
 
 def node_energy(

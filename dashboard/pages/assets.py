@@ -9,8 +9,11 @@ moment), and a "Replay at this moment" link: the Replay page at the page's momen
 asset selected. A node's page explains its entropy (hourly values, interval shares, the sum);
 a site's lists its nodes and links, each linked to its page.
 
-The page's moment is the ``?t=`` of its URL (the Alerts page links each alert's asset at the
-alert's moment, drawn as a dashed line), else the start of its newest alert, else now.
+The series cover the range of the page's time-range picker (:mod:`dashboard.timerange`, last
+24 h by default, in the URL as ``?from=…&to=…``). The page's moment is the ``?t=`` of its URL
+(the Alerts page links each alert's asset at the alert's moment, with the range starting
+:data:`dashboard.links.ALERT_CONTEXT` before it; drawn as a dashed line), else the start of
+its newest alert, else the range's end.
 Everything is read through :mod:`twin.assets` (and the entropy readers of
 :mod:`twin.entropy_jobs`); an id the inventory does not know gives a "No such …" page.
 """
@@ -19,7 +22,6 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -30,8 +32,9 @@ from dash.exceptions import PreventUpdate
 
 from dashboard import entropy_figures as efig
 from dashboard import ids
+from dashboard import timerange as tr
 from dashboard.alert_tables import Href, active_table, history_table, table
-from dashboard.asset_figures import Panel, asset_series_figure, spans_note
+from dashboard.asset_figures import Panel, asset_series_figure
 from dashboard.components import GRAPH_CONFIG, graph_panel, static_kpi_card
 from dashboard.figures import empty_figure
 from dashboard.links import asset_path, parse_time_query, replay_path
@@ -45,13 +48,14 @@ from twin.assets import (
     find_asset,
     node_energy,
     read_rules,
+    site_energy_series,
     site_load_series,
     site_members,
     telemetry_series,
 )
 from twin.entropy import entropy_sum_text
 from twin.entropy_jobs import explain_node, latest_entropy_time, read_node_entropy
-from twin.errors import StoreError
+from twin.errors import CnetwinError, StoreError
 from twin.model import Link, Node, Site
 from twin.units import field_unit, format_quantity
 
@@ -63,22 +67,9 @@ log = logging.getLogger(__name__)
 KIND_LABELS = {"node": "Node", "site": "Site", "link": "Link"}
 
 
-@dataclass(frozen=True)
-class Window:
-    """A choice of the series' window: its ``span`` and the ``every`` of its means."""
-
-    label: str
-    span: timedelta
-    every: timedelta
-
-
-WINDOWS = {
-    "6h": Window("6 h", timedelta(hours=6), timedelta(minutes=5)),
-    "24h": Window("24 h", timedelta(hours=24), timedelta(minutes=15)),
-    "7d": Window("7 d", timedelta(days=7), timedelta(hours=1)),
-}
-"""Windows the page offers; 24 h by default."""
-DEFAULT_WINDOW = "24h"
+PICKER = "asset"
+"""The asset pages' name for their time-range picker."""
+DEFAULT_RANGE = "-24h"
 
 READING_LABELS = {
     "cpu_util": "CPU",
@@ -105,11 +96,15 @@ NODE_PANELS = (
     Panel("Power [kW]", (("power_w", "power"),), 0.001),
 )
 ENTROPY_PANEL = Panel("Entropy [bits]", (("entropy_bits", "H"), ("drift_bits", "|H − H*|")))
+SITE_ENERGY_PANELS = (
+    Panel("PUE [1]", (("pue", "PUE"),)),
+    Panel("Renewable share [%]", (("renewable_share", "renewable"),), 100.0),
+)
+"""Site panels drawn from the derived ``site_energy`` series; the others from telemetry."""
 SITE_PANELS = (
     Panel("Load [%]", (("util", "compute load"),), 100.0),
     Panel("Facility power [kW]", (("facility_power_kw", "facility"), ("it_power_kw", "IT"))),
-    Panel("PUE [1]", (("pue", "PUE"),)),
-    Panel("Renewable share [%]", (("renewable_share", "renewable"),), 100.0),
+    *SITE_ENERGY_PANELS,
     Panel("Carbon intensity [gCO2/kWh]", (("intensity_g_per_kwh", "intensity"),)),
 )
 LINK_PANELS = (
@@ -125,12 +120,12 @@ def layout(context: PageContext, ref: AssetRef, href: Href) -> Component:
     item = find_asset(context.services.fleet, ref)
     if item is None:
         return not_found(ref, href)
+    initial = tr.TimeRange(DEFAULT_RANGE, tr.NOW, tr.refresh_near(context.settings.refresh_s))
     return html.Div(
         className="asset",
         children=[
             dcc.Location(id=ids.ASSET_URL, refresh=False),
             dcc.Store(id=ids.ASSET_REF, data=ref.text()),
-            dcc.Interval(id=ids.ASSET_TICK, interval=int(context.settings.refresh_s * 1000)),
             html.Section(
                 className="asset-head",
                 children=[
@@ -140,13 +135,7 @@ def layout(context: PageContext, ref: AssetRef, href: Href) -> Component:
                             html.Div(_subtitle(item, href), className="asset-subtitle"),
                         ]
                     ),
-                    dcc.RadioItems(
-                        id=ids.ASSET_WINDOW,
-                        options=[{"label": w.label, "value": k} for k, w in WINDOWS.items()],
-                        value=DEFAULT_WINDOW,
-                        inline=True,
-                        className="asset-window",
-                    ),
+                    html.Div(className="asset-picker", children=tr.picker(PICKER, initial)),
                     dcc.Link(
                         "Replay at this moment",
                         id=ids.ASSET_REPLAY,
@@ -163,11 +152,11 @@ def layout(context: PageContext, ref: AssetRef, href: Href) -> Component:
                         "Series (shaded: alerts pending or firing)",
                         ids.ASSET_SERIES,
                         empty_figure("Loading …"),
+                        tr.ZOOM_CONFIG,
                     ),
                     html.Section(
                         className="panel asset-side",
                         children=[
-                            html.H2("Alerts now", className="panel-title"),
                             html.Div(id=ids.ASSET_ALERTS),
                             html.H2("Alert history in the window", className="panel-title"),
                             html.Div(id=ids.ASSET_HISTORY),
@@ -242,15 +231,16 @@ def series_panels(
     store = services.store
     if ref.kind == "node":
         frame = telemetry_series(store, ref, start, stop, every)
-        entropy = read_node_entropy(store, start, stop, nodes=[ref.id])
+        entropy = read_node_entropy(store, start, stop, nodes=[ref.id], bucket=every)
         if not entropy.empty:
             entropy = entropy.assign(ts=pd.to_datetime(entropy["ts"], utc=True)).sort_values("ts")
         return [*((frame, p) for p in NODE_PANELS), (entropy, ENTROPY_PANEL)]
     if ref.kind == "link":
         frame = telemetry_series(store, ref, start, stop, every)
         return [(frame, p) for p in LINK_PANELS]
-    frame = site_load_series(store, services.fleet, ref.id, start, stop, every)
-    return [(frame, p) for p in SITE_PANELS]
+    load = site_load_series(store, services.fleet, ref.id, start, stop, every)
+    energy = site_energy_series(store, ref.id, start, stop, every)
+    return [(energy if p in SITE_ENERGY_PANELS else load, p) for p in SITE_PANELS]
 
 
 def node_detail(services: Services, node: str, now: pd.Timestamp, href: Href) -> list[Component]:
@@ -333,7 +323,8 @@ def link_detail(services: Services, link: str, now: pd.Timestamp, href: Href) ->
 
 
 def register_callbacks(app: Dash, services: Services) -> None:
-    """Draw the page on load, on a window change and on every live tick."""
+    """Wire the picker and draw the page on load, on a range change and on every refresh."""
+    tr.register_callbacks(app, PICKER, [ids.ASSET_SERIES], services.clock)
 
     @app.callback(
         Output(ids.ASSET_STATE, "children"),
@@ -343,24 +334,27 @@ def register_callbacks(app: Dash, services: Services) -> None:
         Output(ids.ASSET_REPLAY, "href"),
         Output(ids.ASSET_DETAIL, "children"),
         Input(ids.ASSET_URL, "search"),
-        Input(ids.ASSET_WINDOW, "value"),
-        Input(ids.ASSET_TICK, "n_intervals"),
+        tr.refresh_input(PICKER),
+        tr.range_input(PICKER),
         State(ids.ASSET_REF, "data"),
     )
     def render(
-        search: str | None, window: str | None, _n: int | None, ref_text: str | None
+        search: str | None, _n: int | None, picked: dict[str, Any], ref_text: str | None
     ) -> tuple[Any, ...]:
         ref = AssetRef.parse(ref_text)
         if ref is None or find_asset(services.fleet, ref) is None:
             raise PreventUpdate
         now = pd.Timestamp(services.clock()).tz_convert("UTC")
-        chosen = WINDOWS.get(window or DEFAULT_WINDOW, WINDOWS[DEFAULT_WINDOW])
         try:
+            window = tr.window_of(picked, now.to_pydatetime())
             return render_page(
-                services, ref, now, chosen, parse_time_query(search), app.get_relative_path
+                services, ref, now, window, picked, parse_time_query(search), app.get_relative_path
             )
         except StoreError as exc:
             log.warning("store unavailable for the %s page: %s", ref.kind, exc)
+            raise PreventUpdate from exc
+        except CnetwinError as exc:  # a range the picker has already refused
+            log.info("%s page range %s: %s", ref.kind, picked, exc)
             raise PreventUpdate from exc
 
 
@@ -368,40 +362,28 @@ def render_page(
     services: Services,
     ref: AssetRef,
     now: pd.Timestamp,
-    window: Window,
+    window: tr.Window,
+    picked: dict[str, Any],
     wanted: pd.Timestamp | None,
     href: Href,
 ) -> tuple[Any, ...]:
-    """The page's parts at ``now``: state cards, series figure, alerts now, history, the
-    Replay link and the detail panel. ``wanted`` is the moment of the URL (None: the start of
-    the newest alert, else now); a moment before the window moves the window back to it."""
+    """The page's parts over ``window`` (the picker's range ``picked``) at ``now``: state
+    cards, series figure, the alerts at the window's end, the history in the window, the Replay
+    link and the detail panel. ``wanted`` is the moment of the URL (None: the start of the
+    newest alert, else the window's end)."""
     rules = read_rules(services.alert_rules).rules
-    stop = now
-    if wanted is not None and wanted < now - window.span:
-        stop = min(wanted + window.span / 2, now)
-    start = stop - window.span
+    start, stop = window.start, min(window.end, now)
     alerts = asset_alerts(services.store, rules, ref, start, stop)
     newest = next((m for s in alerts.current if (m := alert_moment(s)) is not None), None)
     moment = wanted or (pd.Timestamp(newest) if newest is not None else None)
     spans = alert_spans(alerts, start, stop)
     figure = asset_series_figure(
-        series_panels(services, ref, start, stop, window.every),
+        series_panels(services, ref, start, window.end, window.bucket),
         spans,
         moment,
-        f"No data from {start:%m-%d %H:%M} to {stop:%m-%d %H:%M} UTC",
+        f"No data from {start:%m-%d %H:%M} to {window.end:%m-%d %H:%M} UTC",
     )
-    figure.add_annotation(
-        text=spans_note(spans),
-        xref="paper",
-        yref="paper",
-        x=1.0,
-        y=1.0,
-        yanchor="bottom",
-        xanchor="right",
-        yshift=22,
-        showarrow=False,
-        font={"size": 13},
-    )
+    figure = tr.show_window(figure, window, picked)
     extra: list[Component] = []
     if ref.kind == "node":
         used = node_energy(services.store, ref.id, start, stop)
@@ -410,13 +392,13 @@ def render_page(
                 "Energy",
                 format_quantity(used["energy_kwh"], field_unit("energy_kwh")),
                 "",
-                f"last {window.label}",
+                f"in the {tr.span_text(window)} shown",
             ),
             static_kpi_card(
                 "Emissions",
                 format_quantity(used["emissions_kg"], field_unit("emissions_kg")),
                 "",
-                f"last {window.label}",
+                f"in the {tr.span_text(window)} shown",
             ),
         ]
     state = asset_state(services.store, services.fleet, ref, now)
@@ -426,13 +408,22 @@ def render_page(
         detail = site_detail(services, ref.id, now, href)
     else:
         detail = link_detail(services, ref.id, now, href)
-    replay = href(replay_path(moment if moment is not None else now, ref))
+    replay = href(replay_path(moment if moment is not None else stop, ref))
+    heading = "Alerts now" if stop >= now else f"Alerts at {stop:%Y-%m-%d %H:%M} UTC"
     return (
         state_cards(state, extra),
         figure,
-        active_table(
-            alerts.current, rules, now.to_pydatetime(), href, ids.ASSET_ALERTS_TABLE, series=False
-        ),
+        [
+            html.H2(heading, className="panel-title"),
+            active_table(
+                alerts.current,
+                rules,
+                stop.to_pydatetime(),
+                href,
+                ids.ASSET_ALERTS_TABLE,
+                series=False,
+            ),
+        ],
         history_table(
             alerts.events,
             rules,

@@ -94,6 +94,14 @@ def test_from_alert_to_asset_to_replay(
         page.wait_for_function(
             "() => document.querySelectorAll('#asset-series .shapelayer path').length > 0"
         )
+        # the time range runs from 12 h before the alert to now
+        shown = page.evaluate(
+            "() => document.querySelector('#asset-series .js-plotly-plot').layout.xaxis.range"
+        )
+        assert [pd.Timestamp(t, tz="UTC") for t in shown] == [
+            NODATA_AT - pd.Timedelta(hours=12),
+            NOW,
+        ]
         legend = page.locator("#asset-series .legend").text_content() or ""
         assert "alert firing" in legend and "CPU" in legend
         drawn(page, "asset-entropy-hours")
@@ -165,6 +173,14 @@ def test_from_alert_to_asset_to_replay(
         page.goto(f"{base}/")
         sites = page.locator("#overview-map .scattergeo.trace").nth(-2).locator(".point")
         sites.first.wait_for()
+        outlines = page.evaluate(
+            "() => document.querySelector('#overview-map .js-plotly-plot').data.slice(-2)[0]"
+            ".marker.line.color"
+        )
+        names = [s.id for s in telemetry.fleet.sites]
+        assert outlines[names.index("sh-pudong")] == "#fa5252"  # firing alerts there
+        assert outlines[names.index("gd-shenzhen")] != "#fa5252"  # no data only
+        page.screenshot(path=str(SCREENSHOTS / "asset-overview.png"))
         box = sites.nth(0).bounding_box()
         assert box is not None
         page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)

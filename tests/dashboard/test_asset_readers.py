@@ -30,6 +30,7 @@ from twin.assets import (
     asset_state,
     read_rules,
     site_alert_counts,
+    site_energy_series,
     site_load_series,
     site_members,
     telemetry_series,
@@ -92,6 +93,7 @@ def test_links_round_trip_and_escape_ids() -> None:
     odd = AssetRef("node", "a/b?c=d&e")
     path = asset_path(odd, NOW)
     assert path.startswith("/node/a%2Fb%3Fc%3Dd%26e?t=")
+    assert query_value(path.split("?")[1], "from") == "2025-05-31T18:02:30Z"  # 12 h before
     assert parse_asset_path(path.split("?")[0]) == odd
     assert parse_time_query("?" + path.split("?")[1]) == NOW.floor("s")
     replay = replay_path(NOW, odd)
@@ -239,8 +241,13 @@ def test_series_of_a_node_a_link_and_a_site(alerted: Alerted, telemetry: Telemet
     assert {"latency_ms", "util", "loss_pct"} <= set(link.columns)
     assert len(link) == 25  # windows 00:00 … 06:00 (aligned to the epoch)
     site = site_load_series(alerted.store, telemetry.fleet, "sh-pudong", start, NOW, every)
-    assert {"util", "facility_power_kw", "pue", "renewable_share"} <= set(site.columns)
-    assert site["pue"].notna().any() and site["util"].notna().all()
+    assert {"util", "facility_power_kw", "intensity_g_per_kwh"} <= set(site.columns)
+    assert site["util"].notna().all() and len(site) == len(link)
+    energy = site_energy_series(alerted.store, "sh-pudong", start, NOW, every)
+    assert {"pue", "renewable_share"} <= set(energy.columns) and "site" not in energy
+    assert energy["pue"].between(1.0, 3.0).all()
+    assert len(energy) == len(link) - 1  # the window holding NOW is not derived yet
+    assert site_energy_series(alerted.store, "sh-pudong", NOW - 3 * DAY, NOW - 2 * DAY, every).empty
 
 
 def test_site_members_with_their_state(alerted: Alerted, telemetry: Telemetry) -> None:
