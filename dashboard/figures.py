@@ -162,7 +162,8 @@ def site_map_figure(
     """Sites and links on an offline geo map, coloured by load.
 
     alerts : per site id, its (firing, pending) alert counts: a site with firing alerts gets a
-        thick red outline, one with pending alerts an amber one, and the counts are hovered.
+        red ring around its marker, one with pending alerts an amber ring, and the counts are
+        hovered.
     selected : a site drawn with a thick accent outline (the asset the page is about).
 
     sites : columns ``site``, ``name``, ``latitude``, ``longitude`` [degrees], ``util`` [0-1],
@@ -214,9 +215,24 @@ def site_map_figure(
     biggest = float(power.max()) if power.notna().any() and power.max() > 0 else 1.0
     sizes = 14 + 22 * np.sqrt(power.fillna(0.0).clip(lower=0.0) / biggest)
     util = sites["util"].astype(float)
-    outline = [
-        _outline((alerts or {}).get(site, (0, 0)), site == selected) for site in sites["site"]
-    ]
+    counts = [(alerts or {}).get(site, (0, 0)) for site in sites["site"]]
+    rings = [i for i, (firing, pending) in enumerate(counts) if firing or pending]
+    if rings:
+        fig.add_trace(
+            go.Scattergeo(
+                lat=sites["latitude"].iloc[rings],
+                lon=sites["longitude"].iloc[rings],
+                mode="markers",
+                marker={
+                    "symbol": "circle-open",
+                    "size": np.asarray(sizes, dtype=float)[rings] + 14,
+                    "color": [ALERT_RINGS["firing" if counts[i][0] else "pending"] for i in rings],
+                    "line": {"width": 4},
+                },
+                hoverinfo="skip",
+                showlegend=False,
+            )
+        )
     fig.add_trace(
         go.Scattergeo(
             lat=sites["latitude"],
@@ -232,7 +248,7 @@ def site_map_figure(
                     [" ".join(format_power(p)) for p in power],
                     sites["nodes_reporting"],
                     sites["nodes_expected"],
-                    [_alert_text((alerts or {}).get(site, (0, 0))) for site in sites["site"]],
+                    [_alert_text(c) for c in counts],
                 ]
             ),
             hovertemplate=(
@@ -243,7 +259,10 @@ def site_map_figure(
             marker={
                 "size": sizes,
                 "color": [load_colour(u) for u in util],
-                "line": {"width": [w for w, _ in outline], "color": [c for _, c in outline]},
+                "line": {
+                    "width": [5.0 if site == selected else 1.5 for site in sites["site"]],
+                    "color": [SELECTED if site == selected else TEXT for site in sites["site"]],
+                },
                 "opacity": 0.95,
             },
             showlegend=False,
@@ -254,22 +273,10 @@ def site_map_figure(
     return fig
 
 
-SITE_OUTLINES = {
-    "firing": (5.0, "#fa5252"),
-    "pending": (4.0, "#fab005"),
-    "selected": (5.0, "#4dabf7"),
-}
-"""Site marker outline (width [px], colour) of a site with firing or pending alerts, or the
-selected one; others get a thin light outline."""
-
-
-def _outline(counts: tuple[int, int], selected: bool) -> tuple[float, str]:
-    firing, pending = counts
-    if selected:
-        return SITE_OUTLINES["selected"]
-    if firing:
-        return SITE_OUTLINES["firing"]
-    return SITE_OUTLINES["pending"] if pending else (1.5, TEXT)
+ALERT_RINGS = {"firing": "#fa5252", "pending": "#fab005"}
+"""Colour of the ring around a site with firing (else pending) alerts."""
+SELECTED = "#4dabf7"
+"""Outline of the site a page is about."""
 
 
 def _alert_text(counts: tuple[int, int]) -> str:

@@ -313,8 +313,8 @@ def site_load_series(
     """The site's telemetry per window ``every`` (:func:`twin.overview.site_series`): ``ts``,
     ``util`` [0-1], ``it_power_kw``, ``facility_power_kw`` [kW], ``intensity_g_per_kwh``
     [gCO2/kWh] …"""
-    frame = site_series(store, fleet, start, stop, every)
-    frame = frame[frame["site"] == site].drop(columns="site").reset_index(drop=True)
+    frame = site_series(store, fleet, start, stop, every, sites=[site])
+    frame = frame.drop(columns="site")
     return frame.assign(ts=pd.to_datetime(frame["ts"], utc=True))
 
 

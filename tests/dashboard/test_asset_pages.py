@@ -123,6 +123,7 @@ def test_from_alert_to_asset_to_replay(
         assert "node_silent" in panel and "nodata" in panel
         assert page.locator(".replay-selected").inner_text().startswith(f"node\t{SILENT}")
         page.wait_for_selector("#replay-as-of:has-text('05:56:30')")
+        page.wait_for_selector("#replay-map .layer.land path")
         page.screenshot(path=str(SCREENSHOTS / "asset-replay.png"))
         # the URL keeps the asset; the panel links back to the node's page
         assert query_value(page.url.split("?", 1)[1], "asset") == f"node:{SILENT}"
@@ -173,13 +174,16 @@ def test_from_alert_to_asset_to_replay(
         page.goto(f"{base}/")
         sites = page.locator("#overview-map .scattergeo.trace").nth(-2).locator(".point")
         sites.first.wait_for()
-        outlines = page.evaluate(
-            "() => document.querySelector('#overview-map .js-plotly-plot').data.slice(-2)[0]"
-            ".marker.line.color"
+        rings = page.evaluate(
+            "() => document.querySelector('#overview-map .js-plotly-plot').data.slice(-3)[0]"
         )
-        names = [s.id for s in telemetry.fleet.sites]
-        assert outlines[names.index("sh-pudong")] == "#fa5252"  # firing alerts there
-        assert outlines[names.index("gd-shenzhen")] != "#fa5252"  # no data only
+        ringed = {
+            (lat, colour)
+            for lat, colour in zip(rings["lat"], rings["marker"]["color"], strict=True)
+        }
+        latitude = {s.id: s.latitude for s in telemetry.fleet.sites}
+        assert (latitude["sh-pudong"], "#fa5252") in ringed  # firing alerts there
+        assert latitude["gd-shenzhen"] not in {lat for lat, _ in ringed}  # no data only
         page.screenshot(path=str(SCREENSHOTS / "asset-overview.png"))
         box = sites.nth(0).bounding_box()
         assert box is not None

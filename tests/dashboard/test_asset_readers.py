@@ -35,6 +35,7 @@ from twin.assets import (
     site_members,
     telemetry_series,
 )
+from twin.overview import site_series
 from twin.units import as_float, field_unit, format_quantity
 
 SILENT = SILENT_NODES[1]  # gd-shenzhen-cpu03
@@ -258,3 +259,16 @@ def test_site_members_with_their_state(alerted: Alerted, telemetry: Telemetry) -
     assert (nodes[nodes["id"] != SILENT]["status"] == "fresh").all()
     links = set(members.loc[members["kind"] == "link", "id"])
     assert links == {k.id for k in telemetry.fleet.links if SILENT_SITE in (k.a, k.b)}
+
+
+def test_one_site_series_equals_that_site_of_the_fleet_series(
+    alerted: Alerted, telemetry: Telemetry
+) -> None:
+    every = pd.Timedelta(minutes=15)
+    start = NOW - pd.Timedelta(hours=3)
+    for site in ("sh-pudong", SILENT_SITE):  # gd-shenzhen has no facility meter: modelled
+        one = site_load_series(alerted.store, telemetry.fleet, site, start, NOW, every)
+        whole = site_series(alerted.store, telemetry.fleet, start, NOW, every)
+        expected = whole[whole["site"] == site].drop(columns="site").reset_index(drop=True)
+        as_ns = {"ts": "datetime64[ns, UTC]"}
+        pd.testing.assert_frame_equal(one.astype(as_ns), expected.astype(as_ns))
