@@ -220,12 +220,12 @@ def site_map_figure(
     if rings:
         fig.add_trace(
             go.Scattergeo(
-                lat=sites["latitude"].iloc[rings],
-                lon=sites["longitude"].iloc[rings],
+                lat=sites["latitude"].iloc[rings].tolist(),
+                lon=sites["longitude"].iloc[rings].tolist(),
                 mode="markers",
                 marker={
                     "symbol": "circle-open",
-                    "size": np.asarray(sizes, dtype=float)[rings] + 14,
+                    "size": (np.asarray(sizes, dtype=float)[rings] + 14).tolist(),
                     "color": [ALERT_RINGS["firing" if counts[i][0] else "pending"] for i in rings],
                     "line": {"width": 4},
                 },

@@ -20,10 +20,11 @@ Times are tz-aware UTC; values in the units of the stored fields (:mod:`twin.uni
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -244,7 +245,7 @@ def asset_state(
     """The state of ``ref`` at ``at`` by ``limits`` (module docstring)."""
     when = _utc(at)
     if ref.kind == "site":
-        return _site_state(store, fleet, ref.id, when, limits)
+        return site_states(store, fleet, [ref.id], when, limits)[ref.id]
     fields = NODE_FIELDS if ref.kind == "node" else LINK_FIELDS
     frame = store.last(
         ref.kind, at=when, tags={"id": ref.id}, fields=list(fields), within=limits.horizon
@@ -258,11 +259,23 @@ def asset_state(
     return AssetState(when, str(classify(age, limits)), ts, age, readings)
 
 
-def _site_state(
-    store: TelemetryStore, fleet: Fleet, site: str, at: pd.Timestamp, limits: Staleness
-) -> AssetState:
-    sites = site_map(store, fleet, at, stale_after=limits.fresh).sites
-    row = sites[sites["site"] == site].iloc[0]
+def site_states(
+    store: TelemetryStore,
+    fleet: Fleet,
+    sites: Sequence[str],
+    at: datetime | pd.Timestamp,
+    limits: Staleness = LIVE_STALENESS,
+) -> dict[str, AssetState]:
+    """The state of each of ``sites`` at ``at`` (one read of the fleet's latest readings)."""
+    when = _utc(at)
+    table = site_map(store, fleet, when, stale_after=limits.fresh).sites
+    return {
+        str(row["site"]): _site_state(row, when)
+        for row in table[table["site"].isin(list(sites))].to_dict("records")
+    }
+
+
+def _site_state(row: Mapping[Hashable, Any], at: pd.Timestamp) -> AssetState:
     reporting = int(row.get("nodes_reporting") or 0)
     expected = int(row["nodes_expected"])
     status = "fresh" if reporting >= expected > 0 else "stale" if reporting else "missing"

@@ -51,6 +51,7 @@ from twin.assets import (
     site_energy_series,
     site_load_series,
     site_members,
+    site_states,
     telemetry_series,
 )
 from twin.entropy import entropy_sum_text
@@ -302,9 +303,10 @@ def link_detail(services: Services, link: str, now: pd.Timestamp, href: Href) ->
     """The link's two sites, each linked to its page, with how many of their nodes report."""
     item = find_asset(services.fleet, AssetRef("link", link))
     assert isinstance(item, Link)
+    states = site_states(services.store, services.fleet, (item.a, item.b), now)
     rows = []
     for site in (item.a, item.b):
-        state = asset_state(services.store, services.fleet, AssetRef("site", site), now)
+        state = states[site]
         reporting = next((r.text for r in state.readings if r.field == "nodes_reporting"), "–")
         rows.append(
             html.Tr(
