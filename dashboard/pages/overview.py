@@ -101,7 +101,7 @@ def layout(context: PageContext) -> Component:
                 className="overview-grid",
                 children=[
                     graph_panel(
-                        "Sites and links · load now (outline: alerts; click a site to open it)",
+                        "Sites and links · load now (ring: alerts; click a site to open it)",
                         ids.OVERVIEW_MAP,
                         map_fig,
                         map_config,
