@@ -3,14 +3,15 @@ to the pages. Nothing is loaded at import and nothing mutable is global, so ever
 calls ``create_app`` with the same settings serves the same app.
 
 Pages are listed in PAGES; the navigation bar is built from that list and a path router (one
-callback on the URL) shows the page, so a new page is one module and one entry here.
+callback on the URL) shows the page, so a new page is one module and one entry here. Asset
+pages (``/node/<id>``, ``/site/<id>``, ``/link/<id>``) are routed by their path's shape.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,8 +20,10 @@ from dash import Dash, Input, Output, dcc, html
 from dash.development.base_component import Component
 
 from dashboard import auth, headers, health, ids
-from dashboard.pages import alerts, energy, entropy, forecasts, overview, replay, whatif
+from dashboard.links import parse_asset_path
+from dashboard.pages import alerts, assets, energy, entropy, forecasts, overview, replay, whatif
 from twin.alerts.state import alert_counts, badge_text
+from twin.assets import KINDS
 from twin.config import Settings
 from twin.errors import StoreError
 from twin.health import Check, store_check
@@ -54,6 +57,9 @@ class Services:
     """Readiness checks beyond the store's (``/readyz``), e.g. the demo's broker connection."""
     whatif_max_runs: int = 2
     """What-if runs alive at once at most (setting ``whatif_max_runs``)."""
+    alert_rules: Path | None = None
+    """The alert rule file the scheduler evaluates (setting ``alert_rules``; None: the shipped
+    one); ``create_app`` fills it from the settings when not given."""
 
 
 @dataclass(frozen=True)
@@ -99,13 +105,21 @@ def create_app(settings: Settings, services: Services) -> Dash:
         serve_locally=True,
     )
     app.layout = _shell(app, settings)
+    if services.alert_rules is None:
+        services = replace(services, alert_rules=settings.alert_rules)
     context = PageContext(settings=settings, services=services, asset_url=app.get_asset_url)
     _register_shell_callbacks(app, context)
     for page in PAGES:
         page.register_callbacks(app, services)
+    assets.register_callbacks(app, services)
     auth.install(app, settings)
     headers.install(app, settings.https)
-    health.install(app, [p.path for p in PAGES], [store_check(services.store), *services.checks])
+    health.install(
+        app,
+        [p.path for p in PAGES],
+        [store_check(services.store), *services.checks],
+        prefixes=[f"/{kind}/" for kind in KINDS],
+    )
     log.info("dashboard ready: %d page(s), store %s", len(PAGES), describe_store(settings))
     return app
 
@@ -195,6 +209,9 @@ def _register_shell_callbacks(app: Dash, context: PageContext) -> None:
     )
     def route(pathname: str | None) -> tuple[Component, list[Component]]:
         path = app.strip_relative_path(pathname or "/") or ""
+        asset = parse_asset_path(path)
+        if asset is not None:
+            return assets.layout(context, asset, app.get_relative_path), _nav(app, "")
         page = _page_for(path)
         if page is None:
             missing = html.Div(

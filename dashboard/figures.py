@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -153,8 +153,18 @@ def plain(values: Sequence[object] | pd.Series) -> list[str]:
     return [html.escape(str(v), quote=False) for v in values]
 
 
-def site_map_figure(sites: pd.DataFrame, links: pd.DataFrame) -> go.Figure:
+def site_map_figure(
+    sites: pd.DataFrame,
+    links: pd.DataFrame,
+    alerts: Mapping[str, tuple[int, int]] | None = None,
+    selected: str | None = None,
+) -> go.Figure:
     """Sites and links on an offline geo map, coloured by load.
+
+    alerts : per site id, its (firing, pending) alert counts: a site with firing alerts gets a
+        red ring around its marker, one with pending alerts an amber ring, and the counts are
+        hovered.
+    selected : a site drawn with a thick accent outline (the asset the page is about).
 
     sites : columns ``site``, ``name``, ``latitude``, ``longitude`` [degrees], ``util`` [0-1],
         ``facility_power_kw`` [kW] (marker size), ``nodes_reporting``, ``nodes_expected``.
@@ -205,6 +215,24 @@ def site_map_figure(sites: pd.DataFrame, links: pd.DataFrame) -> go.Figure:
     biggest = float(power.max()) if power.notna().any() and power.max() > 0 else 1.0
     sizes = 14 + 22 * np.sqrt(power.fillna(0.0).clip(lower=0.0) / biggest)
     util = sites["util"].astype(float)
+    counts = [(alerts or {}).get(site, (0, 0)) for site in sites["site"]]
+    rings = [i for i, (firing, pending) in enumerate(counts) if firing or pending]
+    if rings:
+        fig.add_trace(
+            go.Scattergeo(
+                lat=sites["latitude"].iloc[rings].tolist(),
+                lon=sites["longitude"].iloc[rings].tolist(),
+                mode="markers",
+                marker={
+                    "symbol": "circle-open",
+                    "size": (np.asarray(sizes, dtype=float)[rings] + 14).tolist(),
+                    "color": [ALERT_RINGS["firing" if counts[i][0] else "pending"] for i in rings],
+                    "line": {"width": 4},
+                },
+                hoverinfo="skip",
+                showlegend=False,
+            )
+        )
     fig.add_trace(
         go.Scattergeo(
             lat=sites["latitude"],
@@ -220,17 +248,21 @@ def site_map_figure(sites: pd.DataFrame, links: pd.DataFrame) -> go.Figure:
                     [" ".join(format_power(p)) for p in power],
                     sites["nodes_reporting"],
                     sites["nodes_expected"],
+                    [_alert_text(c) for c in counts],
                 ]
             ),
             hovertemplate=(
                 "<b>%{customdata[0]}</b> (%{text})<br>compute %{customdata[1]} %"
                 "<br>facility %{customdata[2]}<br>nodes %{customdata[3]} / %{customdata[4]}"
-                "<extra></extra>"
+                "<br>alerts %{customdata[5]}<extra></extra>"
             ),
             marker={
                 "size": sizes,
                 "color": [load_colour(u) for u in util],
-                "line": {"width": 1.5, "color": TEXT},
+                "line": {
+                    "width": [5.0 if site == selected else 1.5 for site in sites["site"]],
+                    "color": [SELECTED if site == selected else TEXT for site in sites["site"]],
+                },
                 "opacity": 0.95,
             },
             showlegend=False,
@@ -239,6 +271,17 @@ def site_map_figure(sites: pd.DataFrame, links: pd.DataFrame) -> go.Figure:
     fig.add_trace(_colour_bar_trace("Compute utilisation [%]"))
     fig.update_layout(**base_layout(margin={"l": 0, "r": 0, "t": 0, "b": 0}), geo=_geo(sites))
     return fig
+
+
+ALERT_RINGS = {"firing": "#fa5252", "pending": "#fab005"}
+"""Colour of the ring around a site with firing (else pending) alerts."""
+SELECTED = "#4dabf7"
+"""Outline of the site a page is about."""
+
+
+def _alert_text(counts: tuple[int, int]) -> str:
+    firing, pending = counts
+    return f"{firing} firing · {pending} pending" if firing or pending else "none"
 
 
 def label_positions(latitude: pd.Series, longitude: pd.Series) -> list[str]:

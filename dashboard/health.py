@@ -22,10 +22,14 @@ CATCH_ALL = "<path:path>"
 """Dash's catch-all route (after the routes prefix) that serves the index for any path."""
 
 
-def install(app: Dash, page_paths: Iterable[str], checks: Sequence[Check]) -> None:
-    """Add the three routes to ``app``'s server and answer 404 for paths that are no page."""
+def install(
+    app: Dash, page_paths: Iterable[str], checks: Sequence[Check], prefixes: Iterable[str] = ()
+) -> None:
+    """Add the three routes to ``app``'s server and answer 404 for paths that are no page:
+    neither one of ``page_paths`` nor one level below one of ``prefixes`` (``/node/`` pages)."""
     server = app.server
     pages = {"/" + path.strip("/") for path in page_paths}
+    families = tuple("/" + prefix.strip("/") + "/" for prefix in prefixes)
     prefix = app.config.routes_pathname_prefix
     catch_all = prefix + CATCH_ALL
 
@@ -49,6 +53,12 @@ def install(app: Dash, page_paths: Iterable[str], checks: Sequence[Check]) -> No
         if rule is None or rule.rule != catch_all:
             return None
         path = "/" + request.path.removeprefix(prefix).strip("/")
-        if path in pages:
+        if path in pages or any(_one_below(path, family) for family in families):
             return None
         return Response(app.index(), status=404, content_type="text/html; charset=utf-8")
+
+
+def _one_below(path: str, family: str) -> bool:
+    """Whether ``path`` is ``family`` (``/node/``) followed by one non-empty segment."""
+    rest = path.removeprefix(family)
+    return path.startswith(family) and bool(rest) and "/" not in rest

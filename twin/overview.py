@@ -176,22 +176,32 @@ def site_series(
     stop: datetime | pd.Timestamp,
     every: timedelta | str,
     pue: float = FALLBACK_PUE,
+    sites: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Per-site history in windows of ``every`` (aligned to the epoch) from ``start`` to ``stop``.
 
     Returns one row per site and window start ``ts`` (UTC) in ``[floor(start), stop)``, sorted by
     ``ts`` then fleet site order, with the SITE_COLUMNS (``util`` [0-1], ``facility_power_kw``
     [kW], ``intensity_g_per_kwh`` [gCO2/kWh] average …); NaN where nothing was reported.
+    ``sites``: only these site ids, and only their node and meter rows are read (None: all).
     """
+    tags: dict[str, str | Sequence[str]] | None = None
+    if sites is not None:
+        fleet = Fleet(
+            sites=tuple(s for s in fleet.sites if s.id in sites),
+            nodes=tuple(n for n in fleet.nodes if n.site in sites),
+            meters=tuple(m for m in fleet.meters if m.site in sites),
+        )
+        tags = {"site": list(sites)}
     step = pd.Timedelta(every)
     times = window_starts(start, stop, step)
     if times.empty or not fleet.sites:
         return pd.DataFrame(columns=["ts", "site", *SITE_COLUMNS])
     begin, end = times[0], _utc(stop)
     nodes = _node_frame(
-        store.query("node", begin, end, fields=list(NODE_FIELDS), every=step), fleet
+        store.query("node", begin, end, tags=tags, fields=list(NODE_FIELDS), every=step), fleet
     )
-    meters = store.query("meter", begin, end, fields=["power_kw"], every=step)
+    meters = store.query("meter", begin, end, tags=tags, fields=["power_kw"], every=step)
     grid = store.query(
         "grid", begin - GRID_STALE_AFTER, end, fields=["intensity_g_per_kwh"], every=step
     )

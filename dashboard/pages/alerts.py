@@ -2,17 +2,17 @@
 
 Read from the alert engine's stored state (:mod:`twin.alerts.state`): the current state of
 every (rule, series), the rules' last evaluations and the ``alert_event`` history of the last
-24 h; the rules themselves are the shipped rule file. Silences are created and ended here
-(written to the store, :mod:`twin.alerts.silences`). Each alert links to the Replay page at
-the time it became active. Live ticks (``settings.refresh_s``) redraw the page.
+24 h; the rules are those of the rule file the scheduler evaluates (the ``alert_rules``
+setting, else the shipped file), named above the table. Silences are created and ended here
+(written to the store, :mod:`twin.alerts.silences`). Each alert links to its asset's page and
+to the Replay page at its own moment (:mod:`dashboard.alert_tables`). Live ticks
+(``settings.refresh_s``) redraw the page.
 """
 
 from __future__ import annotations
 
 import logging
-import math
-from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -21,12 +21,14 @@ from dash.development.base_component import Component
 from dash.exceptions import PreventUpdate
 
 from dashboard import ids
+from dashboard.alert_tables import active_table, format_time, history_table, table
 from dashboard.auth import may_operate
 from dashboard.components import static_kpi_card
-from twin.alerts.engine import ACTIVE, ALERTING, SeriesState
-from twin.alerts.rules import RuleSet, load_rules
+from twin.alerts.engine import SeriesState
+from twin.alerts.rules import RuleSet
 from twin.alerts.silences import Silence, create_silence, end_silence, read_silences
 from twin.alerts.state import load_states, read_events, read_rule_summaries
+from twin.assets import read_rules
 from twin.durations import duration_text
 from twin.errors import CnetwinError
 
@@ -40,7 +42,6 @@ HISTORY = timedelta(hours=24)
 """How far back the history table reaches."""
 HISTORY_ROWS = 200
 SILENCE_DURATIONS = ("1h", "2h", "8h", "24h", "7d")
-SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
 READ_ONLY = "Read only: creating and ending silences needs the operator role."
 
 
@@ -106,14 +107,6 @@ def _silence_form() -> Component:
 # --- pure content builders ----------------------------------------------------------------
 
 
-def _value(value: float) -> str:
-    return "–" if value is None or math.isnan(value) else f"{value:.3g}"
-
-
-def _time(ts: datetime | pd.Timestamp | None) -> str:
-    return "–" if ts is None else pd.Timestamp(ts).strftime("%Y-%m-%d %H:%M UTC")
-
-
 def kpi_cards(states: list[SeriesState], silences: list[Silence]) -> list[Component]:
     """Counts [count] of firing, pending, no-data/error series and silences in force."""
     counts = (
@@ -125,39 +118,6 @@ def kpi_cards(states: list[SeriesState], silences: list[Silence]) -> list[Compon
     return [static_kpi_card(label, str(count), "", note) for label, count, note in counts]
 
 
-def active_table(
-    states: list[SeriesState], rules: RuleSet, replay_href: str, now: datetime
-) -> Component:
-    """Series that are pending or alerting, most severe and oldest first, with a link to the
-    Replay page at the time each became active."""
-    severity = {r.name: r.severity for r in rules.rules}
-    loud = [s for s in states if s.state in ACTIVE | ALERTING]
-    if not loud:
-        return html.Div("Nothing is firing or pending.", className="alerts-empty")
-    loud.sort(key=lambda s: (SEVERITY_ORDER.get(severity.get(s.rule, ""), 3), s.since or now))
-    head = ["Severity", "Rule", "Series", "State", "Since", "Value", ""]
-    rows = []
-    for s in loud:
-        started = s.active_since or s.since
-        link = f"{replay_href}?t={pd.Timestamp(started).isoformat()}" if started else replay_href
-        level = severity.get(s.rule, "")
-        rows.append(
-            html.Tr(
-                className=f"alerts-{s.state}",
-                children=[
-                    html.Td(html.Span(level, className=f"alerts-severity alerts-{level}")),
-                    html.Td(s.rule),
-                    html.Td(s.series or "(rule)", title=s.message or None),
-                    html.Td(s.state),
-                    html.Td(_time(s.since)),
-                    html.Td(_value(s.value)),
-                    html.Td(dcc.Link("replay", href=link)),
-                ],
-            )
-        )
-    return _table(head, rows, ids.ALERTS_ACTIVE_TABLE)
-
-
 def silences_table(silences: list[Silence]) -> Component:
     """The silences in force, each with an End button."""
     if not silences:
@@ -167,7 +127,7 @@ def silences_table(silences: list[Silence]) -> Component:
         html.Tr(
             [
                 html.Td(s.matchers_text()),
-                html.Td(_time(s.ends_at)),
+                html.Td(format_time(s.ends_at)),
                 html.Td(s.comment),
                 html.Td(
                     html.Button(
@@ -178,11 +138,12 @@ def silences_table(silences: list[Silence]) -> Component:
         )
         for s in silences
     ]
-    return _table(["Matchers", "Until", "Comment", ""], rows, ids.ALERTS_SILENCE_TABLE)
+    return table(["Matchers", "Until", "Comment", ""], rows, ids.ALERTS_SILENCE_TABLE)
 
 
-def rules_table(rules: RuleSet, summaries: pd.DataFrame) -> Component:
-    """Every rule with its condition, ``for`` and last evaluation (series, firing counts)."""
+def rules_table(rules: RuleSet, summaries: pd.DataFrame, source: str) -> Component:
+    """Every rule of the file ``source`` with its condition, ``for`` and last evaluation
+    (series, firing counts), under a caption naming the file."""
     last = {row["rule"]: row for row in summaries.to_dict("records")} if "rule" in summaries else {}
     rows = []
     for r in rules.rules:
@@ -196,7 +157,7 @@ def rules_table(rules: RuleSet, summaries: pd.DataFrame) -> Component:
                     html.Td(r.selector.text()),
                     html.Td(r.condition_text()),
                     html.Td(duration_text(r.for_)),
-                    html.Td(_time(row.get("ts"))),
+                    html.Td(format_time(row.get("ts"))),
                     html.Td(_count(row.get("series"))),
                     html.Td(_count(row.get("firing"))),
                     html.Td(error, className="alerts-error" if error else None),
@@ -204,28 +165,12 @@ def rules_table(rules: RuleSet, summaries: pd.DataFrame) -> Component:
             )
         )
     head = ["Rule", "Severity", "Metric", "Condition", "For", "Last evaluation", "Series"]
-    return _table([*head, "Firing", "Error"], rows, ids.ALERTS_RULES_TABLE)
-
-
-def history_table(events: pd.DataFrame) -> Component:
-    """The newest transitions (at most HISTORY_ROWS)."""
-    if events.empty or "rule" not in events:
-        return html.Div("No alert changes in the last 24 h.", className="alerts-empty")
-    rows = [
-        html.Tr(
-            [
-                html.Td(_time(e["ts"])),
-                html.Td(e["rule"]),
-                html.Td(e["series"] or "(rule)"),
-                html.Td(f"{e['previous']} → {e['state']}"),
-                html.Td(_value(e.get("value", math.nan))),
-                html.Td("silenced" if e.get("silenced") else ("sent" if e.get("notified") else "")),
-            ]
-        )
-        for e in events.head(HISTORY_ROWS).to_dict("records")
-    ]
-    return _table(
-        ["Time", "Rule", "Series", "Change", "Value", "Notified"], rows, ids.ALERTS_HISTORY_TABLE
+    return html.Div(
+        className="alerts-rules",
+        children=[
+            html.P(f"Rules evaluated from {source}", className="alerts-caption"),
+            table([*head, "Firing", "Error"], rows, ids.ALERTS_RULES_TABLE),
+        ],
     )
 
 
@@ -233,23 +178,11 @@ def _count(value: Any) -> str:
     return "–" if value is None or value != value else f"{value:.0f}"
 
 
-def _table(head: list[str], rows: Sequence[Component], table_id: str) -> Component:
-    return html.Div(
-        className="alerts-table-box",
-        children=html.Table(
-            id=table_id,
-            className="alerts-table",
-            children=[html.Thead(html.Tr([html.Th(h) for h in head])), html.Tbody(rows)],
-        ),
-    )
-
-
 # --- callbacks -----------------------------------------------------------------------------
 
 
 def register_callbacks(app: Dash, services: Services) -> None:
     """Refresh on every tick and after a silence was created or ended."""
-    rules = load_rules()
 
     @app.callback(
         Output(ids.ALERTS_FEEDBACK, "children"),
@@ -274,7 +207,7 @@ def register_callbacks(app: Dash, services: Services) -> None:
             )
         except CnetwinError as exc:
             return str(exc), matchers
-        return f"Silenced {silence.matchers_text()} until {_time(silence.ends_at)}.", ""
+        return f"Silenced {silence.matchers_text()} until {format_time(silence.ends_at)}.", ""
 
     @app.callback(
         Output(ids.ALERTS_FEEDBACK, "children", allow_duplicate=True),
@@ -310,11 +243,21 @@ def register_callbacks(app: Dash, services: Services) -> None:
         except CnetwinError as exc:
             log.warning("alerts page: store unavailable: %s", exc)
             raise PreventUpdate from None
-        replay = app.get_relative_path("/replay")
+        rules = read_rules(services.alert_rules)
+        href = app.get_relative_path
         return (
             kpi_cards(states, silences),
-            active_table(states, rules, replay, now),
+            active_table(states, rules.rules, now, href, ids.ALERTS_ACTIVE_TABLE),
             silences_table(silences),
-            rules_table(rules, summaries),
-            history_table(events),
+            rules_table(rules.rules, summaries, rules.source)
+            if not rules.error
+            else html.Div(rules.error, className="alerts-empty alerts-error"),
+            history_table(
+                events,
+                rules.rules,
+                href,
+                ids.ALERTS_HISTORY_TABLE,
+                HISTORY_ROWS,
+                "No alert changes in the last 24 h.",
+            ),
         )

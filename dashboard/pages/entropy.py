@@ -14,6 +14,7 @@ a new entropy hour has been written (or the range or colouring changed).
 drift threshold of H*). The KPIs show the share out of balance, and idle capacity as its own
 card; the table lists the nodes out of balance first, each with its cause, then by drift.
 
+A node's name in the table opens its page (``/node/<id>``).
 Clicking a node (a table row, a scatter point or a heatmap row) explains its entropy: its 24
 hourly values against the interval edges, the share of hours in each interval and the sum that
 gives H, written out.
@@ -38,6 +39,8 @@ from dashboard import timerange as tr
 from dashboard.components import GRAPH_CONFIG, graph_panel
 from dashboard.components import static_kpi_card as _card
 from dashboard.figures import empty_figure
+from dashboard.links import asset_path
+from twin.assets import AssetRef
 from twin.entropy import (
     DRIFT_THRESHOLD,
     TREND_HOURS,
@@ -214,7 +217,13 @@ def _table(top: pd.DataFrame) -> Component:
             className=f"entropy-row cause-{r['cause'] or 'none'}",
             title=f"explain {r['id']}",
             children=[
-                html.Td(str(r["id"])),
+                html.Td(
+                    dcc.Link(
+                        str(r["id"]),
+                        href=asset_path(AssetRef("node", str(r["id"]))),
+                        title=f"open {r['id']}'s page",
+                    )
+                ),
                 html.Td(str(r["state_type"])),
                 html.Td(_num(float(r["entropy_bits"]))),
                 html.Td(_num(float(r["drift_bits"]))),

@@ -19,6 +19,8 @@ from dash.exceptions import PreventUpdate
 
 from dashboard import figures, ids
 from dashboard.components import GRAPH_CONFIG, graph_panel, kpi_card_frame
+from dashboard.links import asset_path
+from twin.assets import AssetRef, read_rules, site_alert_counts
 from twin.errors import StoreError
 from twin.overview import (
     FALLBACK_PUE,
@@ -77,7 +79,7 @@ def layout(context: PageContext) -> Component:
             )
         )
         current = site_map(services.store, services.fleet, now)
-        map_fig = figures.site_map_figure(current.sites, current.links)
+        map_fig = figures.site_map_figure(current.sites, current.links, alert_counts(services, now))
     except StoreError as exc:
         log.warning("store unavailable for the overview: %s", exc)
         series_fig = heat_fig = map_fig = figures.empty_figure(f"Store unavailable: {exc}")
@@ -92,13 +94,17 @@ def layout(context: PageContext) -> Component:
         className="overview",
         children=[
             dcc.Interval(id=ids.OVERVIEW_TICK, interval=int(context.settings.refresh_s * 1000)),
+            dcc.Location(id=ids.OVERVIEW_GO, refresh="callback-nav"),
             dcc.Store(id=ids.OVERVIEW_STATE, data=state),
             html.Section(className="kpis", children=[kpi_card(n, label) for n, label in KPI_CARDS]),
             html.Div(
                 className="overview-grid",
                 children=[
                     graph_panel(
-                        "Sites and links · load now", ids.OVERVIEW_MAP, map_fig, map_config
+                        "Sites and links · load now (ring: alerts; click a site to open it)",
+                        ids.OVERVIEW_MAP,
+                        map_fig,
+                        map_config,
                     ),
                     graph_panel(
                         "Per site · last 24 h (5 min means)", ids.OVERVIEW_SERIES, series_fig
@@ -166,6 +172,17 @@ def register_callbacks(app: Dash, services: Services) -> None:
         return tuple(t for name, _label in KPI_CARDS for t in texts[name])
 
     @app.callback(
+        Output(ids.OVERVIEW_GO, "href"),
+        Input(ids.OVERVIEW_MAP, "clickData"),
+        prevent_initial_call=True,
+    )
+    def open_site(click: dict[str, Any] | None) -> str:
+        site = clicked_site(click, {s.id for s in services.fleet.sites})
+        if site is None:
+            raise PreventUpdate
+        return app.get_relative_path(asset_path(AssetRef("site", site)))
+
+    @app.callback(
         Output(ids.OVERVIEW_SERIES, "extendData"),
         Output(ids.OVERVIEW_SERIES, "figure"),
         Output(ids.OVERVIEW_HEATMAP, "extendData"),
@@ -226,8 +243,23 @@ def live_update(services: Services, now: pd.Timestamp, state: dict[str, Any]) ->
             outputs[3], state = fig, {**state, "heatmap_drawn": bool(fig.data)}
         state = {**state, "heatmap_until": heatmap_until.isoformat()}
     current = site_map(services.store, fleet, now)
-    map_fig = figures.site_map_figure(current.sites, current.links)
+    map_fig = figures.site_map_figure(current.sites, current.links, alert_counts(services, now))
     return (*outputs, map_fig, state)
+
+
+def alert_counts(services: Services, now: pd.Timestamp) -> dict[str, tuple[int, int]]:
+    """Per site, its (firing, pending) alert counts at ``now``, outlined on the map."""
+    return site_alert_counts(
+        services.store, read_rules(services.alert_rules).rules, services.fleet, now
+    )
+
+
+def clicked_site(click: dict[str, Any] | None, sites: set[str]) -> str | None:
+    """The site id of a click on the map's site markers (their text is the id); None for a
+    click elsewhere (a link, the background)."""
+    points = (click or {}).get("points") or []
+    text = points[0].get("text") if points else None
+    return text if isinstance(text, str) and text in sites else None
 
 
 def _points(every: timedelta) -> int:

@@ -7,10 +7,15 @@ with the replay's telemetry freshness), lists the stale and missing assets
 forked from that moment (``/whatif?at=<ISO time>``).
 
 The URL carries the time (``/replay?t=2026-11-21T03:10:00Z``), so a moment can be shared: loading
-such a URL moves the slider there. Playback advances the slider in the browser (a clientside
-callback on a one-second interval); the server renders each new time, and a tick waits until the
-previous time is drawn. While playing, the URL is left alone (no history entry per tick) and is
-brought up to date on pause.
+such a URL moves the slider there. An ``asset`` in the URL (``&asset=node:<id>``, ``site:<id>``,
+``link:<id>``), as asset pages and alerts link here, selects that asset: the page names it,
+outlines its site on the map, marks it in the stale list, shows its state and the alerts that
+were pending or firing for it at the chosen time, and links back to its page.
+
+Playback advances the slider in the browser (a clientside callback on a one-second interval);
+the server renders each new time, and a tick waits until the previous time is drawn. While
+playing, the URL is left alone (no history entry per tick) and is brought up to date on pause
+(keeping the selected asset).
 """
 
 from __future__ import annotations
@@ -19,15 +24,24 @@ import logging
 import math
 from string import Template
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs
 
 import pandas as pd
 from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 from dash.development.base_component import Component
 
 from dashboard import figures, ids
+from dashboard.alert_tables import Href, active_table
+from dashboard.links import (
+    asset_path,
+    format_time,
+    parse_time_query,
+    query_value,
+    replay_query,
+)
 from dashboard.pages.overview import GRAPH_CONFIG, KPI_CARDS, kpi_card, kpi_texts
+from twin.assets import AssetRef, asset_alerts, asset_state, find_asset, read_rules
 from twin.errors import StoreError
+from twin.model import Fleet
 from twin.overview import kpis, site_map
 from twin.replay import FleetState, history_span, staleness_for, state_at
 
@@ -56,6 +70,9 @@ KPI_PARTS = (ids.REPLAY_KPI_VALUE, ids.REPLAY_KPI_UNIT, ids.REPLAY_KPI_NOTE)
 PATH = "/replay"
 """Where the page lives."""
 
+ALERT_LOOKBACK = pd.Timedelta(hours=24)
+"""How far back the selected asset's alert history is read for its alerts at the time."""
+
 ADVANCE_JS = Template("""
 function (clicks, ticks, paused, value, first, last, speed, rendered) {
     const nothing = window.dash_clientside.no_update;
@@ -80,24 +97,6 @@ function (clicks, ticks, paused, value, first, last, speed, rendered) {
 when at the end); each tick moves the slider by speed × TICK_S [s] and pauses at the end. A tick
 that comes before the server has drawn the current time is skipped, so a slow render slows
 playback down instead of being cancelled by the next tick again and again."""
-
-
-def format_time(t: pd.Timestamp) -> str:
-    """A UTC time as the URL and the what-if link carry it: ``2026-11-21T03:10:00Z``."""
-    return _utc(t).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_time_query(search: str | None) -> pd.Timestamp | None:
-    """The ``t`` of a URL query string (``?t=2026-11-21T03:10:00Z``; an offset or a naive time,
-    read as UTC, also do) as a UTC time; None if absent or not a time."""
-    values = parse_qs((search or "").lstrip("?")).get("t")
-    if not values:
-        return None
-    text = values[-1].strip().replace(" ", "+")  # an unescaped "+hh:mm" offset arrives as " "
-    try:
-        return _utc(pd.Timestamp(text))
-    except ValueError:
-        return None
 
 
 def clamp_seconds(t: pd.Timestamp, first: int, last: int) -> int:
@@ -209,6 +208,7 @@ def layout(context: PageContext) -> Component:
                     html.Section(
                         className="panel replay-side",
                         children=[
+                            html.Div(id=ids.REPLAY_ASSET, className="replay-asset"),
                             html.H2("Stale and missing assets", className="panel-title"),
                             html.Div(id=ids.REPLAY_STALE, className="replay-stale"),
                             html.H2("Derived series then", className="panel-title"),
@@ -252,7 +252,8 @@ def register_callbacks(app: Dash, services: Services) -> None:
             return (no_update if seconds == value else seconds), no_update
         if value is None or not paused:
             return no_update, no_update
-        query = f"?t={format_time(pd.Timestamp(value, unit='s', tz='UTC'))}"
+        asset = AssetRef.parse(query_value(search, "asset"))
+        query = replay_query(pd.Timestamp(value, unit="s", tz="UTC"), asset)
         return no_update, (no_update if query == search else query)
 
     app.clientside_callback(
@@ -283,26 +284,39 @@ def register_callbacks(app: Dash, services: Services) -> None:
         Output(ids.REPLAY_AS_OF, "children"),
         Output(ids.REPLAY_FORK, "href"),
         Output(ids.REPLAY_RENDERED, "data"),
+        Output(ids.REPLAY_ASSET, "children"),
         Input(ids.REPLAY_SLIDER, "value"),
+        State(ids.REPLAY_URL, "search"),
     )
-    def render(value: int | None) -> tuple[Any, ...]:
+    def render(value: int | None, search: str | None) -> tuple[Any, ...]:
         if value is None:
-            return tuple([no_update] * (len(kpi_outputs) + 6))
+            return tuple([no_update] * (len(kpi_outputs) + 7))
         at = pd.Timestamp(value, unit="s", tz="UTC")
         fork = f"{app.get_relative_path('/whatif')}?at={format_time(at)}"
         as_of = f"As of {at.strftime('%Y-%m-%d %H:%M:%S')} UTC"
+        asset = AssetRef.parse(query_value(search, "asset"))
+        asset = asset if asset is not None and find_asset(services.fleet, asset) else None
         try:
-            return (*render_at(services, at), as_of, fork, value)
+            panel = asset_panel(services, asset, at, app.get_relative_path) if asset else None
+            drawn = render_at(services, at, asset, app.get_relative_path)
+            return (*drawn, as_of, fork, value, panel)
         except StoreError as exc:
             log.warning("store unavailable for the replay at %s: %s", at, exc)
             texts = tuple(t for _ in KPI_CARDS for t in ("—", "", "store unavailable"))
             unavailable = figures.empty_figure(f"Store unavailable: {exc}")
-            return (*texts, unavailable, "", "", as_of, fork, value)
+            return (*texts, unavailable, "", "", as_of, fork, value, None)
 
 
-def render_at(services: Services, at: pd.Timestamp) -> tuple[Any, ...]:
+def render_at(
+    services: Services,
+    at: pd.Timestamp,
+    asset: AssetRef | None = None,
+    href: Href | None = None,
+) -> tuple[Any, ...]:
     """The KPI texts (card by card: value, unit, note), the map figure, the stale list and the
-    derived-series list as of ``at``, by the replay's telemetry freshness."""
+    derived-series list as of ``at``, by the replay's telemetry freshness; ``asset``'s site is
+    outlined on the map and its row marked in the stale list, whose nodes and links link to
+    their pages through ``href`` when given."""
     fresh = staleness_for("node").fresh
     fleet = services.fleet
     state = state_at(services.store, fleet, at)
@@ -310,15 +324,23 @@ def render_at(services: Services, at: pd.Timestamp) -> tuple[Any, ...]:
     current = site_map(services.store, fleet, at, stale_after=fresh)
     return (
         *(t for name, _label in KPI_CARDS for t in texts[name]),
-        figures.site_map_figure(current.sites, current.links),
-        stale_table(state),
+        figures.site_map_figure(
+            current.sites, current.links, selected=_site_of(fleet, asset) if asset else None
+        ),
+        stale_table(state, selected=asset, href=href),
         derived_list(state),
     )
 
 
-def stale_table(state: FleetState, limit: int = STALE_ROWS) -> Component:
+def stale_table(
+    state: FleetState,
+    limit: int = STALE_ROWS,
+    selected: AssetRef | None = None,
+    href: Href | None = None,
+) -> Component:
     """The stale and missing nodes, links and meters of ``state`` as a table (missing first),
-    at most ``limit`` rows, or a line saying every asset is fresh."""
+    at most ``limit`` rows, or a line saying every asset is fresh; the ``selected`` asset's row
+    is marked, and nodes and links link to their pages through ``href`` when given."""
     rows = state.not_fresh()
     counts = state.status_counts()
     summary = " · ".join(
@@ -330,10 +352,11 @@ def stale_table(state: FleetState, limit: int = STALE_ROWS) -> Component:
         return html.Div([html.P(summary, className="replay-summary"), html.P("All assets fresh.")])
     body = [
         html.Tr(
-            className=f"replay-{r['status']}",
+            className=f"replay-{r['status']}"
+            + (" replay-selected" if AssetRef(r["kind"], r["id"]) == selected else ""),
             children=[
                 html.Td(r["kind"]),
-                html.Td(r["id"]),
+                html.Td(_asset_link(r["kind"], r["id"], href)),
                 html.Td(r["site"]),
                 html.Td(r["status"]),
                 html.Td("—" if pd.isna(r["ts"]) else pd.Timestamp(r["ts"]).strftime("%H:%M:%S")),
@@ -385,6 +408,53 @@ def derived_list(state: FleetState) -> Component:
             line += f" · {format_age(float(frame['age_s'].iloc[0]))} old"
         items.append(html.Li(line))
     return html.Ul(items, className="replay-derived-list")
+
+
+def asset_panel(services: Services, asset: AssetRef, at: pd.Timestamp, href: Href) -> Component:
+    """The selected asset at ``at``: its name, state and readings then, the alerts pending or
+    firing for it then, and a link back to its page (marking ``at``)."""
+    kind = asset.kind.capitalize()
+    state = asset_state(services.store, services.fleet, asset, at, staleness_for("node"))
+    rules = read_rules(services.alert_rules).rules
+    alerts = asset_alerts(services.store, rules, asset, at - ALERT_LOOKBACK, at)
+    last = f" · last reading {state.ts:%H:%M:%S} UTC" if state.ts is not None else ""
+    readings = " · ".join(f"{r.field} {r.text}" for r in state.readings)
+    table = (
+        active_table(
+            alerts.current, rules, at.to_pydatetime(), href, ids.REPLAY_ASSET_ALERTS, series=False
+        )
+        if alerts.current
+        else html.P("No alert was pending or firing for it then.", className="replay-summary")
+    )
+    return html.Div(
+        [
+            html.H2(
+                f"{kind} {asset.id} at {at:%Y-%m-%d %H:%M:%S} UTC",
+                id=ids.REPLAY_ASSET_NAME,
+                className="panel-title",
+            ),
+            html.P(f"{state.status}{last}", className=f"replay-asset-state replay-{state.status}"),
+            html.P(readings, className="replay-summary"),
+            html.H2("Alerts for it then", className="panel-title"),
+            table,
+            dcc.Link(
+                f"Open the {asset.kind}'s page",
+                href=href(asset_path(asset, at)),
+                id=ids.REPLAY_ASSET_LINK,
+                className="replay-fork",
+            ),
+        ]
+    )
+
+
+def _site_of(fleet: Fleet, asset: AssetRef) -> str | None:
+    return asset.id if asset.kind == "site" else fleet.asset_site(asset.kind, asset.id)
+
+
+def _asset_link(kind: str, asset_id: str, href: Href | None) -> Component | str:
+    if href is None or kind not in ("node", "link"):
+        return asset_id
+    return dcc.Link(asset_id, href=href(asset_path(AssetRef(kind, asset_id))))
 
 
 def _message(text: str) -> Component:

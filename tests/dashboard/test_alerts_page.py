@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from dashboard.links import parse_time_query, query_value
 from tests.dashboard.serving import SCREENSHOTS, chromium_page, serving_store
 from twin.alerts.evaluate import evaluate
 from twin.alerts.rules import RuleSet, load_rules
@@ -66,15 +67,21 @@ def test_alerts_page_in_chromium(tmp_path: Path) -> None:
             # firing (critical) before pending (warning); since, value and replay link
             rows = page.locator("#alerts-active-table tbody tr")
             cells = [rows.nth(i).locator("td").all_inner_texts() for i in range(rows.count())]
-            assert [c[:4] for c in cells] == [
-                ["critical", "link_loss", "id=l1,site=nm-ulanqab", "firing"],
-                ["warning", "link_latency", "id=l2,site=gd-shaoguan", "pending"],
+            assert [c[:5] for c in cells] == [
+                ["critical", "link_loss", "link l1", "id=l1,site=nm-ulanqab", "firing"],
+                ["warning", "link_latency", "link l2", "id=l2,site=gd-shaoguan", "pending"],
             ]
             fired_at = LOSS_SINCE + rules.rule("link_loss").for_
-            assert cells[0][4] == f"{fired_at:%Y-%m-%d %H:%M} UTC" and cells[0][5] == "3"
-            assert cells[1][4] == f"{LATENCY_SINCE:%Y-%m-%d %H:%M} UTC" and cells[1][5] == "120"
-            href = rows.nth(0).locator("a").get_attribute("href")
-            assert href is not None and pd.Timestamp(href.split("?t=")[1]) == LOSS_SINCE
+            assert cells[0][5] == f"{fired_at:%Y-%m-%d %H:%M} UTC" and cells[0][6] == "3 %"
+            assert cells[1][5] == f"{LATENCY_SINCE:%Y-%m-%d %H:%M} UTC" and cells[1][6] == "120 ms"
+            # each alert's Replay link opens its own moment with its link selected
+            for row, since, link in ((0, LOSS_SINCE, "l1"), (1, LATENCY_SINCE, "l2")):
+                href = rows.nth(row).locator("a.alerts-replay").get_attribute("href") or ""
+                query = href.split("?", 1)[1]
+                assert parse_time_query(query) == since
+                assert query_value(query, "asset") == f"link:{link}"
+                asset = rows.nth(row).locator("a.alerts-asset").get_attribute("href") or ""
+                assert asset.startswith(f"/link/{link}?")
 
             kpis = page.locator(".alerts-kpis .kpi")
             assert kpis.filter(has_text="Firing").locator(".kpi-value").inner_text() == "1"
@@ -88,15 +95,23 @@ def test_alerts_page_in_chromium(tmp_path: Path) -> None:
             badge.click()
             page.wait_for_selector("#alerts-active-table tbody tr")
 
-            # every shipped rule, with the time of its last evaluation
+            # every shipped rule (no rule file is configured), with its last evaluation
+            caption = page.locator(".alerts-caption").inner_text()
+            assert caption.endswith("twin/data/alert_rules.toml")
             rule_rows = page.locator("#alerts-rules-table tbody tr")
             assert rule_rows.count() == len(rules.rules)
+            # the whole table shows: no row is cut off by its box
+            assert page.evaluate(
+                "() => { const box = document.querySelector('#alerts-rules-table').parentElement;"
+                " return box.scrollHeight <= box.clientHeight; }"
+            )
             loss = rule_rows.filter(has_text="link.loss_pct").locator("td").all_inner_texts()
             assert loss[5] == f"{NOW:%Y-%m-%d %H:%M} UTC" and loss[7] == "1"
 
             history = page.locator("#alerts-history-table tbody").inner_text()
             assert "pending → firing" in history and "normal → pending" in history
             assert "firing → resolved" in history  # l3 fired and recovered
+            assert "3 %" in history and "120 ms" in history
 
             # a bad matcher is refused with advice; a good one creates a silence
             page.fill("#alerts-matchers", "id=l1")
