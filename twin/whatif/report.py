@@ -92,11 +92,12 @@ def ioc_report(run: IocRun, seed: int) -> dict[str, Any]:
 
 def carbon_shift_report(run: CarbonRun | StoredCarbonRun, seed: int) -> dict[str, Any]:
     """``{"preset", "seed", "intensity_g_per_kwh": {site: [per hour]}, "price_cny_per_kwh":
-    {site: price}, "policies": {policy: {"jobs", "emissions_kg", "energy_kwh", "cost_cny",
-    "transfer_kwh", "mean_delay_h", "deadline_misses", "jobs_per_site",
-    "emissions_per_hour_kg", "placements": [{"site", "start_h", "hours"}]}}}``; units in
-    :class:`ShiftResult`. A plan on the store (:class:`StoredCarbonRun`) adds ``"at"``,
-    ``"start"``, ``"origin"``, ``"outlook_source": {site: "forecast" | "profile"}``,
+    {site: price}, "slots": {site: jobs at once}, "slack_h" [h], "policies": {policy:
+    {"jobs", "emissions_kg", "energy_kwh", "cost_cny", "transfer_kwh", "mean_delay_h",
+    "deadline_misses", "jobs_per_site", "emissions_per_hour_kg", "placements": [{"site",
+    "start_h", "hours"}]}}}``; units in :class:`ShiftResult`. A plan on the store
+    (:class:`StoredCarbonRun`) adds ``"at"``, ``"start"``, ``"origin"``,
+    ``"outlook_source": {site: "forecast" | "profile"}``,
     ``"realised_intensity_g_per_kwh": {site: [per hour]}`` and per policy ``"realised":
     {"emissions_kg", "planned_emissions_kg", "energy_share"} | null``. NaN is written as null."""
     stored = run if isinstance(run, StoredCarbonRun) else None
@@ -129,6 +130,8 @@ def carbon_shift_report(run: CarbonRun | StoredCarbonRun, seed: int) -> dict[str
             k: [_finite(x) for x in v] for k, v in stored.realised_intensity_g_per_kwh.items()
         }
     report["price_cny_per_kwh"] = {k: _finite(v) for k, v in plan.prices_cny_per_kwh.items()}
+    report["slots"] = dict(plan.slots)
+    report["slack_h"] = plan.slack_h
     report["policies"] = policies
     return report
 
