@@ -206,7 +206,7 @@ def entropy_heatmap_figure(matrix: pd.DataFrame) -> go.Figure:
         "yaxis",
         type="category",
         autorange="reversed",
-        title={"text": "Node" if named else f"Nodes ({len(matrix.index):,}; hover for a name)"},
+        title={"text": "Node" if named else f"{len(matrix.index):,} nodes"},
         tickfont={"size": 11, "color": TEXT},
         showticklabels=named,
     )

@@ -54,7 +54,9 @@ def _per_user_lines(fig: go.Figure, report: Mapping[str, Any], key: str) -> floa
             top = max(top, *x)
             fig.add_scatter(
                 x=x, y=[p["users"][user][key] for p in points], mode="lines",
-                name=f"{policy} · {display_name(names, user)}",
+                name=f"{policy} · {display_name(names, user, alias=False)}",
+                hovertemplate=f"{policy} · {display_name(names, user)}<br>"
+                "%{x:g} req/s offered: %{y:,.2f}<extra></extra>",
                 line={"color": policy_colour(policy), "dash": USER_DASH[k % 4], "width": 3},
             )  # fmt: skip
     return top
@@ -103,7 +105,7 @@ def max_latency_figure(
         fig.add_hline(
             y=bound, line={"color": MUTED, "dash": "dot"},
             annotation_text=f"{display_name(report.get('names', {}), user)} bound {bound:g} ms",
-            annotation_font_color=MUTED,
+            annotation_font_color=MUTED, annotation_position="bottom right",
         )  # fmt: skip
     return fig
 
@@ -126,7 +128,9 @@ def instance_load_figure(report: Mapping[str, Any], policy: str) -> go.Figure:
         fig.add_scatter(
             x=[p["offered_rps"] for p in points],
             y=[p["instances"][inst] for p in points],
-            mode="lines", name=display_name(report.get("names", {}), inst),
+            mode="lines", name=display_name(report.get("names", {}), inst, alias=False),
+            hovertemplate=f"{display_name(report.get('names', {}), inst)}<br>"
+            "%{x:g} req/s offered: %{y:,.1f} req/s served<extra></extra>",
             line={"color": site_colour(j), "width": 3},
         )  # fmt: skip
     fig.update_xaxes(title_text="offered per user [req/s]")

@@ -193,17 +193,7 @@ def _signed(value: float) -> str:
 
 def _table(top: pd.DataFrame) -> Component:
     header = html.Tr(
-        [
-            html.Th(h)
-            for h in (
-                "Node",
-                "Type",
-                "H, combined [bits]",
-                "|H − H*|, combined [bits]",
-                "Cause",
-                "H, combined, last 24 h",
-            )
-        ]
+        [html.Th(h) for h in ("Node", "Type", "H [bits]", "|H − H*| [bits]", "Cause", "H, 24 h")]
     )
     body = [
         html.Tr(
@@ -307,7 +297,8 @@ def layout(context: PageContext) -> Component:
                         className="panel",
                         children=[
                             html.H2(
-                                "Most out of balance (click to explain)", className="panel-title"
+                                "Most out of balance · H combined over c, l, s (click to explain)",
+                                className="panel-title",
                             ),
                             html.Div(
                                 id=ids.ENTROPY_TABLE,

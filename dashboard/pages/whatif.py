@@ -17,20 +17,24 @@ store and drawn by the pure builders of :mod:`dashboard.whatif_figures`:
 * ``carbon-shift`` — the intensity outlook, emissions per hour per plan, an emissions-versus-
   delay Pareto plot and jobs per site.
 
-**Fork from stored time** runs :func:`twin.whatif.fork.fork_from` on the dashboard's store
-under every node policy from the time in the "Stored time" field (filled from ``?at=`` in the
-URL, which the Replay page's fork link sets) and shows both sides in a table, beside H(R) and
-mean utilisation c hour by hour (what happened in a neutral colour, each policy in its own).
+Every result opens with one verdict per policy against the preset's baseline
+(:mod:`twin.whatif.verdicts`), each change marked better or worse.
+
+**Fork from stored time** reads what :func:`twin.whatif.fork.read_fork` needs from the
+dashboard's store in the server process (where the store's connection lives) at the time in
+the "Stored time" field (filled from ``?at=`` in the URL, which the Replay page's fork link
+sets), keeps it in the run cache, then simulates every node policy in a run process like
+**Run** (:func:`simulate_forks`): a progress bar counts the simulated horizon done, **Cancel
+fork** stops it. The table leads with the work done and the work lost to overload, then what
+it took, in total and per unit of work; beside it H(R) and mean utilisation c hour by hour.
 
 **Plan carbon shift from stored time** runs what ``cnetwin whatif carbon-shift --at`` runs
 (:func:`twin.whatif.carbon_fleet.run_carbon_shift_at` from the inventory's first demand hub,
 every shift policy, then :func:`twin.whatif.report.carbon_shift_report`) from the same field
-and draws the carbon-shift panels, the outlook's legend naming each site's source, and the
-planned against the realised emissions of each plan.
-
-Both are ordinary callbacks in the server process (a few seconds), since the store's
-connection stays there; the button is disabled while its run lasts and an error is written
-beside it.
+and draws the plans side by side (with why plans kept at a small origin wait), the
+carbon-shift panels, the outlook's legend naming each site's source, and the planned against
+the realised emissions of each plan. It is an ordinary callback in the server process (a
+second or so); its button is disabled while it lasts and an error is written beside it.
 """
 
 from __future__ import annotations
@@ -566,7 +570,10 @@ def panels(result: dict[str, Any]) -> list[Component]:
             ("Refused outside the latency bound, per user", wfig.refused_figure(report)),
             ("Cost per user", wfig.cost_figure(report)),
             *(
-                (f"Load per instance · {policy}", wfig.instance_load_figure(report, policy))
+                (
+                    f"Load per instance, by site · {policy}",
+                    wfig.instance_load_figure(report, policy),
+                )
                 for policy in report["policies"]
             ),
         ]

@@ -88,16 +88,17 @@ def service_routing() -> ServiceScenario:
 SERVICE_NAMES: Mapping[str, str] = {
     "u1": "Shanghai users",
     "u2": "Beijing users",
-    "s1": "video-analytics at Hangzhou",
-    "s2": "video-analytics at Zhangbei",
-    "s3": "video-analytics at Ulanqab",
-    "s4": "video-analytics at Qingyang",
-    "s5": "video-analytics at Beijing",
+    "s1": "Hangzhou",
+    "s2": "Zhangbei",
+    "s3": "Ulanqab",
+    "s4": "Qingyang",
+    "s5": "Beijing",
 }
-"""Planner-facing names of the ``service-routing`` preset's users and instances, after sites
-of the example fleet (``twin/data/example_fleet.toml``); the round trips stay the reference
-scenario's, so the names are illustrative. Reports keep the scenario's ids (u1, s1 …), and
-:func:`display_name` writes both."""
+"""Planner-facing names of the ``service-routing`` preset's users and of its video-analytics
+instances (by site), after sites of the example fleet (``twin/data/example_fleet.toml``); the
+round trips stay the reference scenario's, so the names are illustrative. Reports keep the
+scenario's ids (u1, s1 …): charts name the planner's in their legends and both on hover
+(:func:`display_name`)."""
 
 PRESET_TITLES: Mapping[str, str] = {
     "service-routing": "Video analytics at 5 sites: DNS, anycast or per-request",
@@ -107,9 +108,12 @@ PRESET_TITLES: Mapping[str, str] = {
 """What each preset is, for planners; the preset's name (the CLI's) goes beside it."""
 
 
-def display_name(names: Mapping[str, str], ident: str) -> str:
-    """``video-analytics at Hangzhou (s1)`` for an id ``names`` knows, else the id."""
-    return f"{names[ident]} ({ident})" if ident in names else ident
+def display_name(names: Mapping[str, str], ident: str, alias: bool = True) -> str:
+    """``Shanghai users (u1)`` for an id ``names`` knows (``Shanghai users`` without
+    ``alias``), else the id."""
+    if ident not in names:
+        return ident
+    return f"{names[ident]} ({ident})" if alias else names[ident]
 
 
 IOC_FLEET_FILE = "ioc16_fleet.toml"
