@@ -32,7 +32,8 @@ def run_json(*args: str) -> Any:
 
 def test_service_routing_json_has_the_documented_shape() -> None:
     report = run_json("service-routing", "--rates", "1:120:17")
-    assert list(report) == ["policies"]
+    assert list(report) == ["policies", "names"]
+    assert report["names"]["u1"] == "Shanghai users"  # the preset's planner names
     assert list(report["policies"]) == ["dns", "anycast", "url-path"]
     for points in report["policies"].values():
         assert [p["offered_rps"] for p in points] == [1, 18, 35, 52, 69, 86, 103, 120]
