@@ -7,10 +7,11 @@ state, and one at a time through ``choose`` as the simulator calls it; then the 
 ``ioc-16-nodes`` preset (both policies, 9 rounds of 1,000 requests) and of the
 ``service-routing`` sweep (both policies, 1 to 120 req/s); then a fork from a stored time:
 36 h of the example fleet's simulated history in a DuckDB file (one reading every 2 min),
-forked at hour 28 over a 6 h horizon under each node policy.
+forked at hour 28 over a 6 h horizon under each node policy; with ``--fork-nodes N`` also a
+fork over a synthetic fleet of N nodes (the store read, then each policy's simulation).
 
-Run: ``python bench/whatif.py [--nodes 1000 --decisions 200000 --batch 1000]``. Not part of
-the test run.
+Run: ``python bench/whatif.py [--nodes 1000 --decisions 200000 --batch 1000]
+[--fork-nodes 1000 --fork-sites 100]``. Not part of the test run.
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from collectors.simulate import FleetSimulator
-from twin.inventory import example_fleet
+from twin.inventory import example_fleet, synthetic_fleet
 from twin.store.duckdb import DuckDBStore
-from twin.whatif.fork import fork_from
+from twin.whatif.fork import fork_from, read_fork, simulate_fork
 from twin.whatif.policies import NODE_POLICIES, EntropyBalanced, FleetState, make_policy
 from twin.whatif.presets import SERVICE_RATES, run_ioc, service_routing
 from twin.whatif.routing import ROUTING_POLICIES, sweep
@@ -95,15 +96,48 @@ def bench_fork() -> None:
         store.close()
 
 
+def bench_fork_fleet(nodes: int, sites: int) -> None:
+    """A fork over a synthetic fleet of ``nodes`` nodes at ``sites`` sites: 32 h stored every
+    10 min, forked at hour 26 over 6 h; the store's read once, then each policy's simulation
+    (wall and CPU seconds: the CPU figure is steadier on a shared machine)."""
+    fleet = synthetic_fleet(nodes, sites, seed=0)
+    start = datetime(2024, 6, 21, tzinfo=UTC)
+    sim = FleetSimulator(fleet, seed=5, interval_s=600.0, start=start)
+    with tempfile.TemporaryDirectory() as tmp:
+        store = DuckDBStore(Path(tmp) / "fork.duckdb")
+        store.write(sim.backfill_readings(start, start + timedelta(hours=32)))
+        began, cpu_began = time.perf_counter(), time.process_time()
+        inputs = read_fork(store, fleet, start + timedelta(hours=26), timedelta(hours=6))
+        print(
+            f"fork, {nodes} nodes at {sites} sites: store read in "
+            f"{time.perf_counter() - began:.1f} s wall, {time.process_time() - cpu_began:.1f} s CPU"
+        )
+        for name in NODE_POLICIES:
+            began, cpu_began = time.perf_counter(), time.process_time()
+            report = simulate_fork(inputs, make_policy(name), 0)
+            print(
+                f"fork, {nodes} nodes, 6 h, {name}: {report.tasks:,} tasks in "
+                f"{time.perf_counter() - began:.1f} s wall, "
+                f"{time.process_time() - cpu_began:.1f} s CPU"
+            )
+        store.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--nodes", type=int, default=1000)
     parser.add_argument("--decisions", type=int, default=200_000)
     parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument(
+        "--fork-nodes", type=int, default=0, help="also fork a synthetic fleet this large"
+    )
+    parser.add_argument("--fork-sites", type=int, default=100)
     args = parser.parse_args()
     bench_matching(args.nodes, args.decisions, args.batch)
     bench_presets()
     bench_fork()
+    if args.fork_nodes:
+        bench_fork_fleet(args.fork_nodes, args.fork_sites)
 
 
 if __name__ == "__main__":

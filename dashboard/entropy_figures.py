@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from dashboard.figures import (
     MUTED,
@@ -24,7 +25,7 @@ from dashboard.figures import (
     load_colour,
     utc_strings,
 )
-from twin.entropy import INTERVALS, MAX_BITS, STATE_TYPES
+from twin.entropy import INTERVALS, MAX_BITS, NETWORK_BINS, STATE_TYPES
 
 ENTROPY_COLORSCALE: list[list[float | str]] = [
     [0.0, "#1f3b73"],
@@ -75,10 +76,24 @@ def _axis(layout: dict[str, Any], name: str, **changes: Any) -> dict[str, Any]:
     return {**layout[name], **changes}
 
 
+H_R_COLOUR = "#e8edf5"
+NODE_H_COLOUR = "#15aabf"
+BAND_COLOUR = "#51cf66"
+
+
 def network_entropy_figure(
-    fleet: pd.DataFrame, mean_node_bits: pd.Series, balance_bits: float, threshold_bits: float
+    fleet: pd.DataFrame,
+    mean_node_bits: pd.Series,
+    balance_bits: float,
+    threshold_bits: float,
+    bins: int = NETWORK_BINS,
 ) -> go.Figure:
-    """H(R) over time with the mean node entropy and the balance band H* ± threshold.
+    """Two panels over one time axis, since H(R) and a node's H are different quantities:
+
+    * top: the fleet's H(R) [bits] (how spread the node entropies are over ``bins`` bins),
+      on its own scale up to its maximum log2(bins) [bits], drawn as a reference;
+    * bottom: the mean combined node entropy H [bits] with the balance band H* ± threshold,
+      where node entropies are drawn.
 
     fleet : ``fleet_entropy`` rows: ``ts`` (UTC), ``network_entropy_bits`` [bits].
     mean_node_bits : mean combined node entropy [bits] indexed by time (UTC).
@@ -86,26 +101,41 @@ def network_entropy_figure(
     if fleet.empty or "network_entropy_bits" not in fleet:
         return empty_figure("No entropy computed in this time range")
     times = utc_strings(fleet["ts"])
-    fig = go.Figure()
     low, high = max(balance_bits - threshold_bits, 0.0), balance_bits + threshold_bits
-    fig.add_hrect(
-        y0=low,
-        y1=high,
-        fillcolor="#51cf66",
-        opacity=0.12,
-        line_width=0,
-        layer="below",
+    fig = make_subplots(
+        rows=2,
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.2,
+        subplot_titles=(
+            f"H(R), fleet: how node H spreads over {bins} bins [bits]",
+            f"mean node H, combined [bits] · band: node target H* {balance_bits:.2f} ± "
+            f"{threshold_bits:g} bits",
+        ),
     )
-    fig.add_hline(y=balance_bits, line={"color": "#51cf66", "dash": "dash", "width": 2})
+    fig.update_annotations(font={"size": 13, "color": MUTED}, x=0, xanchor="left")
+    network = fleet["network_entropy_bits"].astype(float)
+    top_bits = math.log2(bins)
     fig.add_trace(
         go.Scatter(
             x=times,
-            y=fleet["network_entropy_bits"].astype(float),
+            y=network,
             mode="lines+markers",
-            name="H(R) network",
-            line={"width": 3, "color": "#e8edf5"},
-            hovertemplate="H(R) %{y:.2f} bits<extra></extra>",
-        )
+            name="H(R), fleet",
+            line={"width": 3, "color": H_R_COLOUR},
+            hovertemplate="H(R), fleet %{y:.2f} bits<extra></extra>",
+        ),
+        row=1,
+        col=1,
+    )
+    fig.add_hline(
+        y=top_bits,
+        line={"color": MUTED, "dash": "dot", "width": 1.5},
+        annotation_text=f"max log2 {bins} = {top_bits:g} bits: spread evenly",
+        annotation_position="bottom right",
+        annotation_font={"size": 12, "color": MUTED},
+        row=1,
+        col=1,
     )
     mean = mean_node_bits.reindex(pd.to_datetime(fleet["ts"], utc=True))
     fig.add_trace(
@@ -113,34 +143,45 @@ def network_entropy_figure(
             x=times,
             y=mean.to_numpy(dtype=float),
             mode="lines",
-            name="mean node H",
-            line={"width": 2.5, "color": "#15aabf"},
-            hovertemplate="mean node H %{y:.2f} bits<extra></extra>",
-        )
+            name="mean node H, combined",
+            line={"width": 2.5, "color": NODE_H_COLOUR},
+            hovertemplate="mean node H, combined %{y:.2f} bits<extra></extra>",
+        ),
+        row=2,
+        col=1,
     )
-    fig.add_trace(
-        go.Scatter(
-            x=[None],
-            y=[None],
-            mode="lines",
-            name=f"H* {balance_bits:.2f} ± {threshold_bits:g} bits",
-            line={"width": 8, "color": "rgba(81,207,102,0.35)"},
-        )
+    # after the panel's first trace: plotly leaves shapes out of subplots still empty
+    fig.add_hrect(
+        y0=low, y1=high, fillcolor=BAND_COLOUR, opacity=0.12, line_width=0, layer="below",
+        row=2, col=1,
+    )  # fmt: skip
+    fig.add_hline(
+        y=balance_bits, line={"color": BAND_COLOUR, "dash": "dash", "width": 2}, row=2, col=1
     )
     layout = base_layout(
-        margin={"l": 70, "r": 20, "t": 10, "b": 50},
-        hovermode="x unified",
-        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0, "font": {"size": 13}},
+        margin={"l": 70, "r": 20, "t": 30, "b": 50}, hovermode="x unified", showlegend=False
     )
-    layout["xaxis"] = _axis(layout, "xaxis", type="date", title={"text": "Time [UTC]"})
-    top = max(float(fleet["network_entropy_bits"].max()), high, MAX_BITS) * 1.05
-    layout["yaxis"] = _axis(layout, "yaxis", title={"text": "Entropy [bits]"}, range=[0, top])
+    axis = layout.pop("xaxis")
+    yaxis = layout.pop("yaxis")
     fig.update_layout(**layout)
+    fig.update_xaxes(**axis, type="date")
+    fig.update_xaxes(title_text="Time [UTC]", row=2, col=1)
+    fig.update_yaxes(**yaxis)
+    top = max(float(network.max()), top_bits) * 1.1
+    fig.update_yaxes(title_text="H(R) [bits]", range=[0, top], row=1, col=1)
+    node_top = max(float(np.nanmax(mean.to_numpy(dtype=float), initial=0.0)), high, 1.0) * 1.1
+    fig.update_yaxes(title_text="node H [bits]", range=[0, node_top], row=2, col=1)
     return fig
 
 
+MAX_NAMED_ROWS = 60
+"""Heatmap rows up to which every node is named on the axis; beyond, names would overlap and
+only the hover names them."""
+
+
 def entropy_heatmap_figure(matrix: pd.DataFrame) -> go.Figure:
-    """Node × hour combined entropy [bits]; rows are nodes (index), columns times (UTC)."""
+    """Node × hour combined entropy [bits]; rows are nodes (index), columns times (UTC). Up to
+    MAX_NAMED_ROWS nodes each row is named on the axis, beyond only on hover."""
     if matrix.empty or matrix.isna().all(axis=None):
         return empty_figure("No node entropy in this time range")
     z = [[None if not math.isfinite(v) else float(v) for v in row] for row in matrix.to_numpy()]
@@ -153,19 +194,21 @@ def entropy_heatmap_figure(matrix: pd.DataFrame) -> go.Figure:
             zmax=MAX_BITS,
             colorscale=ENTROPY_COLORSCALE,
             hoverongaps=False,
-            hovertemplate="%{y}<br>%{x} UTC<br>H %{z:.2f} bits<extra></extra>",
-            colorbar={"title": {"text": "Entropy [bits]", "side": "right"}, "thickness": 14},
+            hovertemplate="%{y}<br>%{x} UTC<br>H, combined %{z:.2f} bits<extra></extra>",
+            colorbar={"title": {"text": "H, combined [bits]", "side": "right"}, "thickness": 14},
         )
     )
-    layout = base_layout(margin={"l": 150, "r": 20, "t": 10, "b": 50})
+    named = len(matrix.index) <= MAX_NAMED_ROWS
+    layout = base_layout(margin={"l": 150 if named else 70, "r": 20, "t": 10, "b": 50})
     layout["xaxis"] = _axis(layout, "xaxis", type="date", title={"text": "Time [UTC]"})
     layout["yaxis"] = _axis(
         layout,
         "yaxis",
         type="category",
         autorange="reversed",
-        title={"text": "Node"},
+        title={"text": "Node" if named else f"{len(matrix.index):,} nodes"},
         tickfont={"size": 11, "color": TEXT},
+        showticklabels=named,
     )
     fig.update_layout(**layout)
     return fig
@@ -212,7 +255,8 @@ def state_scatter_figure(nodes: pd.DataFrame, colour_by: str = "entropy") -> go.
         return empty_figure("No node state in the last hour")
     hover = (
         "<b>%{customdata[0]}</b><br>compute %{x:.0f} %<br>network %{y:.0f} %"
-        "<br>storage %{z:.0f} %<br>H %{customdata[1]} bits · type %{customdata[2]}<extra></extra>"
+        "<br>storage %{z:.0f} %<br>H, combined %{customdata[1]} bits · type %{customdata[2]}"
+        "<extra></extra>"
     )
     custom = np.column_stack(
         [
@@ -240,7 +284,7 @@ def state_scatter_figure(nodes: pd.DataFrame, colour_by: str = "entropy") -> go.
             cmax=MAX_BITS,
             colorscale=ENTROPY_COLORSCALE,
             showscale=True,
-            colorbar={"title": {"text": "Entropy [bits]", "side": "right"}, "thickness": 14},
+            colorbar={"title": {"text": "H, combined [bits]", "side": "right"}, "thickness": 14},
         )
         fig.add_trace(trace)
     axis = {

@@ -66,6 +66,7 @@ ENTROPY_HEATMAP = "entropy-heatmap"
 ENTROPY_TABLE = "entropy-table"
 ENTROPY_DIMENSION = "entropy-dimension"
 ENTROPY_EXPLAIN_TITLE = "entropy-explain-title"
+ENTROPY_COMBINED = "entropy-combined"
 ENTROPY_SUM = "entropy-sum"
 ENTROPY_HOURS = "entropy-hours"
 ENTROPY_INTERVALS = "entropy-intervals"
@@ -96,6 +97,12 @@ WHATIF_HORIZON = "whatif-horizon"
 WHATIF_FORK = "whatif-fork"
 WHATIF_FORK_RESULT = "whatif-fork-result"
 WHATIF_FORK_STATUS = "whatif-fork-status"
+WHATIF_FORK_READY = "whatif-fork-ready"
+WHATIF_FORK_CANCEL = "whatif-fork-cancel"
+WHATIF_FORK_PROGRESS = "whatif-fork-progress"
+WHATIF_FORK_RUNNING = "whatif-fork-running"
+WHATIF_FORK_REFUSAL = "whatif-fork-refusal"
+WHATIF_VERDICTS = "whatif-verdicts"
 WHATIF_CARBON_AT = "whatif-carbon-at"
 WHATIF_CARBON_AT_RESULT = "whatif-carbon-at-result"
 WHATIF_CARBON_AT_STATUS = "whatif-carbon-at-status"
@@ -185,6 +192,8 @@ OPERATOR_TRIGGERS = (
     WHATIF_RUN,
     WHATIF_CANCEL,
     WHATIF_FORK,
+    WHATIF_FORK_READY,
+    WHATIF_FORK_CANCEL,
     WHATIF_CARBON_AT,
 )
 """Components whose callbacks change state or start work: only operators may trigger them

@@ -12,6 +12,7 @@ from typing import Any
 import plotly.graph_objects as go
 
 from dashboard.figures import MUTED, base_layout, empty_figure, site_colour
+from twin.whatif.presets import display_name
 
 POLICY_COLOURS: Mapping[str, str] = {
     "dns": "#fab005",
@@ -45,6 +46,7 @@ def _per_user_lines(fig: go.Figure, report: Mapping[str, Any], key: str) -> floa
     """One line per policy and user of ``users[user][key]`` against the offered rate [req/s]
     (colour: policy, dash: user); returns the highest offered rate [req/s]."""
     top = 0.0
+    names = report.get("names", {})
     for policy, points in report["policies"].items():
         users = list(points[0]["users"]) if points else []
         for k, user in enumerate(users):
@@ -52,7 +54,9 @@ def _per_user_lines(fig: go.Figure, report: Mapping[str, Any], key: str) -> floa
             top = max(top, *x)
             fig.add_scatter(
                 x=x, y=[p["users"][user][key] for p in points], mode="lines",
-                name=f"{policy} · {user}",
+                name=f"{policy} · {display_name(names, user, alias=False)}",
+                hovertemplate=f"{policy} · {display_name(names, user)}<br>"
+                "%{x:g} req/s offered: %{y:,.2f}<extra></extra>",
                 line={"color": policy_colour(policy), "dash": USER_DASH[k % 4], "width": 3},
             )  # fmt: skip
     return top
@@ -100,7 +104,8 @@ def max_latency_figure(
     for user, bound in (bounds_ms or {}).items():
         fig.add_hline(
             y=bound, line={"color": MUTED, "dash": "dot"},
-            annotation_text=f"{user} bound {bound:g} ms", annotation_font_color=MUTED,
+            annotation_text=f"{display_name(report.get('names', {}), user)} bound {bound:g} ms",
+            annotation_font_color=MUTED, annotation_position="bottom right",
         )  # fmt: skip
     return fig
 
@@ -123,7 +128,10 @@ def instance_load_figure(report: Mapping[str, Any], policy: str) -> go.Figure:
         fig.add_scatter(
             x=[p["offered_rps"] for p in points],
             y=[p["instances"][inst] for p in points],
-            mode="lines", name=inst, line={"color": site_colour(j), "width": 3},
+            mode="lines", name=display_name(report.get("names", {}), inst, alias=False),
+            hovertemplate=f"{display_name(report.get('names', {}), inst)}<br>"
+            "%{x:g} req/s offered: %{y:,.1f} req/s served<extra></extra>",
+            line={"color": site_colour(j), "width": 3},
         )  # fmt: skip
     fig.update_xaxes(title_text="offered per user [req/s]")
     fig.update_yaxes(title_text="served by instance [req/s]")
@@ -208,28 +216,23 @@ def pareto_figure(
     points: Mapping[str, Sequence[tuple[float, float, str]]],
     x_title: str,
     log_x: bool = False,
-    labels: bool = True,
 ) -> go.Figure:
     """Emissions [kgCO2] against a cost on x (``x_title`` names it with its unit), one marker
-    per (x, emissions, label) and one colour per policy; lower-left is better. ``labels``
-    writes each label by its marker (else only on hover); ``log_x`` makes x logarithmic."""
+    per (x, emissions, label) and one colour per policy; lower-left is better. Labels show on
+    hover only: markers of different policies can sit on one spot, and printed labels would
+    run into each other. ``log_x`` makes x logarithmic."""
     if not any(points.values()):
         return empty_figure("nothing to compare")
     fig = go.Figure(layout=base_layout(legend=_legend_top(), margin={"t": 40}))
     for policy, rows in points.items():
         fig.add_scatter(
             x=[r[0] for r in rows], y=[r[1] for r in rows], text=[r[2] for r in rows],
-            mode="markers+text" if labels else "markers", textposition="top center",
-            name=policy, hovertemplate="%{text}<br>%{x:,.0f} · %{y:,.1f} kgCO2<extra></extra>",
-            marker={"color": policy_colour(policy), "size": 12},
-            textfont={"color": MUTED, "size": 11}, cliponaxis=False,
+            mode="markers", name=policy,
+            hovertemplate=f"{policy} · %{{text}}<br>%{{x:,.1f}} · %{{y:,.1f}} kgCO2<extra></extra>",
+            marker={"color": policy_colour(policy), "size": 12}, cliponaxis=False,
         )  # fmt: skip
     fig.update_xaxes(title_text=x_title, type="log" if log_x else "linear")
     fig.update_yaxes(title_text="emissions [kgCO2]")
-    if labels and not log_x:  # room for the labels beside the outermost markers
-        xs = [r[0] for rows in points.values() for r in rows]
-        pad = 0.12 * (max(xs) - min(xs) or abs(max(xs)) or 1.0)
-        fig.update_xaxes(range=[min(xs) - pad, max(xs) + pad])
     return fig
 
 
@@ -365,6 +368,7 @@ def planned_realised_figure(report: Mapping[str, Any]) -> go.Figure:
                 f"{policy} · %{{customdata}}<br>%{{y:,.0f}} kgCO2<br>{share}<extra></extra>"
             ),
         )
+    fig.update_layout(uniformtext={"minsize": 10, "mode": "hide"})
     fig.update_xaxes(title_text="policy", tickangle=0, tickfont={"size": 11})
     fig.update_yaxes(title_text="emissions of the same energy [kgCO2]")
     return fig

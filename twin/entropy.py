@@ -1,4 +1,4 @@
-"""Resource-state entropy (DOMAIN §3): node state entropy, state types, network entropy, drift.
+"""Resource-state entropy (docs/entropy.md): node state entropy, state types, H(R), drift.
 
 Pure, vectorised functions over numpy/pandas; no store, no clock. The rules, with their defaults:
 

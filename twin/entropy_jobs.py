@@ -394,22 +394,35 @@ def explain_node(
     dimension (c, l or s) at the whole hour ``at``."""
     if dimension not in DIMENSIONS:
         raise ValueError(f"dimension must be one of {DIMENSIONS}, not {dimension!r}")
+    return explain_node_dimensions(store, node, at, params)[dimension]
+
+
+def explain_node_dimensions(
+    store: TelemetryStore,
+    node: str,
+    at: datetime | pd.Timestamp,
+    params: EntropyParams | None = None,
+) -> dict[str, NodeExplanation]:
+    """:func:`explain_node` for every dimension (c, l, s) from one read of the store."""
     p = params or EntropyParams()
     end = _hour(at)
     hours = window_starts(end - pd.Timedelta(p.window), end, HOUR)
-    state = hourly_state(store, hours[0], end, nodes=[node])
-    values = state.set_index("ts")[dimension].reindex(hours).astype(float)
-    probs = interval_probabilities(values, p.edges)
-    return NodeExplanation(
-        node=node,
-        dimension=dimension,
-        at=end,
-        hours=values,
-        probabilities=probs,
-        terms=entropy_terms(probs),
-        entropy_bits=state_entropy(values, p.edges),
-        edges=tuple(p.edges),
-    )
+    state = hourly_state(store, hours[0], end, nodes=[node]).set_index("ts")
+    out = {}
+    for dimension in DIMENSIONS:
+        values = state[dimension].reindex(hours).astype(float)
+        probs = interval_probabilities(values, p.edges)
+        out[dimension] = NodeExplanation(
+            node=node,
+            dimension=dimension,
+            at=end,
+            hours=values,
+            probabilities=probs,
+            terms=entropy_terms(probs),
+            entropy_bits=state_entropy(values, p.edges),
+            edges=tuple(p.edges),
+        )
+    return out
 
 
 def _hour(value: datetime | pd.Timestamp) -> pd.Timestamp:

@@ -1,6 +1,6 @@
 """Task model: Poisson arrivals, truncated-Normal service times, slot occupancy per node.
 
-Each node runs one **state type** (DOMAIN §3), which is one task type offered at a load that
+Each node runs one **state type** (docs/entropy.md), which is one task type offered at a load that
 follows the local clock. The defaults are calibrated so that a node's hourly compute
 utilisation (occupancy × engine activity × the simulator's intensity, 0.92-0.97) lands in the
 intervals of the source paper's Table 1 row of its type (:data:`twin.entropy.TABLE_1`):
@@ -131,7 +131,7 @@ def _levels(base: float, *spans: tuple[range, float]) -> tuple[float, ...]:
 
 
 def default_state_types() -> dict[str, StateType]:
-    """The four state types of DOMAIN §3 with the parameters of the module docstring."""
+    """The four state types of docs/entropy.md with the parameters of the module docstring."""
     inference = TaskType("ai_inference", mean_s=60.0, std_s=30.0, min_s=1.0)
     training = TaskType("ai_training", mean_s=6 * 3600.0, std_s=2 * 3600.0, min_s=600.0)
     rendering = TaskType("rendering", mean_s=300.0, std_s=150.0, min_s=30.0)

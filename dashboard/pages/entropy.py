@@ -43,8 +43,10 @@ from dashboard.links import asset_path
 from twin.assets import AssetRef
 from twin.entropy import (
     DRIFT_THRESHOLD,
+    NETWORK_BINS,
     TREND_HOURS,
     balance_cause,
+    combined_entropy,
     entropy_sum_text,
     entropy_trend,
 )
@@ -52,7 +54,7 @@ from twin.entropy_jobs import (
     HOUR,
     WINDOW,
     EntropyParams,
-    explain_node,
+    explain_node_dimensions,
     hourly_state,
     latest_entropy_time,
     read_fleet_entropy,
@@ -175,9 +177,15 @@ def _kpis(view: EntropyView, balance_bits: float) -> list[Component]:
             "Network entropy H(R)",
             _num(value("network_entropy_bits")),
             "bits",
-            f"trend {_signed(trend)} bits/h over {TREND_HOURS} h",
+            f"fleet spread of node H, at most {math.log2(NETWORK_BINS):g} bits · trend "
+            f"{_signed(trend)} bits/h over {TREND_HOURS} h",
         ),
-        _card("Balance entropy H*", _num(balance_bits), "bits", "Table 1, type B"),
+        _card(
+            "Balance entropy H*",
+            _num(balance_bits),
+            "bits",
+            "one node's target H, combined (Table 1, type B)",
+        ),
         _card(
             "Out of balance",
             _pct(value("out_of_balance_share")),
@@ -205,10 +213,7 @@ def _signed(value: float) -> str:
 
 def _table(top: pd.DataFrame) -> Component:
     header = html.Tr(
-        [
-            html.Th(h)
-            for h in ("Node", "Type", "H [bits]", "|H − H*| [bits]", "Cause", "H, last 24 h")
-        ]
+        [html.Th(h) for h in ("Node", "Type", "H [bits]", "|H − H*| [bits]", "Cause", "H, 24 h")]
     )
     body = [
         html.Tr(
@@ -305,7 +310,7 @@ def layout(context: PageContext) -> Component:
                 className="entropy-grid",
                 children=[
                     _panel(
-                        "Network entropy H(R) and the balance band",
+                        "Fleet H(R) and mean node H, combined, each on its own scale",
                         ids.ENTROPY_NETWORK,
                         figs["network"],
                     ),
@@ -326,7 +331,7 @@ def layout(context: PageContext) -> Component:
                         ),
                     ),
                     _panel(
-                        "Node entropy, combined (click a row)",
+                        "Node entropy H, combined [bits] (click a row)",
                         ids.ENTROPY_HEATMAP,
                         figs["heatmap"],
                     ),
@@ -334,7 +339,8 @@ def layout(context: PageContext) -> Component:
                         className="panel",
                         children=[
                             html.H2(
-                                "Most out of balance (click to explain)", className="panel-title"
+                                "Most out of balance · H combined over c, l, s (click to explain)",
+                                className="panel-title",
                             ),
                             html.Div(
                                 id=ids.ENTROPY_TABLE,
@@ -387,6 +393,7 @@ def _explain_panel() -> Component:
                     ),
                 ],
             ),
+            html.Div(id=ids.ENTROPY_COMBINED, className="entropy-combined"),
             html.Div(id=ids.ENTROPY_SUM, className="entropy-sum"),
             html.Div(
                 className="entropy-explain-graphs",
@@ -401,22 +408,37 @@ def _explain_panel() -> Component:
 
 def explanation(
     services: Services, node: str | None, at: pd.Timestamp | None, dimension: str
-) -> tuple[str, str, Any, Any]:
+) -> tuple[str, str, Any, Any, str]:
     """Title, written-out sum, hourly bars and interval bars that explain ``node``'s entropy
-    in ``dimension`` (c, l or s) as of ``at``."""
+    in ``dimension`` (c, l or s) as of ``at``, and how that dimension's H makes the combined
+    H the table lists (the weighted mean of the three dimensions)."""
     if node is None or at is None:
         blank = empty_figure("Click a node to see why its entropy is what it is")
-        return "Explain a node", "", blank, blank
+        return "Explain a node", "", blank, blank, ""
     params = EntropyParams()
-    why = explain_node(services.store, node, at, dimension, params)
+    every = explain_node_dimensions(services.store, node, at, params)
+    why = every[dimension]
     label = DIMENSION_LABELS[dimension]
-    value = "—" if not math.isfinite(why.entropy_bits) else f"{why.entropy_bits:.2f}"
-    title = f"Why H = {value} bits · {node} · {label.lower()}"
+    title = f"Why H, {label.lower()} = {_num(why.entropy_bits)} bits · {node}"
     return (
         title,
         entropy_sum_text(why.probabilities),
         efig.hours_figure(why.hours, why.edges, label),
         efig.intervals_figure(why.probabilities, why.terms, why.edges),
+        combined_text({d: e.entropy_bits for d, e in every.items()}),
+    )
+
+
+def combined_text(bits: dict[str, float]) -> str:
+    """How the table's H (combined) comes from the three dimensions' H [bits]: ``H, combined
+    = mean of compute c 0.92, network l 0.47, storage s 0.00 = 0.46 bits`` (a dimension
+    without values is left out, as :func:`twin.entropy.combined_entropy` does)."""
+    frame = pd.DataFrame([bits])
+    combined = float(combined_entropy(frame).iloc[0])
+    parts = ", ".join(f"{DIMENSION_LABELS[d].lower()} {_num(v)}" for d, v in bits.items())
+    return (
+        f"The table's H is the combined one: mean of {parts} = {_num(combined)} bits. "
+        "Below: the dimension chosen on the right."
     )
 
 
@@ -487,6 +509,7 @@ def register_callbacks(app: Dash, services: Services) -> None:
         Output(ids.ENTROPY_SUM, "children"),
         Output(ids.ENTROPY_HOURS, "figure"),
         Output(ids.ENTROPY_INTERVALS, "figure"),
+        Output(ids.ENTROPY_COMBINED, "children"),
         Input(ids.ENTROPY_SELECTED, "data"),
         Input(ids.ENTROPY_DIMENSION, "value"),
         Input(ids.ENTROPY_STATE, "data"),

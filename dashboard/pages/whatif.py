@@ -26,20 +26,24 @@ The form's *DNS TTL [s]* goes to service routing's DNS scheme, *Load advertised 
 the service-routing, LLM and fork runs (0: live load), *Storage dispatch* to both carbon-shift
 runs.
 
-**Fork from stored time** runs :func:`twin.whatif.fork.fork_from` on the dashboard's store
-under every node policy from the time in the "Stored time" field (filled from ``?at=`` in the
-URL, which the Replay page's fork link sets) and shows both sides in a table, beside H(R) and
-mean utilisation c hour by hour (what happened in a neutral colour, each policy in its own).
+Every result opens with one verdict per policy against the preset's baseline
+(:mod:`twin.whatif.verdicts`), each change marked better or worse.
+
+**Fork from stored time** reads what :func:`twin.whatif.fork.read_fork` needs from the
+dashboard's store in the server process (where the store's connection lives) at the time in
+the "Stored time" field (filled from ``?at=`` in the URL, which the Replay page's fork link
+sets), keeps it in the run cache, then simulates every node policy in a run process like
+**Run** (:func:`simulate_forks`): a progress bar counts the simulated horizon done, **Cancel
+fork** stops it. The table leads with the work done and the work lost to overload, then what
+it took, in total and per unit of work; beside it H(R) and mean utilisation c hour by hour.
 
 **Plan carbon shift from stored time** runs what ``cnetwin whatif carbon-shift --at`` runs
 (:func:`twin.whatif.carbon_fleet.run_carbon_shift_at` from the inventory's first demand hub,
 every shift policy, then :func:`twin.whatif.report.carbon_shift_report`) from the same field
-and draws the carbon-shift panels, the outlook's legend naming each site's source, and the
-planned against the realised emissions of each plan.
-
-Both are ordinary callbacks in the server process (a few seconds), since the store's
-connection stays there; the button is disabled while its run lasts and an error is written
-beside it.
+and draws the plans side by side (with why plans kept at a small origin wait), the
+carbon-shift panels, the outlook's legend naming each site's source, and the planned against
+the realised emissions of each plan. It is an ordinary callback in the server process (a
+second or so); its button is disabled while it lasts and an error is written beside it.
 """
 
 from __future__ import annotations
@@ -48,7 +52,7 @@ import atexit
 import logging
 import tempfile
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
@@ -68,9 +72,17 @@ from dashboard.whatif_runs import RunManager
 from twin.errors import CnetwinError, ConfigError
 from twin.whatif.carbon_shift import SHIFT_POLICIES
 from twin.whatif.policies import NODE_POLICIES
-from twin.whatif.presets import IOC_POLICIES, PRESETS
+from twin.whatif.presets import IOC_POLICIES, PRESET_TITLES, PRESETS, SERVICE_NAMES
 from twin.whatif.routing import ROUTING_POLICIES
 from twin.whatif.storage import DISPATCH_POLICIES
+from twin.whatif.verdicts import (
+    SAME_ON_EVERY,
+    Change,
+    carbon_delay_note,
+    legend,
+    per_work,
+    verdicts,
+)
 
 if TYPE_CHECKING:
     from dashboard.app import PageContext, Services
@@ -80,11 +92,12 @@ log = logging.getLogger(__name__)
 PATH = "/whatif"
 
 
-PRESET_LABELS = {
-    "service-routing": "Service routing · DNS, anycast and URL-PATH (§4)",
-    "ioc-16-nodes": "LLM inference on 16 nodes · TTFT (§3)",
-    "carbon-shift": "Carbon-aware training shift (§5)",
+PRESET_ALIASES = {
+    "service-routing": "the reference scenario: service /yolo, instances s1…s5, users u1 and u2",
+    "ioc-16-nodes": "the reference experiment of LLM inference on 16 heterogeneous nodes",
+    "carbon-shift": "deferrable training jobs shifted in time and place",
 }
+"""What each preset is called in docs/whatif.md, shown as the option's tooltip."""
 PRESET_POLICIES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # preset: (policies offered, policies ticked at first)
     "service-routing": (ROUTING_POLICIES, ROUTING_POLICIES),
@@ -126,7 +139,14 @@ def layout(context: PageContext) -> Component:
                         "Scenario",
                         dcc.Dropdown(
                             id=ids.WHATIF_PRESET,
-                            options=[{"label": PRESET_LABELS[p], "value": p} for p in PRESETS],
+                            options=[
+                                {
+                                    "label": f"{PRESET_TITLES[p]} ({p})",
+                                    "value": p,
+                                    "title": f"{p}: {PRESET_ALIASES[p]} (docs/whatif.md)",
+                                }
+                                for p in PRESETS
+                            ],
                             value=PRESETS[0],
                             clearable=False,
                             className="whatif-preset",
@@ -184,7 +204,21 @@ def layout(context: PageContext) -> Component:
                         className="whatif-button",
                         disabled=locked,
                     ),
+                    html.Button(
+                        "Cancel fork",
+                        id=ids.WHATIF_FORK_CANCEL,
+                        className="whatif-button",
+                        disabled=True,
+                    ),
+                    html.Progress(
+                        id=ids.WHATIF_FORK_PROGRESS,
+                        value="0",
+                        max="1",
+                        title="share of the simulated horizon done, over every policy",
+                    ),
                     html.Span(id=ids.WHATIF_FORK_STATUS, className="whatif-status"),
+                    html.Span(id=ids.WHATIF_FORK_RUNNING, className="whatif-status"),
+                    html.Span(id=ids.WHATIF_FORK_REFUSAL, className="whatif-status"),
                     html.Button(
                         "Plan carbon shift from stored time",
                         id=ids.WHATIF_CARBON_AT,
@@ -196,8 +230,10 @@ def layout(context: PageContext) -> Component:
             ),
             dcc.Store(id=ids.WHATIF_RESULT),
             dcc.Store(id=ids.WHATIF_FORK_RESULT),
+            dcc.Store(id=ids.WHATIF_FORK_READY),
             dcc.Store(id=ids.WHATIF_CARBON_AT_RESULT),
             dcc.Store(id=ids.WHATIF_SESSION, data=uuid.uuid4().hex),
+            html.Div(id=ids.WHATIF_VERDICTS, className="whatif-verdicts"),
             html.Div(
                 id=ids.WHATIF_PANELS,
                 className="whatif-grid",
@@ -229,6 +265,21 @@ def cancel_key(session: str, run_clicks: int | None) -> str:
     return f"whatif-cancel:{session}:{run_clicks or 0}"
 
 
+def cancellable(
+    cache: Any, token: str, set_progress: Callable[[tuple[str, str]], None]
+) -> Callable[[int, int], None]:
+    """A run's ``progress(done, total)``: shown on the page's bar, and the run stopped
+    (PreventUpdate: no output, so the previous panels stay) once ``token`` is set in
+    ``cache`` by a Cancel button."""
+
+    def progress(done: int, total: int) -> None:
+        if cache.get(token):
+            raise PreventUpdate
+        set_progress((str(done), str(total)))
+
+    return progress
+
+
 def run_preset(
     preset: str,
     policies: list[str],
@@ -257,7 +308,8 @@ def run_preset(
         rates = list(range(1, 121, max(rate_step, 1)))
         scenario = with_options(service_routing(), dns_ttl_s=dns_ttl_s, advert_s=advert_s)
         result = sweep(scenario, policies, rates, seed, progress)  # type: ignore[arg-type]
-        return {"preset": preset, "report": rep.service_routing_report(result)}
+        report = rep.service_routing_report(result) | {"names": dict(SERVICE_NAMES)}
+        return {"preset": preset, "report": report}
     if preset == "ioc-16-nodes":
         run = run_ioc(
             policies, seed=seed, requests=max(requests, 1), progress=progress, advert_s=advert_s
@@ -288,7 +340,7 @@ def fork_time_query(search: str | None, now: datetime) -> str | None:
 
 
 def stored_time_run(
-    n_clicks: int | None, at: str | None, hint: str, run: Callable[[str], dict[str, Any]]
+    n_clicks: int | None, at: str | None, hint: str, run: Callable[[str], Any]
 ) -> tuple[Any, str]:
     """A stored-time button's outcome: ``run(at)`` and no message, or no update and ``hint``
     when no time is given, or the reason it cannot run (a CnetwinError's message)."""
@@ -306,26 +358,60 @@ def run_fork(
     services: Services, at: str, horizon_h: int, seed: int, advert_s: float = 0.0
 ) -> dict[str, Any]:
     """Fork the stored fleet at ``at`` (ISO time or offset) over ``horizon_h`` [h] under every
-    node policy, deciding on load advertised every ``advert_s`` [s] (0: live): ``{"preset":
-    "fork", "report": comparison}``; CnetwinError if it cannot."""
+    node policy, deciding on load advertised every ``advert_s`` [s] (0: live), in this process:
+    ``{"preset": "fork", "report": comparison}``; CnetwinError if it cannot."""
+    inputs = read_fork_inputs(services, at, horizon_h)
+    return simulate_forks(inputs, seed, lambda done, total: None, advert_s)
+
+
+def read_fork_inputs(services: Services, at: str, horizon_h: int) -> Any:
+    """What a fork at ``at`` (ISO time or offset) over ``horizon_h`` [h] reads from the
+    dashboard's store (:func:`twin.whatif.fork.read_fork`); CnetwinError if it cannot."""
     from twin.durations import parse_time
-    from twin.whatif.fork import comparison_json, fork_from
-    from twin.whatif.policies import make_policy
+    from twin.whatif.fork import read_fork
 
     when = parse_time(at.strip(), services.clock())
-    reports = [
-        fork_from(
-            services.store,
-            services.fleet,
-            when,
-            make_policy(p),
-            timedelta(hours=horizon_h),
-            seed,
-            advert_s=advert_s,
+    return read_fork(services.store, services.fleet, when, timedelta(hours=horizon_h))
+
+
+FORK_STEPS = 100
+"""Progress steps per policy of a fork (each a share of its simulated horizon)."""
+
+
+def simulate_forks(
+    inputs: Any, seed: int, progress: Callable[[int, int], None], advert_s: float = 0.0
+) -> dict[str, Any]:
+    """Every node policy forward from ``inputs`` (:func:`read_fork_inputs`), needing no store:
+    ``{"preset": "fork", "report": comparison}``, deciding on load advertised every
+    ``advert_s`` [s] (0: live). ``progress(done, total)`` counts the simulated horizon done
+    over every policy in :data:`FORK_STEPS` per policy."""
+    from twin.whatif.fork import comparison_json, simulate_fork
+    from twin.whatif.policies import make_policy
+
+    total = FORK_STEPS * len(NODE_POLICIES)
+    progress(0, total)
+    reports = []
+    for k, name in enumerate(NODE_POLICIES):
+
+        def share_done(share: float, k: int = k) -> None:
+            progress(k * FORK_STEPS + round(share * FORK_STEPS), total)
+
+        reports.append(
+            simulate_fork(inputs, make_policy(name), seed, share_done, advert_s=advert_s)
         )
-        for p in NODE_POLICIES
-    ]
     return {"preset": "fork", "report": comparison_json(reports)}
+
+
+def fork_input_key(session: str, fork_clicks: int | None) -> str:
+    """The cache key of what the fork started by click ``fork_clicks`` of a page load
+    (``session``) read from the store."""
+    return f"whatif-fork-input:{session}:{fork_clicks or 0}"
+
+
+def fork_cancel_key(session: str, fork_clicks: int | None) -> str:
+    """The cache key that asks the fork started by click ``fork_clicks`` of a page load
+    (``session``) to stop."""
+    return f"whatif-fork-cancel:{session}:{fork_clicks or 0}"
 
 
 def run_carbon_at(services: Services, at: str, seed: int, dispatch: str = "none") -> dict[str, Any]:
@@ -345,30 +431,49 @@ def run_carbon_at(services: Services, at: str, seed: int, dispatch: str = "none"
     return {"preset": "carbon-shift", "report": carbon_shift_report(stored, seed)}
 
 
-FORK_ROWS: tuple[tuple[str, str, str | None], ...] = (
-    ("mean c utilisation [0-1]", "mean_util", "c"),
-    ("mean l utilisation [0-1]", "mean_util", "l"),
-    ("mean s utilisation [0-1]", "mean_util", "s"),
-    ("H(R) at the end [bits]", "network_entropy_bits", None),
-    ("drifting share [0-1]", "drifting_share", None),
-    ("emissions, modelled [kgCO2]", "modelled_emissions_kg", None),
-    ("emissions [kgCO2]", "emissions_kg", None),
-    ("energy cost, modelled [CNY]", "cost_cny", None),
+def _side_value(key: str, sub: str | None = None) -> Callable[[dict[str, Any]], float | None]:
+    return lambda side: side[key][sub] if sub else side.get(key)
+
+
+def _per_work(key: str) -> Callable[[dict[str, Any]], float | None]:
+    return lambda side: per_work(side.get(key), side.get("work_node_h"))
+
+
+FORK_ROWS: tuple[tuple[str, Callable[[dict[str, Any]], float | None], int], ...] = (
+    ("work done [node-h at full compute]", _side_value("work_node_h"), 1),
+    ("work lost to overload [node-h]", _side_value("unserved_node_h"), 1),
+    ("mean c utilisation [0-1]", _side_value("mean_util", "c"), 2),
+    ("mean l utilisation [0-1]", _side_value("mean_util", "l"), 2),
+    ("mean s utilisation [0-1]", _side_value("mean_util", "s"), 2),
+    ("H(R) at the end [bits]", _side_value("network_entropy_bits"), 2),
+    ("drifting share [0-1]", _side_value("drifting_share"), 2),
+    ("energy, modelled [kWh]", _side_value("energy_kwh"), 0),
+    ("emissions, modelled [kgCO2]", _side_value("modelled_emissions_kg"), 2),
+    ("emissions [kgCO2]", _side_value("emissions_kg"), 2),
+    ("energy cost, modelled [CNY]", _side_value("cost_cny"), 2),
+    ("energy per work [kWh per node-h]", _per_work("energy_kwh"), 2),
+    ("emissions per work [kgCO2 per node-h]", _per_work("modelled_emissions_kg"), 3),
+    ("cost per work [CNY per node-h]", _per_work("cost_cny"), 2),
 )
-"""Rows of the fork table: label, side key, sub-key."""
+"""Rows of the fork table: label (with unit), value of a side, decimals. Work is compute
+delivered: the sum over node-hours of c, so one node fully busy for an hour is 1 node-h;
+work lost is compute demanded beyond a node's capacity (the simulated side only)."""
 
 
 def fork_table(report: dict[str, Any]) -> Component:
-    """What actually happened next beside each policy's simulated horizon."""
+    """What actually happened next beside each policy's simulated horizon: the work done
+    first, then what it took (totals, then per unit of work, so a side that spends less by
+    doing less does not read as cheaper)."""
     sides = [("actual", report["actual"])] if report["actual"] else []
     sides += [(name, entry["simulated"]) for name, entry in report["policies"].items()]
 
-    saturated = ["—"] * (len(sides) - len(report["policies"]))
+    actual = len(sides) - len(report["policies"])
+    tasks = ["—"] * actual + [f"{e['tasks']:,}" for e in report["policies"].values()]
+    saturated = ["—"] * actual
     saturated += [f"{e['saturated_share']:,.2f}" for e in report["policies"].values()]
 
-    def cell(side: dict[str, Any], key: str, sub: str | None) -> str:
-        value = side[key][sub] if sub else side[key]
-        return "—" if value is None else f"{value:,.2f}"
+    def cell(value: float | None, digits: int) -> str:
+        return "—" if value is None else f"{value:,.{digits}f}"
 
     return html.Table(
         className="energy-table whatif-fork-table",
@@ -376,13 +481,122 @@ def fork_table(report: dict[str, Any]) -> Component:
             html.Thead(html.Tr([html.Th(""), *(html.Th(name) for name, _ in sides)])),
             html.Tbody(
                 [
-                    html.Tr([html.Td(label), *(html.Td(cell(s, key, sub)) for _, s in sides)])
-                    for label, key, sub in FORK_ROWS
+                    html.Tr(
+                        [
+                            html.Td(label),
+                            *(html.Td(cell(value(side), digits)) for _, side in sides),
+                        ]
+                    )
+                    for label, value, digits in FORK_ROWS
                 ]
-                + [html.Tr([html.Td("saturated node-time [0-1]"), *map(html.Td, saturated)])]
+                + [
+                    html.Tr([html.Td("tasks placed [count]"), *map(html.Td, tasks)]),
+                    html.Tr([html.Td("saturated node-time [0-1]"), *map(html.Td, saturated)]),
+                ]
             ),
         ],
     )
+
+
+CARBON_ROWS: tuple[tuple[str, Callable[[dict[str, Any]], float | None], int], ...] = (
+    ("jobs [count]", lambda e: e["jobs"], 0),
+    ("jobs on time [count]", lambda e: e["jobs"] - e["deadline_misses"], 0),
+    ("deadline misses [count]", lambda e: e["deadline_misses"], 0),
+    ("mean start delay [h]", lambda e: e["mean_delay_h"], 1),
+    ("energy [kWh]", lambda e: e["energy_kwh"], 0),
+    ("of which data transfer [kWh]", lambda e: e["transfer_kwh"], 0),
+    ("emissions [kgCO2]", lambda e: e["emissions_kg"], 0),
+    ("energy cost [CNY]", lambda e: e["cost_cny"], 0),
+    ("emissions per job [kgCO2]", lambda e: per_work(e["emissions_kg"], e["jobs"]), 1),
+    ("cost per job [CNY]", lambda e: per_work(e["cost_cny"], e["jobs"]), 1),
+)
+"""Rows of the carbon-shift table: label (with unit), value of a plan, decimals."""
+
+
+def carbon_table(report: dict[str, Any]) -> Component:
+    """Each plan's jobs, delay, energy, emissions and cost side by side; under it, why the
+    plans that keep the jobs at home wait as long as they do, when they wait beyond the
+    slack (:func:`twin.whatif.verdicts.carbon_delay_note`)."""
+    plans = report["policies"]
+
+    def cell(value: float | None, digits: int) -> str:
+        return "—" if value is None else f"{value:,.{digits}f}"
+
+    note = carbon_delay_note(report)
+    return html.Div(
+        children=[
+            html.Table(
+                className="energy-table whatif-carbon-table",
+                children=[
+                    html.Thead(html.Tr([html.Th(""), *(html.Th(name) for name in plans)])),
+                    html.Tbody(
+                        [
+                            html.Tr(
+                                [
+                                    html.Td(label),
+                                    *(html.Td(cell(value(e), digits)) for e in plans.values()),
+                                ]
+                            )
+                            for label, value, digits in CARBON_ROWS
+                        ]
+                    ),
+                ],
+            ),
+            *([html.P(note, className="whatif-note")] if note else []),
+        ]
+    )
+
+
+def verdict_block(result: dict[str, Any]) -> list[Component]:
+    """One line per policy against the preset's baseline, each change marked better (▲) or
+    worse (▼) (:func:`twin.whatif.verdicts.verdicts`); nothing for a single policy."""
+    lines = verdicts(result)
+    if not lines:
+        return []
+    return [
+        html.Ul(
+            className="whatif-verdict-lines",
+            children=[
+                html.Li(
+                    className="whatif-verdict",
+                    children=[
+                        html.B(f"{v.policy} vs {v.baseline}: "),
+                        *(
+                            [html.Span(SAME_ON_EVERY, className="verdict-same")]
+                            if all(c.better is None for c in v.changes)
+                            else _joined(_change_spans(c) for c in v.changes)
+                        ),
+                    ],
+                )
+                for v in lines
+            ],
+        ),
+        html.Div(legend(), className="whatif-verdict-legend"),
+    ]
+
+
+def _change_spans(change: Change) -> Component:
+    """One change, coloured by its direction; its per-work aside coloured by its own."""
+    main = html.Span(change.marked(), className=_verdict_class(change))
+    if change.aside is None:
+        return main
+    aside = html.Span(str(change.aside), className=_verdict_class(change.aside))
+    return html.Span([main, " (", aside, ")"])
+
+
+def _verdict_class(change: Change) -> str:
+    if change.better is None:
+        return "verdict-same"
+    return "verdict-better" if change.better else "verdict-worse"
+
+
+def _joined(parts: Iterable[Component]) -> list[Component | str]:
+    out: list[Component | str] = []
+    for part in parts:
+        if out:
+            out.append(" · ")
+        out.append(part)
+    return out
 
 
 def panels(result: dict[str, Any]) -> list[Component]:
@@ -414,7 +628,10 @@ def panels(result: dict[str, Any]) -> list[Component]:
             ("Refused outside the latency bound, per user", wfig.refused_figure(report)),
             ("Cost per user", wfig.cost_figure(report)),
             *(
-                (f"Load per instance · {policy}", wfig.instance_load_figure(report, policy))
+                (
+                    f"Load per instance, by site · {policy}",
+                    wfig.instance_load_figure(report, policy),
+                )
                 for policy in report["policies"]
             ),
         ]
@@ -425,22 +642,27 @@ def panels(result: dict[str, Any]) -> list[Component]:
             ("Network entropy before and after", wfig.entropy_figure(report)),
             (
                 "Latency vs emissions",
-                wfig.pareto_figure(
-                    wfig.ioc_pareto_points(report), "TTFT p95 [ms]", log_x=True, labels=False
-                ),
+                wfig.pareto_figure(wfig.ioc_pareto_points(report), "TTFT p95 [ms]", log_x=True),
             ),
             (
                 "Energy cost vs emissions, per round",
-                wfig.pareto_figure(wfig.ioc_cost_points(report), "energy cost [CNY]", labels=False),
+                wfig.pareto_figure(wfig.ioc_cost_points(report), "energy cost [CNY]"),
             ),
         ]
     else:
+        table = html.Div(
+            className="panel whatif-carbon",
+            children=[
+                html.Div("Plans side by side", className="panel-title"),
+                html.Div(className="energy-table-box", children=carbon_table(report)),
+            ],
+        )
         graphs = [
             (_outlook_title(report), wfig.intensity_figure(report)),
             ("Emissions per hour of each plan", wfig.hourly_emissions_figure(report)),
             (
                 "Emissions vs delay",
-                wfig.pareto_figure(wfig.carbon_pareto_points(report), "mean delay [h]"),
+                wfig.pareto_figure(wfig.carbon_pareto_points(report), "mean start delay [h]"),
             ),
             (
                 "Emissions vs energy cost",
@@ -450,7 +672,7 @@ def panels(result: dict[str, Any]) -> list[Component]:
         ]
         if "at" in report:
             graphs.append(("Planned vs realised emissions", wfig.planned_realised_figure(report)))
-        return [*_graph_panels(graphs), *storage_section(report)]
+        return [table, *_graph_panels(graphs), *storage_section(report)]
     return _graph_panels(graphs)
 
 
@@ -624,13 +846,7 @@ def register_callbacks(app: Dash, services: Services) -> None:
         if not n_clicks or not policies:
             raise PreventUpdate
         chosen = [p for p in PRESET_POLICIES[preset][0] if p in policies]
-        token = cancel_key(session, n_clicks)
-
-        def progress(done: int, total: int) -> None:
-            if cache.get(token):
-                raise PreventUpdate  # cancelled: the job ends and the old panels stay
-            set_progress((str(done), str(total)))
-
+        progress = cancellable(cache, cancel_key(session, n_clicks), set_progress)
         set_progress(("0", "1"))  # a fresh bar for this run
         try:
             result = run_preset(
@@ -665,31 +881,71 @@ def register_callbacks(app: Dash, services: Services) -> None:
         return at
 
     @app.callback(
-        Output(ids.WHATIF_FORK_RESULT, "data"),
+        Output(ids.WHATIF_FORK_READY, "data"),
         Output(ids.WHATIF_FORK_STATUS, "children"),
         Input(ids.WHATIF_FORK, "n_clicks"),
+        State(ids.WHATIF_SESSION, "data"),
         State(ids.WHATIF_AT, "value"),
         State(ids.WHATIF_HORIZON, "value"),
-        State(ids.WHATIF_SEED, "value"),
-        State(ids.WHATIF_ADVERT, "value"),
-        running=[(Output(ids.WHATIF_FORK, "disabled"), True, False)],
         prevent_initial_call=True,
     )
-    def fork(
-        n_clicks: int | None,
-        at: str | None,
-        horizon_h: int | None,
+    def fork_read(
+        n_clicks: int | None, session: str, at: str | None, horizon_h: int | None
+    ) -> tuple[Any, str]:
+        """Read the store here, where its connection lives; the simulation then runs in a
+        run process (``fork_simulate``) from what was read."""
+
+        def read(when: str) -> int:
+            inputs = read_fork_inputs(services, when, int(horizon_h or 6))
+            cache.set(fork_input_key(session, n_clicks), inputs, expire=CANCEL_EXPIRE_S)
+            return int(n_clicks or 0)
+
+        return stored_time_run(n_clicks, at, "enter a time to fork from", read)
+
+    @app.callback(
+        Output(ids.WHATIF_FORK_RESULT, "data"),
+        Output(ids.WHATIF_FORK_REFUSAL, "children"),
+        Input(ids.WHATIF_FORK_READY, "data"),
+        State(ids.WHATIF_SESSION, "data"),
+        State(ids.WHATIF_SEED, "value"),
+        State(ids.WHATIF_ADVERT, "value"),
+        background=True,
+        manager=manager,
+        progress=[
+            Output(ids.WHATIF_FORK_PROGRESS, "value"),
+            Output(ids.WHATIF_FORK_PROGRESS, "max"),
+        ],
+        cancel=[Input(ids.URL, "pathname")],  # in-app navigation away ends the fork at once
+        running=[
+            (Output(ids.WHATIF_FORK, "disabled"), True, False),
+            (Output(ids.WHATIF_FORK_CANCEL, "disabled"), False, True),
+            (Output(ids.WHATIF_FORK_RUNNING, "children"), "simulating every policy…", ""),
+        ],
+        prevent_initial_call=True,
+    )
+    def fork_simulate(
+        set_progress: Callable[[tuple[str, str]], None],
+        fork_clicks: int | None,
+        session: str,
         seed: int | None,
         advert_s: float | None,
     ) -> tuple[Any, str]:
-        return stored_time_run(
-            n_clicks,
-            at,
-            "enter a time to fork from",
-            lambda when: run_fork(
-                services, when, int(horizon_h or 6), int(seed or 0), float(advert_s or 0)
-            ),
-        )
+        if not fork_clicks:
+            raise PreventUpdate
+        inputs = cache.get(fork_input_key(session, fork_clicks))
+        if inputs is None:
+            return no_update, "refused: the fork's store reading has expired; fork again"
+        progress = cancellable(cache, fork_cancel_key(session, fork_clicks), set_progress)
+        return simulate_forks(inputs, int(seed or 0), progress, float(advert_s or 0)), ""
+
+    @app.callback(
+        Input(ids.WHATIF_FORK_CANCEL, "n_clicks"),
+        State(ids.WHATIF_SESSION, "data"),
+        State(ids.WHATIF_FORK_READY, "data"),
+        prevent_initial_call=True,
+    )
+    def fork_cancel(_n: int | None, session: str, fork_clicks: int | None) -> None:
+        cache.set(fork_cancel_key(session, fork_clicks), True, expire=CANCEL_EXPIRE_S)
 
     @app.callback(
         Output(ids.WHATIF_CARBON_AT_RESULT, "data"),
@@ -714,6 +970,7 @@ def register_callbacks(app: Dash, services: Services) -> None:
     @app.callback(
         Output(ids.WHATIF_PANELS, "children"),
         Output(ids.WHATIF_PANELS, "className"),
+        Output(ids.WHATIF_VERDICTS, "children"),
         Input(ids.WHATIF_RESULT, "data"),
         Input(ids.WHATIF_FORK_RESULT, "data"),
         Input(ids.WHATIF_CARBON_AT_RESULT, "data"),
@@ -723,10 +980,10 @@ def register_callbacks(app: Dash, services: Services) -> None:
         result: dict[str, Any] | None,
         forked: dict[str, Any] | None,
         planned: dict[str, Any] | None,
-    ) -> tuple[list[Component], str]:
+    ) -> tuple[list[Component], str, list[Component]]:
         latest = {ids.WHATIF_FORK_RESULT: forked, ids.WHATIF_CARBON_AT_RESULT: planned}.get(
             str(ctx.triggered_id), result
         )
         if not latest:
             raise PreventUpdate
-        return panels(latest), grid_class(latest["preset"])
+        return panels(latest), grid_class(latest["preset"]), verdict_block(latest)

@@ -21,7 +21,7 @@ from dashboard import entropy_figures as efig
 from dashboard import ids
 from dashboard.app import PageContext, Services, create_app
 from dashboard.pages import entropy as entropy_page
-from tests.dashboard.serving import chromium_page, serving
+from tests.dashboard.serving import TIMEOUT_MS, chromium_page, serving
 from tests.dashboard.test_overview_page import (
     SCREENSHOTS,
     MovableClock,
@@ -179,15 +179,26 @@ def test_entropy_page_in_a_real_browser(
             ".entropy-grid .g-xtitle text, .entropy-grid .g-ytitle text, "
             ".entropy-grid .cbtitle text')].map(t => t.textContent)"
         )
-        assert "Entropy [bits]" in axis_titles and "Time [UTC]" in axis_titles
+        assert "H, combined [bits]" in axis_titles and "Time [UTC]" in axis_titles
+        assert "H(R), fleet: how node H spreads over 8 bins [bits]" in axis_titles
+        assert any(t.startswith("mean node H, combined [bits] · band") for t in axis_titles)
         assert "Nodes [count]" in axis_titles and "Hour [UTC]" in axis_titles
         assert "Compute c [%]" in axis_titles
 
         # the explanation of the most out-of-balance node, opened on load
         first = rows.nth(0).locator("td").nth(0).inner_text()
         assert first in page.locator(f"#{ids.ENTROPY_EXPLAIN_TITLE}").inner_text()
+        # the panel says which dimension it explains, and how the table's combined H is made
+        combined = page.locator(f"#{ids.ENTROPY_COMBINED}").inner_text()
+        first_cells = rows.nth(0).locator("td").all_inner_texts()
+        assert combined.startswith("The table's H is the combined one: mean of compute c ")
+        assert f"= {first_cells[2]} bits" in combined
         assert page.locator(f"#{ids.ENTROPY_SUM}").inner_text() == expected.sum_text(first, "c")
         page.screenshot(path=str(SCREENSHOTS / "entropy.png"))
+        page.set_viewport_size({"width": 1920, "height": 1080})
+        page.wait_for_timeout(500)  # let the graphs resize (a screenshot, not a check)
+        page.screenshot(path=str(SCREENSHOTS / "entropy-hr.png"))
+        page.set_viewport_size({"width": 1920, "height": 1260})
 
         # click another row (one whose c and l differ): its 24 hourly values, its four
         # intervals, its sum
@@ -228,7 +239,7 @@ def test_entropy_page_in_a_real_browser(
         page.get_by_text("Network l", exact=True).click()
         page.wait_for_function(
             f"() => document.querySelector('#{ids.ENTROPY_EXPLAIN_TITLE}')"
-            ".innerText.endsWith('network l')"
+            ".innerText.startsWith('Why H, network l = ')"
         )
         page.wait_for_function(
             f"() => document.querySelector('#{ids.ENTROPY_SUM}').innerText === "
@@ -260,7 +271,8 @@ def test_entropy_page_in_a_real_browser(
         page.get_by_text("by state type", exact=True).click()
         page.wait_for_function(
             f"() => document.querySelector('#{ids.ENTROPY_SCATTER} .js-plotly-plot')"
-            ".data.length > 1"
+            ".data.length > 1",
+            timeout=TIMEOUT_MS * 3,  # the whole page is redrawn; slow on a loaded machine
         )
         names = page.evaluate(
             f"() => document.querySelector('#{ids.ENTROPY_SCATTER} .js-plotly-plot')"
@@ -294,8 +306,8 @@ def test_page_over_an_empty_store_says_what_to_do(tmp_path: Path, fleet: Fleet) 
         )
         tree = str(entropy_page.layout(context))
         assert "cnetwin entropy backfill --since 24h" in tree
-        title, text, _hours, _bars = entropy_page.explanation(services, None, None, "c")
-        assert title == "Explain a node" and text == ""
+        title, text, _hours, _bars, combined = entropy_page.explanation(services, None, None, "c")
+        assert title == "Explain a node" and text == "" and combined == ""
     finally:
         empty.close()
 
@@ -342,3 +354,43 @@ def test_explanation_figures_colour_hours_by_interval() -> None:
     assert fig.layout.yaxis.title.text == "Compute c [%]"
     empty = efig.hours_figure(hours * math.nan, (0.0, 0.3, 0.6, 0.8, 1.0), "Compute c")
     assert not empty.data
+
+
+def test_network_entropy_and_node_entropy_each_have_their_own_scale() -> None:
+    """H(R) (the spread of node entropies over the fleet) is drawn on its own axis with its
+    maximum log2(bins) as reference; the band H* ± threshold is drawn only where node
+    entropies are."""
+    times = pd.date_range("2024-06-21", periods=4, freq="1h", tz="UTC")
+    fleet_rows = pd.DataFrame({"ts": times, "network_entropy_bits": [2.4, 2.5, 2.6, 2.2]})
+    mean = pd.Series([0.8, 0.7, 0.9, 0.6], index=times)
+    fig = efig.network_entropy_figure(fleet_rows, mean, 0.469, 0.5, bins=8)
+    h_r, node_h = fig.data[0], fig.data[1]
+    assert h_r.name == "H(R), fleet" and list(h_r.y) == [2.4, 2.5, 2.6, 2.2]
+    assert node_h.name == "mean node H, combined"
+    assert h_r.yaxis != node_h.yaxis  # two scales
+    band = [s for s in fig.layout.shapes if s.type == "rect"]
+    assert len(band) == 1
+    assert band[0].yref == node_h.yaxis  # the band sits with the node entropies
+    assert (band[0].y0, band[0].y1) == pytest.approx((0.0, 0.969))
+    reference = [s for s in fig.layout.shapes if s.type == "line" and s.yref == h_r.yaxis]
+    assert [s.y0 for s in reference] == [pytest.approx(3.0)]  # log2 8
+    h_r_axis = fig.layout[f"yaxis{h_r.yaxis[1:]}"]
+    assert h_r_axis.title.text == "H(R) [bits]" and h_r_axis.range[1] > 3.0
+    node_axis = fig.layout[f"yaxis{node_h.yaxis[1:]}"]
+    assert node_axis.title.text == "node H [bits]"
+    titles = [a.text for a in fig.layout.annotations]
+    assert titles[0] == "H(R), fleet: how node H spreads over 8 bins [bits]"
+    assert titles[1] == "mean node H, combined [bits] · band: node target H* 0.47 ± 0.5 bits"
+
+
+def test_a_large_fleet_heatmap_names_nodes_on_hover_not_on_an_overlapping_axis() -> None:
+    times = pd.date_range("2024-06-21", periods=3, freq="1h", tz="UTC")
+    ids_small = [f"n{k}" for k in range(40)]
+    ids_large = [f"n{k}" for k in range(1000)]
+    small = efig.entropy_heatmap_figure(pd.DataFrame(0.5, index=ids_small, columns=times))
+    large = efig.entropy_heatmap_figure(pd.DataFrame(0.5, index=ids_large, columns=times))
+    assert small.layout.yaxis.showticklabels is True
+    assert small.layout.yaxis.title.text == "Node"
+    assert large.layout.yaxis.showticklabels is False
+    assert large.layout.yaxis.title.text == "1,000 nodes"  # each named on hover
+    assert "%{y}" in large.data[0].hovertemplate

@@ -15,11 +15,14 @@ from collectors.simulate import FleetSimulator
 from dashboard import whatif_figures as wfig
 from dashboard.app import Services, create_app
 from dashboard.pages.whatif import (
+    FORK_STEPS,
     fork_time_query,
     panels,
+    read_fork_inputs,
     run_carbon_at,
     run_fork,
     run_preset,
+    simulate_forks,
     storage_section,
 )
 from tests.dashboard.conftest import NOW, Telemetry
@@ -59,11 +62,14 @@ def test_served_figure_has_a_line_per_policy_and_user(service_run: dict[str, Any
     report = service_run["report"]
     fig = wfig.served_figure(report)
     names = [t.name for t in fig.data]
-    assert names == ["anycast · u1", "anycast · u2", "url-path · u1", "url-path · u2", "offered"]
+    sh, bj = "Shanghai users", "Beijing users"  # planner names; the reference ids on hover
+    assert names == [f"anycast · {sh}", f"anycast · {bj}", f"url-path · {sh}", f"url-path · {bj}",
+                     "offered"]  # fmt: skip
     url_u1 = fig.data[2]
     assert list(url_u1.x) == [1, 21, 41, 61, 81, 101]
     points = report["policies"]["url-path"]
     assert list(url_u1.y) == [p["users"]["u1"]["served_rps"] for p in points]
+    assert "Shanghai users (u1)" in url_u1.hovertemplate
     assert fig.layout.xaxis.title.text == "offered per user [req/s]"
     assert fig.layout.yaxis.title.text == "served [req/s]"
 
@@ -79,8 +85,9 @@ def test_refused_figure_shows_what_a_hard_bound_turns_away(service_run: dict[str
     fig = wfig.refused_figure(report)
     by_name = {t.name: list(t.y) for t in fig.data}
     points = report["policies"]["url-path"]
-    assert by_name["url-path · u1"] == [p["users"]["u1"]["refused_rps"] for p in points]
-    assert by_name["url-path · u2"] == [0.0] * len(points)  # u2 has no bound
+    refused_u1 = [p["users"]["u1"]["refused_rps"] for p in points]
+    assert by_name["url-path · Shanghai users"] == refused_u1
+    assert by_name["url-path · Beijing users"] == [0.0] * len(points)  # u2 has no bound
     assert all(y >= 0 for trace in fig.data for y in trace.y)
     assert fig.layout.yaxis.title.text == "refused [req/s]"
 
@@ -89,7 +96,9 @@ def test_instance_figures_show_every_instance_under_one_policy(
     service_run: dict[str, Any],
 ) -> None:
     anycast = wfig.instance_load_figure(service_run["report"], "anycast")
-    assert [t.name for t in anycast.data] == ["s1", "s2", "s3", "s4", "s5"]
+    sites = ("Hangzhou", "Zhangbei", "Ulanqab", "Qingyang", "Beijing")
+    assert [t.name for t in anycast.data] == list(sites)
+    assert "Hangzhou (s1)" in anycast.data[0].hovertemplate
     assert set(anycast.data[0].y) == {0.0}  # anycast never uses s1
     url_path = wfig.instance_load_figure(service_run["report"], "url-path")
     assert max(url_path.data[0].y) > 0.0  # URL-PATH does at high rates
@@ -148,10 +157,10 @@ def test_cost_figure_has_a_line_per_policy_and_user(service_run: dict[str, Any])
     report = service_run["report"]
     fig = wfig.cost_figure(report)
     assert [t.name for t in fig.data] == [
-        "anycast · u1",
-        "anycast · u2",
-        "url-path · u1",
-        "url-path · u2",
+        "anycast · Shanghai users",
+        "anycast · Beijing users",
+        "url-path · Shanghai users",
+        "url-path · Beijing users",
     ]
     points = report["policies"]["anycast"]
     assert list(fig.data[1].y) == [p["users"]["u2"]["cost_per_s"] for p in points]
@@ -218,7 +227,7 @@ def test_the_form_s_ttl_and_advertisement_interval_reach_the_runs() -> None:
 def test_each_preset_gets_its_panels(
     service_run: dict[str, Any], ioc_run: dict[str, Any], carbon_run: dict[str, Any]
 ) -> None:
-    assert [len(panels(r)) for r in (service_run, ioc_run, carbon_run)] == [6, 5, 5]
+    assert [len(panels(r)) for r in (service_run, ioc_run, carbon_run)] == [6, 5, 6]
 
 
 # --- the page in a real browser ------------------------------------------------------------------
@@ -254,11 +263,20 @@ def test_whatif_page_runs_presets_side_by_side(served: str) -> None:
         )
         page.wait_for_function("() => !document.querySelector('#whatif-run').disabled")
         legend = page.locator(".whatif-grid .legendtext").all_text_contents()
-        assert "url-path · u1" in legend and "anycast · u2" in legend and "dns · u1" in legend
+        assert "url-path · Shanghai users" in legend
+        assert "anycast · Beijing users" in legend and "dns · Shanghai users" in legend
+        assert "Hangzhou" in legend
+        # the result opens with one verdict per policy against anycast, marked by direction
+        verdict_lines = page.locator(".whatif-verdict").all_text_contents()
+        assert [v.split(":")[0] for v in verdict_lines] == ["dns vs anycast", "url-path vs anycast"]
+        assert "the requests served ▲" in verdict_lines[1] and "cost +" in verdict_lines[1]
+        assert page.locator(".verdict-better").count() >= 2
+        assert page.locator(".verdict-worse").count() >= 1
         assert page.locator("#whatif-progress").get_attribute("value") == page.locator(
             "#whatif-progress"
         ).get_attribute("max")
         page.screenshot(path=str(SCREENSHOTS / "whatif-service-routing.png"))
+        page.screenshot(path=str(SCREENSHOTS / "whatif-verdicts.png"))
 
         # a long run can be cancelled: the buttons come back and the old panels stay
         page.fill("#whatif-rate-step", "1")
@@ -279,14 +297,14 @@ def test_whatif_page_runs_presets_side_by_side(served: str) -> None:
         assert page.locator(".whatif-grid .panel-title").all_text_contents()[2:] == [
             "Refused outside the latency bound, per user",
             "Cost per user",
-            "Load per instance · dns",
-            "Load per instance · anycast",
-            "Load per instance · url-path",
+            "Load per instance, by site · dns",
+            "Load per instance, by site · anycast",
+            "Load per instance, by site · url-path",
         ]
 
         # LLM inference on 16 nodes, 200 requests per round
         page.click(".whatif-preset")
-        page.get_by_text("LLM inference on 16 nodes", exact=False).last.click()
+        page.get_by_text("LLM chat for Beijing", exact=False).last.click()
         page.wait_for_function(
             "() => document.querySelectorAll('.whatif-policies input:checked').length === 2"
         )
@@ -306,7 +324,7 @@ def test_whatif_page_runs_presets_side_by_side(served: str) -> None:
 
         # carbon shift
         page.click(".whatif-preset")
-        page.get_by_text("Carbon-aware training shift", exact=False).last.click()
+        page.get_by_text("Training jobs from Beijing", exact=False).last.click()
         page.wait_for_function(
             "() => document.querySelectorAll('.whatif-policies input:checked').length === 4"
         )
@@ -389,6 +407,14 @@ def test_fork_time_query_reads_at_as_the_replay_link_writes_it() -> None:
     assert fork_time_query(None, now) is None
 
 
+def open_at(page: Any, url: str, at: datetime | pd.Timestamp) -> None:
+    """Open the page at ``url?at=<at>`` (as the Replay page links it) and wait for the field."""
+    page.goto(f"{url}?at={at:%Y-%m-%dT%H:%M:%SZ}")
+    page.wait_for_function(
+        f"() => document.querySelector('#whatif-at')?.value === '{at:%Y-%m-%dT%H:%M:%SZ}'"
+    )
+
+
 @pytest.fixture
 def served_filled(filled_store: DuckDBStore, tmp_path: Path) -> Iterator[str]:
     with serving_store(filled_store, example_fleet(), lambda: NOW, tmp_path / "data") as base:
@@ -406,22 +432,30 @@ def test_whatif_page_forks_from_the_time_in_the_url(
     expected_c = f"{float(np.fmax(means['cpu_util'], means['gpu_util']).mean()):,.2f}"
     problems: list[str] = []
     with chromium_page(problems, timeout_ms=TIMEOUT_MS * 4) as page:
-        page.goto(f"{served_filled}?at={at.strftime('%Y-%m-%dT%H:%M:%SZ')}")
-        page.wait_for_function(
-            f"() => document.querySelector('#whatif-at')?.value === '{at:%Y-%m-%dT%H:%M:%SZ}'"
-        )
+        open_at(page, served_filled, at)
         page.fill("#whatif-horizon", "1")
         page.click("#whatif-fork")
         page.wait_for_selector(".whatif-fork-table")
         headers = page.locator(".whatif-fork-table th").all_text_contents()
         assert headers == ["", "actual", *NODE_POLICIES]
-        first_row = page.locator(".whatif-fork-table tbody tr").first
-        cells = first_row.locator("td").all_text_contents()
+        rows = page.locator(".whatif-fork-table tbody tr")
+        work = rows.first.locator("td").all_text_contents()
+        assert work[0] == "work done [node-h at full compute]"
+        assert all(float(c.replace(",", "")) > 0 for c in work[1:])
+        cells = rows.filter(has_text="mean c utilisation").locator("td").all_text_contents()
         assert cells[0] == "mean c utilisation [0-1]"
         assert cells[1] == expected_c
         assert all(0.0 <= float(c) <= 1.0 for c in cells[2:])
         title = page.locator(".whatif-fork .panel-title").text_content() or ""
         assert f"Fork at {at.isoformat()}" in title and "1 h" in title
+        verdict_lines = page.locator(".whatif-verdict").all_text_contents()
+        assert [v.split(":")[0] for v in verdict_lines] == [
+            f"{p} vs what happened" for p in NODE_POLICIES
+        ]
+        assert all("the work done" in v for v in verdict_lines)
+        progress = page.locator("#whatif-fork-progress")
+        assert progress.get_attribute("value") == progress.get_attribute("max") == "400"
+        page.wait_for_load_state("networkidle")
         page.screenshot(path=str(SCREENSHOTS / "whatif-fork.png"))
 
         # a time before the stored history is refused with a message, the table stays
@@ -497,10 +531,7 @@ def test_whatif_page_draws_the_fork_hour_by_hour(served_simulated: str) -> None:
     horizon = 6
     problems: list[str] = []
     with chromium_page(problems, timeout_ms=TIMEOUT_MS * 4) as page:
-        page.goto(f"{served_simulated}?at={AT:%Y-%m-%dT%H:%M:%SZ}")
-        page.wait_for_function(
-            f"() => document.querySelector('#whatif-at')?.value === '{AT:%Y-%m-%dT%H:%M:%SZ}'"
-        )
+        open_at(page, served_simulated, AT)
         page.fill("#whatif-horizon", str(horizon))
         page.click("#whatif-fork")
         page.wait_for_function(
@@ -535,6 +566,44 @@ def test_whatif_page_draws_the_fork_hour_by_hour(served_simulated: str) -> None:
         page.wait_for_load_state("networkidle")
         page.screenshot(path=str(SCREENSHOTS / "whatif-fork-hourly.png"))
     assert not problems, problems
+
+
+@pytest.mark.e2e
+def test_a_long_fork_runs_in_a_run_process_with_progress_and_can_be_cancelled(
+    served_simulated: str,
+) -> None:
+    problems: list[str] = []
+    with chromium_page(problems, timeout_ms=TIMEOUT_MS * 4) as page:
+        open_at(page, served_simulated, AT)
+        page.fill("#whatif-horizon", "8")
+        page.click("#whatif-fork")
+        page.wait_for_function("() => !document.querySelector('#whatif-fork-cancel').disabled")
+        assert page.locator("#whatif-fork").is_disabled()
+        assert page.locator("#whatif-fork-running").inner_text() == "simulating every policy…"
+        page.wait_for_function(
+            "() => { const p = document.querySelector('#whatif-fork-progress');"
+            " return p.max == 400 && Number(p.value) >= 1; }"  # 4 policies × 100 steps
+        )
+        page.click("#whatif-fork-cancel")
+        page.wait_for_function("() => !document.querySelector('#whatif-fork').disabled")
+        page.wait_for_load_state("networkidle")
+        assert page.locator("#whatif-fork-cancel").is_disabled()
+        progress = page.locator("#whatif-fork-progress")
+        assert int(progress.get_attribute("value") or 0) < 400
+        assert page.locator(".whatif-fork-table").count() == 0  # nothing drawn: it was stopped
+        assert page.locator("#whatif-fork-running").inner_text() == ""
+    assert not problems, problems
+
+
+def test_simulate_forks_counts_progress_over_every_policy(simulated_store: DuckDBStore) -> None:
+    services = Services(store=simulated_store, fleet=example_fleet(), clock=lambda: STOP)
+    steps: list[tuple[int, int]] = []
+    inputs = read_fork_inputs(services, AT.isoformat(), 1)
+    result = simulate_forks(inputs, 0, lambda done, total: steps.append((done, total)))
+    total = FORK_STEPS * len(NODE_POLICIES)
+    assert steps[0] == (0, total) and steps[-1] == (total, total)
+    assert [d for d, _ in steps] == sorted(d for d, _ in steps)
+    assert list(result["report"]["policies"]) == list(NODE_POLICIES)
 
 
 # --- carbon shift planned from stored time -------------------------------------------------------
@@ -581,6 +650,7 @@ def test_planned_vs_realised_figure_sets_each_plan_beside_what_followed(
     assert {t.name.split(" · ")[1] for t in outlook.data} == {"forecast"}
     titles = [p.children[0].children for p in panels(carbon_at_run)]
     assert titles == [
+        "Plans side by side",
         "Carbon intensity outlook per site · known at 2024-06-20 16:30 UTC, hour 0 at 17:00",
         "Emissions per hour of each plan",
         "Emissions vs delay",
@@ -627,7 +697,8 @@ def test_whatif_page_plans_the_carbon_shift_from_stored_time(served_carbon: str)
         )
         page.wait_for_function("() => !document.querySelector('#whatif-carbon-at').disabled")
         titles = page.locator(".whatif-grid .panel-title").all_text_contents()
-        assert f"known at {CARBON_AT:%Y-%m-%d %H:%M} UTC" in titles[0]
+        assert titles[0] == "Plans side by side"
+        assert f"known at {CARBON_AT:%Y-%m-%d %H:%M} UTC" in titles[1]
         assert titles[-1] == "Planned vs realised emissions"
         legend = page.locator(".whatif-grid .legendtext").all_text_contents()
         assert "bj-yizhuang · forecast" in legend
@@ -650,3 +721,21 @@ def test_whatif_page_plans_the_carbon_shift_from_stored_time(served_carbon: str)
         )
         assert page.locator(".whatif-grid .js-plotly-plot").count() == 6
     assert not problems, problems
+
+
+def test_the_plan_table_says_why_plans_kept_at_a_small_origin_wait(
+    carbon_at_run: dict[str, Any],
+) -> None:
+    """On the stored fleet the origin has 2 GPU pools for a day of jobs: the plans that keep
+    the jobs there wait for days, and the table says why beside the figures."""
+    report = carbon_at_run["report"]
+    table = panels(carbon_at_run)[0]
+    text = str(table)
+    runs = report["policies"]
+    assert runs["run-now"]["mean_delay_h"] > report["slack_h"]  # the case the note is for
+    assert "mean start delay [h]" in text and "jobs on time [count]" in text
+    assert f"{runs['run-now']['mean_delay_h']:,.1f}" in text
+    origin, slots = report["origin"], report["slots"][report["origin"]]
+    assert (
+        f"keep all {runs['run-now']['jobs']} jobs at {origin}, which runs {slots} at once" in text
+    )

@@ -60,7 +60,7 @@ def _start_run(page: Any, base: str, requests: int) -> None:
     page.goto(f"{base}/whatif")
     page.wait_for_selector(".whatif-hint")
     page.click(".whatif-preset")
-    page.get_by_text("LLM inference on 16 nodes", exact=False).last.click()
+    page.get_by_text("LLM chat for Beijing", exact=False).last.click()
     page.wait_for_function(
         "() => document.querySelectorAll('.whatif-policies input:checked').length === 2"
     )

@@ -25,7 +25,7 @@ hours = st.lists(utils, min_size=1, max_size=72)
 
 
 def by_hand(values: list[float]) -> float:
-    """Entropy [bits] counted with plain Python, the intervals read off DOMAIN §3."""
+    """Entropy [bits] counted with plain Python, the intervals read off docs/entropy.md."""
     kept = [v for v in values if not math.isnan(v)]
     counts = [0, 0, 0, 0]
     for v in kept:

@@ -54,11 +54,14 @@ def add_commands(commands: Any) -> None:
         "whatif",
         help="run a what-if simulation: policies side by side",
         description=(
-            "Run a preset (service-routing, ioc-16-nodes, carbon-shift) or a service-routing "
-            "scenario file "
-            "(TOML/YAML) under each policy and print the results; --json prints the report "
-            "documented in docs/whatif.md. Deterministic under --seed. 'fork --at TIME' forks "
-            "the stored fleet at TIME and compares each node policy with what happened next."
+            "Run a preset or a service-routing scenario file (TOML/YAML) under each policy and "
+            "print one verdict per policy against the baseline, then the results; --json "
+            "prints the report documented in docs/whatif.md. Presets: service-routing (video "
+            "analytics at five sites: DNS, anycast or per-request routing), ioc-16-nodes (LLM "
+            "chat for Beijing users on 16 GPU nodes), carbon-shift (training jobs shifted in "
+            "time or place for less carbon). Deterministic under --seed. 'fork --at TIME' "
+            "forks the stored fleet at TIME and compares each node policy with what happened "
+            "next (progress on stderr)."
         ),
     )
     whatif.add_argument(
@@ -213,7 +216,7 @@ def _policies(args: argparse.Namespace, known: tuple[str, ...], default: tuple[s
 
 
 def _run_service(args: argparse.Namespace) -> dict[str, Any]:
-    from twin.whatif.presets import SERVICE_RATES, service_routing
+    from twin.whatif.presets import SERVICE_NAMES, SERVICE_RATES, service_routing
     from twin.whatif.report import service_routing_report
     from twin.whatif.routing import ROUTING_POLICIES, sweep, with_options
     from twin.whatif.scenario import read_scenario
@@ -236,7 +239,10 @@ def _run_service(args: argparse.Namespace) -> dict[str, Any]:
     policies = _policies(args, ROUTING_POLICIES, ROUTING_POLICIES)
     rates = parse_rates(args.rates) if args.rates else list(SERVICE_RATES)
     result = sweep(scenario, policies, rates, args.seed, progress_bar(sys.stderr))
-    return service_routing_report(result)
+    report = service_routing_report(result)
+    if args.scenario == "service-routing":
+        report["names"] = dict(SERVICE_NAMES)
+    return report
 
 
 def _run_ioc(args: argparse.Namespace) -> dict[str, Any]:
@@ -301,7 +307,7 @@ def _stored(args: argparse.Namespace) -> tuple[datetime, Any, Any]:
 
 def _run_fork(args: argparse.Namespace) -> dict[str, Any]:
     from twin.durations import parse_duration
-    from twin.whatif.fork import comparison_json, fork_from, horizon_hours
+    from twin.whatif.fork import comparison_json, horizon_hours, read_fork, simulate_fork
     from twin.whatif.policies import NODE_POLICIES, make_policy
 
     if args.rates or args.concurrency:
@@ -312,17 +318,56 @@ def _run_fork(args: argparse.Namespace) -> dict[str, Any]:
     advert_s = _advert_s(args)
     at, fleet, store = _stored(args)
     try:
-        reports = [
-            fork_from(store, fleet, at, make_policy(name), horizon, args.seed, advert_s=advert_s)
-            for name in policies
-        ]
+        inputs = read_fork(store, fleet, at, horizon)
     finally:
         store.close()
+    progress = fork_progress(sys.stderr, policies)
+    reports = [
+        simulate_fork(inputs, make_policy(name), args.seed, progress(k), advert_s=advert_s)
+        for k, name in enumerate(policies)
+    ]
     return comparison_json(reports)
 
 
+def fork_progress(
+    stream: TextIO, policies: tuple[str, ...]
+) -> Callable[[int], Callable[[float], None]]:
+    """Progress of a fork over ``policies`` on ``stream``: ``progress(k)`` is the callback of
+    the k-th policy (share of its simulated horizon done, 0-1). A terminal gets a bar over
+    every policy's simulated time; otherwise one line per policy as it finishes."""
+    bar = progress_bar(stream)
+    steps = 100
+
+    def of(k: int) -> Callable[[float], None]:
+        def report(share: float) -> None:
+            if bar is not None:
+                bar(k * steps + round(share * steps), len(policies) * steps)
+            elif share >= 1.0:
+                stream.write(f"fork: {policies[k]} simulated ({k + 1} of {len(policies)})\n")
+                stream.flush()
+
+        return report
+
+    return of
+
+
+def _print_verdicts(report: dict[str, Any]) -> None:
+    """Each policy against the preset's baseline, one line each (:mod:`twin.whatif.verdicts`)."""
+    from twin.whatif.verdicts import legend, verdicts
+
+    lines = verdicts({"preset": report.get("preset", "service-routing"), "report": report})
+    for verdict in lines:
+        print(verdict.text())
+    if lines:
+        print(f"({legend()})")
+        print()
+
+
 def _print_summary(report: dict[str, Any]) -> None:
-    """A short human-readable table of a report on stdout."""
+    """The verdicts, then a short human-readable table of a report on stdout."""
+    from twin.whatif.presets import display_name
+
+    _print_verdicts(report)
     if report.get("preset") == FORK:
         _print_fork(report)
         return
@@ -345,12 +390,14 @@ def _print_summary(report: dict[str, Any]) -> None:
             )
         _print_storage(report)
         return
+    names = report.get("names", {})
     for policy, points in report["policies"].items():
         print(f"== {policy}")
         for p in points:
             if "users" in p:
                 users = "  ".join(
-                    f"{uid} {u['served_rps']:6.1f} req/s (refused {u['refused_rps']:.1f}) "
+                    f"{display_name(names, uid)} {u['served_rps']:6.1f} req/s "
+                    f"(refused {u['refused_rps']:.1f}) "
                     f"max {_ms(u['max_latency_ms'])}"
                     for uid, u in p["users"].items()
                 )
@@ -390,6 +437,8 @@ def _print_storage(report: dict[str, Any]) -> None:
 
 
 def _print_fork(report: dict[str, Any]) -> None:
+    from twin.whatif.verdicts import per_work
+
     before = report["before"]
     print(
         f"fork at {report['at']} over {report['horizon_h']} h, {report['nodes']} nodes; "
@@ -400,10 +449,13 @@ def _print_fork(report: dict[str, Any]) -> None:
     for name, side, saturated in rows:
         u = side["mean_util"]
         print(
-            f"{name:<17} util c {_num(u['c'])} l {_num(u['l'])} s {_num(u['s'])}  "
+            f"{name:<17} work {_num(side['work_node_h'], 8, 1)} node-h  "
+            f"lost {_num(side['unserved_node_h'], 7, 1)} node-h  "
+            f"util c {_num(u['c'])} l {_num(u['l'])} s {_num(u['s'])}  "
             f"H(R) {_num(side['network_entropy_bits'])} bits  "
-            f"drifting {_num(side['drifting_share'])}  "
+            f"{_num(side['energy_kwh'], 8, 0)} kWh  "
             f"{_num(side['modelled_emissions_kg'], 7, 1)} kgCO2 modelled  "
+            f"{_num(per_work(side['energy_kwh'], side['work_node_h']), 5, 2)} kWh per node-h  "
             f"saturated {_num(saturated)}"
         )
 

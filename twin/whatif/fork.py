@@ -51,7 +51,8 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -109,7 +110,11 @@ class ForkSide:
     values); emissions_kg : over the horizon [kgCO2] (simulated: modelled; actual: stored or
     derived); modelled_emissions_kg : over the horizon by the simulated side's model for both
     sides [kgCO2], so their difference is the policy's; cost_cny : modelled facility energy ×
-    site price over the horizon [CNY], None when a taking-part site has no price.
+    site price over the horizon [CNY], None when a taking-part site has no price;
+    work_node_h : compute delivered, the sum over node-hours of c (clipped to capacity)
+    [node-h at full compute]; unserved_node_h : compute demanded beyond a node's capacity,
+    not delivered [node-h] (simulated side; None for the actual one, which the store cannot
+    say); energy_kwh : modelled facility energy over the horizon [kWh].
     """
 
     mean_util: dict[str, float]
@@ -121,6 +126,9 @@ class ForkSide:
     emissions_kg: float
     modelled_emissions_kg: float
     cost_cny: float | None
+    work_node_h: float
+    unserved_node_h: float | None
+    energy_kwh: float
 
 
 @dataclass(frozen=True)
@@ -151,7 +159,8 @@ class ForkReport:
         "before":
         {"network_entropy_bits", "drifting_share"}, "simulated": side, "actual": side | null,
         "difference": {"mean_util": {c, l, s}, "network_entropy_bits", "drifting_share",
-        "emissions_kg", "modelled_emissions_kg", "cost_cny"} | null}`` (simulated − actual);
+        "emissions_kg", "modelled_emissions_kg", "cost_cny", "work_node_h", "energy_kwh"} |
+        null}`` (simulated − actual);
         NaN and an unknown cost are written as null."""
         sides = {"simulated": _side_json(self.simulated), "actual": None, "difference": None}
         if self.actual is not None:
@@ -168,6 +177,8 @@ class ForkReport:
                 "cost_cny": None
                 if sim.cost_cny is None or act.cost_cny is None
                 else _num(sim.cost_cny - act.cost_cny),
+                "work_node_h": _num(sim.work_node_h - act.work_node_h),
+                "energy_kwh": _num(sim.energy_kwh - act.energy_kwh),
             }
         return {
             "at": self.at.isoformat(),
@@ -196,14 +207,61 @@ def fork_from(
     params: EntropyParams | None = None,
     advert_s: float = 0.0,
 ) -> ForkReport:
-    """Fork at the whole hour at or before ``at`` (module docstring for the rules); the policy
-    sees load advertised every ``advert_s`` [s] (0: live load).
+    """Fork at the whole hour at or before ``at`` (module docstring for the rules):
+    :func:`read_fork` then :func:`simulate_fork`, the policy seeing load advertised every
+    ``advert_s`` [s] (0: live load).
 
     ConfigError when the horizon is not 1-24 whole hours, ``advert_s`` is negative or no node
     reported in the hour before the fork.
     """
+    check_advert_s(advert_s)
+    inputs = read_fork(store, fleet, at, horizon, params)
+    return simulate_fork(inputs, policy, seed, advert_s=advert_s)
+
+
+def check_advert_s(advert_s: float) -> None:
+    """ConfigError unless ``advert_s`` [s] is 0 (live load) or positive."""
     if advert_s < 0:
         raise ConfigError("advert_s must be 0 (live load) or a positive number of seconds")
+
+
+@dataclass(frozen=True)
+class ForkInputs:
+    """Everything a fork reads from the store, so that the simulation needs no store (and can
+    run in another process). t0 : the fork time (whole UTC hour); hours : the horizon [h];
+    ids : the taking-part nodes; initial : their (c, l, s) at t0 [0-1] (nodes, 3);
+    yesterday : demand per horizon hour (hours, nodes, 3) [0-1]; entropy_bits : combined
+    entropy at t0 [bits]; history : hourly state of the 24 h before t0; before : the fleet's
+    entropy summary at t0; grid : the grid rows known at t0; future : hourly state after t0
+    (empty: none stored); actual_emissions_kg : stored or derived [kgCO2] (None: no future)."""
+
+    fleet: Fleet
+    t0: pd.Timestamp
+    hours: int
+    params: EntropyParams
+    ids: list[str]
+    initial: FloatArray
+    yesterday: FloatArray
+    entropy_bits: FloatArray
+    history: pd.DataFrame
+    before: FleetEntropy
+    grid: pd.DataFrame
+    future: pd.DataFrame
+    actual_emissions_kg: float | None
+
+
+def read_fork(
+    store: TelemetryStore,
+    fleet: Fleet,
+    at: datetime | pd.Timestamp,
+    horizon: timedelta = timedelta(hours=6),
+    params: EntropyParams | None = None,
+) -> ForkInputs:
+    """Read what a fork at the whole hour at or before ``at`` needs from the store.
+
+    ConfigError when the horizon is not 1-24 whole hours or no node reported in the hour
+    before the fork.
+    """
     p = params or EntropyParams()
     t0 = _hour(at)
     hours = horizon_hours(horizon)
@@ -219,18 +277,6 @@ def fork_from(
     entropy = before.nodes[before.nodes["dimension"] == COMBINED].set_index("id")["entropy_bits"]
     times = pd.date_range(t0, periods=hours, freq=HOUR, name="ts")
     ids = [fleet.nodes[k].id for k in live]
-    sim_state, tasks, saturated = _simulate(
-        fleet,
-        ids,
-        initial.reindex(ids).to_numpy(dtype=float),
-        _yesterday(history, ids, times),
-        entropy.reindex(ids).fillna(0.0).to_numpy(dtype=float),
-        policy,
-        hours,
-        np.random.default_rng(seed),
-        advert_s,
-    )
-    sim_frame = _state_frame(sim_state, ids, fleet, times)
     grid = store.query(
         "grid",
         t0 - GRID_STALE_AFTER,
@@ -238,23 +284,69 @@ def fork_from(
         fields=["intensity_g_per_kwh", "marginal_g_per_kwh"],
         every=HOUR,
     )
-    modelled = _modelled_energy(fleet, sim_frame, times, grid)
-    simulated = _side(history, sim_frame, t0, hours, p, modelled.emissions_kg, modelled)
     future = hourly_state(store, t0, t0 + hours * HOUR, fleet=fleet)
+    return ForkInputs(
+        fleet=fleet,
+        t0=t0,
+        hours=hours,
+        params=p,
+        ids=ids,
+        initial=initial.reindex(ids).to_numpy(dtype=float),
+        yesterday=_yesterday(history, ids, times),
+        entropy_bits=entropy.reindex(ids).fillna(0.0).to_numpy(dtype=float),
+        history=history,
+        before=before.fleet,
+        grid=grid,
+        future=future,
+        actual_emissions_kg=None if future.empty else _actual_emissions(store, fleet, times),
+    )
+
+
+def simulate_fork(
+    inputs: ForkInputs,
+    policy: Policy,
+    seed: int = 0,
+    progress: Callable[[float], None] | None = None,
+    advert_s: float = 0.0,
+) -> ForkReport:
+    """Run ``policy`` forward from what :func:`read_fork` read, deciding on load advertised
+    every ``advert_s`` [s] (0: live); ``progress(share)`` is called as the simulated time
+    advances, with the share of the horizon done [0-1] (an exception it raises stops the run)."""
+    check_advert_s(advert_s)
+    t0, hours, p, ids, fleet = inputs.t0, inputs.hours, inputs.params, inputs.ids, inputs.fleet
+    times = pd.date_range(t0, periods=hours, freq=HOUR, name="ts")
+    run = _simulate(
+        fleet,
+        ids,
+        inputs.initial,
+        inputs.yesterday,
+        inputs.entropy_bits,
+        policy,
+        hours,
+        np.random.default_rng(seed),
+        progress,
+        advert_s,
+    )
+    sim_frame = _state_frame(run.state, ids, fleet, times)
+    modelled = _modelled_energy(fleet, sim_frame, times, inputs.grid)
+    simulated = _side(
+        inputs.history, sim_frame, t0, hours, p, modelled.emissions_kg, modelled, run.unserved_h
+    )
     actual = (
         None
-        if future.empty
+        if inputs.future.empty or inputs.actual_emissions_kg is None
         else _side(
-            history,
-            future,
+            inputs.history,
+            inputs.future,
             t0,
             hours,
             p,
-            _actual_emissions(store, fleet, times),
-            _modelled_energy(fleet, future, times, grid),
+            inputs.actual_emissions_kg,
+            _modelled_energy(fleet, inputs.future, times, inputs.grid),
+            None,
         )
     )
-    log.info("fork at %s over %d h under %s: %d tasks", t0, hours, policy.name, tasks)
+    log.info("fork at %s over %d h under %s: %d tasks", t0, hours, policy.name, run.tasks)
     return ForkReport(
         at=t0,
         horizon_h=hours,
@@ -262,9 +354,9 @@ def fork_from(
         seed=seed,
         advert_s=float(advert_s),
         nodes=len(ids),
-        tasks=tasks,
-        saturated_share=saturated,
-        before=before.fleet,
+        tasks=run.tasks,
+        saturated_share=run.saturated_share,
+        before=inputs.before,
         simulated=simulated,
         actual=actual,
     )
@@ -299,6 +391,22 @@ def _yesterday(history: pd.DataFrame, ids: list[str], times: pd.DatetimeIndex) -
     return out
 
 
+@dataclass(frozen=True)
+class _Run:
+    """A simulation's outcome: state (hours, nodes, 3) time-mean utilisation [0-1, clipped
+    per instant]; tasks : arrivals [count]; saturated_share : share of node-time with demand
+    beyond capacity [0-1]; unserved_h : compute demanded beyond capacity [node-h]."""
+
+    state: FloatArray
+    tasks: int
+    saturated_share: float
+    unserved_h: float
+
+
+PROGRESS_STEP_S = 300.0
+"""Simulated time between two progress calls [s]."""
+
+
 def _simulate(
     fleet: Fleet,
     ids: list[str],
@@ -308,11 +416,12 @@ def _simulate(
     policy: Policy,
     hours: int,
     rng: np.random.Generator,
+    progress: Callable[[float], None] | None = None,
     advert_s: float = 0.0,
-) -> tuple[FloatArray, int, float]:
+) -> _Run:
     """Run the tasks forward, the policy seeing load advertised every ``advert_s`` [s] (0:
-    live); returns ((hours, nodes, 3) time-mean utilisation [0-1, clipped per instant],
-    arrivals [count], saturated share of node-time [0-1])."""
+    live). Each node's utilisation is integrated over time only when it changes (per node, so
+    an event costs the policy's decision, not a pass over the fleet)."""
     n = len(ids)
     mean_s = TASK_MEAN.total_seconds()
     horizon_s = hours * 3600.0
@@ -334,57 +443,82 @@ def _simulate(
         for t in poisson_arrivals(TASKS_PER_NODE / mean_s, horizon_s, rng):
             queue.push(float(t), ("arrive", origin, -1, np.empty(0)))
             tasks += 1
-    acc = np.zeros((hours, n, len(DIMENSIONS)))
-    saturated_s = 0.0
-    now = 0.0
-    seen: FleetState | None = None
+    state = FleetState(
+        available=np.clip(1.0 - util.T, 0.0, 1.0),
+        load=load,
+        entropy_bits=entropy_bits,
+        latency_ms=latency,
+    )
+    seen = state
     next_advert = -np.inf
+    books = _Books(hours, n)
+    next_report = PROGRESS_STEP_S
     while queue:
         t, (kind, origin, node, demand) = queue.pop()
-        _accumulate(acc, np.clip(util, 0.0, 1.0), now, min(t, horizon_s))
-        saturated_s += _saturated(util) * (min(t, horizon_s) - now)
-        now = min(t, horizon_s)
         if t >= horizon_s:
             break
+        if progress is not None and t >= next_report:
+            progress(t / horizon_s)
+            next_report = (t // PROGRESS_STEP_S + 1) * PROGRESS_STEP_S
         if kind == "end":
+            books.settle(node, util[node], t)
             util[node] -= demand
             load[node] -= 1
-            continue
-        demand = yesterday[int(t // 3600.0), origin] / TASKS_PER_NODE
-        if seen is None or t >= next_advert:
-            seen = FleetState(
-                available=np.clip(1.0 - util.T, 0.0, 1.0),
-                load=load.copy(),
-                entropy_bits=entropy_bits,
-                latency_ms=latency,
-            )
-            if advert_s > 0:
+        else:
+            demand = yesterday[int(t // 3600.0), origin] / TASKS_PER_NODE
+            if advert_s > 0 and t >= next_advert:
+                seen = replace(state, available=state.available.copy(), load=load.copy())
                 next_advert = (np.floor(t / advert_s) + 1.0) * advert_s
-        j = policy.choose(demand, origin, seen).node
-        util[j] += demand
-        load[j] += 1
-        queue.push(t + float(rng.exponential(mean_s)), ("end", origin, j, demand))
-    _accumulate(acc, np.clip(util, 0.0, 1.0), now, horizon_s)
-    saturated_s += _saturated(util) * (horizon_s - now)
-    return acc / 3600.0, tasks, saturated_s / (n * horizon_s)
+            node = policy.choose(demand, origin, seen).node
+            books.settle(node, util[node], t)
+            util[node] += demand
+            load[node] += 1
+            queue.push(t + float(rng.exponential(mean_s)), ("end", origin, node, demand))
+        state.available[:, node] = np.clip(1.0 - util[node], 0.0, 1.0)
+    for j in range(n):
+        books.settle(j, util[j], horizon_s)
+    if progress is not None:
+        progress(1.0)
+    return _Run(
+        state=books.acc / 3600.0,
+        tasks=tasks,
+        saturated_share=books.saturated_s / (n * horizon_s),
+        unserved_h=books.unserved_s / 3600.0,
+    )
 
 
 SATURATION_TOLERANCE = 1e-9
 """Demand above 1 + this counts as beyond capacity [-] (sums of floats drift)."""
 
 
-def _saturated(util: FloatArray) -> int:
-    """Nodes whose demand (nodes, 3) exceeds capacity in any dimension [count]."""
-    return int(np.any(util > 1.0 + SATURATION_TOLERANCE, axis=1).sum())
+class _Books:
+    """Per-node time integrals of a simulation: utilisation clipped to capacity per hour
+    (``acc`` (hours, nodes, 3) [s]), saturated node-time [s] and compute demanded beyond
+    capacity [node-s]; each node is settled up to a time when its utilisation changes."""
 
+    def __init__(self, hours: int, nodes: int) -> None:
+        self.acc = np.zeros((hours, nodes, len(DIMENSIONS)))
+        self.since = np.zeros(nodes)
+        self.saturated_s = 0.0
+        self.unserved_s = 0.0
 
-def _accumulate(acc: FloatArray, util: FloatArray, start_s: float, stop_s: float) -> None:
-    """Add ``util`` (nodes, 3) × time [s] over ``[start_s, stop_s)`` to the hour bins."""
-    while start_s < stop_s:
-        hour = int(start_s // 3600.0)
-        end = min(stop_s, (hour + 1) * 3600.0)
-        acc[hour] += util * (end - start_s)
-        start_s = end
+    def settle(self, node: int, util: FloatArray, until_s: float) -> None:
+        """Add node ``node``'s utilisation ``util`` (3,) held since its last settlement up to
+        ``until_s`` [s]."""
+        start_s = float(self.since[node])
+        if until_s <= start_s:
+            return
+        span = until_s - start_s
+        if (util > 1.0 + SATURATION_TOLERANCE).any():
+            self.saturated_s += span
+            self.unserved_s += max(float(util[0]) - 1.0, 0.0) * span
+        clipped = np.clip(util, 0.0, 1.0)
+        while start_s < until_s:
+            hour = int(start_s // 3600.0)
+            end = min(until_s, (hour + 1) * 3600.0)
+            self.acc[hour, node] += clipped * (end - start_s)
+            start_s = end
+        self.since[node] = until_s
 
 
 def _state_frame(
@@ -407,11 +541,13 @@ def _state_frame(
 
 @dataclass(frozen=True)
 class ModelledEnergy:
-    """What the modelled power chain gives over a side's hours: emissions_kg [kgCO2] and
-    cost_cny [CNY] (None when a taking-part site has no price)."""
+    """What the modelled power chain gives over a side's hours: emissions_kg [kgCO2],
+    cost_cny [CNY] (None when a taking-part site has no price) and the facility energy
+    energy_kwh [kWh]."""
 
     emissions_kg: float
     cost_cny: float | None
+    energy_kwh: float
 
 
 def _side(
@@ -422,6 +558,7 @@ def _side(
     params: EntropyParams,
     emissions_kg: float,
     modelled: ModelledEnergy,
+    unserved_h: float | None,
 ) -> ForkSide:
     window = pd.concat([history, hours_frame], ignore_index=True)
     ends = pd.date_range(t0 + HOUR, periods=hours, freq=HOUR)
@@ -438,6 +575,9 @@ def _side(
         emissions_kg=emissions_kg,
         modelled_emissions_kg=modelled.emissions_kg,
         cost_cny=modelled.cost_cny,
+        work_node_h=float(hours_frame["c"].sum()),
+        unserved_node_h=unserved_h,
+        energy_kwh=modelled.energy_kwh,
     )
 
 
@@ -464,6 +604,7 @@ def _modelled_energy(
     return ModelledEnergy(
         emissions_kg=float(sites["emissions_kg_per_h"].sum()),
         cost_cny=energy_cost_cny(facility_kwh, fleet),
+        energy_kwh=float(facility_kwh.sum()),
     )
 
 
@@ -499,6 +640,9 @@ def _side_json(side: ForkSide) -> dict[str, Any]:
         "emissions_kg": _num(side.emissions_kg),
         "modelled_emissions_kg": _num(side.modelled_emissions_kg),
         "cost_cny": None if side.cost_cny is None else _num(side.cost_cny),
+        "work_node_h": _num(side.work_node_h),
+        "unserved_node_h": None if side.unserved_node_h is None else _num(side.unserved_node_h),
+        "energy_kwh": _num(side.energy_kwh),
     }
 
 

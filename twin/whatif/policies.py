@@ -4,7 +4,7 @@ A policy is an object with ``name`` and ``choose(demand, origin, state) → Plac
 simulator owns time and queues and calls it once per arrival. The state is a few arrays over
 the N nodes (:class:`FleetState`), so every policy is a handful of numpy operations.
 
-Entropy-balanced matching (DOMAIN §3), :class:`EntropyBalanced`:
+Entropy-balanced matching (docs/whatif.md, "LLM inference"), :class:`EntropyBalanced`:
 
 1. keep the nodes whose available state covers the demand in every dimension (c, l, s); if
    none does, the request goes to the least-loaded node (where its wait is shortest) and the

@@ -1,5 +1,5 @@
-"""Named what-if scenarios: ``service-routing`` (DOMAIN §4), ``ioc-16-nodes`` (DOMAIN §3) and
-``carbon-shift`` (DOMAIN §5).
+"""Named what-if scenarios: ``service-routing``, ``ioc-16-nodes`` and ``carbon-shift``
+(docs/whatif.md describes each, with the reference figures beside cnetwin's).
 
 ``service-routing``: one service ``/yolo``; instances s1…s5 on gateways GW3…GW7, capacity
 50 req/s each, prices 2, 1, 2, 1, 2, base compute latency 1, 3, 1, 3, 1 ms; user u1 at GW1
@@ -75,7 +75,8 @@ SERVICE_RATES = tuple(range(1, 121))
 
 
 def service_routing() -> ServiceScenario:
-    """The DOMAIN §4 reference scenario (module docstring)."""
+    """The service-routing reference scenario (module docstring; docs/whatif.md, "Service
+    routing")."""
     prices, bases = (2, 1, 2, 1, 2), (1, 3, 1, 3, 1)
     instances = tuple(
         Instance(f"s{k + 1}", f"GW{k + 3}", 50.0, float(p), float(a))
@@ -87,6 +88,37 @@ def service_routing() -> ServiceScenario:
         rtt[("GW2", f"GW{k + 3}")] = float(r2)
     users = (User("u1", "GW1", max_latency_ms=10.0), User("u2", "GW2"))
     return ServiceScenario("/yolo", instances, users, rtt, arrivals="uniform")
+
+
+SERVICE_NAMES: Mapping[str, str] = {
+    "u1": "Shanghai users",
+    "u2": "Beijing users",
+    "s1": "Hangzhou",
+    "s2": "Zhangbei",
+    "s3": "Ulanqab",
+    "s4": "Qingyang",
+    "s5": "Beijing",
+}
+"""Planner-facing names of the ``service-routing`` preset's users and of its video-analytics
+instances (by site), after sites of the example fleet (``twin/data/example_fleet.toml``); the
+round trips stay the reference scenario's, so the names are illustrative. Reports keep the
+scenario's ids (u1, s1 …): charts name the planner's in their legends and both on hover
+(:func:`display_name`)."""
+
+PRESET_TITLES: Mapping[str, str] = {
+    "service-routing": "Video analytics at 5 sites: DNS, anycast or per-request",
+    "ioc-16-nodes": "LLM chat for Beijing on 16 GPU nodes: time to first token",
+    "carbon-shift": "Training jobs from Beijing: shift in time or place",
+}
+"""What each preset is, for planners; the preset's name (the CLI's) goes beside it."""
+
+
+def display_name(names: Mapping[str, str], ident: str, alias: bool = True) -> str:
+    """``Shanghai users (u1)`` for an id ``names`` knows (``Shanghai users`` without
+    ``alias``), else the id."""
+    if ident not in names:
+        return ident
+    return f"{names[ident]} ({ident})" if alias else names[ident]
 
 
 IOC_FLEET_FILE = "ioc16_fleet.toml"
@@ -253,9 +285,10 @@ CARBON_START_HOUR = 0.0
 @dataclass(frozen=True)
 class CarbonRun:
     """The carbon-shift outcome per policy, the intensity outlook it planned with, each
-    site's flat electricity price [CNY/kWh], and each policy's outcome with and without the
-    sites' batteries (``storage``) under the ``dispatch`` policy, with the batteries and the
-    time-of-use ``tariff`` it priced at."""
+    site's flat electricity price [CNY/kWh], its job slots [jobs at once], how long a job may
+    wait [h], and each policy's outcome with and without the sites' batteries (``storage``)
+    under the ``dispatch`` policy, with the batteries and the time-of-use ``tariff`` it priced
+    at."""
 
     intensity_g_per_kwh: dict[str, tuple[float, ...]]  # per site, hour by hour
     results: dict[str, ShiftResult]
@@ -264,6 +297,8 @@ class CarbonRun:
     dispatch: str
     batteries: dict[str, Battery]
     tariff: TimeOfUse
+    slots: dict[str, int]
+    slack_h: float
 
 
 def carbon_run(
@@ -301,6 +336,8 @@ def carbon_run(
         dispatch,
         cells,
         tariff,
+        {s.id: s.slots for s in sites},
+        float(load.slack_h),
     )
 
 

@@ -93,11 +93,12 @@ def ioc_report(run: IocRun, seed: int) -> dict[str, Any]:
 
 def carbon_shift_report(run: CarbonRun | StoredCarbonRun, seed: int) -> dict[str, Any]:
     """``{"preset", "seed", "intensity_g_per_kwh": {site: [per hour]}, "price_cny_per_kwh":
-    {site: price}, "policies": {policy: {"jobs", "emissions_kg", "energy_kwh", "cost_cny",
-    "transfer_kwh", "mean_delay_h", "deadline_misses", "jobs_per_site",
-    "emissions_per_hour_kg", "placements": [{"site", "start_h", "hours"}]}}}``; units in
-    :class:`ShiftResult`. A plan on the store (:class:`StoredCarbonRun`) adds ``"at"``,
-    ``"start"``, ``"origin"``, ``"outlook_source": {site: "forecast" | "profile"}``,
+    {site: price}, "slots": {site: jobs at once}, "slack_h" [h], "policies": {policy:
+    {"jobs", "emissions_kg", "energy_kwh", "cost_cny", "transfer_kwh", "mean_delay_h",
+    "deadline_misses", "jobs_per_site", "emissions_per_hour_kg", "placements": [{"site",
+    "start_h", "hours"}]}}}``; units in :class:`ShiftResult`. A plan on the store
+    (:class:`StoredCarbonRun`) adds ``"at"``, ``"start"``, ``"origin"``,
+    ``"outlook_source": {site: "forecast" | "profile"}``,
     ``"realised_intensity_g_per_kwh": {site: [per hour]}`` and per policy ``"realised":
     {"emissions_kg", "planned_emissions_kg", "energy_share"} | null``. Storage: top-level
     ``"storage": {"dispatch", "batteries": {site: {"capacity_kwh", "power_kw",
@@ -140,6 +141,8 @@ def carbon_shift_report(run: CarbonRun | StoredCarbonRun, seed: int) -> dict[str
         "batteries": {k: asdict(b) for k, b in plan.batteries.items()},
         "tariff": plan.tariff.to_json(),
     }
+    report["slots"] = dict(plan.slots)
+    report["slack_h"] = plan.slack_h
     report["policies"] = policies
     return report
 

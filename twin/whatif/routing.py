@@ -1,4 +1,4 @@
-"""Stateless service routing (DOMAIN §4): DNS, anycast and URL-PATH under a greedy scheduler.
+"""Stateless service routing: DNS, anycast and URL-PATH under a greedy scheduler.
 
 The model
 ---------

@@ -308,8 +308,12 @@ def test_preset_json_is_todays_plus_cost() -> None:
         "intensity_g_per_kwh",
         "price_cny_per_kwh",
         "storage",
+        "slots",
+        "slack_h",
         "policies",
     ]
+    assert report["slots"] == {s.id: s.slots for s in CARBON_SITES}
+    assert report["slack_h"] == TrainingJobs().slack_h
     for entry in report["policies"].values():
         assert set(entry) == {
             "jobs", "emissions_kg", "energy_kwh", "cost_cny", "transfer_kwh", "mean_delay_h",

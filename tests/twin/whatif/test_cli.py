@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -31,7 +32,8 @@ def run_json(*args: str) -> Any:
 
 def test_service_routing_json_has_the_documented_shape() -> None:
     report = run_json("service-routing", "--rates", "1:120:17")
-    assert list(report) == ["policies"]
+    assert list(report) == ["policies", "names"]
+    assert report["names"]["u1"] == "Shanghai users"  # the preset's planner names
     assert list(report["policies"]) == ["dns", "anycast", "url-path"]
     for points in report["policies"].values():
         assert [p["offered_rps"] for p in points] == [1, 18, 35, 52, 69, 86, 103, 120]
@@ -104,6 +106,27 @@ def test_the_human_summary_names_each_policy() -> None:
     assert "== anycast" in result.stdout and "== url-path" in result.stdout
     assert "== dns" in result.stdout
     assert "[" not in result.stderr  # no progress bar when stderr is not a terminal
+
+
+def test_the_human_summary_opens_with_a_verdict_per_policy() -> None:
+    result = whatif("service-routing", "--rates", "60:120:60")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "dns vs anycast: the same on every figure"
+    assert lines[1].startswith("url-path vs anycast: ")
+    assert "the requests served ▲" in lines[1]  # url-path serves more at 60 and 120 req/s
+    assert lines[2] == "(▲ better, ▼ worse than the baseline)"
+    assert "Shanghai users (u1)" in result.stdout  # planner names, reference ids beside them
+
+
+def test_help_cites_only_what_the_repository_holds() -> None:
+    result = subprocess.run(
+        [*CNETWIN, "whatif", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0
+    assert "DOMAIN" not in result.stdout and "§" not in result.stdout
+    for doc in re.findall(r"docs/[\w-]+\.md", result.stdout):
+        assert (ROOT / doc).is_file(), doc
 
 
 @pytest.mark.parametrize(

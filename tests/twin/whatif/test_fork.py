@@ -26,7 +26,7 @@ from twin.errors import ConfigError
 from twin.inventory import example_fleet
 from twin.model import Fleet, Reading, Site
 from twin.store.duckdb import DuckDBStore
-from twin.whatif.fork import ForkReport, comparison_json, fork_from
+from twin.whatif.fork import ForkReport, comparison_json, fork_from, read_fork, simulate_fork
 from twin.whatif.policies import NODE_POLICIES, make_policy
 
 START = datetime(2024, 6, 21, tzinfo=UTC)
@@ -299,6 +299,12 @@ def test_cli_fork_prints_both_sides(tmp_path: Path, readings: list[Reading]) -> 
     assert len(doc["actual"]["hourly_c"]) == 3
     for entry in doc["policies"].values():
         assert set(entry["simulated"]) == set(doc["actual"])
+        assert entry["simulated"]["work_node_h"] > 0 and entry["simulated"]["energy_kwh"] > 0
+    # progress on stderr: not a terminal, so one line per policy as it finishes
+    assert [line for line in result.stderr.splitlines() if line.startswith("fork: ")] == [
+        "fork: least-loaded simulated (1 of 2)",
+        "fork: nearest simulated (2 of 2)",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -374,3 +380,55 @@ def test_cli_fork_takes_the_advertisement_interval(tmp_path: Path, readings: lis
     assert [d["advert_s"] for d in docs] == [0.0, 3600.0]
     live, stale = (d["policies"]["least-loaded"]["simulated"] for d in docs)
     assert stale["mean_util"]["c"] < live["mean_util"]["c"]
+
+
+def test_work_done_is_the_compute_each_side_delivered(store: DuckDBStore, fleet: Fleet) -> None:
+    """Work done is the sum over node-hours of c (clipped to capacity), for both sides alike;
+    nearest delivers less of the same demand than entropy-balanced, the rest is lost to
+    overload, and its energy per unit of work is higher although its total is lower."""
+    balanced = fork(store, fleet, "entropy-balanced")
+    nearest = fork(store, fleet, "nearest")
+    nodes = balanced.nodes
+    for report in (balanced, nearest):
+        sim = report.simulated
+        assert sim.work_node_h == pytest.approx(sim.mean_util["c"] * nodes * 6)
+        assert sim.unserved_node_h is not None and sim.unserved_node_h >= 0.0
+        assert sim.energy_kwh > 0
+    actual = balanced.actual
+    assert actual is not None and actual.unserved_node_h is None
+    future = hourly_state(store, T0, T0 + pd.Timedelta(HORIZON), fleet=fleet)
+    assert actual.work_node_h == pytest.approx(float(future["c"].sum()))
+    assert nearest.simulated.work_node_h < 0.6 * balanced.simulated.work_node_h
+    assert nearest.simulated.unserved_node_h > balanced.simulated.unserved_node_h  # type: ignore[operator]
+    assert nearest.simulated.energy_kwh < balanced.simulated.energy_kwh
+    per_work = [r.simulated.energy_kwh / r.simulated.work_node_h for r in (nearest, balanced)]
+    assert per_work[0] > per_work[1]
+    doc = balanced.to_json()
+    assert doc["simulated"]["work_node_h"] == pytest.approx(balanced.simulated.work_node_h)
+    assert doc["actual"]["unserved_node_h"] is None
+    assert doc["difference"]["work_node_h"] == pytest.approx(
+        balanced.simulated.work_node_h - actual.work_node_h
+    )
+
+
+def test_progress_reports_the_share_of_simulated_time_and_can_stop_the_run(
+    store: DuckDBStore, fleet: Fleet
+) -> None:
+    inputs = read_fork(store, fleet, AT, HORIZON)
+    shares: list[float] = []
+    simulate_fork(inputs, make_policy("least-loaded"), 0, shares.append)
+    assert shares == sorted(shares) and shares[-1] == 1.0 and 0.0 < shares[0] < 0.1
+    assert len(shares) > 6 * 3600 / 300 / 2  # about one call per 5 simulated minutes
+
+    class Stop(Exception):
+        pass
+
+    def stop_halfway(share: float) -> None:
+        if share >= 0.5:
+            raise Stop
+
+    with pytest.raises(Stop):
+        simulate_fork(inputs, make_policy("least-loaded"), 0, stop_halfway)
+    # what was read once gives the same fork as reading and running together
+    once = simulate_fork(inputs, make_policy("nearest"), 0).to_json()
+    assert once == fork(store, fleet, "nearest").to_json()
