@@ -15,11 +15,13 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 
 import paho.mqtt.client as mqtt
+import pandas as pd
 
 from collectors.scenarios import EntropyDrift, scenario_simulator
 from collectors.simulate import FleetSimulator
 from twin.config import BrokerURL
 from twin.errors import ConfigError
+from twin.loading import WRITE_EVERY, HistoryLoad
 from twin.model import Fleet
 
 log = logging.getLogger(__name__)
@@ -96,7 +98,11 @@ class Publisher:
 class SimulationRun:
     """Backfill ``[start - backfill, start)`` as fast as possible, then publish live from
     ``start`` at ``speed`` × wall time (capped at the present) until stopped. ``scenario``
-    (collectors.scenarios.SCENARIOS) perturbs the telemetry from ``start`` on."""
+    (collectors.scenarios.SCENARIOS) perturbs the telemetry from ``start`` on.
+
+    With a backfill, ``on_progress`` receives how far the history is published (about once a
+    second, :data:`twin.loading.WRITE_EVERY`) until live telemetry has caught up with the
+    present, then once with ``loading`` false."""
 
     def __init__(
         self,
@@ -111,6 +117,7 @@ class SimulationRun:
         protocol: str = "5",
         client_id: str = "cnetwin-simulator",
         scenario: str | None = None,
+        on_progress: Callable[[HistoryLoad], object] | None = None,
     ) -> None:
         if speed <= 0:
             raise ConfigError("--speed must be positive (1 is real time)")
@@ -126,6 +133,8 @@ class SimulationRun:
             scenario_simulator(simulator, scenario, start) if scenario else simulator
         )
         self.publisher = Publisher(broker, client_id, protocol)
+        self._on_progress = on_progress
+        self._reported: datetime | None = None
 
     def run(
         self,
@@ -167,6 +176,8 @@ class SimulationRun:
             if stop.is_set():
                 return
             self.publisher.publish([message])
+            done = min(self.publisher.published / expected, 1.0)
+            self._report(begin + done * self._backfill, loading=True)
             if self.publisher.published >= next_report * expected:
                 log.info("history: %d%% published", min(100, round(100 * next_report)))
                 next_report += PROGRESS_EVERY
@@ -176,12 +187,30 @@ class SimulationRun:
     def _publish_live(self, stop: threading.Event, wall0: float) -> None:
         """Publish a step whenever its simulated time is due; catch up after the backfill."""
         sim_time = self._start
+        catching_up = self._backfill > timedelta(0)
         while not stop.is_set():
             self.publisher.publish(self._simulator.step())
             sim_time += self._interval
+            if catching_up:
+                catching_up = datetime.now(UTC) - sim_time > self._interval
+                self._report(sim_time, loading=catching_up, force=not catching_up)
             wall_due = wall0 + (sim_time - self._start).total_seconds() / self._speed
             real_due = time.monotonic() + (sim_time - datetime.now(UTC)).total_seconds()
             stop.wait(max(0.0, max(wall_due, real_due) - time.monotonic()))
+
+    def _report(self, until: datetime, loading: bool, force: bool = False) -> None:
+        """Tell ``on_progress`` the history is published up to ``until`` (at most once per
+        WRITE_EVERY unless ``force``)."""
+        now = datetime.now(UTC)
+        if self._on_progress is None:
+            return
+        if not force and self._reported is not None and now - self._reported < WRITE_EVERY:
+            return
+        self._reported = now
+        at = pd.Timestamp(now)
+        begin = pd.Timestamp(self._start - self._backfill)
+        until_ts = min(pd.Timestamp(until), at)
+        self._on_progress(HistoryLoad(begin, until_ts, at, loading, at))
 
 
 def _backfill_messages(fleet: Fleet, backfill: timedelta) -> int:

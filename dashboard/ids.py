@@ -14,6 +14,10 @@ CLOCK = "header-clock"
 LAST_DATA = "header-last-data"
 ALERT_BADGE = "header-alerts"
 SHELL_TICK = "shell-tick"
+SHELL = "shell"
+LOADING = "header-loading"
+LOADING_TEXT = "header-loading-text"
+LOADING_BAR = "header-loading-bar"
 
 # Overview page (dashboard.pages.overview)
 OVERVIEW_TICK = "overview-tick"
@@ -109,6 +113,7 @@ def kpi(part: str, name: str) -> dict[str, str]:
 
 
 # Alerts page (dashboard.pages.alerts)
+ALERTS_HOLD = "alerts-hold"
 ALERTS_TICK = "alerts-tick"
 ALERTS_KPIS = "alerts-kpis"
 ALERTS_ACTIVE = "alerts-active"

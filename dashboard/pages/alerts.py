@@ -4,7 +4,8 @@ Read from the alert engine's stored state (:mod:`twin.alerts.state`): the curren
 every (rule, series), the rules' last evaluations and the ``alert_event`` history of the last
 24 h; the rules themselves are the shipped rule file. Silences are created and ended here
 (written to the store, :mod:`twin.alerts.silences`). Each alert links to the Replay page at
-the time it became active. Live ticks (``settings.refresh_s``) redraw the page.
+the time it became active. Live ticks (``settings.refresh_s``) redraw the page. While the
+rules are held (history loading, then the grace period) a banner says so.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from twin.alerts.silences import Silence, create_silence, end_silence, read_sile
 from twin.alerts.state import load_states, read_events, read_rule_summaries
 from twin.durations import duration_text
 from twin.errors import CnetwinError
+from twin.loading import alert_hold, read_history_load
 
 if TYPE_CHECKING:
     from dashboard.app import PageContext, Services
@@ -51,6 +53,7 @@ def layout(context: PageContext) -> Component:
         className="alerts",
         children=[
             dcc.Interval(id=ids.ALERTS_TICK, interval=refresh_ms),
+            html.Div(id=ids.ALERTS_HOLD, className="alerts-hold hidden"),
             html.Div(id=ids.ALERTS_KPIS, className="kpis alerts-kpis"),
             html.Div(
                 className="alerts-grid",
@@ -297,6 +300,8 @@ def register_callbacks(app: Dash, services: Services) -> None:
         Output(ids.ALERTS_SILENCES, "children"),
         Output(ids.ALERTS_RULES, "children"),
         Output(ids.ALERTS_HISTORY, "children"),
+        Output(ids.ALERTS_HOLD, "children"),
+        Output(ids.ALERTS_HOLD, "className"),
         Input(ids.ALERTS_TICK, "n_intervals"),
         Input(ids.ALERTS_FEEDBACK, "children"),
     )
@@ -307,6 +312,9 @@ def register_callbacks(app: Dash, services: Services) -> None:
             silences = read_silences(services.store, now)
             summaries = read_rule_summaries(services.store, now)
             events = read_events(services.store, now - HISTORY, now + timedelta(seconds=1))
+            held = alert_hold(
+                read_history_load(services.store, now), now, services.alert_load_grace
+            )
         except CnetwinError as exc:
             log.warning("alerts page: store unavailable: %s", exc)
             raise PreventUpdate from None
@@ -317,4 +325,6 @@ def register_callbacks(app: Dash, services: Services) -> None:
             silences_table(silences),
             rules_table(rules, summaries),
             history_table(events),
+            f"Alerts held: {held}" if held else "",
+            "alerts-hold" if held else "alerts-hold hidden",
         )

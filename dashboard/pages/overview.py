@@ -1,9 +1,14 @@
 """Overview page: fleet KPIs, the site and link map, 24 h per-site series and the node heatmap.
 
-The layout draws everything once on page load. Live ticks (``settings.refresh_s``) then update
-the KPI cards from the latest readings, and append each newly completed window to the series and
-the heatmap with ``extendData`` (the map is redrawn at that pace too); between windows a tick
-costs three ``last`` calls.
+The layout is drawn at once with placeholders and reads nothing; its first callback draws the
+figures. Live ticks (``settings.refresh_s``) then update the KPI cards from the latest readings,
+and append each newly completed window to the series and the heatmap with ``extendData`` (the
+map is redrawn at that pace too); between windows a tick costs three ``last`` calls.
+
+While history loads (:mod:`twin.loading`) windows already drawn still change, so the figures
+are drawn whole every LOADING_REDRAW instead, and once more when the store is complete again
+(SETTLE after loading ended): a page left open shows what a freshly opened one does. The KPIs
+read "loading" meanwhile. Kiosk mode (``?kiosk``) hides the heatmap (style.css).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from dash.exceptions import PreventUpdate
 from dashboard import figures, ids
 from dashboard.components import GRAPH_CONFIG, graph_panel, kpi_card_frame
 from twin.errors import StoreError
+from twin.loading import HistoryLoad, loading_now, read_history_load, settled
 from twin.overview import (
     FALLBACK_PUE,
     STALE_AFTER,
@@ -44,6 +50,15 @@ SERIES_EVERY = timedelta(minutes=5)
 HEATMAP_EVERY = timedelta(minutes=15)
 """Window of the node heatmap columns."""
 
+LOADING_REDRAW = timedelta(seconds=15)
+"""While history loads, the figures are drawn whole at most this often [s]."""
+
+SETTLE = timedelta(seconds=30)
+"""After history loading ended, the store is taken as complete once this has passed [s]: what
+was published last is stored by then."""
+
+PLACEHOLDER = "Loading…"
+
 KPI_CARDS: tuple[tuple[str, str], ...] = (
     ("nodes", "Nodes reporting"),
     ("util", "Fleet compute utilisation"),
@@ -55,61 +70,33 @@ KPI_CARDS: tuple[tuple[str, str], ...] = (
 
 
 def layout(context: PageContext) -> Component:
-    """The page as it stands at ``context.services.clock()``."""
-    services = context.services
-    now = pd.Timestamp(services.clock())
-    series_until = now.floor(SERIES_EVERY)
-    heatmap_until = now.floor(HEATMAP_EVERY)
-    try:
-        series_fig = figures.site_series_figure(
-            site_series(
-                services.store, services.fleet, series_until - WINDOW, series_until, SERIES_EVERY
-            ),
-            [s.id for s in services.fleet.sites],
-        )
-        heat_fig = figures.heatmap_figure(
-            utilisation_heatmap(
-                services.store,
-                heatmap_until - WINDOW,
-                heatmap_until,
-                HEATMAP_EVERY,
-                nodes=[n.id for n in services.fleet.nodes],
-            )
-        )
-        current = site_map(services.store, services.fleet, now)
-        map_fig = figures.site_map_figure(current.sites, current.links)
-    except StoreError as exc:
-        log.warning("store unavailable for the overview: %s", exc)
-        series_fig = heat_fig = map_fig = figures.empty_figure(f"Store unavailable: {exc}")
-    state = {
-        "series_until": series_until.isoformat(),
-        "heatmap_until": heatmap_until.isoformat(),
-        "series_drawn": bool(series_fig.data),
-        "heatmap_drawn": bool(heat_fig.data),
+    """The page with placeholder figures; its first callback reads the store and draws them."""
+    placeholder = figures.empty_figure(PLACEHOLDER)
+    state: dict[str, Any] = {
+        "series_until": None,
+        "heatmap_until": None,
+        "series_drawn": False,
+        "heatmap_drawn": False,
+        "complete": False,
+        "redrawn_at": None,
     }
     map_config: dcc.Graph.Config = {**GRAPH_CONFIG, "topojsonURL": context.asset_url("topojson/")}
+    panels = [
+        graph_panel("Sites and links · load now", ids.OVERVIEW_MAP, placeholder, map_config),
+        graph_panel("Per site · last 24 h (5 min means)", ids.OVERVIEW_SERIES, placeholder),
+        graph_panel(
+            "Node compute utilisation · last 24 h (15 min means)",
+            ids.OVERVIEW_HEATMAP,
+            placeholder,
+        ),
+    ]
     return html.Div(
         className="overview",
         children=[
             dcc.Interval(id=ids.OVERVIEW_TICK, interval=int(context.settings.refresh_s * 1000)),
             dcc.Store(id=ids.OVERVIEW_STATE, data=state),
             html.Section(className="kpis", children=[kpi_card(n, label) for n, label in KPI_CARDS]),
-            html.Div(
-                className="overview-grid",
-                children=[
-                    graph_panel(
-                        "Sites and links · load now", ids.OVERVIEW_MAP, map_fig, map_config
-                    ),
-                    graph_panel(
-                        "Per site · last 24 h (5 min means)", ids.OVERVIEW_SERIES, series_fig
-                    ),
-                    graph_panel(
-                        "Node compute utilisation · last 24 h (15 min means)",
-                        ids.OVERVIEW_HEATMAP,
-                        heat_fig,
-                    ),
-                ],
-            ),
+            html.Div(className="overview-grid", children=panels),
         ],
     )
 
@@ -148,6 +135,12 @@ def kpi_texts(
     }
 
 
+def loading_texts(load: HistoryLoad) -> dict[str, tuple[str, str, str]]:
+    """Per KPI card name, the (value, unit, note) texts while history loads: no number of
+    the present is known yet."""
+    return {name: ("loading", "", load.text()) for name, _label in KPI_CARDS}
+
+
 def register_callbacks(app: Dash, services: Services) -> None:
     """Register the page's live-update callbacks on ``app``."""
     kpi_outputs = [
@@ -158,8 +151,13 @@ def register_callbacks(app: Dash, services: Services) -> None:
 
     @app.callback(*kpi_outputs, Input(ids.OVERVIEW_TICK, "n_intervals"))
     def update_kpis(_n: int | None) -> tuple[str, ...]:
+        now = services.clock()
         try:
-            texts = kpi_texts(kpis(services.store, services.fleet, services.clock()))
+            load = read_history_load(services.store, now)
+            if load is not None and loading_now(load):
+                texts = loading_texts(load)
+            else:
+                texts = kpi_texts(kpis(services.store, services.fleet, now))
         except StoreError as exc:
             log.warning("store unavailable for the KPIs: %s", exc)
             return tuple(t for _ in KPI_CARDS for t in ("—", "", "store unavailable"))
@@ -174,24 +172,38 @@ def register_callbacks(app: Dash, services: Services) -> None:
         Output(ids.OVERVIEW_STATE, "data"),
         Input(ids.OVERVIEW_TICK, "n_intervals"),
         State(ids.OVERVIEW_STATE, "data"),
-        prevent_initial_call=True,
     )
     def extend(_n: int | None, state: dict[str, Any]) -> tuple[Any, ...]:
         now = pd.Timestamp(services.clock())
         try:
-            return live_update(services, now, state)
+            return live_update(services, now, state, read_history_load(services.store, now))
         except StoreError as exc:
             log.warning("store unavailable for the overview series: %s", exc)
-            raise PreventUpdate from exc
+            if state["series_until"] is not None:
+                raise PreventUpdate from exc
+            unavailable = figures.empty_figure(f"Store unavailable: {exc}")
+            return no_update, unavailable, no_update, unavailable, unavailable, state
 
 
-def live_update(services: Services, now: pd.Timestamp, state: dict[str, Any]) -> tuple[Any, ...]:
-    """The outputs of one live tick at ``now`` given the page ``state``: series extendData,
-    series figure, heatmap extendData, heatmap figure, map figure, new state.
+def live_update(
+    services: Services,
+    now: pd.Timestamp,
+    state: dict[str, Any],
+    load: HistoryLoad | None = None,
+) -> tuple[Any, ...]:
+    """The outputs of one live tick at ``now`` given the page ``state`` and the store's history
+    ``load``: series extendData, series figure, heatmap extendData, heatmap figure, map figure,
+    new state.
 
-    Windows completed since the state's ``*_until`` are appended with extendData; a figure that
-    was drawn empty is drawn whole instead. Raises PreventUpdate when no window completed.
+    The first tick, and the ticks while the store is not complete (history loading, then
+    SETTLE), draw the figures whole (at most every LOADING_REDRAW, and once when it becomes
+    complete). Otherwise windows completed since the state's ``*_until`` are appended with
+    extendData; a figure that was drawn empty is drawn whole instead. Raises PreventUpdate
+    when there is nothing to draw.
     """
+    complete = settled(load, now, SETTLE)
+    if state["series_until"] is None or not state["complete"]:
+        return _redraw(services, now, state, complete)
     series_from = pd.Timestamp(state["series_until"])
     heatmap_from = pd.Timestamp(state["heatmap_until"])
     series_until = now.floor(SERIES_EVERY)
@@ -228,6 +240,42 @@ def live_update(services: Services, now: pd.Timestamp, state: dict[str, Any]) ->
     current = site_map(services.store, fleet, now)
     map_fig = figures.site_map_figure(current.sites, current.links)
     return (*outputs, map_fig, state)
+
+
+def _redraw(
+    services: Services, now: pd.Timestamp, state: dict[str, Any], complete: bool
+) -> tuple[Any, ...]:
+    """The outputs of a tick that draws the figures whole (see :func:`live_update`)."""
+    last = state["redrawn_at"]
+    if last is not None and not complete and now - pd.Timestamp(last) < LOADING_REDRAW:
+        raise PreventUpdate
+    fleet = services.fleet
+    series_until = now.floor(SERIES_EVERY)
+    heatmap_until = now.floor(HEATMAP_EVERY)
+    series_fig = figures.site_series_figure(
+        site_series(services.store, fleet, series_until - WINDOW, series_until, SERIES_EVERY),
+        [s.id for s in fleet.sites],
+    )
+    heat_fig = figures.heatmap_figure(
+        utilisation_heatmap(
+            services.store,
+            heatmap_until - WINDOW,
+            heatmap_until,
+            HEATMAP_EVERY,
+            nodes=[n.id for n in fleet.nodes],
+        )
+    )
+    current = site_map(services.store, fleet, now)
+    map_fig = figures.site_map_figure(current.sites, current.links)
+    state = {
+        "series_until": series_until.isoformat(),
+        "heatmap_until": heatmap_until.isoformat(),
+        "series_drawn": bool(series_fig.data),
+        "heatmap_drawn": bool(heat_fig.data),
+        "complete": complete,
+        "redrawn_at": now.isoformat(),
+    }
+    return no_update, series_fig, no_update, heat_fig, map_fig, state
 
 
 def _points(every: timedelta) -> int:
