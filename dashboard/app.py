@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
-from dash import Dash, Input, Output, dcc, html
+from dash import Dash, Input, Output, State, dcc, html
 from dash.development.base_component import Component
 
 from dashboard import auth, headers, health, ids
@@ -227,7 +227,7 @@ def _register_shell_callbacks(app: Dash, context: PageContext) -> None:
         Output(ids.NAV, "children"),
         Output(ids.SHELL, "className"),
         Input(ids.URL, "pathname"),
-        Input(ids.URL, "search"),
+        State(ids.URL, "search"),
     )
     def route(pathname: str | None, search: str | None) -> tuple[Component, list[Component], str]:
         path = app.strip_relative_path(pathname or "/") or ""

@@ -172,6 +172,8 @@ def register_callbacks(app: Dash, services: Services) -> None:
         Output(ids.OVERVIEW_STATE, "data"),
         Input(ids.OVERVIEW_TICK, "n_intervals"),
         State(ids.OVERVIEW_STATE, "data"),
+        # a draw may take longer than a tick: ticks wait for it rather than cancel it
+        running=[(Output(ids.OVERVIEW_TICK, "disabled"), True, False)],
     )
     def extend(_n: int | None, state: dict[str, Any]) -> tuple[Any, ...]:
         now = pd.Timestamp(services.clock())
