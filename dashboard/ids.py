@@ -143,6 +143,22 @@ FORECASTS_ISSUE = "forecasts-issue"
 FORECASTS_GRAPH = "forecasts-graph"
 FORECASTS_SKILL = "forecasts-skill"
 
+# Time-range picker of the time-series pages (dashboard.timerange): one per page
+TIMERANGE_LOCATION = "timerange-location"
+TIMERANGE_RANGE = "timerange-range"
+TIMERANGE_TICK = "timerange-tick"
+TIMERANGE_PRESET = "timerange-preset"
+TIMERANGE_START = "timerange-from"
+TIMERANGE_END = "timerange-to"
+TIMERANGE_REFRESH = "timerange-refresh"
+TIMERANGE_ERROR = "timerange-error"
+
+
+def timerange(part: str, page: str) -> dict[str, str]:
+    """The id of one part (a TIMERANGE_* name) of the time-range picker of ``page``."""
+    return {"type": part, "page": page}
+
+
 # Sign-in (dashboard.auth)
 ACCOUNT = "account"
 
