@@ -25,6 +25,8 @@ OVERVIEW_STATE = "overview-state"
 OVERVIEW_MAP = "overview-map"
 OVERVIEW_SERIES = "overview-series"
 OVERVIEW_HEATMAP = "overview-heatmap"
+OVERVIEW_SERIES_TITLE = "overview-series-title"
+OVERVIEW_HEATMAP_TITLE = "overview-heatmap-title"
 OVERVIEW_AS_OF = "overview-as-of"
 
 # Energy & Carbon page (dashboard.pages.energy)

@@ -16,7 +16,7 @@ import pytest
 from dash import no_update
 from dash.exceptions import PreventUpdate
 
-from dashboard import ids
+from dashboard import ids, timerange
 from dashboard.app import PAGES, PageContext, Services, age_text, create_app, describe_store
 from dashboard.pages import overview as overview_page
 from dashboard.pages.overview import kpi_texts
@@ -415,3 +415,37 @@ def test_a_page_opened_while_history_loads_catches_up(tmp_path: Path, telemetry:
         assert _figure_points(early_series) != _figure_points(fresh_series)
     finally:
         store.close()
+
+
+def test_the_picker_range_sets_what_the_figures_cover(
+    filled_store: DuckDBStore, telemetry: Telemetry
+) -> None:
+    """A new range draws the figures whole at its windows; a live one (ending now) then grows
+    by appended windows, a fixed one stays as drawn."""
+    services = Services(store=filled_store, fleet=telemetry.fleet)
+    n_sites = len(telemetry.fleet.sites)
+    state = _state_of(overview_page.layout(_context(services, filled_store)))
+    *_, state = overview_page.live_update(services, NOW, state)
+    assert pd.Timestamp(state["series_until"]) == NOW.floor("5min")
+
+    six_hours = overview_page.span_of(timerange.state_of(timerange.TimeRange(start="-6h")), NOW)
+    assert overview_page.panel_titles(six_hours)[0] == "Per site · last 6 h (5 min means)"
+    _, series, _, heatmap, _, state = overview_page.live_update(
+        services, NOW, state, None, six_hours
+    )
+    assert len(series.data) == 3 * n_sites and len(series.data[0].x) == 6 * 12
+    assert len(heatmap.data[0].x) == 6 * 12  # at most about 100 columns: 5 min ones
+    later = NOW + pd.Timedelta(minutes=5)
+    live = overview_page.span_of(timerange.state_of(timerange.TimeRange(start="-6h")), later)
+    extension, *_ = overview_page.live_update(services, later, state, None, live)
+    assert extension[2] == 6 * 12  # appended, the oldest window dropped
+
+    fixed = timerange.TimeRange(start="2025-05-31T12:00:00Z", end="2025-05-31T13:00:00Z")
+    hour = overview_page.span_of(timerange.state_of(fixed), NOW)
+    _, series, _, _, _, state = overview_page.live_update(services, NOW, state, None, hour)
+    assert len(series.data[0].x) == 60  # 1 min means
+    assert list(series.layout.xaxis.range) == ["2025-05-31 12:00:00", "2025-05-31 13:00:00"]
+    with pytest.raises(PreventUpdate):  # a fixed range gains nothing as time goes on
+        overview_page.live_update(
+            services, later, state, None, overview_page.span_of(timerange.state_of(fixed), later)
+        )
