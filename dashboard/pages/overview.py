@@ -260,7 +260,9 @@ def span_of(chosen: dict[str, Any] | None, now: pd.Timestamp) -> Span:
 def panel_titles(span: Span) -> tuple[str, str]:
     """The series' and the heatmap's panel titles for ``span``."""
     if span.live:
-        reach = f"last {duration_text(span.length.to_pytimedelta())}"
+        hours = span.length / pd.Timedelta(hours=1)
+        whole = hours <= 48 and hours == int(hours)
+        reach = f"last {hours:.0f} h" if whole else f"last {duration_text(span.length)}"
     else:
         start, end = (t.strftime("%d %b %H:%M") for t in (span.end - span.length, span.end))
         reach = f"{start} to {end} UTC"

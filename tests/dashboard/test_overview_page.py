@@ -17,7 +17,15 @@ from dash import no_update
 from dash.exceptions import PreventUpdate
 
 from dashboard import ids, timerange
-from dashboard.app import PAGES, PageContext, Services, age_text, create_app, describe_store
+from dashboard.app import (
+    PAGES,
+    PageContext,
+    Services,
+    age_text,
+    create_app,
+    describe_store,
+    header_status,
+)
 from dashboard.pages import overview as overview_page
 from dashboard.pages.overview import kpi_texts
 from tests.dashboard.conftest import NOW, SCHEMAS, Telemetry
@@ -449,3 +457,16 @@ def test_the_picker_range_sets_what_the_figures_cover(
         overview_page.live_update(
             services, later, state, None, overview_page.span_of(timerange.state_of(fixed), later)
         )
+
+
+def test_the_header_shows_loading_not_an_old_data_alarm() -> None:
+    begin = NOW - pd.Timedelta(hours=49)
+    load = HistoryLoad(begin, begin + pd.Timedelta(hours=14), NOW, True, NOW)
+    last = begin + pd.Timedelta(hours=14)
+    age, age_class, loading, share = header_status(last, load, NOW.to_pydatetime())
+    assert loading == "Loading history: 14 of 49 h"
+    assert age_class == "last-data loading" and "ago" not in age
+    assert share == pytest.approx(14 / 49)
+    done = HistoryLoad(begin, NOW, NOW, False, NOW)
+    age, age_class, loading, _ = header_status(last, done, NOW.to_pydatetime())
+    assert (age, age_class, loading) == ("last data 35.0 h ago", "last-data stale", "")
