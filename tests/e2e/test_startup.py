@@ -20,7 +20,8 @@ pytestmark = pytest.mark.e2e
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "screenshots"
 BACKFILL = "49h"
-DURATION_S = 420
+DURATION_S = 900
+"""The demo stops by itself after this long [s] should the test not stop it."""
 SERIES = "() => { const g = document.querySelector('#overview-series .js-plotly-plot');"
 DRAWN = f"{SERIES} return !!(g && g.data && g.data.length > 0); }}"
 POINTS = f"{SERIES} return JSON.stringify(g.data.map(t => [t.name, t.x, t.y])); }}"
@@ -33,6 +34,7 @@ def _points(page: Any) -> list[Any]:
     return list(json.loads(page.evaluate(POINTS)))
 
 
+@pytest.mark.timeout(DURATION_S)
 def test_a_page_opened_during_start_up_shows_loading_then_catches_up(tmp_path: Path) -> None:
     port, mqtt_port = free_port(), free_port()
     command = [sys.executable, "-m", "twin.cli", "demo", "--duration", str(DURATION_S)]
@@ -61,7 +63,7 @@ def test_a_page_opened_during_start_up_shows_loading_then_catches_up(tmp_path: P
             SCREENSHOTS.mkdir(exist_ok=True)
             early.screenshot(path=str(SCREENSHOTS / "startup-loading.png"))
 
-            early.wait_for_function(LOADED, timeout=300_000)  # the history has been loaded
+            early.wait_for_function(LOADED, timeout=600_000)  # the history has been loaded
             early.wait_for_function(
                 f"{KPI} return !!e && /^\\d+ \\/ 40$/.test(e.innerText); }}", timeout=60_000
             )
