@@ -101,8 +101,9 @@ class SimulationRun:
     (collectors.scenarios.SCENARIOS) perturbs the telemetry from ``start`` on.
 
     With a backfill, ``on_progress`` receives how far the history is published (about once a
-    second, :data:`twin.loading.WRITE_EVERY`) until live telemetry has caught up with the
-    present, then once with ``loading`` false."""
+    second, :data:`twin.loading.WRITE_EVERY`) through the backfill and the live steps already
+    due when it ends (the catch-up), then once with ``loading`` false when live telemetry is
+    paced (at the present, or at ``speed`` from a ``start`` in the past)."""
 
     def __init__(
         self,
@@ -191,12 +192,13 @@ class SimulationRun:
         while not stop.is_set():
             self.publisher.publish(self._simulator.step())
             sim_time += self._interval
-            if catching_up:
-                catching_up = datetime.now(UTC) - sim_time > self._interval
-                self._report(sim_time, loading=catching_up, force=not catching_up)
             wall_due = wall0 + (sim_time - self._start).total_seconds() / self._speed
             real_due = time.monotonic() + (sim_time - datetime.now(UTC)).total_seconds()
-            stop.wait(max(0.0, max(wall_due, real_due) - time.monotonic()))
+            delay = max(wall_due, real_due) - time.monotonic()
+            if catching_up:  # history loads while steps are due at once, not once paced
+                catching_up = delay <= 0
+                self._report(sim_time, loading=catching_up, force=not catching_up)
+            stop.wait(max(0.0, delay))
 
     def _report(self, until: datetime, loading: bool, force: bool = False) -> None:
         """Tell ``on_progress`` the history is published up to ``until`` (at most once per

@@ -67,7 +67,9 @@ def test_a_page_opened_during_start_up_shows_loading_then_catches_up(tmp_path: P
             early.wait_for_function(
                 f"{KPI} return !!e && /^\\d+ \\/ 40$/.test(e.innerText); }}", timeout=60_000
             )
-            fresh = early.context.new_page()
+            browser = early.context.browser
+            assert browser is not None
+            fresh = browser.new_page(viewport={"width": 1920, "height": 1080})
             fresh.on("pageerror", lambda exc: errors.append(str(exc)))
             fresh.goto(url)
             fresh.wait_for_function(DRAWN, timeout=60_000)
