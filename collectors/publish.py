@@ -160,7 +160,7 @@ class SimulationRun:
                 stop.wait(0.05)
             if on_history is not None and not stop.is_set():
                 on_history()
-            self._publish_live(stop, started)
+            self._publish_live(stop, started, delivered)
         finally:
             self.publisher.stop()
         return self.publisher.published
@@ -185,8 +185,11 @@ class SimulationRun:
         self.publisher.flush()
         log.info("history published: %d messages", self.publisher.published)
 
-    def _publish_live(self, stop: threading.Event, wall0: float) -> None:
-        """Publish a step whenever its simulated time is due; catch up after the backfill."""
+    def _publish_live(
+        self, stop: threading.Event, wall0: float, delivered: Callable[[], int] | None
+    ) -> None:
+        """Publish a step whenever its simulated time is due; catch up after the backfill.
+        With ``delivered``, history counts as loaded once the consumer has caught up too."""
         sim_time = self._start
         catching_up = self._backfill > timedelta(0)
         while not stop.is_set():
@@ -196,7 +199,10 @@ class SimulationRun:
             real_due = time.monotonic() + (sim_time - datetime.now(UTC)).total_seconds()
             delay = max(wall_due, real_due) - time.monotonic()
             if catching_up:  # history loads while steps are due at once, not once paced
-                catching_up = delay <= 0
+                behind = delivered is not None and (
+                    self.publisher.published - delivered() > BACKFILL_WINDOW
+                )
+                catching_up = delay <= 0 or behind
                 self._report(sim_time, loading=catching_up, force=not catching_up)
             stop.wait(max(0.0, delay))
 
