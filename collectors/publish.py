@@ -192,17 +192,19 @@ class SimulationRun:
         With ``delivered``, history counts as loaded once the consumer has caught up too."""
         sim_time = self._start
         catching_up = self._backfill > timedelta(0)
+        drain_to: int | None = None  # what the consumer must have taken once steps are paced
         while not stop.is_set():
+            before = self.publisher.published
             self.publisher.publish(self._simulator.step())
             sim_time += self._interval
             wall_due = wall0 + (sim_time - self._start).total_seconds() / self._speed
             real_due = time.monotonic() + (sim_time - datetime.now(UTC)).total_seconds()
             delay = max(wall_due, real_due) - time.monotonic()
-            if catching_up:  # history loads while steps are due at once, not once paced
-                behind = delivered is not None and (
-                    self.publisher.published - delivered() > BACKFILL_WINDOW
-                )
-                catching_up = delay <= 0 or behind
+            if catching_up:  # history loads while steps are due at once, not once paced …
+                drain_to = before if drain_to is None and delay > 0 else drain_to
+                # … and, with a delivery gauge, until what was published by then is consumed
+                drained = drain_to is not None and (delivered is None or delivered() >= drain_to)
+                catching_up = not drained
                 self._report(sim_time, loading=catching_up, force=not catching_up)
             stop.wait(max(0.0, delay))
 

@@ -19,7 +19,7 @@ from tests.e2e.browser import chromium_page
 pytestmark = pytest.mark.e2e
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "screenshots"
-BACKFILL = "30h"
+BACKFILL = "26h"
 DURATION_S = 900
 """The demo stops by itself after this long [s] should the test not stop it."""
 SERIES = "() => { const g = document.querySelector('#overview-series .js-plotly-plot');"
@@ -53,7 +53,7 @@ def test_a_page_opened_during_start_up_shows_loading_then_catches_up(tmp_path: P
             early.goto(url)
             early.wait_for_function(LOADING, timeout=60_000)
             header = early.locator("#header-loading").inner_text()
-            assert "Loading history:" in header and "of 30 h" in header, header
+            assert "Loading history:" in header and "of 26 h" in header, header
             early.wait_for_function(f"{KPI} return !!e && e.innerText === 'loading'; }}")
             assert "stale" not in (early.locator(".last-data").get_attribute("class") or "")
             # the last 24 h fill in the second half of the load: the open page draws them as
