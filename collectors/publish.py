@@ -15,11 +15,13 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 
 import paho.mqtt.client as mqtt
+import pandas as pd
 
 from collectors.scenarios import EntropyDrift, scenario_simulator
 from collectors.simulate import FleetSimulator
 from twin.config import BrokerURL
 from twin.errors import ConfigError
+from twin.loading import WRITE_EVERY, HistoryLoad
 from twin.model import Fleet
 
 log = logging.getLogger(__name__)
@@ -96,7 +98,12 @@ class Publisher:
 class SimulationRun:
     """Backfill ``[start - backfill, start)`` as fast as possible, then publish live from
     ``start`` at ``speed`` × wall time (capped at the present) until stopped. ``scenario``
-    (collectors.scenarios.SCENARIOS) perturbs the telemetry from ``start`` on."""
+    (collectors.scenarios.SCENARIOS) perturbs the telemetry from ``start`` on.
+
+    With a backfill, ``on_progress`` receives how far the history is published (about once a
+    second, :data:`twin.loading.WRITE_EVERY`) through the backfill and the live steps already
+    due when it ends (the catch-up), then once with ``loading`` false when live telemetry is
+    paced (at the present, or at ``speed`` from a ``start`` in the past)."""
 
     def __init__(
         self,
@@ -111,6 +118,7 @@ class SimulationRun:
         protocol: str = "5",
         client_id: str = "cnetwin-simulator",
         scenario: str | None = None,
+        on_progress: Callable[[HistoryLoad], object] | None = None,
     ) -> None:
         if speed <= 0:
             raise ConfigError("--speed must be positive (1 is real time)")
@@ -126,6 +134,8 @@ class SimulationRun:
             scenario_simulator(simulator, scenario, start) if scenario else simulator
         )
         self.publisher = Publisher(broker, client_id, protocol)
+        self._on_progress = on_progress
+        self._reported: datetime | None = None
 
     def run(
         self,
@@ -150,7 +160,7 @@ class SimulationRun:
                 stop.wait(0.05)
             if on_history is not None and not stop.is_set():
                 on_history()
-            self._publish_live(stop, started)
+            self._publish_live(stop, started, delivered)
         finally:
             self.publisher.stop()
         return self.publisher.published
@@ -167,21 +177,50 @@ class SimulationRun:
             if stop.is_set():
                 return
             self.publisher.publish([message])
+            done = min(self.publisher.published / expected, 1.0)
+            self._report(begin + done * self._backfill, loading=True)
             if self.publisher.published >= next_report * expected:
                 log.info("history: %d%% published", min(100, round(100 * next_report)))
                 next_report += PROGRESS_EVERY
         self.publisher.flush()
         log.info("history published: %d messages", self.publisher.published)
 
-    def _publish_live(self, stop: threading.Event, wall0: float) -> None:
-        """Publish a step whenever its simulated time is due; catch up after the backfill."""
+    def _publish_live(
+        self, stop: threading.Event, wall0: float, delivered: Callable[[], int] | None
+    ) -> None:
+        """Publish a step whenever its simulated time is due; catch up after the backfill.
+        With ``delivered``, history counts as loaded once the consumer has caught up too."""
         sim_time = self._start
+        catching_up = self._backfill > timedelta(0)
+        drain_to: int | None = None  # what the consumer must have taken once steps are paced
         while not stop.is_set():
+            before = self.publisher.published
             self.publisher.publish(self._simulator.step())
             sim_time += self._interval
             wall_due = wall0 + (sim_time - self._start).total_seconds() / self._speed
             real_due = time.monotonic() + (sim_time - datetime.now(UTC)).total_seconds()
-            stop.wait(max(0.0, max(wall_due, real_due) - time.monotonic()))
+            delay = max(wall_due, real_due) - time.monotonic()
+            if catching_up:  # history loads while steps are due at once, not once paced …
+                drain_to = before if drain_to is None and delay > 0 else drain_to
+                # … and, with a delivery gauge, until what was published by then is consumed
+                drained = drain_to is not None and (delivered is None or delivered() >= drain_to)
+                catching_up = not drained
+                self._report(sim_time, loading=catching_up, force=not catching_up)
+            stop.wait(max(0.0, delay))
+
+    def _report(self, until: datetime, loading: bool, force: bool = False) -> None:
+        """Tell ``on_progress`` the history is published up to ``until`` (at most once per
+        WRITE_EVERY unless ``force``)."""
+        now = datetime.now(UTC)
+        if self._on_progress is None:
+            return
+        if not force and self._reported is not None and now - self._reported < WRITE_EVERY:
+            return
+        self._reported = now
+        at = pd.Timestamp(now)
+        begin = pd.Timestamp(self._start - self._backfill)
+        until_ts = min(pd.Timestamp(until), at)
+        self._on_progress(HistoryLoad(begin, until_ts, at, loading, at))
 
 
 def _backfill_messages(fleet: Fleet, backfill: timedelta) -> int:

@@ -12,11 +12,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
-from dash import Dash, Input, Output, dcc, html
+from dash import Dash, Input, Output, State, dcc, html
 from dash.development.base_component import Component
 
 from dashboard import auth, headers, health, ids
@@ -27,6 +27,7 @@ from twin.assets import KINDS
 from twin.config import Settings
 from twin.errors import StoreError
 from twin.health import Check, store_check
+from twin.loading import HistoryLoad, read_history_load
 from twin.model import Fleet
 from twin.overview import STALE_AFTER, last_data_at
 from twin.store import TelemetryStore
@@ -60,6 +61,8 @@ class Services:
     alert_rules: Path | None = None
     """The alert rule file the scheduler evaluates (setting ``alert_rules``; None: the shipped
     one); ``create_app`` fills it from the settings when not given."""
+    alert_load_grace: timedelta = timedelta(minutes=5)
+    """How long alert rules stay held after a history load (setting ``alert_load_grace_s``)."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,8 @@ class PageContext:
     services: Services
     asset_url: Callable[[str], str]
     """Maps a path inside the assets folder to its URL under the app's prefix."""
+    kiosk: bool = False
+    """Wall-screen mode (``?kiosk``): only what is read from across the room, no controls."""
 
 
 @dataclass(frozen=True)
@@ -144,8 +149,29 @@ def age_text(last: pd.Timestamp | None, now: datetime) -> str:
     return f"last data {seconds / 3600:.1f} h ago"
 
 
+def is_kiosk(search: str | None) -> bool:
+    """Whether a page's query string (``?kiosk``, ``?kiosk=1``, ``?a=b&kiosk``) asks for the
+    wall-screen mode."""
+    pairs = (search or "").lstrip("?").split("&")
+    return any(p.split("=", 1)[0] == "kiosk" and p not in ("kiosk=0", "kiosk=no") for p in pairs)
+
+
+def header_status(
+    last: pd.Timestamp | None, load: HistoryLoad | None, now: datetime
+) -> tuple[str, str, str, float]:
+    """The header's data age and loading texts: (last-data text, its class, loading text,
+    loading share [0-1]); while history loads the age is the loaded history's, not an alarm,
+    and the loading text is "" when nothing loads."""
+    if load is not None and load.loading:
+        until = load.until.strftime("%d %b %H:%M UTC")
+        return f"history loaded to {until}", "last-data loading", load.text(), load.share
+    fresh = last is not None and pd.Timestamp(now) - last <= STALE_AFTER
+    return age_text(last, now), "last-data" if fresh else "last-data stale", "", 1.0
+
+
 def _shell(app: Dash, settings: Settings) -> Component:
     return html.Div(
+        id=ids.SHELL,
         className="shell",
         children=[
             dcc.Location(id=ids.URL, refresh=False),
@@ -161,6 +187,14 @@ def _shell(app: Dash, settings: Settings) -> Component:
                         ],
                     ),
                     html.Nav(id=ids.NAV, className="nav", children=_nav(app, "/")),
+                    html.Div(
+                        id=ids.LOADING,
+                        className="loading hidden",
+                        children=[
+                            html.Span(id=ids.LOADING_TEXT, className="loading-text"),
+                            html.Progress(id=ids.LOADING_BAR, max="1", className="loading-bar"),
+                        ],
+                    ),
                     html.Div(
                         className="status",
                         children=[
@@ -205,13 +239,18 @@ def _register_shell_callbacks(app: Dash, context: PageContext) -> None:
     @app.callback(
         Output(ids.PAGE, "children"),
         Output(ids.NAV, "children"),
+        Output(ids.SHELL, "className"),
         Input(ids.URL, "pathname"),
+        State(ids.URL, "search"),
     )
-    def route(pathname: str | None) -> tuple[Component, list[Component]]:
+    def route(pathname: str | None, search: str | None) -> tuple[Component, list[Component], str]:
         path = app.strip_relative_path(pathname or "/") or ""
+        kiosk = is_kiosk(search)
+        shell = "shell kiosk" if kiosk else "shell"
         asset = parse_asset_path(path)
         if asset is not None:
-            return assets.layout(context, asset, app.get_relative_path), _nav(app, "")
+            page_context = replace(context, kiosk=kiosk)
+            return assets.layout(page_context, asset, app.get_relative_path), _nav(app, ""), shell
         page = _page_for(path)
         if page is None:
             missing = html.Div(
@@ -221,8 +260,8 @@ def _register_shell_callbacks(app: Dash, context: PageContext) -> None:
                     dcc.Link("Back to the overview", href=app.get_relative_path("/")),
                 ],
             )
-            return missing, _nav(app, "")
-        return page.layout(context), _nav(app, page.path)
+            return missing, _nav(app, ""), shell
+        return page.layout(replace(context, kiosk=kiosk)), _nav(app, page.path), shell
 
     @app.callback(
         Output(ids.CLOCK, "children"),
@@ -230,23 +269,31 @@ def _register_shell_callbacks(app: Dash, context: PageContext) -> None:
         Output(ids.LAST_DATA, "className"),
         Output(ids.ALERT_BADGE, "children"),
         Output(ids.ALERT_BADGE, "className"),
+        Output(ids.LOADING, "className"),
+        Output(ids.LOADING_TEXT, "children"),
+        Output(ids.LOADING_BAR, "value"),
         Input(ids.SHELL_TICK, "n_intervals"),
     )
-    def tick(_n: int | None) -> tuple[str, str, str, str, str]:
+    def tick(_n: int | None) -> tuple[str, ...]:
         now = services.clock()
         clock = pd.Timestamp(now).tz_convert("UTC").strftime("%Y-%m-%d %H:%M:%S UTC")
         try:
             last = last_data_at(services.store, now)
             counts = alert_counts(services.store, now)
+            load = read_history_load(services.store, now)
         except StoreError as exc:
             log.warning("store unavailable for the header: %s", exc)
-            return clock, "store unavailable", "last-data stale", "alerts unknown", "alert-badge"
-        fresh = last is not None and pd.Timestamp(now) - last <= STALE_AFTER
+            unknown = ("alerts unknown", "alert-badge", "loading hidden", "", "0")
+            return clock, "store unavailable", "last-data stale", *unknown
+        age, age_class, loading, share = header_status(last, load, now)
         level = "firing" if counts["firing"] else "pending" if counts["pending"] else "quiet"
         return (
             clock,
-            age_text(last, now),
-            "last-data" if fresh else "last-data stale",
+            age,
+            age_class,
             badge_text(counts),
             f"alert-badge {level}",
+            "loading" if loading else "loading hidden",
+            loading,
+            f"{share:.3f}",
         )

@@ -14,6 +14,10 @@ CLOCK = "header-clock"
 LAST_DATA = "header-last-data"
 ALERT_BADGE = "header-alerts"
 SHELL_TICK = "shell-tick"
+SHELL = "shell"
+LOADING = "header-loading"
+LOADING_TEXT = "header-loading-text"
+LOADING_BAR = "header-loading-bar"
 
 # Overview page (dashboard.pages.overview)
 OVERVIEW_TICK = "overview-tick"
@@ -21,6 +25,8 @@ OVERVIEW_STATE = "overview-state"
 OVERVIEW_MAP = "overview-map"
 OVERVIEW_SERIES = "overview-series"
 OVERVIEW_HEATMAP = "overview-heatmap"
+OVERVIEW_SERIES_TITLE = "overview-series-title"
+OVERVIEW_HEATMAP_TITLE = "overview-heatmap-title"
 OVERVIEW_AS_OF = "overview-as-of"
 
 # Energy & Carbon page (dashboard.pages.energy)
@@ -121,6 +127,7 @@ def kpi(part: str, name: str) -> dict[str, str]:
 
 
 # Alerts page (dashboard.pages.alerts)
+ALERTS_HOLD = "alerts-hold"
 ALERTS_TICK = "alerts-tick"
 ALERTS_KPIS = "alerts-kpis"
 ALERTS_ACTIVE = "alerts-active"

@@ -187,6 +187,12 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument("--interval", type=float, default=10.0, help="telemetry period [s]")
     simulate.add_argument("--duration", help="stop after this long in wall time: 120, 2m, 1h")
     simulate.add_argument("--scenario", help="perturb the telemetry from --start: entropy-drift")
+    simulate.add_argument(
+        "--store",
+        help="record the history's loading progress in this store (the collector's), so "
+        "dashboards show it and alert rules hold while it loads; InfluxDB, or a DuckDB file "
+        "no other process has open",
+    )
     simulate.set_defaults(run=_run_simulate)
 
     schedule = commands.add_parser(
@@ -407,15 +413,39 @@ def _run_stats(args: argparse.Namespace) -> int:
 
 
 def _run_simulate(args: argparse.Namespace) -> int:
-    from collectors.publish import SimulationRun
+    from twin.store import open_store
 
-    settings = _settings(args, broker=args.broker)
+    settings = _settings(args, broker=args.broker, store=args.store)
     fleet = _fleet(args, settings)
     duration = _optional_duration(args.duration)
     stop = threading.Event()
     _stop_on_signals(stop)
     broker, _ = _broker(settings, mqtt_port=1883, start_embedded=False)
     now = datetime.now(UTC)
+    store = open_store(settings) if args.store else None
+    try:
+        published = _simulate(args, fleet, broker, settings, now, store, stop, duration)
+    finally:
+        if store is not None:
+            store.close()
+    print(f"published {published} messages")
+    return 0
+
+
+def _simulate(
+    args: argparse.Namespace,
+    fleet: Fleet,
+    broker: BrokerURL,
+    settings: Settings,
+    now: datetime,
+    store: Any,
+    stop: threading.Event,
+    duration: timedelta | None,
+) -> int:
+    """Publish as ``cnetwin simulate`` asks until ``stop``; returns the messages published."""
+    from collectors.publish import SimulationRun
+    from twin.loading import history_load_recorder
+
     run = SimulationRun(
         fleet,
         broker,
@@ -426,11 +456,10 @@ def _run_simulate(args: argparse.Namespace) -> int:
         speed=args.speed,
         protocol=settings.mqtt_protocol,
         scenario=args.scenario,
+        on_progress=history_load_recorder(store) if store is not None else None,
     )
     _stop_after(duration, stop)
-    published = run.run(stop)
-    print(f"published {published} messages")
-    return 0
+    return run.run(stop)
 
 
 def _run_demo(args: argparse.Namespace) -> int:
@@ -438,6 +467,7 @@ def _run_demo(args: argparse.Namespace) -> int:
     from collectors.service import Collector
     from twin.alerts.rules import load_alert_rules
     from twin.jobs import start_scheduler
+    from twin.loading import history_load_recorder
     from twin.store import open_store
 
     settings = _web_process_settings(args)  # before the broker and the simulator start
@@ -469,6 +499,7 @@ def _run_demo(args: argparse.Namespace) -> int:
             start=datetime.now(UTC),
             backfill=backfill,
             protocol=protocol,
+            on_progress=history_load_recorder(store),
         )
         sim_thread = threading.Thread(
             target=simulation.run,
@@ -632,7 +663,11 @@ def _start_dashboard(settings: Settings, store: Any, fleet: Fleet, *checks: Chec
     from dashboard.app import Services, create_app
 
     services = Services(
-        store=store, fleet=fleet, checks=checks, whatif_max_runs=settings.whatif_max_runs
+        store=store,
+        fleet=fleet,
+        checks=checks,
+        whatif_max_runs=settings.whatif_max_runs,
+        alert_load_grace=timedelta(seconds=settings.alert_load_grace_s),
     )
     app = create_app(settings, services)
     try:

@@ -200,6 +200,12 @@ class Settings(BaseSettings):
     alert_webhooks: str = Field(
         "", description="comma-separated URLs receiving alert notifications as webhooks"
     )
+    alert_load_grace_s: float = Field(
+        300.0,
+        ge=0,
+        description="alert rules stay held this long after a history load ended [s] "
+        "(they are held while it loads)",
+    )
     metrics_port: int | None = Field(
         None,
         gt=0,

@@ -17,7 +17,8 @@ it costs the same for a moment yesterday as for now. Rules:
 * Other measurements (derived series such as ``entropy``, ``fleet_entropy``, ``site_energy``,
   ``fleet_status``, forecasts) have no inventory: their series are those found within the
   horizon, each fresh or stale.
-* Ingest bookkeeping (PLUMBING: dead letters, collector counters) is not fleet state.
+* Ingest bookkeeping (PLUMBING: dead letters, collector counters, history loading) is not
+  fleet state.
 
 Every frame has ``ts`` (time of the row used, tz-aware UTC; NaT if missing), the tag columns,
 the field columns of the rows found (none when no series has a row within its horizon),
@@ -51,8 +52,9 @@ TELEMETRY_INTERVAL = timedelta(seconds=10)
 READ_THREADS = 4
 """Measurements read at once by :func:`state_at` [count] (the store serves concurrent reads)."""
 
-PLUMBING = ("dead_letter", "collector")
-"""Measurements that record ingest itself, not the fleet; never part of a state."""
+PLUMBING = ("dead_letter", "collector", "history_load")
+"""Measurements that record ingest itself (and the loading of history), not the fleet; never
+part of a state."""
 
 ASSET_TAGS: dict[str, tuple[str, ...]] = {
     "node": ("site", "id"),

@@ -6,7 +6,8 @@ every (rule, series), the rules' last evaluations and the ``alert_event`` histor
 setting, else the shipped file), named above the table. Silences are created and ended here
 (written to the store, :mod:`twin.alerts.silences`). Each alert links to its asset's page and
 to the Replay page at its own moment (:mod:`dashboard.alert_tables`). Live ticks
-(``settings.refresh_s``) redraw the page.
+(``settings.refresh_s``) redraw the page. While the rules are held (history loading, then the
+grace period) a banner says so.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from twin.alerts.state import load_states, read_events, read_rule_summaries
 from twin.assets import read_rules
 from twin.durations import duration_text
 from twin.errors import CnetwinError
+from twin.loading import alert_hold, read_history_load
 
 if TYPE_CHECKING:
     from dashboard.app import PageContext, Services
@@ -52,6 +54,7 @@ def layout(context: PageContext) -> Component:
         className="alerts",
         children=[
             dcc.Interval(id=ids.ALERTS_TICK, interval=refresh_ms),
+            html.Div(id=ids.ALERTS_HOLD, className="alerts-hold hidden"),
             html.Div(id=ids.ALERTS_KPIS, className="kpis alerts-kpis"),
             html.Div(
                 className="alerts-grid",
@@ -230,6 +233,8 @@ def register_callbacks(app: Dash, services: Services) -> None:
         Output(ids.ALERTS_SILENCES, "children"),
         Output(ids.ALERTS_RULES, "children"),
         Output(ids.ALERTS_HISTORY, "children"),
+        Output(ids.ALERTS_HOLD, "children"),
+        Output(ids.ALERTS_HOLD, "className"),
         Input(ids.ALERTS_TICK, "n_intervals"),
         Input(ids.ALERTS_FEEDBACK, "children"),
     )
@@ -240,6 +245,9 @@ def register_callbacks(app: Dash, services: Services) -> None:
             silences = read_silences(services.store, now)
             summaries = read_rule_summaries(services.store, now)
             events = read_events(services.store, now - HISTORY, now + timedelta(seconds=1))
+            held = alert_hold(
+                read_history_load(services.store, now), now, services.alert_load_grace
+            )
         except CnetwinError as exc:
             log.warning("alerts page: store unavailable: %s", exc)
             raise PreventUpdate from None
@@ -260,4 +268,6 @@ def register_callbacks(app: Dash, services: Services) -> None:
                 HISTORY_ROWS,
                 "No alert changes in the last 24 h.",
             ),
+            f"Alerts held: {held}" if held else "",
+            "alerts-hold" if held else "alerts-hold hidden",
         )

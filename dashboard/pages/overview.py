@@ -1,9 +1,16 @@
-"""Overview page: fleet KPIs, the site and link map, 24 h per-site series and the node heatmap.
+"""Overview page: fleet KPIs, the site and link map, per-site series and the node heatmap over
+the time-range picker's range (the last 24 h unless chosen otherwise, dashboard.timerange).
 
-The layout draws everything once on page load. Live ticks (``settings.refresh_s``) then update
-the KPI cards from the latest readings, and append each newly completed window to the series and
-the heatmap with ``extendData`` (the map is redrawn at that pace too); between windows a tick
-costs three ``last`` calls.
+The layout is drawn at once with placeholders and reads nothing; its first callback draws the
+figures. Live ticks (``settings.refresh_s``) then update the KPI cards from the latest
+readings and, while the range ends now, append each newly completed window to the series and the
+heatmap with ``extendData`` (the map is redrawn at that pace too); between windows a tick costs
+three ``last`` calls. A new range draws both figures whole.
+
+While history loads (:mod:`twin.loading`) windows already drawn still change, so the figures
+are drawn whole every LOADING_REDRAW instead, and once more when the store is complete again
+(SETTLE after loading ended): a page left open shows what a freshly opened one does. The KPIs
+read "loading" meanwhile. Kiosk mode (``?kiosk``) hides the heatmap (style.css).
 """
 
 from __future__ import annotations
@@ -17,11 +24,13 @@ from dash import Dash, Input, Output, State, dcc, html, no_update
 from dash.development.base_component import Component
 from dash.exceptions import PreventUpdate
 
-from dashboard import figures, ids
+from dashboard import figures, ids, timerange
 from dashboard.components import GRAPH_CONFIG, graph_panel, kpi_card_frame
 from dashboard.links import asset_path
 from twin.assets import AssetRef, read_rules, site_alert_counts
-from twin.errors import StoreError
+from twin.durations import duration_text
+from twin.errors import CnetwinError, StoreError
+from twin.loading import HistoryLoad, loading_now, read_history_load, settled
 from twin.overview import (
     FALLBACK_PUE,
     STALE_AFTER,
@@ -37,14 +46,27 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-WINDOW = timedelta(hours=24)
-"""How far back the series and the heatmap reach."""
+PICKER = "overview"
+"""The page's name for its time-range picker (dashboard.timerange)."""
 
-SERIES_EVERY = timedelta(minutes=5)
-"""Window of the per-site series; a point is added when a window completes."""
+DEFAULT_RANGE = timerange.TimeRange(start="-24h")
+"""What the series and the heatmap show until the picker says otherwise: the last 24 h, in
+5 min windows for the series and 15 min windows for the heatmap."""
 
-HEATMAP_EVERY = timedelta(minutes=15)
-"""Window of the node heatmap columns."""
+SERIES_FINEST = timedelta(minutes=1)
+"""The finest window of the per-site series (telemetry comes every 10 s)."""
+
+HEATMAP_COLUMNS = 100
+"""The heatmap has at most about this many columns, so cells stay wide enough to see."""
+
+LOADING_REDRAW = timedelta(seconds=15)
+"""While history loads, the figures are drawn whole at most this often [s]."""
+
+SETTLE = timedelta(seconds=30)
+"""After history loading ended, the store is taken as complete once this has passed [s]: what
+was published last is stored by then."""
+
+PLACEHOLDER = "Loading…"
 
 KPI_CARDS: tuple[tuple[str, str], ...] = (
     ("nodes", "Nodes reporting"),
@@ -57,39 +79,40 @@ KPI_CARDS: tuple[tuple[str, str], ...] = (
 
 
 def layout(context: PageContext) -> Component:
-    """The page as it stands at ``context.services.clock()``."""
-    services = context.services
-    now = pd.Timestamp(services.clock())
-    series_until = now.floor(SERIES_EVERY)
-    heatmap_until = now.floor(HEATMAP_EVERY)
-    try:
-        series_fig = figures.site_series_figure(
-            site_series(
-                services.store, services.fleet, series_until - WINDOW, series_until, SERIES_EVERY
-            ),
-            [s.id for s in services.fleet.sites],
-        )
-        heat_fig = figures.heatmap_figure(
-            utilisation_heatmap(
-                services.store,
-                heatmap_until - WINDOW,
-                heatmap_until,
-                HEATMAP_EVERY,
-                nodes=[n.id for n in services.fleet.nodes],
-            )
-        )
-        current = site_map(services.store, services.fleet, now)
-        map_fig = figures.site_map_figure(current.sites, current.links, alert_counts(services, now))
-    except StoreError as exc:
-        log.warning("store unavailable for the overview: %s", exc)
-        series_fig = heat_fig = map_fig = figures.empty_figure(f"Store unavailable: {exc}")
-    state = {
-        "series_until": series_until.isoformat(),
-        "heatmap_until": heatmap_until.isoformat(),
-        "series_drawn": bool(series_fig.data),
-        "heatmap_drawn": bool(heat_fig.data),
+    """The page with placeholder figures; its first callback reads the store and draws them."""
+    placeholder = figures.empty_figure(PLACEHOLDER)
+    state: dict[str, Any] = {
+        "series_until": None,
+        "heatmap_until": None,
+        "series_drawn": False,
+        "heatmap_drawn": False,
+        "complete": False,
+        "redrawn_at": None,
+        "range": None,
     }
     map_config: dcc.Graph.Config = {**GRAPH_CONFIG, "topojsonURL": context.asset_url("topojson/")}
+    span = span_of(timerange.state_of(DEFAULT_RANGE), pd.Timestamp(context.services.clock()))
+    series_title, heatmap_title = panel_titles(span)
+    panels = [
+        graph_panel(
+            "Sites and links · load now (ring: alerts; click a site to open it)",
+            ids.OVERVIEW_MAP,
+            placeholder,
+            map_config,
+        ),
+        graph_panel(
+            html.H2(series_title, id=ids.OVERVIEW_SERIES_TITLE, className="panel-title"),
+            ids.OVERVIEW_SERIES,
+            placeholder,
+            timerange.ZOOM_CONFIG,
+        ),
+        graph_panel(
+            html.H2(heatmap_title, id=ids.OVERVIEW_HEATMAP_TITLE, className="panel-title"),
+            ids.OVERVIEW_HEATMAP,
+            placeholder,
+            timerange.ZOOM_CONFIG,
+        ),
+    ]
     return html.Div(
         className="overview",
         children=[
@@ -97,25 +120,8 @@ def layout(context: PageContext) -> Component:
             dcc.Location(id=ids.OVERVIEW_GO, refresh="callback-nav"),
             dcc.Store(id=ids.OVERVIEW_STATE, data=state),
             html.Section(className="kpis", children=[kpi_card(n, label) for n, label in KPI_CARDS]),
-            html.Div(
-                className="overview-grid",
-                children=[
-                    graph_panel(
-                        "Sites and links · load now (ring: alerts; click a site to open it)",
-                        ids.OVERVIEW_MAP,
-                        map_fig,
-                        map_config,
-                    ),
-                    graph_panel(
-                        "Per site · last 24 h (5 min means)", ids.OVERVIEW_SERIES, series_fig
-                    ),
-                    graph_panel(
-                        "Node compute utilisation · last 24 h (15 min means)",
-                        ids.OVERVIEW_HEATMAP,
-                        heat_fig,
-                    ),
-                ],
-            ),
+            timerange.picker(PICKER, DEFAULT_RANGE),
+            html.Div(className="overview-grid", children=panels),
         ],
     )
 
@@ -154,6 +160,12 @@ def kpi_texts(
     }
 
 
+def loading_texts(load: HistoryLoad) -> dict[str, tuple[str, str, str]]:
+    """Per KPI card name, the (value, unit, note) texts while history loads: no number of
+    the present is known yet."""
+    return {name: ("loading", "", load.text()) for name, _label in KPI_CARDS}
+
+
 def register_callbacks(app: Dash, services: Services) -> None:
     """Register the page's live-update callbacks on ``app``."""
     kpi_outputs = [
@@ -164,8 +176,13 @@ def register_callbacks(app: Dash, services: Services) -> None:
 
     @app.callback(*kpi_outputs, Input(ids.OVERVIEW_TICK, "n_intervals"))
     def update_kpis(_n: int | None) -> tuple[str, ...]:
+        now = services.clock()
         try:
-            texts = kpi_texts(kpis(services.store, services.fleet, services.clock()))
+            load = read_history_load(services.store, now)
+            if load is not None and loading_now(load):
+                texts = loading_texts(load)
+            else:
+                texts = kpi_texts(kpis(services.store, services.fleet, now))
         except StoreError as exc:
             log.warning("store unavailable for the KPIs: %s", exc)
             return tuple(t for _ in KPI_CARDS for t in ("—", "", "store unavailable"))
@@ -189,30 +206,120 @@ def register_callbacks(app: Dash, services: Services) -> None:
         Output(ids.OVERVIEW_HEATMAP, "figure"),
         Output(ids.OVERVIEW_MAP, "figure"),
         Output(ids.OVERVIEW_STATE, "data"),
+        Output(ids.OVERVIEW_SERIES_TITLE, "children"),
+        Output(ids.OVERVIEW_HEATMAP_TITLE, "children"),
         Input(ids.OVERVIEW_TICK, "n_intervals"),
+        timerange.range_input(PICKER),
+        timerange.refresh_input(PICKER),
         State(ids.OVERVIEW_STATE, "data"),
-        prevent_initial_call=True,
+        # a draw may take longer than a tick: ticks wait for it rather than cancel it
+        running=[(Output(ids.OVERVIEW_TICK, "disabled"), True, False)],
     )
-    def extend(_n: int | None, state: dict[str, Any]) -> tuple[Any, ...]:
+    def extend(
+        _n: int | None, chosen: dict[str, Any], _refresh: int | None, state: dict[str, Any]
+    ) -> tuple[Any, ...]:
         now = pd.Timestamp(services.clock())
         try:
-            return live_update(services, now, state)
+            span = span_of(chosen, now)
+        except CnetwinError as exc:  # the picker refuses such ranges; a stale page may not
+            log.warning("overview range %s: %s", chosen, exc)
+            raise PreventUpdate from exc
+        try:
+            load = read_history_load(services.store, now)
+            return (*live_update(services, now, state, load, span), *panel_titles(span))
         except StoreError as exc:
             log.warning("store unavailable for the overview series: %s", exc)
-            raise PreventUpdate from exc
+            if state["series_until"] is not None:
+                raise PreventUpdate from exc
+            unavailable = figures.empty_figure(f"Store unavailable: {exc}")
+            outputs = (no_update, unavailable, no_update, unavailable, unavailable, state)
+            return (*outputs, no_update, no_update)
+
+    timerange.register_callbacks(
+        app, PICKER, [ids.OVERVIEW_SERIES, ids.OVERVIEW_HEATMAP], services.clock
+    )
 
 
-def live_update(services: Services, now: pd.Timestamp, state: dict[str, Any]) -> tuple[Any, ...]:
-    """The outputs of one live tick at ``now`` given the page ``state``: series extendData,
-    series figure, heatmap extendData, heatmap figure, map figure, new state.
+class Span:
+    """What the series and the heatmap cover for a picker range at one time: the windows of
+    ``series_every`` and ``heatmap_every`` that end by ``end`` and reach ``length`` back;
+    ``live`` when the range ends now (new windows are appended as they complete)."""
 
-    Windows completed since the state's ``*_until`` are appended with extendData; a figure that
-    was drawn empty is drawn whole instead. Raises PreventUpdate when no window completed.
+    def __init__(self, chosen: dict[str, Any], now: pd.Timestamp) -> None:
+        window = timerange.window_of(chosen, now.to_pydatetime(), SERIES_FINEST)
+        self.chosen = chosen
+        self.window = window
+        self.key = timerange.revision(chosen)
+        self.live = str(chosen["to"]).strip().lower() == timerange.NOW
+        self.end = window.end
+        self.length = pd.Timedelta(window.span)
+        self.series_every = pd.Timedelta(window.bucket)
+        heatmap = timerange.bucket_for(window.span * (timerange.MAX_POINTS / HEATMAP_COLUMNS))
+        self.heatmap_every = pd.Timedelta(max(heatmap, window.bucket))
+
+    def points(self, every: pd.Timedelta) -> int:
+        """How many windows of ``every`` the span holds."""
+        return int(self.length / every)
+
+    def show(self, fig: Any) -> Any:
+        """``fig`` set to keep the user's zoom while the range stays; a fixed range also fixes
+        the x-axes to it (a live one follows the appended windows)."""
+        if self.live:
+            fig.update_layout(uirevision=self.key)
+            return fig
+        return timerange.show_window(fig, self.window, self.chosen)
+
+
+def span_of(chosen: dict[str, Any] | None, now: pd.Timestamp) -> Span:
+    """The Span of the picker's range store data ``chosen`` (None: DEFAULT_RANGE) at ``now``;
+    CnetwinError for a range the picker would refuse."""
+    return Span(chosen or timerange.state_of(DEFAULT_RANGE), now)
+
+
+def panel_titles(span: Span) -> tuple[str, str]:
+    """The series' and the heatmap's panel titles for ``span``."""
+    if span.live:
+        hours = span.length / pd.Timedelta(hours=1)
+        whole = hours <= 48 and hours == int(hours)
+        reach = f"last {hours:.0f} h" if whole else f"last {duration_text(span.length)}"
+    else:
+        start, end = (t.strftime("%d %b %H:%M") for t in (span.end - span.length, span.end))
+        reach = f"{start} to {end} UTC"
+    series = duration_text(span.series_every.to_pytimedelta())
+    heatmap = duration_text(span.heatmap_every.to_pytimedelta())
+    return (
+        f"Per site · {reach} ({series} means)",
+        f"Node compute utilisation · {reach} ({heatmap} means)",
+    )
+
+
+def live_update(
+    services: Services,
+    now: pd.Timestamp,
+    state: dict[str, Any],
+    load: HistoryLoad | None = None,
+    span: Span | None = None,
+) -> tuple[Any, ...]:
+    """The outputs of one live tick at ``now`` given the page ``state`` and the store's history
+    ``load`` over ``span`` (default: DEFAULT_RANGE): series extendData, series figure, heatmap
+    extendData, heatmap figure, map figure, new state.
+
+    The first tick, a tick with a new range, and the ticks while the store is not complete
+    (history loading, then SETTLE) draw the figures whole (at most every LOADING_REDRAW, and
+    once when it becomes complete). Otherwise windows completed since the state's ``*_until``
+    are appended with extendData; a figure that was drawn empty is drawn whole instead.
+    Raises PreventUpdate when there is nothing to draw.
     """
+    span = span or span_of(None, now)
+    complete = settled(load, now, SETTLE)
+    new_range = state.get("range") != span.key
+    if state["series_until"] is None or not state["complete"] or new_range:
+        return _redraw(services, now, state, complete, span, force=new_range)
     series_from = pd.Timestamp(state["series_until"])
     heatmap_from = pd.Timestamp(state["heatmap_until"])
-    series_until = now.floor(SERIES_EVERY)
-    heatmap_until = now.floor(HEATMAP_EVERY)
+    series_until = span.end.floor(span.series_every)
+    heatmap_until = span.end.floor(span.heatmap_every)
+    window = span.length
     if series_until <= series_from and heatmap_until <= heatmap_from:
         raise PreventUpdate
     fleet = services.fleet
@@ -220,26 +327,27 @@ def live_update(services: Services, now: pd.Timestamp, state: dict[str, Any]) ->
     outputs: list[Any] = [no_update] * 4
     if series_until > series_from:
         drawn = state["series_drawn"]
-        start = max(series_from, series_until - WINDOW) if drawn else series_until - WINDOW
-        frame = site_series(services.store, fleet, start, series_until, SERIES_EVERY)
+        start = max(series_from, series_until - window) if drawn else series_until - window
+        frame = site_series(services.store, fleet, start, series_until, span.series_every)
         if drawn:
-            outputs[0] = figures.series_extension(frame, site_ids, _points(SERIES_EVERY))
+            outputs[0] = figures.series_extension(frame, site_ids, span.points(span.series_every))
             outputs[0] = no_update if outputs[0] is None else outputs[0]
         else:
-            fig = figures.site_series_figure(frame, site_ids)
+            fig = span.show(figures.site_series_figure(frame, site_ids))
             outputs[1], state = fig, {**state, "series_drawn": bool(fig.data)}
         state = {**state, "series_until": series_until.isoformat()}
     if heatmap_until > heatmap_from:
         drawn = state["heatmap_drawn"]
-        start = max(heatmap_from, heatmap_until - WINDOW) if drawn else heatmap_until - WINDOW
+        start = max(heatmap_from, heatmap_until - window) if drawn else heatmap_until - window
+        nodes = [n.id for n in fleet.nodes]
         matrix = utilisation_heatmap(
-            services.store, start, heatmap_until, HEATMAP_EVERY, nodes=[n.id for n in fleet.nodes]
+            services.store, start, heatmap_until, span.heatmap_every, nodes=nodes
         )
         if drawn:
-            outputs[2] = figures.heatmap_extension(matrix, _points(HEATMAP_EVERY))
+            outputs[2] = figures.heatmap_extension(matrix, span.points(span.heatmap_every))
             outputs[2] = no_update if outputs[2] is None else outputs[2]
         else:
-            fig = figures.heatmap_figure(matrix)
+            fig = span.show(figures.heatmap_figure(matrix))
             outputs[3], state = fig, {**state, "heatmap_drawn": bool(fig.data)}
         state = {**state, "heatmap_until": heatmap_until.isoformat()}
     current = site_map(services.store, fleet, now)
@@ -262,5 +370,55 @@ def clicked_site(click: dict[str, Any] | None, sites: set[str]) -> str | None:
     return text if isinstance(text, str) and text in sites else None
 
 
-def _points(every: timedelta) -> int:
-    return int(WINDOW / every)
+def _redraw(
+    services: Services,
+    now: pd.Timestamp,
+    state: dict[str, Any],
+    complete: bool,
+    span: Span,
+    force: bool,
+) -> tuple[Any, ...]:
+    """The outputs of a tick that draws the figures whole (see :func:`live_update`); while the
+    store is incomplete at most every LOADING_REDRAW unless ``force``."""
+    last = state["redrawn_at"]
+    recent = last is not None and now - pd.Timestamp(last) < LOADING_REDRAW
+    if recent and not complete and not force:
+        raise PreventUpdate
+    fleet = services.fleet
+    series_until = span.end.floor(span.series_every)
+    heatmap_until = span.end.floor(span.heatmap_every)
+    series_fig = span.show(
+        figures.site_series_figure(
+            site_series(
+                services.store,
+                fleet,
+                series_until - span.length,
+                series_until,
+                span.series_every,
+            ),
+            [s.id for s in fleet.sites],
+        )
+    )
+    heat_fig = span.show(
+        figures.heatmap_figure(
+            utilisation_heatmap(
+                services.store,
+                heatmap_until - span.length,
+                heatmap_until,
+                span.heatmap_every,
+                nodes=[n.id for n in fleet.nodes],
+            )
+        )
+    )
+    current = site_map(services.store, fleet, now)
+    map_fig = figures.site_map_figure(current.sites, current.links, alert_counts(services, now))
+    state = {
+        "series_until": series_until.isoformat(),
+        "heatmap_until": heatmap_until.isoformat(),
+        "series_drawn": bool(series_fig.data),
+        "heatmap_drawn": bool(heat_fig.data),
+        "complete": complete,
+        "redrawn_at": now.isoformat(),
+        "range": span.key,
+    }
+    return no_update, series_fig, no_update, heat_fig, map_fig, state

@@ -15,6 +15,7 @@ from twin.alerts.evaluate import evaluate
 from twin.alerts.rules import RuleSet, load_rules
 from twin.alerts.silences import read_silences
 from twin.inventory import example_fleet
+from twin.loading import HistoryLoad, write_history_load
 from twin.store.duckdb import DuckDBStore
 
 START = datetime(2025, 6, 1, 6, tzinfo=UTC)
@@ -133,6 +134,31 @@ def test_alerts_page_in_chromium(tmp_path: Path) -> None:
             page.click(".alerts-end")
             page.wait_for_selector(".alerts-empty:has-text('No silences in force')")
             assert read_silences(store, NOW) == []
+    finally:
+        store.close()
+    assert problems == []
+
+
+def test_alerts_page_says_rules_are_held_while_history_loads(tmp_path: Path) -> None:
+    store = DuckDBStore(tmp_path / "twin.duckdb")
+    begin = pd.Timestamp(NOW) - pd.Timedelta(hours=49)
+    write_history_load(
+        store,
+        HistoryLoad(begin, begin + pd.Timedelta(hours=14), pd.Timestamp(NOW), True, NOW),
+    )
+    problems: list[str] = []
+    try:
+        with (
+            serving_store(
+                store, example_fleet(), lambda: NOW, tmp_path / "data", refresh_s=1.0
+            ) as base,
+            chromium_page(problems) as page,
+        ):
+            page.goto(f"{base}/alerts")
+            page.wait_for_selector(".alerts-hold:has-text('Alerts held: history loading')")
+            page.wait_for_selector("#header-loading:has-text('Loading history: 14 of 49 h')")
+            assert page.locator("#header-loading progress").get_attribute("value") == "0.286"
+            page.screenshot(path=str(SCREENSHOTS / "alerts-held.png"))
     finally:
         store.close()
     assert problems == []

@@ -16,14 +16,23 @@ import pytest
 from dash import no_update
 from dash.exceptions import PreventUpdate
 
-from dashboard import ids
-from dashboard.app import PAGES, PageContext, Services, age_text, create_app, describe_store
+from dashboard import ids, timerange
+from dashboard.app import (
+    PAGES,
+    PageContext,
+    Services,
+    age_text,
+    create_app,
+    describe_store,
+    header_status,
+)
 from dashboard.pages import overview as overview_page
 from dashboard.pages.overview import kpi_texts
 from tests.dashboard.conftest import NOW, SCHEMAS, Telemetry
 from tests.dashboard.serving import SCREENSHOTS, chromium_page, serving
 from twin.carbon import read_grid_factors
 from twin.config import load_settings
+from twin.loading import HistoryLoad, read_history_load, write_history_load
 from twin.overview import FALLBACK_PUE, OverviewKpis
 from twin.store.duckdb import DuckDBStore
 
@@ -128,6 +137,11 @@ def test_overview_page_in_a_real_browser(
             ),
         )
         page.goto(url)
+        # the layout comes with placeholders; its first callback draws the figures
+        page.wait_for_function(
+            "() => { const g = document.querySelector('#overview-series .js-plotly-plot');"
+            f" return g && g.data && g.data.length === {3 * len(telemetry.fleet.sites)}; }}"
+        )
 
         # KPI cards: values as computed from the frames, with their units
         page.wait_for_function(
@@ -310,17 +324,23 @@ def _state_of(tree: Any) -> dict[str, Any]:
     return {}
 
 
+def _context(services: Services, store: DuckDBStore) -> PageContext:
+    return PageContext(
+        settings=load_settings(store=f"duckdb://{store.path}"),
+        services=services,
+        asset_url=lambda path: f"/assets/{path}",
+    )
+
+
 def test_page_starts_empty_then_draws_and_extends(tmp_path: Path, telemetry: Telemetry) -> None:
     store = DuckDBStore(tmp_path / "late.duckdb")
     try:
         services = Services(store=store, fleet=telemetry.fleet, clock=lambda: NOW.to_pydatetime())
-        context = PageContext(
-            settings=load_settings(store=f"duckdb://{store.path}"),
-            services=services,
-            asset_url=lambda path: f"/assets/{path}",
-        )
-        state = _state_of(overview_page.layout(context))
+        state = _state_of(overview_page.layout(_context(services, store)))
+        assert state["series_until"] is None  # the layout reads nothing; its first tick draws
+        *_, state = overview_page.live_update(services, NOW, state)
         assert state["series_drawn"] is False and state["heatmap_drawn"] is False
+        assert state["complete"] is True  # no history load recorded: the store is complete
         with pytest.raises(PreventUpdate):  # no window completed yet
             overview_page.live_update(services, NOW, state)
 
@@ -349,3 +369,104 @@ def test_page_starts_empty_then_draws_and_extends(tmp_path: Path, telemetry: Tel
         assert update["x"][0] == ["2025-06-01 06:20:00"]
     finally:
         store.close()
+
+
+def _figure_points(fig: Any) -> list[tuple[Any, ...]]:
+    """Every trace's name, x, y and z as plain lists (NaN as None), to compare two drawings."""
+
+    def plain(values: Any) -> Any:
+        if values is None:
+            return None
+        frame = pd.DataFrame(list(values)) if not isinstance(values, pd.DataFrame) else values
+        return frame.astype(object).where(frame.notna(), None).values.tolist()
+
+    return [(t.name, plain(t.x), plain(t.y), plain(getattr(t, "z", None))) for t in fig.data]
+
+
+def test_a_page_opened_while_history_loads_catches_up(tmp_path: Path, telemetry: Telemetry) -> None:
+    """Opened with 4 h of history loaded, left open: once the load is over and settled its
+    figures are the ones a page opened afterwards draws, windows the load filled late included."""
+    store = DuckDBStore(tmp_path / "loading.duckdb")
+    clock = MovableClock(NOW)
+    begin = NOW - pd.Timedelta(hours=24)
+    loaded_to = begin + pd.Timedelta(hours=4)
+    try:
+        services = Services(store=store, fleet=telemetry.fleet, clock=clock)
+        for measurement, frame in telemetry.frames.items():
+            store.write_frame(measurement, frame[frame["ts"] < loaded_to], SCHEMAS[measurement])
+        write_history_load(store, HistoryLoad(begin, loaded_to, NOW, True, NOW))
+        load = read_history_load(store, NOW)
+        state = _state_of(overview_page.layout(_context(services, store)))
+        _, early_series, _, _, _, state = overview_page.live_update(services, NOW, state, load)
+        assert state["complete"] is False
+        assert load is not None
+        assert overview_page.loading_texts(load)["nodes"][:2] == ("loading", "")
+
+        # the rest of the history arrives; the load ends at NOW + 1 min
+        for measurement, frame in telemetry.frames.items():
+            rest = frame[(frame["ts"] >= loaded_to) & (frame["ts"] <= NOW)]
+            store.write_frame(measurement, rest, SCHEMAS[measurement])
+        done = NOW + pd.Timedelta(minutes=1)
+        write_history_load(store, HistoryLoad(begin, done, done, False, done))
+        settled_at = done + overview_page.SETTLE
+        _, series, _, heatmap, _, state = overview_page.live_update(
+            services, settled_at, state, read_history_load(store, settled_at)
+        )
+        assert state["complete"] is True
+
+        fresh_state = _state_of(overview_page.layout(_context(services, store)))
+        _, fresh_series, _, fresh_heatmap, _, _ = overview_page.live_update(
+            services, settled_at, fresh_state, read_history_load(store, settled_at)
+        )
+        assert _figure_points(series) == _figure_points(fresh_series)
+        assert _figure_points(heatmap) == _figure_points(fresh_heatmap)
+        assert _figure_points(early_series) != _figure_points(fresh_series)
+    finally:
+        store.close()
+
+
+def test_the_picker_range_sets_what_the_figures_cover(
+    filled_store: DuckDBStore, telemetry: Telemetry
+) -> None:
+    """A new range draws the figures whole at its windows; a live one (ending now) then grows
+    by appended windows, a fixed one stays as drawn."""
+    services = Services(store=filled_store, fleet=telemetry.fleet)
+    n_sites = len(telemetry.fleet.sites)
+    state = _state_of(overview_page.layout(_context(services, filled_store)))
+    *_, state = overview_page.live_update(services, NOW, state)
+    assert pd.Timestamp(state["series_until"]) == NOW.floor("5min")
+
+    six_hours = overview_page.span_of(timerange.state_of(timerange.TimeRange(start="-6h")), NOW)
+    assert overview_page.panel_titles(six_hours)[0] == "Per site · last 6 h (5 min means)"
+    _, series, _, heatmap, _, state = overview_page.live_update(
+        services, NOW, state, None, six_hours
+    )
+    assert len(series.data) == 3 * n_sites and len(series.data[0].x) == 6 * 12
+    assert len(heatmap.data[0].x) == 6 * 12  # at most about 100 columns: 5 min ones
+    later = NOW + pd.Timedelta(minutes=5)
+    live = overview_page.span_of(timerange.state_of(timerange.TimeRange(start="-6h")), later)
+    extension, *_ = overview_page.live_update(services, later, state, None, live)
+    assert extension[2] == 6 * 12  # appended, the oldest window dropped
+
+    fixed = timerange.TimeRange(start="2025-05-31T12:00:00Z", end="2025-05-31T13:00:00Z")
+    hour = overview_page.span_of(timerange.state_of(fixed), NOW)
+    _, series, _, _, _, state = overview_page.live_update(services, NOW, state, None, hour)
+    assert len(series.data[0].x) == 60  # 1 min means
+    assert list(series.layout.xaxis.range) == ["2025-05-31 12:00:00", "2025-05-31 13:00:00"]
+    with pytest.raises(PreventUpdate):  # a fixed range gains nothing as time goes on
+        overview_page.live_update(
+            services, later, state, None, overview_page.span_of(timerange.state_of(fixed), later)
+        )
+
+
+def test_the_header_shows_loading_not_an_old_data_alarm() -> None:
+    begin = NOW - pd.Timedelta(hours=49)
+    load = HistoryLoad(begin, begin + pd.Timedelta(hours=14), NOW, True, NOW)
+    last = begin + pd.Timedelta(hours=14)
+    age, age_class, loading, share = header_status(last, load, NOW.to_pydatetime())
+    assert loading == "Loading history: 14 of 49 h"
+    assert age_class == "last-data loading" and "ago" not in age
+    assert share == pytest.approx(14 / 49)
+    done = HistoryLoad(begin, NOW, NOW, False, NOW)
+    age, age_class, loading, _ = header_status(last, done, NOW.to_pydatetime())
+    assert (age, age_class, loading) == ("last data 35.0 h ago", "last-data stale", "")

@@ -6,6 +6,10 @@ quiet are not written. A notifier that fails is logged once with the reason, cou
 (``cnetwin_alert_notifications_total{outcome="failed"}``) and listed in the result's
 ``failures``; it does not stop the others, and the transition is recorded in the history
 either way (``notified`` says whether it was sent).
+
+While history is loading (:mod:`twin.loading`) and for the rule set's ``load_grace`` after,
+no rule is evaluated: a fleet being backfilled looks silent and its derived series are still
+catching up, so nothing moves to pending or firing and nothing is sent (``held`` says why).
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from twin.alerts.state import (
 )
 from twin.config import BrokerURL
 from twin.errors import CnetwinError
+from twin.loading import alert_hold, read_history_load
 from twin.metrics import ALERT_EVALUATIONS, ALERT_NOTIFICATIONS
 from twin.store import TelemetryStore
 
@@ -58,7 +63,8 @@ ALERTS_PERIOD_S = 60.0
 class Evaluation:
     """What one evaluation did: every rule's series states, the transitions (silenced ones
     flagged), the notifications (groups) made, per rule the error reading its metric ("" if
-    none), how many deliveries succeeded, and the reason of each failed delivery."""
+    none), how many deliveries succeeded, the reason of each failed delivery, and why the
+    rules were held, if they were."""
 
     at: datetime
     states: dict[str, list[SeriesState]]
@@ -67,6 +73,8 @@ class Evaluation:
     errors: dict[str, str]
     delivered: int = 0
     failures: list[str] = field(default_factory=list)
+    held: str = ""
+    """Why no rule was evaluated ("" when they were): history loading or just loaded."""
 
 
 def notifiers_from(config: NotifyConfig) -> list[Notifier]:
@@ -89,6 +97,10 @@ def evaluate(
 ) -> Evaluation:
     """Evaluate every rule at ``now`` and persist the result; ``notifiers`` default to the rule
     file's ``[notify]`` targets."""
+    held = alert_hold(read_history_load(store, now), now, rules.load_grace)
+    if held:
+        log.info("alert rules held: %s", held)
+        return Evaluation(now, {}, [], [], {}, held=held)
     targets = notifiers_from(rules.notify) if notifiers is None else notifiers
     ALERT_EVALUATIONS.inc()
     previous = load_states(store, now)

@@ -229,12 +229,18 @@ class NotifyConfig:
     backoff_s: float = 1.0
 
 
+LOAD_GRACE = timedelta(minutes=5)
+"""Default hold of the rules after a history load ended [s]: derived series catch up first."""
+
+
 @dataclass(frozen=True)
 class RuleSet:
     """The rules of one file and its notification targets."""
 
     rules: tuple[Rule, ...]
     notify: NotifyConfig = NotifyConfig()
+    load_grace: timedelta = LOAD_GRACE
+    """How long rules stay held after a history load ended (setting ``alert_load_grace_s``)."""
 
     def __post_init__(self) -> None:
         names = [r.name for r in self.rules]
@@ -281,7 +287,8 @@ def load_alert_rules(settings: Settings, path: Path | None = None) -> RuleSet:
         alertmanagers=notify.alertmanagers + settings.alertmanager_urls,
         webhooks=notify.webhooks + settings.alert_webhook_urls,
     )
-    return replace(rules, notify=targets)
+    grace = timedelta(seconds=settings.alert_load_grace_s)
+    return replace(rules, notify=targets, load_grace=grace)
 
 
 def rules_from_mapping(data: Mapping[str, Any], source: str = "rules") -> RuleSet:

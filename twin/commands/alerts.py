@@ -127,9 +127,12 @@ def run_check(args: argparse.Namespace) -> int:
                 "notifications": len(result.notifications),
                 "delivered": result.delivered,
                 "failures": result.failures,
+                "held": result.held,
             }
         )
         return 1 if result.failures else 0
+    if result.held:
+        print(f"alert rules held: {result.held}")
     for name, states in result.states.items():
         loud = [s for s in states if s.state in ACTIVE | ALERTING]
         error = f" ERROR {result.errors[name]}" if result.errors[name] else ""
