@@ -25,16 +25,14 @@ from dash.development.base_component import Component
 from dash.exceptions import PreventUpdate
 
 from dashboard import figures, ids, timerange
-from dashboard.components import GRAPH_CONFIG, graph_panel, kpi_card_frame
+from dashboard.components import GRAPH_CONFIG, graph_panel
+from dashboard.fleet_kpis import KPI_CARDS, kpi_card, kpi_texts
 from dashboard.links import asset_path
 from twin.assets import AssetRef, read_rules, site_alert_counts
 from twin.durations import duration_text
 from twin.errors import CnetwinError, StoreError
 from twin.loading import HistoryLoad, loading_now, read_history_load, settled
 from twin.overview import (
-    FALLBACK_PUE,
-    STALE_AFTER,
-    OverviewKpis,
     kpis,
     site_map,
     site_series,
@@ -67,15 +65,6 @@ SETTLE = timedelta(seconds=30)
 was published last is stored by then."""
 
 PLACEHOLDER = "Loading…"
-
-KPI_CARDS: tuple[tuple[str, str], ...] = (
-    ("nodes", "Nodes reporting"),
-    ("util", "Fleet compute utilisation"),
-    ("power", "Facility power"),
-    ("renewable", "Renewable share"),
-    ("carbon", "Carbon intensity"),
-)
-"""(name, label) of the KPI cards, left to right."""
 
 
 def layout(context: PageContext) -> Component:
@@ -124,40 +113,6 @@ def layout(context: PageContext) -> Component:
             html.Div(className="overview-grid", children=panels),
         ],
     )
-
-
-def kpi_card(
-    name: str, label: str, parts: tuple[str, str, str] = (ids.KPI_VALUE, ids.KPI_UNIT, ids.KPI_NOTE)
-) -> Component:
-    """The KPI card ``name``; ``parts`` are the id types of its value, unit and note."""
-    value, unit, note = parts
-    return kpi_card_frame(
-        label,
-        html.Span("…", id=ids.kpi(value, name), className="kpi-value"),
-        html.Span(id=ids.kpi(unit, name), className="kpi-unit"),
-        html.Div(id=ids.kpi(note, name), className="kpi-note"),
-    )
-
-
-def kpi_texts(
-    k: OverviewKpis, stale_after: timedelta = STALE_AFTER
-) -> dict[str, tuple[str, str, str]]:
-    """Per KPI card name, the (value, unit, note) texts shown for ``k`` (computed with node
-    readings fresh within ``stale_after``)."""
-    power, power_unit = figures.format_power(k.facility_power_kw)
-    power_note = f"partly modelled (PUE {FALLBACK_PUE:g})" if k.facility_modelled else "metered"
-    stale = f"fresh within {stale_after.total_seconds():.0f} s"
-    return {
-        "nodes": (f"{k.nodes_reporting} / {k.nodes_expected}", "nodes", stale),
-        "util": (figures.format_share(k.compute_util), "%", "mean of max(CPU, GPU)"),
-        "power": (power, power_unit, power_note),
-        "renewable": (figures.format_share(k.renewable_share), "%", "(PV + wind) / facility"),
-        "carbon": (
-            figures.format_intensity(k.carbon_intensity_g_per_kwh),
-            "gCO2/kWh",
-            "average · grid import",
-        ),
-    }
 
 
 def loading_texts(load: HistoryLoad) -> dict[str, tuple[str, str, str]]:

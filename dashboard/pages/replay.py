@@ -31,6 +31,8 @@ from dash.development.base_component import Component
 
 from dashboard import figures, ids
 from dashboard.alert_tables import Href, active_table
+from dashboard.components import GRAPH_CONFIG
+from dashboard.fleet_kpis import KPI_CARDS, kpi_card, kpi_texts
 from dashboard.links import (
     asset_path,
     format_time,
@@ -38,7 +40,6 @@ from dashboard.links import (
     query_value,
     replay_query,
 )
-from dashboard.pages.overview import GRAPH_CONFIG, KPI_CARDS, kpi_card, kpi_texts
 from twin.assets import AssetRef, asset_alerts, asset_state, find_asset, read_rules
 from twin.errors import StoreError
 from twin.model import Fleet

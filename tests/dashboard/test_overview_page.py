@@ -27,7 +27,7 @@ from dashboard.app import (
     header_status,
 )
 from dashboard.pages import overview as overview_page
-from dashboard.pages.overview import kpi_texts
+from dashboard.fleet_kpis import kpi_texts
 from tests.dashboard.conftest import NOW, SCHEMAS, Telemetry
 from tests.dashboard.serving import SCREENSHOTS, chromium_page, serving
 from twin.carbon import read_grid_factors
