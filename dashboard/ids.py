@@ -20,6 +20,7 @@ OVERVIEW_TICK = "overview-tick"
 OVERVIEW_STATE = "overview-state"
 OVERVIEW_MAP = "overview-map"
 OVERVIEW_SERIES = "overview-series"
+OVERVIEW_SITES = "overview-sites"
 OVERVIEW_HEATMAP = "overview-heatmap"
 OVERVIEW_AS_OF = "overview-as-of"
 

@@ -52,6 +52,10 @@ typically hourly)."""
 FALLBACK_PUE = DEFAULT_PUE
 """PUE [-] used to model facility power at a site that has no fresh facility meter reading."""
 
+MAX_SITE_LINES = 10
+"""Sites the per-site series draws as their own line at most; past that the other sites are
+one band, so the legend stays readable."""
+
 NODE_FIELDS = ("cpu_util", "gpu_util", "power_w")
 METER_KINDS_USED = ("facility", "it_load", "pv", "wind", "grid_import")
 
@@ -197,6 +201,31 @@ def site_series(
     )
     intensity = _grid_by_window(grid, fleet, times, step)
     return _site_table(fleet, times, nodes, meters, intensity, pue)
+
+
+def shown_sites(
+    series: pd.DataFrame,
+    sites: Sequence[str],
+    picked: Sequence[str] = (),
+    limit: int = MAX_SITE_LINES,
+) -> list[str]:
+    """The sites the per-site series draws as their own line, in ``sites`` (fleet) order.
+
+    ``picked`` sites (those in ``sites``, at most ``limit``) if any; else every site if there
+    are at most ``limit``; else the ``limit`` busiest: highest mean compute utilisation over
+    ``series`` (a ``site_series`` frame), then highest mean facility power [kW].
+    """
+    wanted = set(picked) & set(sites)
+    if wanted:
+        return [s for s in sites if s in wanted][:limit]
+    if len(sites) <= limit:
+        return list(sites)
+    if series.empty:
+        return list(sites[:limit])
+    means = series.groupby("site")[["util", "facility_power_kw"]].mean()
+    means = means.reindex(list(sites)).fillna(-1.0)
+    busiest = set(means.sort_values(["util", "facility_power_kw"], ascending=False).index[:limit])
+    return [s for s in sites if s in busiest]
 
 
 def utilisation_heatmap(

@@ -9,6 +9,7 @@ costs three ``last`` calls.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -20,11 +21,14 @@ from dash.exceptions import PreventUpdate
 from dashboard import figures, ids
 from dashboard.components import GRAPH_CONFIG, graph_panel, kpi_card_frame
 from twin.errors import StoreError
+from twin.model import Site
 from twin.overview import (
     FALLBACK_PUE,
+    MAX_SITE_LINES,
     STALE_AFTER,
     OverviewKpis,
     kpis,
+    shown_sites,
     site_map,
     site_series,
     utilisation_heatmap,
@@ -60,13 +64,14 @@ def layout(context: PageContext) -> Component:
     now = pd.Timestamp(services.clock())
     series_until = now.floor(SERIES_EVERY)
     heatmap_until = now.floor(HEATMAP_EVERY)
+    site_ids = [s.id for s in services.fleet.sites]
+    shown = site_ids[:MAX_SITE_LINES]
     try:
-        series_fig = figures.site_series_figure(
-            site_series(
-                services.store, services.fleet, series_until - WINDOW, series_until, SERIES_EVERY
-            ),
-            [s.id for s in services.fleet.sites],
+        series = site_series(
+            services.store, services.fleet, series_until - WINDOW, series_until, SERIES_EVERY
         )
+        shown = shown_sites(series, site_ids)
+        series_fig = figures.site_series_figure(series, site_ids, shown)
         heat_fig = figures.heatmap_figure(
             utilisation_heatmap(
                 services.store,
@@ -85,6 +90,8 @@ def layout(context: PageContext) -> Component:
         "series_until": series_until.isoformat(),
         "heatmap_until": heatmap_until.isoformat(),
         "series_drawn": bool(series_fig.data),
+        "series_shown": shown,
+        "series_picked": [],
         "heatmap_drawn": bool(heat_fig.data),
     }
     map_config: dcc.Graph.Config = {**GRAPH_CONFIG, "topojsonURL": context.asset_url("topojson/")}
@@ -101,7 +108,9 @@ def layout(context: PageContext) -> Component:
                         "Sites and links · load now", ids.OVERVIEW_MAP, map_fig, map_config
                     ),
                     graph_panel(
-                        "Per site · last 24 h (5 min means)", ids.OVERVIEW_SERIES, series_fig
+                        _series_heading(services.fleet.sites),
+                        ids.OVERVIEW_SERIES,
+                        series_fig,
                     ),
                     graph_panel(
                         "Node compute utilisation · last 24 h (15 min means)",
@@ -109,6 +118,25 @@ def layout(context: PageContext) -> Component:
                         heat_fig,
                     ),
                 ],
+            ),
+        ],
+    )
+
+
+def _series_heading(sites: Sequence[Site]) -> Component:
+    """The per-site panel's title and its site picker (empty: the busiest sites)."""
+    busiest = f"{MAX_SITE_LINES} busiest sites" if len(sites) > MAX_SITE_LINES else "all sites"
+    return html.Div(
+        className="overview-series-head",
+        children=[
+            html.H2("Per site · last 24 h (5 min means)", className="panel-title"),
+            dcc.Dropdown(
+                id=ids.OVERVIEW_SITES,
+                options=[{"label": f"{s.id} · {s.name}", "value": s.id} for s in sites],
+                value=[],
+                multi=True,
+                placeholder=f"Showing the {busiest}: pick up to {MAX_SITE_LINES} to compare",
+                className="overview-sites",
             ),
         ],
     )
@@ -173,44 +201,58 @@ def register_callbacks(app: Dash, services: Services) -> None:
         Output(ids.OVERVIEW_MAP, "figure"),
         Output(ids.OVERVIEW_STATE, "data"),
         Input(ids.OVERVIEW_TICK, "n_intervals"),
+        Input(ids.OVERVIEW_SITES, "value"),
         State(ids.OVERVIEW_STATE, "data"),
         prevent_initial_call=True,
     )
-    def extend(_n: int | None, state: dict[str, Any]) -> tuple[Any, ...]:
+    def extend(_n: int | None, picked: list[str] | None, state: dict[str, Any]) -> tuple[Any, ...]:
         now = pd.Timestamp(services.clock())
         try:
-            return live_update(services, now, state)
+            return live_update(services, now, state, picked or [])
         except StoreError as exc:
             log.warning("store unavailable for the overview series: %s", exc)
             raise PreventUpdate from exc
 
 
-def live_update(services: Services, now: pd.Timestamp, state: dict[str, Any]) -> tuple[Any, ...]:
-    """The outputs of one live tick at ``now`` given the page ``state``: series extendData,
-    series figure, heatmap extendData, heatmap figure, map figure, new state.
+def live_update(
+    services: Services, now: pd.Timestamp, state: dict[str, Any], picked: Sequence[str] = ()
+) -> tuple[Any, ...]:
+    """The outputs of one live tick at ``now`` given the page ``state`` and the ``picked``
+    sites of the per-site series: series extendData, series figure, heatmap extendData,
+    heatmap figure, map figure, new state.
 
     Windows completed since the state's ``*_until`` are appended with extendData; a figure that
-    was drawn empty is drawn whole instead. Raises PreventUpdate when no window completed.
+    was drawn empty, or whose picked sites changed, is drawn whole instead. Raises
+    PreventUpdate when no window completed and the pick is unchanged.
     """
     series_from = pd.Timestamp(state["series_until"])
     heatmap_from = pd.Timestamp(state["heatmap_until"])
     series_until = now.floor(SERIES_EVERY)
     heatmap_until = now.floor(HEATMAP_EVERY)
-    if series_until <= series_from and heatmap_until <= heatmap_from:
+    repick = list(picked) != state.get("series_picked", [])
+    if series_until <= series_from and heatmap_until <= heatmap_from and not repick:
         raise PreventUpdate
     fleet = services.fleet
     site_ids = [s.id for s in fleet.sites]
     outputs: list[Any] = [no_update] * 4
-    if series_until > series_from:
-        drawn = state["series_drawn"]
+    if series_until > series_from or repick:
+        drawn = state["series_drawn"] and not repick
         start = max(series_from, series_until - WINDOW) if drawn else series_until - WINDOW
         frame = site_series(services.store, fleet, start, series_until, SERIES_EVERY)
         if drawn:
-            outputs[0] = figures.series_extension(frame, site_ids, _points(SERIES_EVERY))
+            shown = state.get("series_shown", site_ids)
+            outputs[0] = figures.series_extension(frame, site_ids, _points(SERIES_EVERY), shown)
             outputs[0] = no_update if outputs[0] is None else outputs[0]
         else:
-            fig = figures.site_series_figure(frame, site_ids)
-            outputs[1], state = fig, {**state, "series_drawn": bool(fig.data)}
+            shown = shown_sites(frame, site_ids, picked)
+            fig = figures.site_series_figure(frame, site_ids, shown)
+            outputs[1] = fig
+            state = {
+                **state,
+                "series_drawn": bool(fig.data),
+                "series_shown": shown,
+                "series_picked": list(picked),
+            }
         state = {**state, "series_until": series_until.isoformat()}
     if heatmap_until > heatmap_from:
         drawn = state["heatmap_drawn"]
