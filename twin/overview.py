@@ -451,9 +451,13 @@ def _site_table(
     region_of = {s.id: s.region for s in fleet.sites}
     shipped = read_grid_factors()
     fallback = {r: shipped.get(r, math.nan) for r in fleet.regions}
-    long = grid_intensity.fillna(value=fallback).stack(future_stack=True)
-    lookup = [(ts, region_of[site]) for ts, site in key]
-    table["grid_intensity_g_per_kwh"] = long.reindex(pd.MultiIndex.from_tuples(lookup)).to_numpy()
+    by_region = grid_intensity.fillna(value=fallback).reindex(index=times)
+    regions = pd.Index(by_region.columns)
+    site_region = regions.get_indexer([region_of[s.id] for s in fleet.sites])
+    # key is the product times × sites: row i is time i // n, site i % n
+    values = by_region.to_numpy(dtype=float)
+    found = np.where(site_region >= 0, values[:, np.maximum(site_region, 0)], np.nan)
+    table["grid_intensity_g_per_kwh"] = found.reshape(-1)
     facility_kw = table["facility_power_kw"].where(table["facility_power_kw"] > 0)
     table["intensity_g_per_kwh"] = (
         table["grid_import_kw"].clip(lower=0.0) * table["grid_intensity_g_per_kwh"] / facility_kw
