@@ -27,6 +27,7 @@ from twin.health import Check, store_check
 from twin.model import Fleet
 from twin.overview import STALE_AFTER, last_data_at
 from twin.store import TelemetryStore
+from twin.window_cache import WindowCache
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,8 @@ class Services:
     """Readiness checks beyond the store's (``/readyz``), e.g. the demo's broker connection."""
     whatif_max_runs: int = 2
     """What-if runs alive at once at most (setting ``whatif_max_runs``)."""
+    windows: WindowCache = field(default_factory=WindowCache)
+    """Settled windows of the Overview's windowed reads, kept between page loads and ticks."""
 
 
 @dataclass(frozen=True)

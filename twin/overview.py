@@ -39,6 +39,7 @@ from twin.carbon import read_grid_factors, renewable_share, site_emission_rate_k
 from twin.energy import DEFAULT_PUE, facility_power_kw
 from twin.model import Fleet
 from twin.store import TelemetryStore
+from twin.window_cache import WindowCache
 
 log = logging.getLogger(__name__)
 
@@ -180,25 +181,24 @@ def site_series(
     stop: datetime | pd.Timestamp,
     every: timedelta | str,
     pue: float = FALLBACK_PUE,
+    cache: WindowCache | None = None,
 ) -> pd.DataFrame:
     """Per-site history in windows of ``every`` (aligned to the epoch) from ``start`` to ``stop``.
 
     Returns one row per site and window start ``ts`` (UTC) in ``[floor(start), stop)``, sorted by
     ``ts`` then fleet site order, with the SITE_COLUMNS (``util`` [0-1], ``facility_power_kw``
     [kW], ``intensity_g_per_kwh`` [gCO2/kWh] average …); NaN where nothing was reported.
+    ``cache`` keeps settled windows between calls (only new windows are then read).
     """
     step = pd.Timedelta(every)
     times = window_starts(start, stop, step)
     if times.empty or not fleet.sites:
         return pd.DataFrame(columns=["ts", "site", *SITE_COLUMNS])
     begin, end = times[0], _utc(stop)
-    nodes = _node_frame(
-        store.query("node", begin, end, fields=list(NODE_FIELDS), every=step), fleet
-    )
-    meters = store.query("meter", begin, end, fields=["power_kw"], every=step)
-    grid = store.query(
-        "grid", begin - GRID_STALE_AFTER, end, fields=["intensity_g_per_kwh"], every=step
-    )
+    read = cache if cache is not None else WindowCache(max_reads=0)
+    nodes = _node_frame(read.query(store, "node", begin, end, NODE_FIELDS, step), fleet)
+    meters = read.query(store, "meter", begin, end, ["power_kw"], step)
+    grid = read.query(store, "grid", begin - GRID_STALE_AFTER, end, ["intensity_g_per_kwh"], step)
     intensity = _grid_by_window(grid, fleet, times, step)
     return _site_table(fleet, times, nodes, meters, intensity, pue)
 
@@ -234,17 +234,20 @@ def utilisation_heatmap(
     stop: datetime | pd.Timestamp,
     every: timedelta | str,
     nodes: Sequence[str] | None = None,
+    cache: WindowCache | None = None,
 ) -> pd.DataFrame:
     """Node × window compute utilisation [0-1] (window means, then max of cpu and gpu).
 
     Rows are ``nodes`` in that order (silent ones all NaN) or, if None, every node found,
-    sorted; columns are every window start (UTC) in ``[floor(start), stop)``.
+    sorted; columns are every window start (UTC) in ``[floor(start), stop)``. ``cache`` keeps
+    settled windows between calls (only new windows are then read).
     """
     step = pd.Timedelta(every)
     times = window_starts(start, stop, step)
     if times.empty:
         return pd.DataFrame(index=pd.Index(list(nodes or []), name="id"))
-    frame = store.query("node", times[0], _utc(stop), fields=["cpu_util", "gpu_util"], every=step)
+    read = cache if cache is not None else WindowCache(max_reads=0)
+    frame = read.query(store, "node", times[0], _utc(stop), ["cpu_util", "gpu_util"], step)
     if frame.empty or "id" not in frame:
         matrix = pd.DataFrame(np.nan, index=pd.Index([], name="id"), columns=times)
     else:

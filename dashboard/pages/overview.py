@@ -68,7 +68,12 @@ def layout(context: PageContext) -> Component:
     shown = site_ids[:MAX_SITE_LINES]
     try:
         series = site_series(
-            services.store, services.fleet, series_until - WINDOW, series_until, SERIES_EVERY
+            services.store,
+            services.fleet,
+            series_until - WINDOW,
+            series_until,
+            SERIES_EVERY,
+            cache=services.windows,
         )
         shown = shown_sites(series, site_ids)
         series_fig = figures.site_series_figure(series, site_ids, shown)
@@ -79,6 +84,7 @@ def layout(context: PageContext) -> Component:
                 heatmap_until,
                 HEATMAP_EVERY,
                 nodes=[n.id for n in services.fleet.nodes],
+                cache=services.windows,
             )
         )
         current = site_map(services.store, services.fleet, now)
@@ -238,7 +244,9 @@ def live_update(
     if series_until > series_from or repick:
         drawn = state["series_drawn"] and not repick
         start = max(series_from, series_until - WINDOW) if drawn else series_until - WINDOW
-        frame = site_series(services.store, fleet, start, series_until, SERIES_EVERY)
+        frame = site_series(
+            services.store, fleet, start, series_until, SERIES_EVERY, cache=services.windows
+        )
         if drawn:
             shown = state.get("series_shown", site_ids)
             outputs[0] = figures.series_extension(frame, site_ids, _points(SERIES_EVERY), shown)
@@ -258,7 +266,12 @@ def live_update(
         drawn = state["heatmap_drawn"]
         start = max(heatmap_from, heatmap_until - WINDOW) if drawn else heatmap_until - WINDOW
         matrix = utilisation_heatmap(
-            services.store, start, heatmap_until, HEATMAP_EVERY, nodes=[n.id for n in fleet.nodes]
+            services.store,
+            start,
+            heatmap_until,
+            HEATMAP_EVERY,
+            nodes=[n.id for n in fleet.nodes],
+            cache=services.windows,
         )
         if drawn:
             outputs[2] = figures.heatmap_extension(matrix, _points(HEATMAP_EVERY))
