@@ -456,7 +456,7 @@ def _site_table(
     fallback = {r: shipped.get(r, math.nan) for r in fleet.regions}
     by_region = grid_intensity.fillna(value=fallback).reindex(index=times)
     regions = pd.Index(by_region.columns)
-    site_region = regions.get_indexer([region_of[s.id] for s in fleet.sites])
+    site_region = regions.get_indexer(pd.Index([region_of[s.id] for s in fleet.sites]))
     # key is the product times × sites: row i is time i // n, site i % n
     values = by_region.to_numpy(dtype=float)
     found = np.where(site_region >= 0, values[:, np.maximum(site_region, 0)], np.nan)

@@ -70,7 +70,7 @@ class WindowCache:
             begin, span = start, stop - start
         keep_from = max(begin, stop - span)
         settled_until = max(stop - step, keep_from)
-        times = pd.to_datetime(frame["ts"], utc=True) if len(frame) else pd.Series([], dtype=object)
+        times = pd.DatetimeIndex(pd.to_datetime(frame["ts"], utc=True) if len(frame) else [])
         settled = frame[(times >= keep_from) & (times < settled_until)] if len(frame) else frame
         with self._lock:
             self._reads[key] = _Held(keep_from, settled_until, span, settled)

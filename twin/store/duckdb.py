@@ -179,7 +179,9 @@ class DuckDBStore:
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
         try:
-            config = {} if self.memory_mb is None else {"memory_limit": f"{self.memory_mb}MiB"}
+            config: dict[str, str | bool | int | float | list[str]] = (
+                {} if self.memory_mb is None else {"memory_limit": f"{self.memory_mb}MiB"}
+            )
             return duckdb.connect(str(self.path), read_only=self.read_only, config=config)
         except duckdb.IOException as exc:
             if "lock" in str(exc).lower():
