@@ -61,23 +61,33 @@ def test_a_repeated_read_answers_as_the_store_and_reads_only_new_windows(
     second = cache.query(recording, "node", start, later, ["cpu_util"], STEP)  # type: ignore[arg-type]
     direct = store.query("node", start, later, fields=["cpu_util"], every=STEP)
     pd.testing.assert_frame_equal(second, direct)
-    # the second read asked the store only from the newest window of the first answer on
-    assert recording.ranges == [(T0, stop), (stop - STEP, later)]
+    # the second read asked the store only for the windows that had not settled (the last
+    # ten minutes of the first read) and the new ones
+    assert recording.ranges == [(T0, stop), (stop - timedelta(minutes=10), later)]
 
 
-def test_the_newest_window_is_read_again_so_late_readings_count(store: DuckDBStore) -> None:
-    cache = WindowCache()
+@pytest.mark.parametrize(
+    ("late_by", "max_age", "seen"),
+    [
+        (timedelta(minutes=8), timedelta(minutes=15), True),  # not settled yet: read again
+        (timedelta(minutes=40), timedelta(minutes=15), False),  # settled: kept
+        (timedelta(minutes=40), timedelta(0), True),  # kept reads too old: read whole again
+    ],
+)
+def test_late_readings_show_unless_their_window_had_settled(
+    store: DuckDBStore, late_by: timedelta, max_age: timedelta, seen: bool
+) -> None:
+    cache = WindowCache(max_age=max_age)
     stop = T0 + timedelta(hours=1)
     cache.query(store, "node", T0, stop, ["cpu_util"], STEP)
-    late = pd.DataFrame(
-        {"ts": [stop - timedelta(seconds=10)], "site": ["s1"], "id": ["n9"], "cpu_util": [1.0]}
-    )
+    late = pd.DataFrame({"ts": [stop - late_by], "site": ["s1"], "id": ["n9"], "cpu_util": [1.0]})
     store.write_frame("node", late, tags=["site", "id"])
     again = cache.query(store, "node", T0, stop, ["cpu_util"], STEP)
-    assert (again["id"] == "n9").sum() == 1
-    pd.testing.assert_frame_equal(
-        again, store.query("node", T0, stop, fields=["cpu_util"], every=STEP)
-    )
+    assert (again["id"] == "n9").sum() == (1 if seen else 0)
+    if seen:
+        pd.testing.assert_frame_equal(
+            again, store.query("node", T0, stop, fields=["cpu_util"], every=STEP)
+        )
 
 
 def test_held_rows_stay_within_the_widest_range_asked_for(store: DuckDBStore) -> None:
