@@ -533,13 +533,17 @@ def _panel_columns(
 ) -> list[tuple[list[str], list[list[Any]]]]:
     """Per SERIES_PANELS panel, the window times and the y values of its traces in figure
     order: the lowest and highest of ``others`` (if any), then each of ``shown``."""
-    times = pd.to_datetime(series["ts"], utc=True)
+    columns = [c for c, _title, _scale in SERIES_PANELS]
+    wide = (
+        series.assign(ts=pd.to_datetime(series["ts"], utc=True))
+        .groupby(["ts", "site"])[columns]
+        .mean()
+        .unstack("site")
+    )
+    sites = list(dict.fromkeys([*shown, *others]))
     out = []
     for column, _title, scale in SERIES_PANELS:
-        table = series.assign(ts=times).pivot_table(
-            index="ts", columns="site", values=column, aggfunc="mean", dropna=False
-        )
-        table = table.reindex(columns=list(dict.fromkeys([*shown, *others]))).astype(float)
+        table = wide[column].reindex(columns=sites).astype(float)
         ys = []
         if others:
             rest = table[list(others)]
