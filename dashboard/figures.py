@@ -543,7 +543,7 @@ def _panel_columns(
     sites = list(dict.fromkeys([*shown, *others]))
     out = []
     for column, _title, scale in SERIES_PANELS:
-        table = wide[column].reindex(columns=sites).astype(float)
+        table = pd.DataFrame(wide[column]).reindex(columns=sites).astype(float)
         ys = []
         if others:
             rest = table[list(others)]
