@@ -131,7 +131,7 @@ def layout(context: PageContext) -> Component:
 
 def _series_heading(sites: Sequence[Site]) -> Component:
     """The per-site panel's title and its site picker (empty: the busiest sites)."""
-    busiest = f"{MAX_SITE_LINES} busiest sites" if len(sites) > MAX_SITE_LINES else "all sites"
+    busiest = f"the {MAX_SITE_LINES} busiest" if len(sites) > MAX_SITE_LINES else "all"
     return html.Div(
         className="overview-series-head",
         children=[
@@ -141,7 +141,7 @@ def _series_heading(sites: Sequence[Site]) -> Component:
                 options=[{"label": f"{s.id} · {s.name}", "value": s.id} for s in sites],
                 value=[],
                 multi=True,
-                placeholder=f"Showing the {busiest}: pick up to {MAX_SITE_LINES} to compare",
+                placeholder=f"Sites: {busiest} · pick up to {MAX_SITE_LINES}",
                 className="overview-sites",
             ),
         ],
