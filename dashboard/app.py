@@ -31,6 +31,7 @@ from twin.loading import HistoryLoad, read_history_load
 from twin.model import Fleet
 from twin.overview import STALE_AFTER, last_data_at
 from twin.store import TelemetryStore
+from twin.window_cache import WindowCache
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,8 @@ class Services:
     one); ``create_app`` fills it from the settings when not given."""
     alert_load_grace: timedelta = timedelta(minutes=5)
     """How long alert rules stay held after a history load (setting ``alert_load_grace_s``)."""
+    windows: WindowCache = field(default_factory=WindowCache)
+    """Settled windows of the Overview's windowed reads, kept between page loads and ticks."""
 
 
 @dataclass(frozen=True)

@@ -19,13 +19,17 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from dashboard.figures import (
+    MUTED,
     TEXT,
     _json_values,
     base_layout,
     empty_figure,
+    plain,
+    row_axis,
     site_colour,
     utc_strings,
 )
+from twin.overview import MAX_SITE_LINES
 
 ALL_SITES = "__all__"
 """The site selection that sums every site."""
@@ -298,13 +302,7 @@ def intensity_heatmap(frame: pd.DataFrame, sites: Sequence[str]) -> go.Figure:
     )
     layout = base_layout(margin={"l": 110, "r": 20, "t": 10, "b": 50})
     _time_axis(layout)
-    layout["yaxis"] = {
-        **layout["yaxis"],
-        "type": "category",
-        "autorange": "reversed",
-        "title": {"text": "Site"},
-        "tickfont": {"size": 12, "color": TEXT},
-    }
+    layout["yaxis"] = row_axis(layout, "Site", len(matrix.index))
     fig.update_layout(**layout)
     return fig
 
@@ -326,22 +324,41 @@ def cumulative_emissions(frame: pd.DataFrame, every: timedelta) -> pd.DataFrame:
 
 def emissions_figure(frame: pd.DataFrame, sites: Sequence[str], every: timedelta) -> go.Figure:
     """Cumulative emissions per site [tCO2] over the window (grid import at the **average**
-    intensity: attributional), one line per site in fleet colours."""
+    intensity: attributional), one line per site in fleet colours; past ``MAX_SITE_LINES``
+    sites, the largest emitters have a line each and the others one dotted line of their sum."""
     table = cumulative_emissions(frame, every)
     if table.empty:
         return empty_figure("No derived carbon data in this time range")
+    present = [s for s in sites if s in table.columns]
+    shown = set(present)
+    if len(present) > MAX_SITE_LINES:
+        shown = set(table[present].iloc[-1].nlargest(MAX_SITE_LINES).index)
+    x = utc_strings(table.index)
     fig = go.Figure()
     for index, site in enumerate(sites):
-        if site not in table.columns:
+        if site not in shown:
             continue
+        name = plain([site])[0]
         fig.add_trace(
             go.Scatter(
-                x=utc_strings(table.index),
+                x=x,
                 y=_json_values(table[site], 1.0),
-                name=str(site),
+                name=name,
                 mode="lines",
                 line={"width": 2.5, "color": site_colour(index)},
-                hovertemplate=f"{site} %{{y:,.3f}} tCO2<extra></extra>",
+                hovertemplate=f"{name} %{{y:,.3f}} tCO2<extra></extra>",
+            )
+        )
+    rest = [s for s in present if s not in shown]
+    if rest:
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=_json_values(table[rest].sum(axis=1), 1.0),
+                name=f"other {len(rest)} sites (sum)",
+                mode="lines",
+                line={"width": 2.5, "color": MUTED, "dash": "dot"},
+                hovertemplate=f"other {len(rest)} sites %{{y:,.3f}} tCO2<extra></extra>",
             )
         )
     layout = base_layout(hovermode="x unified", margin={"l": 80, "r": 20, "t": 10, "b": 50})

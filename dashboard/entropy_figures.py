@@ -23,6 +23,7 @@ from dashboard.figures import (
     base_layout,
     empty_figure,
     load_colour,
+    row_axis,
     utc_strings,
 )
 from twin.entropy import INTERVALS, MAX_BITS, NETWORK_BINS, STATE_TYPES
@@ -201,15 +202,7 @@ def entropy_heatmap_figure(matrix: pd.DataFrame) -> go.Figure:
     named = len(matrix.index) <= MAX_NAMED_ROWS
     layout = base_layout(margin={"l": 150 if named else 70, "r": 20, "t": 10, "b": 50})
     layout["xaxis"] = _axis(layout, "xaxis", type="date", title={"text": "Time [UTC]"})
-    layout["yaxis"] = _axis(
-        layout,
-        "yaxis",
-        type="category",
-        autorange="reversed",
-        title={"text": "Node" if named else f"{len(matrix.index):,} nodes"},
-        tickfont={"size": 11, "color": TEXT},
-        showticklabels=named,
-    )
+    layout["yaxis"] = row_axis(layout, "Node", len(matrix.index), tick_size=11)
     fig.update_layout(**layout)
     return fig
 

@@ -59,6 +59,15 @@ SERIES_PANELS: tuple[tuple[str, str, float], ...] = (
 )
 """The per-site time-series panels: (column of the series frame, axis title, scale to unit)."""
 
+OTHERS_FILL = "rgba(154, 167, 189, 0.25)"
+"""Fill of the band of the sites without their own line."""
+
+MAX_MAP_LABELS = 12
+"""Sites labelled on the map at most (the busiest); the others name themselves on hover."""
+
+MAX_AXIS_LABELS = 40
+"""Rows of a heatmap above which its row axis shows no tick labels (names on hover)."""
+
 
 def base_layout(**overrides: Any) -> dict[str, Any]:
     """The wall theme as plotly layout keywords, with ``overrides`` merged on top."""
@@ -213,7 +222,8 @@ def site_map_figure(
         )
     power = sites["facility_power_kw"].astype(float)
     biggest = float(power.max()) if power.notna().any() and power.max() > 0 else 1.0
-    sizes = 14 + 22 * np.sqrt(power.fillna(0.0).clip(lower=0.0) / biggest)
+    smallest, span = (14, 22) if len(sites) <= MAX_MAP_LABELS else (7, 13)
+    sizes = smallest + span * np.sqrt(power.fillna(0.0).clip(lower=0.0) / biggest)
     util = sites["util"].astype(float)
     counts = [(alerts or {}).get(site, (0, 0)) for site in sites["site"]]
     rings = [i for i, (firing, pending) in enumerate(counts) if firing or pending]
@@ -238,7 +248,7 @@ def site_map_figure(
             lat=sites["latitude"],
             lon=sites["longitude"],
             mode="markers+text",
-            text=plain(sites["site"]),
+            text=map_labels(sites),
             textposition=label_positions(sites["latitude"], sites["longitude"]),
             textfont={"size": 15, "color": TEXT},
             customdata=np.column_stack(
@@ -249,10 +259,11 @@ def site_map_figure(
                     sites["nodes_reporting"],
                     sites["nodes_expected"],
                     [_alert_text(c) for c in counts],
+                    plain(sites["site"]),
                 ]
             ),
             hovertemplate=(
-                "<b>%{customdata[0]}</b> (%{text})<br>compute %{customdata[1]} %"
+                "<b>%{customdata[0]}</b> (%{customdata[6]})<br>compute %{customdata[1]} %"
                 "<br>facility %{customdata[2]}<br>nodes %{customdata[3]} / %{customdata[4]}"
                 "<br>alerts %{customdata[5]}<extra></extra>"
             ),
@@ -282,6 +293,35 @@ SELECTED = "#4dabf7"
 def _alert_text(counts: tuple[int, int]) -> str:
     firing, pending = counts
     return f"{firing} firing · {pending} pending" if firing or pending else "none"
+
+
+def map_labels(sites: pd.DataFrame, limit: int = MAX_MAP_LABELS) -> list[str]:
+    """The text drawn beside each site on the map: its id for the ``limit`` busiest sites
+    (highest compute utilisation, then facility power), nothing for the others (their hover
+    names them), so labels of a large fleet do not run into each other."""
+    names = plain(sites["site"])
+    if len(sites) <= limit:
+        return names
+    rank = sites.assign(
+        _util=sites["util"].astype(float).fillna(-1.0),
+        _power=sites["facility_power_kw"].astype(float).fillna(-1.0),
+    ).sort_values(["_util", "_power"], ascending=False, kind="stable")
+    busiest = set(rank.index[:limit])
+    return [name if i in busiest else "" for i, name in zip(sites.index, names, strict=True)]
+
+
+def row_axis(layout: dict[str, Any], title: str, rows: int, tick_size: int = 12) -> dict[str, Any]:
+    """The category axis of a heatmap's ``rows`` (nodes or sites, top to bottom): tick labels
+    when they fit, else none and the title says the names are on hover."""
+    many = rows > MAX_AXIS_LABELS
+    return {
+        **layout["yaxis"],
+        "type": "category",
+        "autorange": "reversed",
+        "showticklabels": not many,
+        "title": {"text": f"{title} ({rows}, names on hover)" if many else title},
+        "tickfont": {"size": tick_size, "color": TEXT},
+    }
 
 
 def label_positions(latitude: pd.Series, longitude: pd.Series) -> list[str]:
@@ -405,13 +445,19 @@ def _geo(sites: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def site_series_figure(series: pd.DataFrame, sites: Sequence[str]) -> go.Figure:
+def site_series_figure(
+    series: pd.DataFrame, sites: Sequence[str], shown: Sequence[str] | None = None
+) -> go.Figure:
     """Per-site time series in three stacked panels sharing the time axis.
 
     series : columns ``ts`` (UTC), ``site`` and the columns of SERIES_PANELS (``util`` [0-1],
         ``facility_power_kw`` [kW], ``intensity_g_per_kwh`` [gCO2/kWh]); NaN is a gap.
-    sites : site ids in display order; trace ``p * len(sites) + i`` is panel ``p``, site ``i``
-        (the order ``series_extension`` appends to).
+    sites : every site id in fleet order (a site keeps its colour whatever is shown).
+    shown : the sites drawn as their own line (default: all); the rest of ``sites`` are one
+        shaded band per panel, from their lowest to their highest value at each time.
+
+    Traces of a panel are the band's lower and upper edge (if some sites are not shown), then
+    one per shown site; panels follow each other (the order ``series_extension`` appends to).
     """
     if (
         not len(sites)
@@ -419,23 +465,48 @@ def site_series_figure(series: pd.DataFrame, sites: Sequence[str]) -> go.Figure:
         or series[[c for c, _, _ in SERIES_PANELS]].isna().all(axis=None)
     ):
         return empty_figure("No site data in the last 24 h")
+    shown = list(sites) if shown is None else list(shown)
+    others = [s for s in sites if s not in set(shown)]
+    colour = {site: site_colour(index) for index, site in enumerate(sites)}
     fig = go.Figure()
     count = len(SERIES_PANELS)
-    for panel, (column, _title, scale) in enumerate(SERIES_PANELS):
-        for index, site in enumerate(sites):
-            rows = series[series["site"] == site]
+    for panel, (x, ys) in enumerate(_panel_columns(series, shown, others)):
+        axes = {
+            "xaxis": "x" if panel == 0 else f"x{panel + 1}",
+            "yaxis": "y" if panel == 0 else f"y{panel + 1}",
+        }
+        if others:
+            band = f"other {len(others)} sites (range)"
+            for edge, y in zip(("lowest", "highest"), ys[:2], strict=True):
+                fig.add_trace(
+                    go.Scatter(
+                        x=x,
+                        y=y,
+                        mode="lines",
+                        name=band,
+                        legendgroup="others",
+                        showlegend=panel == 0 and edge == "highest",
+                        line={"width": 0.5, "color": MUTED},
+                        fill="tonexty" if edge == "highest" else None,
+                        fillcolor=OTHERS_FILL,
+                        hovertemplate=f"others, {edge} %{{y:.1f}}<extra></extra>",
+                        **axes,
+                    )
+                )
+            ys = ys[2:]
+        for site, y in zip(shown, ys, strict=True):
+            name = plain([site])[0]
             fig.add_trace(
                 go.Scatter(
-                    x=utc_strings(rows["ts"]),
-                    y=_json_values(rows[column], scale),
+                    x=x,
+                    y=y,
                     mode="lines",
-                    name=str(site),
-                    legendgroup=str(site),
+                    name=name,
+                    legendgroup=name,
                     showlegend=panel == 0,
-                    line={"width": 2.5, "color": site_colour(index)},
-                    xaxis="x" if panel == 0 else f"x{panel + 1}",
-                    yaxis="y" if panel == 0 else f"y{panel + 1}",
-                    hovertemplate=f"{site} %{{y:.1f}}<extra></extra>",
+                    line={"width": 2.5, "color": colour.get(site, MUTED)},
+                    hovertemplate=f"{name} %{{y:.1f}}<extra></extra>",
+                    **axes,
                 )
             )
     gap = 0.06
@@ -478,25 +549,51 @@ def site_series_figure(series: pd.DataFrame, sites: Sequence[str]) -> go.Figure:
 
 
 def series_extension(
-    series: pd.DataFrame, sites: Sequence[str], max_points: int
+    series: pd.DataFrame, sites: Sequence[str], max_points: int, shown: Sequence[str] | None = None
 ) -> tuple[dict[str, list[list[Any]]], list[int], int] | None:
-    """The ``extendData`` payload appending ``series`` rows to a ``site_series_figure``.
+    """The ``extendData`` payload appending ``series`` rows to a ``site_series_figure`` drawn
+    with the same ``sites`` and ``shown``.
 
     Returns ``(update, trace_indices, max_points)`` or None when there is nothing to add;
     ``max_points`` keeps each trace to that many points (older ones drop off the left).
     """
     if series.empty or not len(sites):
         return None
+    shown = list(sites) if shown is None else list(shown)
+    others = [s for s in sites if s not in set(shown)]
     xs: list[list[Any]] = []
     ys: list[list[Any]] = []
-    for column, _title, scale in SERIES_PANELS:
-        for site in sites:
-            rows = series[series["site"] == site]
-            xs.append(utc_strings(rows["ts"]))
-            ys.append(_json_values(rows[column], scale))
+    for x, panel_ys in _panel_columns(series, shown, others):
+        xs += [x] * len(panel_ys)
+        ys += panel_ys
     if not any(xs):
         return None
     return {"x": xs, "y": ys}, list(range(len(xs))), max_points
+
+
+def _panel_columns(
+    series: pd.DataFrame, shown: Sequence[str], others: Sequence[str]
+) -> list[tuple[list[str], list[list[Any]]]]:
+    """Per SERIES_PANELS panel, the window times and the y values of its traces in figure
+    order: the lowest and highest of ``others`` (if any), then each of ``shown``."""
+    columns = [c for c, _title, _scale in SERIES_PANELS]
+    wide = (
+        series.assign(ts=pd.to_datetime(series["ts"], utc=True))
+        .groupby(["ts", "site"])[columns]
+        .mean()
+        .unstack("site")
+    )
+    sites = list(dict.fromkeys([*shown, *others]))
+    out = []
+    for column, _title, scale in SERIES_PANELS:
+        table = pd.DataFrame(wide[column]).reindex(columns=sites).astype(float)
+        ys = []
+        if others:
+            rest = table[list(others)]
+            ys += [_json_values(rest.min(axis=1), scale), _json_values(rest.max(axis=1), scale)]
+        ys += [_json_values(table[site], scale) for site in shown]
+        out.append((utc_strings(table.index), ys))
+    return out
 
 
 def heatmap_figure(matrix: pd.DataFrame) -> go.Figure:
@@ -527,13 +624,7 @@ def heatmap_figure(matrix: pd.DataFrame) -> go.Figure:
     )
     layout = base_layout(margin={"l": 110, "r": 20, "t": 10, "b": 50})
     layout["xaxis"] = {**layout["xaxis"], "type": "date", "title": {"text": "Time [UTC]"}}
-    layout["yaxis"] = {
-        **layout["yaxis"],
-        "type": "category",
-        "autorange": "reversed",
-        "title": {"text": "Node"},
-        "tickfont": {"size": 12, "color": TEXT},
-    }
+    layout["yaxis"] = row_axis(layout, "Node", len(matrix.index))
     fig.update_layout(**layout)
     return fig
 

@@ -191,6 +191,13 @@ class Settings(BaseSettings):
     )
     max_clock_skew_s: float = Field(300.0, gt=0, description="refuse readings this far ahead [s]")
     spool_max_mb: float = Field(256.0, ge=0, description="outage spool bound [MB]; 0: none")
+    duckdb_memory_mb: int = Field(
+        512,
+        ge=64,
+        description="memory the embedded DuckDB store may hold for its buffers and queries [MiB] "
+        "(DuckDB's own default is 80 % of the machine's memory, which a long-running process "
+        "fills with cached table blocks as the store grows)",
+    )
     host: str = Field("127.0.0.1", description="dashboard bind address")
     port: int = Field(8050, gt=0, lt=65536, description="dashboard port")
     refresh_s: float = Field(5.0, gt=0, description="dashboard live refresh period [s]")

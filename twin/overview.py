@@ -39,6 +39,7 @@ from twin.carbon import read_grid_factors, renewable_share, site_emission_rate_k
 from twin.energy import DEFAULT_PUE, facility_power_kw
 from twin.model import Fleet
 from twin.store import TelemetryStore
+from twin.window_cache import WindowCache
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,10 @@ typically hourly)."""
 
 FALLBACK_PUE = DEFAULT_PUE
 """PUE [-] used to model facility power at a site that has no fresh facility meter reading."""
+
+MAX_SITE_LINES = 10
+"""Sites the per-site series draws as their own line at most; past that the other sites are
+one band, so the legend stays readable."""
 
 NODE_FIELDS = ("cpu_util", "gpu_util", "power_w")
 METER_KINDS_USED = ("facility", "it_load", "pv", "wind", "grid_import")
@@ -177,6 +182,7 @@ def site_series(
     every: timedelta | str,
     pue: float = FALLBACK_PUE,
     sites: Sequence[str] | None = None,
+    cache: WindowCache | None = None,
 ) -> pd.DataFrame:
     """Per-site history in windows of ``every`` (aligned to the epoch) from ``start`` to ``stop``.
 
@@ -184,6 +190,8 @@ def site_series(
     ``ts`` then fleet site order, with the SITE_COLUMNS (``util`` [0-1], ``facility_power_kw``
     [kW], ``intensity_g_per_kwh`` [gCO2/kWh] average …); NaN where nothing was reported.
     ``sites``: only these site ids, and only their node and meter rows are read (None: all).
+    ``cache`` keeps settled windows between calls (only new windows are then read; not used with
+    ``sites``).
     """
     tags: dict[str, str | Sequence[str]] | None = None
     if sites is not None:
@@ -198,15 +206,48 @@ def site_series(
     if times.empty or not fleet.sites:
         return pd.DataFrame(columns=["ts", "site", *SITE_COLUMNS])
     begin, end = times[0], _utc(stop)
-    nodes = _node_frame(
-        store.query("node", begin, end, tags=tags, fields=list(NODE_FIELDS), every=step), fleet
-    )
-    meters = store.query("meter", begin, end, tags=tags, fields=["power_kw"], every=step)
-    grid = store.query(
-        "grid", begin - GRID_STALE_AFTER, end, fields=["intensity_g_per_kwh"], every=step
-    )
+    if tags is not None or cache is None:  # a subset of sites is read as it is, uncached
+        nodes = _node_frame(
+            store.query("node", begin, end, tags=tags, fields=list(NODE_FIELDS), every=step),
+            fleet,
+        )
+        meters = store.query("meter", begin, end, tags=tags, fields=["power_kw"], every=step)
+        grid = store.query(
+            "grid", begin - GRID_STALE_AFTER, end, fields=["intensity_g_per_kwh"], every=step
+        )
+    else:
+        nodes = _node_frame(cache.query(store, "node", begin, end, NODE_FIELDS, step), fleet)
+        meters = cache.query(store, "meter", begin, end, ["power_kw"], step)
+        grid = cache.query(
+            store, "grid", begin - GRID_STALE_AFTER, end, ["intensity_g_per_kwh"], step
+        )
     intensity = _grid_by_window(grid, fleet, times, step)
     return _site_table(fleet, times, nodes, meters, intensity, pue)
+
+
+def shown_sites(
+    series: pd.DataFrame,
+    sites: Sequence[str],
+    picked: Sequence[str] = (),
+    limit: int = MAX_SITE_LINES,
+) -> list[str]:
+    """The sites the per-site series draws as their own line, in ``sites`` (fleet) order.
+
+    ``picked`` sites (those in ``sites``, at most ``limit``) if any; else every site if there
+    are at most ``limit``; else the ``limit`` busiest: highest mean compute utilisation over
+    ``series`` (a ``site_series`` frame), then highest mean facility power [kW].
+    """
+    wanted = set(picked) & set(sites)
+    if wanted:
+        return [s for s in sites if s in wanted][:limit]
+    if len(sites) <= limit:
+        return list(sites)
+    if series.empty:
+        return list(sites[:limit])
+    means = series.groupby("site")[["util", "facility_power_kw"]].mean()
+    means = means.reindex(list(sites)).fillna(-1.0)
+    busiest = set(means.sort_values(["util", "facility_power_kw"], ascending=False).index[:limit])
+    return [s for s in sites if s in busiest]
 
 
 def utilisation_heatmap(
@@ -215,17 +256,20 @@ def utilisation_heatmap(
     stop: datetime | pd.Timestamp,
     every: timedelta | str,
     nodes: Sequence[str] | None = None,
+    cache: WindowCache | None = None,
 ) -> pd.DataFrame:
     """Node × window compute utilisation [0-1] (window means, then max of cpu and gpu).
 
     Rows are ``nodes`` in that order (silent ones all NaN) or, if None, every node found,
-    sorted; columns are every window start (UTC) in ``[floor(start), stop)``.
+    sorted; columns are every window start (UTC) in ``[floor(start), stop)``. ``cache`` keeps
+    settled windows between calls (only new windows are then read).
     """
     step = pd.Timedelta(every)
     times = window_starts(start, stop, step)
     if times.empty:
         return pd.DataFrame(index=pd.Index(list(nodes or []), name="id"))
-    frame = store.query("node", times[0], _utc(stop), fields=["cpu_util", "gpu_util"], every=step)
+    read = cache if cache is not None else WindowCache(max_reads=0)
+    frame = read.query(store, "node", times[0], _utc(stop), ["cpu_util", "gpu_util"], step)
     if frame.empty or "id" not in frame:
         matrix = pd.DataFrame(np.nan, index=pd.Index([], name="id"), columns=times)
     else:
@@ -432,9 +476,13 @@ def _site_table(
     region_of = {s.id: s.region for s in fleet.sites}
     shipped = read_grid_factors()
     fallback = {r: shipped.get(r, math.nan) for r in fleet.regions}
-    long = grid_intensity.fillna(value=fallback).stack(future_stack=True)
-    lookup = [(ts, region_of[site]) for ts, site in key]
-    table["grid_intensity_g_per_kwh"] = long.reindex(pd.MultiIndex.from_tuples(lookup)).to_numpy()
+    by_region = grid_intensity.fillna(value=fallback).reindex(index=times)
+    regions = pd.Index(by_region.columns)
+    site_region = regions.get_indexer(pd.Index([region_of[s.id] for s in fleet.sites]))
+    # key is the product times × sites: row i is time i // n, site i % n
+    values = by_region.to_numpy(dtype=float)
+    found = np.where(site_region >= 0, values[:, np.maximum(site_region, 0)], np.nan)
+    table["grid_intensity_g_per_kwh"] = found.reshape(-1)
     facility_kw = table["facility_power_kw"].where(table["facility_power_kw"] > 0)
     table["intensity_g_per_kwh"] = (
         table["grid_import_kw"].clip(lower=0.0) * table["grid_intensity_g_per_kwh"] / facility_kw

@@ -16,6 +16,7 @@ read "loading" meanwhile. Kiosk mode (``?kiosk``) hides the heatmap (style.css).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -32,8 +33,11 @@ from twin.assets import AssetRef, read_rules, site_alert_counts
 from twin.durations import duration_text
 from twin.errors import CnetwinError, StoreError
 from twin.loading import HistoryLoad, loading_now, read_history_load, settled
+from twin.model import Site
 from twin.overview import (
+    MAX_SITE_LINES,
     kpis,
+    shown_sites,
     site_map,
     site_series,
     utilisation_heatmap,
@@ -78,6 +82,8 @@ def layout(context: PageContext) -> Component:
         "complete": False,
         "redrawn_at": None,
         "range": None,
+        "series_shown": [],
+        "series_picked": [],
     }
     map_config: dcc.Graph.Config = {**GRAPH_CONFIG, "topojsonURL": context.asset_url("topojson/")}
     span = span_of(timerange.state_of(DEFAULT_RANGE), pd.Timestamp(context.services.clock()))
@@ -90,7 +96,7 @@ def layout(context: PageContext) -> Component:
             map_config,
         ),
         graph_panel(
-            html.H2(series_title, id=ids.OVERVIEW_SERIES_TITLE, className="panel-title"),
+            _series_heading(context.services.fleet.sites, series_title),
             ids.OVERVIEW_SERIES,
             placeholder,
             timerange.ZOOM_CONFIG,
@@ -111,6 +117,25 @@ def layout(context: PageContext) -> Component:
             html.Section(className="kpis", children=[kpi_card(n, label) for n, label in KPI_CARDS]),
             timerange.picker(PICKER, DEFAULT_RANGE),
             html.Div(className="overview-grid", children=panels),
+        ],
+    )
+
+
+def _series_heading(sites: Sequence[Site], title: str) -> Component:
+    """The per-site panel's ``title`` and its site picker (empty: the busiest sites)."""
+    busiest = f"the {MAX_SITE_LINES} busiest" if len(sites) > MAX_SITE_LINES else "all"
+    return html.Div(
+        className="overview-series-head",
+        children=[
+            html.H2(title, id=ids.OVERVIEW_SERIES_TITLE, className="panel-title"),
+            dcc.Dropdown(
+                id=ids.OVERVIEW_SITES,
+                options=[{"label": f"{s.id} · {s.name}", "value": s.id} for s in sites],
+                value=[],
+                multi=True,
+                placeholder=f"Sites: {busiest} · pick up to {MAX_SITE_LINES}",
+                className="overview-sites",
+            ),
         ],
     )
 
@@ -166,12 +191,17 @@ def register_callbacks(app: Dash, services: Services) -> None:
         Input(ids.OVERVIEW_TICK, "n_intervals"),
         timerange.range_input(PICKER),
         timerange.refresh_input(PICKER),
+        Input(ids.OVERVIEW_SITES, "value"),
         State(ids.OVERVIEW_STATE, "data"),
         # a draw may take longer than a tick: ticks wait for it rather than cancel it
         running=[(Output(ids.OVERVIEW_TICK, "disabled"), True, False)],
     )
     def extend(
-        _n: int | None, chosen: dict[str, Any], _refresh: int | None, state: dict[str, Any]
+        _n: int | None,
+        chosen: dict[str, Any],
+        _refresh: int | None,
+        picked: list[str] | None,
+        state: dict[str, Any],
     ) -> tuple[Any, ...]:
         now = pd.Timestamp(services.clock())
         try:
@@ -181,7 +211,8 @@ def register_callbacks(app: Dash, services: Services) -> None:
             raise PreventUpdate from exc
         try:
             load = read_history_load(services.store, now)
-            return (*live_update(services, now, state, load, span), *panel_titles(span))
+            outputs = live_update(services, now, state, load, span, picked or [])
+            return (*outputs, *panel_titles(span))
         except StoreError as exc:
             log.warning("store unavailable for the overview series: %s", exc)
             if state["series_until"] is not None:
@@ -254,22 +285,25 @@ def live_update(
     state: dict[str, Any],
     load: HistoryLoad | None = None,
     span: Span | None = None,
+    picked: Sequence[str] = (),
 ) -> tuple[Any, ...]:
-    """The outputs of one live tick at ``now`` given the page ``state`` and the store's history
-    ``load`` over ``span`` (default: DEFAULT_RANGE): series extendData, series figure, heatmap
-    extendData, heatmap figure, map figure, new state.
+    """The outputs of one live tick at ``now`` given the page ``state``, the store's history
+    ``load`` over ``span`` (default: DEFAULT_RANGE) and the ``picked`` sites of the per-site
+    series: series extendData, series figure, heatmap extendData, heatmap figure, map figure,
+    new state.
 
-    The first tick, a tick with a new range, and the ticks while the store is not complete
-    (history loading, then SETTLE) draw the figures whole (at most every LOADING_REDRAW, and
-    once when it becomes complete). Otherwise windows completed since the state's ``*_until``
-    are appended with extendData; a figure that was drawn empty is drawn whole instead.
+    The first tick, a tick with a new range or a new pick of sites, and the ticks while the
+    store is not complete (history loading, then SETTLE) draw the figures whole (at most every
+    LOADING_REDRAW, and once when it becomes complete). Otherwise windows completed since the
+    state's ``*_until`` are appended with extendData; a figure that was drawn empty is drawn
+    whole instead.
     Raises PreventUpdate when there is nothing to draw.
     """
     span = span or span_of(None, now)
     complete = settled(load, now, SETTLE)
-    new_range = state.get("range") != span.key
-    if state["series_until"] is None or not state["complete"] or new_range:
-        return _redraw(services, now, state, complete, span, force=new_range)
+    changed = state.get("range") != span.key or list(picked) != state.get("series_picked", [])
+    if state["series_until"] is None or not state["complete"] or changed:
+        return _redraw(services, now, state, complete, span, force=changed, picked=picked)
     series_from = pd.Timestamp(state["series_until"])
     heatmap_from = pd.Timestamp(state["heatmap_until"])
     series_until = span.end.floor(span.series_every)
@@ -283,20 +317,31 @@ def live_update(
     if series_until > series_from:
         drawn = state["series_drawn"]
         start = max(series_from, series_until - window) if drawn else series_until - window
-        frame = site_series(services.store, fleet, start, series_until, span.series_every)
+        frame = site_series(
+            services.store, fleet, start, series_until, span.series_every, cache=services.windows
+        )
         if drawn:
-            outputs[0] = figures.series_extension(frame, site_ids, span.points(span.series_every))
+            points = span.points(span.series_every)
+            shown = state.get("series_shown") or site_ids
+            outputs[0] = figures.series_extension(frame, site_ids, points, shown)
             outputs[0] = no_update if outputs[0] is None else outputs[0]
         else:
-            fig = span.show(figures.site_series_figure(frame, site_ids))
-            outputs[1], state = fig, {**state, "series_drawn": bool(fig.data)}
+            shown = shown_sites(frame, site_ids, picked)
+            fig = span.show(figures.site_series_figure(frame, site_ids, shown))
+            outputs[1] = fig
+            state = {**state, "series_drawn": bool(fig.data), "series_shown": shown}
         state = {**state, "series_until": series_until.isoformat()}
     if heatmap_until > heatmap_from:
         drawn = state["heatmap_drawn"]
         start = max(heatmap_from, heatmap_until - window) if drawn else heatmap_until - window
         nodes = [n.id for n in fleet.nodes]
         matrix = utilisation_heatmap(
-            services.store, start, heatmap_until, span.heatmap_every, nodes=nodes
+            services.store,
+            start,
+            heatmap_until,
+            span.heatmap_every,
+            nodes=nodes,
+            cache=services.windows,
         )
         if drawn:
             outputs[2] = figures.heatmap_extension(matrix, span.points(span.heatmap_every))
@@ -318,11 +363,12 @@ def alert_counts(services: Services, now: pd.Timestamp) -> dict[str, tuple[int, 
 
 
 def clicked_site(click: dict[str, Any] | None, sites: set[str]) -> str | None:
-    """The site id of a click on the map's site markers (their text is the id); None for a
-    click elsewhere (a link, the background)."""
+    """The site id of a click on the map's site markers (the last entry of their customdata:
+    large fleets label only some sites); None for a click elsewhere (a link, the background)."""
     points = (click or {}).get("points") or []
-    text = points[0].get("text") if points else None
-    return text if isinstance(text, str) and text in sites else None
+    data = points[0].get("customdata") if points else None
+    site = data[-1] if isinstance(data, list) and data else None
+    return site if isinstance(site, str) and site in sites else None
 
 
 def _redraw(
@@ -332,28 +378,31 @@ def _redraw(
     complete: bool,
     span: Span,
     force: bool,
+    picked: Sequence[str] = (),
 ) -> tuple[Any, ...]:
-    """The outputs of a tick that draws the figures whole (see :func:`live_update`); while the
-    store is incomplete at most every LOADING_REDRAW unless ``force``."""
+    """The outputs of a tick that draws the figures whole (see :func:`live_update`), the
+    per-site series showing the ``picked`` sites (none: the busiest); while the store is
+    incomplete at most every LOADING_REDRAW unless ``force``, and without the window cache
+    (windows still being filled are read afresh)."""
     last = state["redrawn_at"]
     recent = last is not None and now - pd.Timestamp(last) < LOADING_REDRAW
     if recent and not complete and not force:
         raise PreventUpdate
     fleet = services.fleet
+    cache = services.windows if complete else None
     series_until = span.end.floor(span.series_every)
     heatmap_until = span.end.floor(span.heatmap_every)
-    series_fig = span.show(
-        figures.site_series_figure(
-            site_series(
-                services.store,
-                fleet,
-                series_until - span.length,
-                series_until,
-                span.series_every,
-            ),
-            [s.id for s in fleet.sites],
-        )
+    site_ids = [s.id for s in fleet.sites]
+    frame = site_series(
+        services.store,
+        fleet,
+        series_until - span.length,
+        series_until,
+        span.series_every,
+        cache=cache,
     )
+    shown = shown_sites(frame, site_ids, picked)
+    series_fig = span.show(figures.site_series_figure(frame, site_ids, shown))
     heat_fig = span.show(
         figures.heatmap_figure(
             utilisation_heatmap(
@@ -362,6 +411,7 @@ def _redraw(
                 heatmap_until,
                 span.heatmap_every,
                 nodes=[n.id for n in fleet.nodes],
+                cache=cache,
             )
         )
     )
@@ -375,5 +425,7 @@ def _redraw(
         "complete": complete,
         "redrawn_at": now.isoformat(),
         "range": span.key,
+        "series_shown": shown,
+        "series_picked": list(picked),
     }
     return no_update, series_fig, no_update, heat_fig, map_fig, state

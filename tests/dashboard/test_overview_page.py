@@ -26,8 +26,8 @@ from dashboard.app import (
     describe_store,
     header_status,
 )
-from dashboard.pages import overview as overview_page
 from dashboard.fleet_kpis import kpi_texts
+from dashboard.pages import overview as overview_page
 from tests.dashboard.conftest import NOW, SCHEMAS, Telemetry
 from tests.dashboard.serving import SCREENSHOTS, chromium_page, serving
 from twin.carbon import read_grid_factors

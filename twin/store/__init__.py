@@ -83,7 +83,7 @@ def open_store(settings: Settings, read_only: bool = False) -> TelemetryStore:
         from twin.store.duckdb import DuckDBStore
 
         assert url.path is not None
-        return DuckDBStore(url.path, read_only=read_only)
+        return DuckDBStore(url.path, read_only=read_only, memory_mb=settings.duckdb_memory_mb)
     from twin.store.influx import InfluxStore
 
     assert url.url and url.database

@@ -150,11 +150,16 @@ class DuckDBStore:
     path : Path
         The database file; parent directories are created. ``read_only`` opens it for reading
         only (several read-only processes may share a file no process writes).
+    memory_mb : int | None
+        The most memory DuckDB may hold for this database [MiB]: its cache of table blocks and
+        its query working memory (larger queries spill to disk). None: DuckDB's default, 80 %
+        of the machine's memory, which a long-running process fills as the file grows.
     """
 
-    def __init__(self, path: Path, read_only: bool = False) -> None:
+    def __init__(self, path: Path, read_only: bool = False, memory_mb: int | None = None) -> None:
         self.path = Path(path).expanduser()
         self.read_only = read_only
+        self.memory_mb = memory_mb
         self._write_lock = threading.Lock()
         self._reopen_lock = threading.Lock()
         self._closed = False
@@ -174,7 +179,10 @@ class DuckDBStore:
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
         try:
-            return duckdb.connect(str(self.path), read_only=self.read_only)
+            config: dict[str, str | bool | int | float | list[str]] = (
+                {} if self.memory_mb is None else {"memory_limit": f"{self.memory_mb}MiB"}
+            )
+            return duckdb.connect(str(self.path), read_only=self.read_only, config=config)
         except duckdb.IOException as exc:
             if "lock" in str(exc).lower():
                 raise StoreUnavailable(BUSY_HELP.format(path=self.path)) from exc

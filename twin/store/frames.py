@@ -168,9 +168,9 @@ def _ts_column(values: Iterable[object] | pd.Series) -> pd.Series:
 
 
 def _text(column: pd.Series) -> pd.Series:
-    """Values as text [nullable], keeping missing values missing."""
-    text = column.astype(object).where(column.notna(), None)
-    return text.map(lambda v: v if v is None or isinstance(v, str) else str(v)).astype(TEXT_DTYPE)
+    """Values as text [nullable], keeping missing values missing (one vectorised conversion:
+    a per-value Python call cost seconds on the million-row answers of a large fleet)."""
+    return column.astype(TEXT_DTYPE)
 
 
 def _checked_text(measurement: str, name: str, column: pd.Series) -> pd.Series:

@@ -275,3 +275,37 @@ def test_concurrent_writer_and_readers(store: DuckDBStore) -> None:
     assert not errors, errors
     assert store.counts()["node"]["rows"] == batches * 50
     assert len(store.last("node", T0 + timedelta(minutes=1))) == 50
+
+
+def test_the_store_opened_from_settings_bounds_duckdbs_memory(tmp_path: Path) -> None:
+    from twin.config import load_settings
+    from twin.store import open_store
+
+    def limit(store: DuckDBStore) -> str:
+        with store._cursor() as cur:
+            return str(cur.sql("SELECT current_setting('memory_limit')").fetchall()[0][0])
+
+    store = open_store(load_settings(data_dir=tmp_path))
+    assert isinstance(store, DuckDBStore)
+    try:
+        assert limit(store) == "512.0 MiB"  # DuckDB's own default: 80 % of the machine
+    finally:
+        store.close()
+    small = open_store(load_settings(data_dir=tmp_path, duckdb_memory_mb=64))
+    assert isinstance(small, DuckDBStore)
+    try:
+        assert limit(small) == "64.0 MiB"
+        start = datetime(2026, 1, 1, tzinfo=UTC)
+        frame = pd.DataFrame(
+            {
+                "ts": pd.date_range(start, periods=360_000, freq="s"),
+                "site": "s",
+                "id": [f"n{i % 500}" for i in range(360_000)],
+                "cpu_util": 0.5,
+            }
+        )
+        small.write_frame("node", frame, tags=["site", "id"])
+        means = small.query("node", start, start + timedelta(days=5), every="1h")
+        assert len(means) == 100 * 500 and means["cpu_util"].eq(0.5).all()
+    finally:
+        small.close()
