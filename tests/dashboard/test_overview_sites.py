@@ -37,12 +37,14 @@ def test_picking_sites_redraws_the_series_with_them_and_a_band(
     services = Services(store=filled_store, fleet=telemetry.fleet, clock=lambda: NOW)
     state = _state(services)
     site_ids = [s.id for s in telemetry.fleet.sites]
+    assert state["series_shown"] == [] and state["series_picked"] == []  # nothing drawn yet
+    *_, state = overview_page.live_update(services, pd.Timestamp(NOW), state)  # the first draw
     assert state["series_shown"] == site_ids and state["series_picked"] == []
     with pytest.raises(PreventUpdate):  # nothing new and nothing picked
         overview_page.live_update(services, pd.Timestamp(NOW), state)
 
     picked = [site_ids[3], site_ids[0]]
-    outputs = overview_page.live_update(services, pd.Timestamp(NOW), state, picked)
+    outputs = overview_page.live_update(services, pd.Timestamp(NOW), state, picked=picked)
     figure, state = outputs[1], outputs[-1]
     legend = [t.name for t in figure.data if t.showlegend is not False]
     others = len(site_ids) - 2
@@ -51,5 +53,5 @@ def test_picking_sites_redraws_the_series_with_them_and_a_band(
     assert state["series_picked"] == picked
 
     # the pick cleared: every site of this small fleet again
-    outputs = overview_page.live_update(services, pd.Timestamp(NOW), state, [])
+    outputs = overview_page.live_update(services, pd.Timestamp(NOW), state, picked=[])
     assert [t.name for t in outputs[1].data if t.showlegend is not False] == site_ids
