@@ -319,7 +319,7 @@ def row_axis(layout: dict[str, Any], title: str, rows: int, tick_size: int = 12)
         "type": "category",
         "autorange": "reversed",
         "showticklabels": not many,
-        "title": {"text": f"{title} ({rows}, names on hover)" if many else title},
+        "title": {"text": f"{title} ({rows:,}, names on hover)" if many else title},
         "tickfont": {"size": tick_size, "color": TEXT},
     }
 

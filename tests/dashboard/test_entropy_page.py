@@ -392,5 +392,5 @@ def test_a_large_fleet_heatmap_names_nodes_on_hover_not_on_an_overlapping_axis()
     assert small.layout.yaxis.showticklabels is True
     assert small.layout.yaxis.title.text == "Node"
     assert large.layout.yaxis.showticklabels is False
-    assert large.layout.yaxis.title.text == "1,000 nodes"  # each named on hover
+    assert large.layout.yaxis.title.text == "Node (1,000, names on hover)"
     assert "%{y}" in large.data[0].hovertemplate

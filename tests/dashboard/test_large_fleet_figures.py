@@ -117,9 +117,9 @@ def test_map_labels_only_the_busiest_sites_and_names_every_site_on_hover() -> No
     labelled = [t for t in sites.text if t]
     assert len(labelled) == figures.MAX_MAP_LABELS
     assert {"site-036", "site-073", "site-035", "site-072"} <= set(labelled)
-    assert [row[5] for row in sites.customdata] == SITES  # every id on hover
+    assert [row[6] for row in sites.customdata] == SITES  # every id on hover
     assert [row[0] for row in sites.customdata][:2] == ["Site &lt;0&gt;", "Site &lt;1&gt;"]
-    assert "%{customdata[5]}" in sites.hovertemplate
+    assert "%{customdata[6]}" in sites.hovertemplate
 
 
 def _node_matrix() -> pd.DataFrame:

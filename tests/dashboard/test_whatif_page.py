@@ -188,7 +188,7 @@ def test_storage_panels_set_each_plan_without_and_with_batteries(
     report = storage_run["report"]
     assert report["storage"]["dispatch"] == "price"
     section = storage_section(report)
-    assert len(panels(storage_run)) == 5 + len(section) == 8
+    assert len(panels(storage_run)) == 6 + len(section) == 9  # plans table, 5 graphs, storage
     title = section[0].children[0].children
     assert title == "Storage · price dispatch · bj 2,000 kWh / 500 kW, hl 1,000 kWh / 500 kW"
     rows = section[0].children[1].children.children[1].children
@@ -386,7 +386,7 @@ def test_the_dns_ttl_on_the_form_reaches_the_service_routing_run(served: str) ->
         page.wait_for_function("() => !document.querySelector('#whatif-run').disabled")
         assert page.evaluate(used) == 2
         assert page.locator(".whatif-grid .panel-title").last.text_content() == (
-            "Load per instance · dns"
+            "Load per instance, by site · dns"
         )
         page.fill("#whatif-dns-ttl", "1")
         page.click("#whatif-run")

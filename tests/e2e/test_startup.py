@@ -39,11 +39,9 @@ def test_a_page_opened_during_start_up_shows_loading_then_catches_up(tmp_path: P
     port, mqtt_port = free_port(), free_port()
     command = [sys.executable, "-m", "twin.cli", "demo", "--duration", str(DURATION_S)]
     command += ["--port", str(port), "--mqtt-port", str(mqtt_port), "--data-dir", str(tmp_path)]
+    log = (tmp_path / "demo.log").open("w")  # a file: a pipe nobody reads would block the demo
     demo = subprocess.Popen(
-        [*command, "--backfill", BACKFILL],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+        [*command, "--backfill", BACKFILL], stdout=subprocess.PIPE, stderr=log, text=True
     )
     url = f"http://127.0.0.1:{port}/"
     try:
@@ -89,3 +87,6 @@ def test_a_page_opened_during_start_up_shows_loading_then_catches_up(tmp_path: P
         except subprocess.TimeoutExpired:
             demo.kill()
             demo.wait()
+        if demo.stdout is not None:
+            demo.stdout.close()
+        log.close()
