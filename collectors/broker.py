@@ -2,7 +2,12 @@
 
 Used only when no broker is configured (``broker = "embedded"``). It speaks MQTT 3.1.1, keeps
 sessions in memory only (a restart of the process loses queued messages) and applies no flow
-control; real deployments use Mosquitto or a clustered broker (see docker-compose.yml).
+control. It does not keep QoS 1 to the collector's standard: amqtt waits 5 s (fixed) for a
+PUBACK and then forgets the message, forgets every unacknowledged message when a connection
+ends, and queues nothing for an anonymous session while it is away, so a collector whose
+connection drops while its acknowledgements are late, or that is away, loses those messages
+(measured in docs/reliability.md). Real deployments use Mosquitto or a clustered broker (see
+docs/deploying.md and docker-compose.yml).
 """
 
 from __future__ import annotations
@@ -23,6 +28,12 @@ START_TIMEOUT_S = 15.0
 """How long to wait for the broker to listen [s]."""
 PROTOCOL = "3.1.1"
 """The MQTT version the embedded broker speaks."""
+DEMO_ONLY = (
+    "the embedded MQTT broker is for demos: it can lose QoS 1 messages when the collector "
+    "acknowledges slowly or reconnects; use Mosquitto for real data (docs/deploying.md, "
+    "--broker mqtt://HOST:1883)"
+)
+"""The one-line warning printed when the embedded broker is started for a demo."""
 
 
 class EmbeddedBroker:
@@ -78,7 +89,6 @@ class EmbeddedBroker:
         asyncio.set_event_loop(self._loop)
         config = {
             "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}"}},
-            "sys_interval": 0,
             "plugins": {
                 "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True},
             },

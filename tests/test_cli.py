@@ -190,6 +190,25 @@ def test_serve_refuses_a_store_that_does_not_exist(tmp_path: Path) -> None:
     assert not missing.parent.exists()
 
 
+def _demo(port: int, mqtt_port: int, data_dir: Path) -> subprocess.CompletedProcess[str]:
+    """Run ``cnetwin demo`` on these ports (dashboard, MQTT) and data directory until it ends."""
+    return subprocess.run(
+        [
+            *CNETWIN,
+            "demo",
+            "--port",
+            str(port),
+            "--mqtt-port",
+            str(mqtt_port),
+            "--data-dir",
+            str(data_dir),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 def test_a_busy_dashboard_port_stops_the_demo_before_anything_starts(tmp_path: Path) -> None:
     from tests.conftest import free_port
 
@@ -198,24 +217,29 @@ def test_a_busy_dashboard_port_stops_the_demo_before_anything_starts(tmp_path: P
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        result = subprocess.run(
-            [
-                *CNETWIN,
-                "demo",
-                "--port",
-                str(port),
-                "--mqtt-port",
-                str(mqtt_port),
-                "--data-dir",
-                str(tmp_path),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        result = _demo(port, mqtt_port, tmp_path)
     assert result.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
     assert not (tmp_path / "cnetwin.duckdb").exists()
+
+
+def test_the_demo_warns_that_its_embedded_broker_is_for_demos_only(tmp_path: Path) -> None:
+    from tests.conftest import free_port
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        mqtt_port = busy.getsockname()[1]
+        result = _demo(free_port(), mqtt_port, tmp_path)
+    lines = result.stderr.splitlines()
+    warnings = [n for n, line in enumerate(lines) if line.startswith("cnetwin demo: warning:")]
+    assert len(warnings) == 1, result.stderr
+    warning = lines[warnings[0]]
+    assert "the embedded MQTT broker is for demos" in warning
+    assert "Mosquitto" in warning and "docs/deploying.md" in warning
+    assert result.returncode == 2
+    error = f"cannot listen on 127.0.0.1:{mqtt_port}"
+    assert any(error in line for line in lines[warnings[0] + 1 :])  # warned before anything
 
 
 def test_collect_reports_an_unreachable_broker(tmp_path: Path) -> None:

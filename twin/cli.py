@@ -476,6 +476,9 @@ def _run_demo(args: argparse.Namespace) -> int:
     backfill = parse_duration(args.backfill)
     duration = _optional_duration(args.duration)
     if settings.broker_url.embedded:
+        from collectors.broker import DEMO_ONLY
+
+        print(f"cnetwin demo: warning: {DEMO_ONLY}", file=sys.stderr, flush=True)
         _check_port_free("127.0.0.1", args.mqtt_port, "pass --mqtt-port, or --broker for another")
     stop = threading.Event()
     _stop_on_signals(stop)
