@@ -14,7 +14,7 @@ grace period) a banner says so.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -23,7 +23,7 @@ from dash.development.base_component import Component
 from dash.exceptions import PreventUpdate
 
 from dashboard import ids
-from dashboard.alert_tables import active_table, format_time, history_table, table
+from dashboard.alert_tables import Href, active_table, format_time, history_table, table
 from dashboard.auth import may_operate
 from dashboard.components import static_kpi_card
 from dashboard.figures import LOADING
@@ -248,37 +248,40 @@ def register_callbacks(app: Dash, services: Services) -> None:
         Input(ids.ALERTS_FEEDBACK, "children"),
     )
     def refresh(_n: int | None, _feedback: object) -> tuple[Any, ...]:
-        now = services.clock()
         try:
-            states = list(load_states(services.store, now).values())
-            silences = read_silences(services.store, now)
-            summaries = read_rule_summaries(services.store, now)
-            events = read_events(services.store, now - HISTORY, now + timedelta(seconds=1))
-            held = alert_hold(
-                read_history_load(services.store, now), now, services.alert_load_grace
-            )
+            return content(services, services.clock(), app.get_relative_path)
         except CnetwinError as exc:
             log.warning("alerts page: store unavailable: %s", exc)
             raise PreventUpdate from None
-        rules = read_rules(services.alert_rules)
-        href = app.get_relative_path
-        return (
-            kpi_cards(states, silences),
-            active_table(
-                states, rules.rules, now, href, ids.ALERTS_ACTIVE_TABLE, limit=ACTIVE_ROWS
-            ),
-            silences_table(silences),
-            rules_table(rules.rules, summaries, rules.source)
-            if not rules.error
-            else html.Div(rules.error, className="alerts-empty alerts-error"),
-            history_table(
-                events,
-                rules.rules,
-                href,
-                ids.ALERTS_HISTORY_TABLE,
-                HISTORY_ROWS,
-                "No alert changes in the last 24 h.",
-            ),
-            f"Alerts held: {held}" if held else "",
-            "alerts-hold" if held else "alerts-hold hidden",
-        )
+
+
+def content(
+    services: Services, now: datetime, href: Href, active_rows: int | None = ACTIVE_ROWS
+) -> tuple[Any, ...]:
+    """What a refresh draws at ``now``: the KPIs, the alerts firing and pending (at most
+    ``active_rows``; None: all), the silences, the rules, the history and the hold banner
+    (text, class). CnetwinError when the store cannot be read."""
+    states = list(load_states(services.store, now).values())
+    silences = read_silences(services.store, now)
+    summaries = read_rule_summaries(services.store, now)
+    events = read_events(services.store, now - HISTORY, now + timedelta(seconds=1))
+    held = alert_hold(read_history_load(services.store, now), now, services.alert_load_grace)
+    rules = read_rules(services.alert_rules)
+    return (
+        kpi_cards(states, silences),
+        active_table(states, rules.rules, now, href, ids.ALERTS_ACTIVE_TABLE, limit=active_rows),
+        silences_table(silences),
+        rules_table(rules.rules, summaries, rules.source)
+        if not rules.error
+        else html.Div(rules.error, className="alerts-empty alerts-error"),
+        history_table(
+            events,
+            rules.rules,
+            href,
+            ids.ALERTS_HISTORY_TABLE,
+            HISTORY_ROWS,
+            "No alert changes in the last 24 h.",
+        ),
+        f"Alerts held: {held}" if held else "",
+        "alerts-hold" if held else "alerts-hold hidden",
+    )
