@@ -66,17 +66,20 @@ def active_table(
     href: Href,
     table_id: str,
     series: bool = True,
+    limit: int | None = None,
 ) -> Component:
     """Series that are pending or alerting, most severe and oldest first: severity, rule,
     asset, series (unless ``series`` is False), state, since, value; each with its asset and
-    Replay links."""
+    Replay links. With ``limit``, only that many rows are drawn, under a caption counting them
+    all (a large fleet can have thousands of alerts)."""
     severity = {r.name: r.severity for r in rules.rules}
     loud = [s for s in states if s.state in ACTIVE | ALERTING]
     if not loud:
         return html.Div("Nothing is firing or pending.", className="alerts-empty")
     loud.sort(key=lambda s: (SEVERITY_ORDER.get(severity.get(s.rule, ""), 3), s.since or now))
+    shown = loud if limit is None else loud[:limit]
     rows = []
-    for s in loud:
+    for s in shown:
         moment = alert_moment(s)
         level = severity.get(s.rule, "")
         rows.append(
@@ -95,7 +98,11 @@ def active_table(
             )
         )
     head = ["Severity", "Rule", "Asset", *(["Series"] if series else []), "State", "Since"]
-    return table([*head, "Value", ""], rows, table_id)
+    drawn = table([*head, "Value", ""], rows, table_id)
+    if len(shown) == len(loud):
+        return drawn
+    caption = f"The {len(shown)} most severe and oldest of {len(loud)} alerts firing or pending"
+    return html.Div([html.P(caption, className="alerts-caption"), drawn])
 
 
 def history_table(

@@ -94,6 +94,10 @@ def base_layout(**overrides: Any) -> dict[str, Any]:
     return layout
 
 
+LOADING = "Loading…"
+"""What a page's placeholders say until its first callback has read the store."""
+
+
 def empty_figure(message: str) -> go.Figure:
     """A figure with no axes and ``message`` in the middle: what to show instead of a chart."""
     fig = go.Figure(layout=base_layout())

@@ -5,7 +5,8 @@ every (rule, series), the rules' last evaluations and the ``alert_event`` histor
 24 h; the rules are those of the rule file the scheduler evaluates (the ``alert_rules``
 setting, else the shipped file), named above the table. Silences are created and ended here
 (written to the store, :mod:`twin.alerts.silences`). Each alert links to its asset's page and
-to the Replay page at its own moment (:mod:`dashboard.alert_tables`). Live ticks
+to the Replay page at its own moment (:mod:`dashboard.alert_tables`); on a large fleet the
+table draws the ACTIVE_ROWS most severe and oldest alerts, the KPIs count them all. Live ticks
 (``settings.refresh_s``) redraw the page. While the rules are held (history loading, then the
 grace period) a banner says so.
 """
@@ -13,7 +14,7 @@ grace period) a banner says so.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -22,9 +23,10 @@ from dash.development.base_component import Component
 from dash.exceptions import PreventUpdate
 
 from dashboard import ids
-from dashboard.alert_tables import active_table, format_time, history_table, table
+from dashboard.alert_tables import Href, active_table, format_time, history_table, table
 from dashboard.auth import may_operate
 from dashboard.components import static_kpi_card
+from dashboard.figures import LOADING
 from twin.alerts.engine import SeriesState
 from twin.alerts.rules import RuleSet
 from twin.alerts.silences import Silence, create_silence, end_silence, read_silences
@@ -43,12 +45,14 @@ PATH = "/alerts"
 HISTORY = timedelta(hours=24)
 """How far back the history table reaches."""
 HISTORY_ROWS = 200
+ACTIVE_ROWS = 200
+"""At most this many alerts firing or pending are drawn (the KPIs count them all)."""
 SILENCE_DURATIONS = ("1h", "2h", "8h", "24h", "7d")
 READ_ONLY = "Read only: creating and ending silences needs the operator role."
 
 
 def layout(context: PageContext) -> Component:
-    """The page shell; its content is filled by the refresh callback."""
+    """The page shell, drawn at once; its content is filled by the refresh callback."""
     refresh_ms = int(context.settings.refresh_s * 1000)
     return html.Div(
         className="alerts",
@@ -59,14 +63,19 @@ def layout(context: PageContext) -> Component:
             html.Div(
                 className="alerts-grid",
                 children=[
-                    _panel("Alerting and pending", html.Div(id=ids.ALERTS_ACTIVE)),
-                    _panel("Silences", _silence_form(), html.Div(id=ids.ALERTS_SILENCES)),
-                    _panel("Rules", html.Div(id=ids.ALERTS_RULES)),
-                    _panel("History, last 24 h", html.Div(id=ids.ALERTS_HISTORY)),
+                    _panel("Alerting and pending", _loading(ids.ALERTS_ACTIVE)),
+                    _panel("Silences", _silence_form(), _loading(ids.ALERTS_SILENCES)),
+                    _panel("Rules", _loading(ids.ALERTS_RULES)),
+                    _panel("History, last 24 h", _loading(ids.ALERTS_HISTORY)),
                 ],
             ),
         ],
     )
+
+
+def _loading(element_id: str) -> Component:
+    """A panel's content until the first refresh has read the store."""
+    return html.Div(id=element_id, children=html.Div(LOADING, className="alerts-empty"))
 
 
 def _panel(title: str, *children: Component) -> Component:
@@ -239,35 +248,40 @@ def register_callbacks(app: Dash, services: Services) -> None:
         Input(ids.ALERTS_FEEDBACK, "children"),
     )
     def refresh(_n: int | None, _feedback: object) -> tuple[Any, ...]:
-        now = services.clock()
         try:
-            states = list(load_states(services.store, now).values())
-            silences = read_silences(services.store, now)
-            summaries = read_rule_summaries(services.store, now)
-            events = read_events(services.store, now - HISTORY, now + timedelta(seconds=1))
-            held = alert_hold(
-                read_history_load(services.store, now), now, services.alert_load_grace
-            )
+            return content(services, services.clock(), app.get_relative_path)
         except CnetwinError as exc:
             log.warning("alerts page: store unavailable: %s", exc)
             raise PreventUpdate from None
-        rules = read_rules(services.alert_rules)
-        href = app.get_relative_path
-        return (
-            kpi_cards(states, silences),
-            active_table(states, rules.rules, now, href, ids.ALERTS_ACTIVE_TABLE),
-            silences_table(silences),
-            rules_table(rules.rules, summaries, rules.source)
-            if not rules.error
-            else html.Div(rules.error, className="alerts-empty alerts-error"),
-            history_table(
-                events,
-                rules.rules,
-                href,
-                ids.ALERTS_HISTORY_TABLE,
-                HISTORY_ROWS,
-                "No alert changes in the last 24 h.",
-            ),
-            f"Alerts held: {held}" if held else "",
-            "alerts-hold" if held else "alerts-hold hidden",
-        )
+
+
+def content(
+    services: Services, now: datetime, href: Href, active_rows: int | None = ACTIVE_ROWS
+) -> tuple[Any, ...]:
+    """What a refresh draws at ``now``: the KPIs, the alerts firing and pending (at most
+    ``active_rows``; None: all), the silences, the rules, the history and the hold banner
+    (text, class). CnetwinError when the store cannot be read."""
+    states = list(load_states(services.store, now).values())
+    silences = read_silences(services.store, now)
+    summaries = read_rule_summaries(services.store, now)
+    events = read_events(services.store, now - HISTORY, now + timedelta(seconds=1))
+    held = alert_hold(read_history_load(services.store, now), now, services.alert_load_grace)
+    rules = read_rules(services.alert_rules)
+    return (
+        kpi_cards(states, silences),
+        active_table(states, rules.rules, now, href, ids.ALERTS_ACTIVE_TABLE, limit=active_rows),
+        silences_table(silences),
+        rules_table(rules.rules, summaries, rules.source)
+        if not rules.error
+        else html.Div(rules.error, className="alerts-empty alerts-error"),
+        history_table(
+            events,
+            rules.rules,
+            href,
+            ids.ALERTS_HISTORY_TABLE,
+            HISTORY_ROWS,
+            "No alert changes in the last 24 h.",
+        ),
+        f"Alerts held: {held}" if held else "",
+        "alerts-hold" if held else "alerts-hold hidden",
+    )

@@ -6,7 +6,8 @@ windows, or their means per bucket over long ranges) in the time range of the pa
 capacity. A site selector chooses one site or the sum of all for the power, supply and
 model-gap charts. The KPIs stand at the end of the range (emissions: over it). Zooming one chart
 zooms the others. Auto-refresh ticks (the picker's, by default the live refresh setting) redraw
-the page when a new 5 min window has completed.
+the page when a new 5 min window has completed. The layout is drawn at once with placeholders
+and reads nothing; the first redraw reads the store and draws the figures.
 """
 
 from __future__ import annotations
@@ -92,6 +93,14 @@ def view(services: Services, now: pd.Timestamp, site: str, picked: dict[str, Any
     )
 
 
+def blank_view(message: str) -> EnergyView:
+    """The page without data: ``message`` in place of every figure and of the table."""
+    blank = figures.empty_figure(message)
+    return EnergyView(
+        blank, blank, blank, blank, blank, html.Div(message, className="energy-empty"), []
+    )
+
+
 def kpi_cards(numbers: dict[str, float | None], span: str) -> list[Component]:
     """The four headline cards of ``ef.fleet_kpis`` numbers, with units and notes; ``span``
     names the range the emissions are summed over (``24 h``)."""
@@ -160,21 +169,15 @@ def outlook_table(outlook: pd.DataFrame) -> Component:
 
 
 def layout(context: PageContext) -> Component:
-    """The page as it stands at ``context.services.clock()``, all sites selected, over the last
-    24 h (the URL's range, if it names one, follows at once)."""
+    """The page with placeholders, all sites selected, over the last 24 h (the URL's range, if
+    it names one, follows at once); it reads nothing, its first redraw reads the store."""
     services = context.services
-    now = pd.Timestamp(services.clock())
     initial = tr.TimeRange(DEFAULT_RANGE, tr.NOW, tr.refresh_near(context.settings.refresh_s))
     options = [{"label": "All sites (sum)", "value": ef.ALL_SITES}] + [
         {"label": f"{s.id} · {s.name}", "value": s.id} for s in services.fleet.sites
     ]
-    try:
-        current = view(services, now, ef.ALL_SITES, tr.state_of(initial))
-    except StoreError as exc:
-        log.warning("store unavailable for the energy page: %s", exc)
-        empty = figures.empty_figure(f"Store unavailable: {exc}")
-        current = EnergyView(empty, empty, empty, empty, empty, html.Div(), [])
-    state = {"until": now.floor(ENERGY_EVERY).isoformat()}
+    current = blank_view(figures.LOADING)
+    state = {"until": pd.Timestamp(services.clock()).floor(ENERGY_EVERY).isoformat()}
     return html.Div(
         className="energy",
         children=[
@@ -250,7 +253,7 @@ def layout(context: PageContext) -> Component:
 def register_callbacks(app: Dash, services: Services) -> None:
     """The picker's callbacks, then two: an auto-refresh tick only moves the page state when a
     new window has completed (so frequent ticks stay cheap and never supersede a redraw in
-    flight); a new state, range or site selection redraws the page."""
+    flight); the page's load, a new state, range or site selection redraws the page."""
     tr.register_callbacks(app, PICKER, SERIES_GRAPHS, services.clock)
 
     @app.callback(
@@ -276,7 +279,6 @@ def register_callbacks(app: Dash, services: Services) -> None:
         Input(ids.ENERGY_STATE, "data"),
         Input(ids.ENERGY_SITE, "value"),
         tr.range_input(PICKER),
-        prevent_initial_call=True,
     )
     def redraw(_state: dict[str, Any], site: str | None, picked: dict[str, Any]) -> tuple[Any, ...]:
         now = pd.Timestamp(services.clock())
@@ -284,7 +286,7 @@ def register_callbacks(app: Dash, services: Services) -> None:
             current = view(services, now, site or ef.ALL_SITES, picked)
         except StoreError as exc:
             log.warning("store unavailable for the energy page: %s", exc)
-            raise PreventUpdate from exc
+            current = blank_view(f"Store unavailable: {exc}")
         except CnetwinError as exc:  # a range the picker has already refused
             log.info("energy page range %s: %s", picked, exc)
             raise PreventUpdate from exc

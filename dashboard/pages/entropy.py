@@ -6,7 +6,8 @@ Everything is read from the derived ``entropy`` and ``fleet_entropy`` series (wr
 (:mod:`dashboard.timerange`, last 24 h by default; zooming one zooms the others); the KPIs,
 the table and the scatter stand at the newest entropy hour at or before the range's end, with
 its 24 h entropy window. Auto-refresh ticks cost one ``last`` call and redraw the page only when
-a new entropy hour has been written (or the range or colouring changed).
+a new entropy hour has been written (or the range or colouring changed). The layout is drawn at
+once with placeholders and reads nothing; the first refresh reads the store and draws it all.
 
 **Balance.** A node is out of balance when its combined entropy drifts more than
 ``DRIFT_THRESHOLD`` bits from H* (cause *drift*) or when it sits idle, state type D (cause
@@ -29,7 +30,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from dash import ALL, Dash, Input, Output, State, ctx, dcc, html
+from dash import ALL, Dash, Input, Output, State, ctx, dcc, html, no_update
 from dash.development.base_component import Component
 from dash.exceptions import PreventUpdate
 
@@ -38,7 +39,7 @@ from dashboard import ids
 from dashboard import timerange as tr
 from dashboard.components import GRAPH_CONFIG, graph_panel
 from dashboard.components import static_kpi_card as _card
-from dashboard.figures import empty_figure
+from dashboard.figures import LOADING, empty_figure
 from dashboard.links import asset_path
 from twin.assets import AssetRef
 from twin.entropy import (
@@ -280,32 +281,19 @@ def _figures(
 
 
 def layout(context: PageContext) -> Component:
-    """The page over the last 24 h at ``context.services.clock()`` (the URL's range, if it names
-    one, follows at once)."""
-    services = context.services
-    params = EntropyParams()
+    """The page with placeholder figures over the last 24 h (the URL's range, if it names one,
+    follows at once); it reads nothing, its first refresh reads the store and draws them."""
     initial = tr.TimeRange(DEFAULT_RANGE, tr.NOW, tr.refresh_near(context.settings.refresh_s))
-    picked = tr.state_of(initial)
-    window = tr.window_of(picked, services.clock(), HOUR)
-    try:
-        view = read_view(services, window)
-    except StoreError as exc:
-        log.warning("store unavailable for the entropy page: %s", exc)
-        empty = pd.DataFrame()
-        view = EntropyView(None, empty, empty, empty, window, empty, empty)
-    figs = _figures(view, services, params, "entropy", picked)
-    top = out_of_balance(view)
-    selected = str(top["id"].iloc[0]) if len(top) else None
-    state = _state(view, "entropy", picked)
+    placeholder = empty_figure(LOADING)
+    figs = dict.fromkeys(("network", "types", "scatter", "heatmap"), placeholder)
+    state = {"at": None, "colour": None, "range": None}
     return html.Div(
         className="entropy",
         children=[
             html.Div(className="entropy-toolbar", children=tr.picker(PICKER, initial)),
             dcc.Store(id=ids.ENTROPY_STATE, data=state),
-            dcc.Store(id=ids.ENTROPY_SELECTED, data=selected),
-            html.Section(
-                id=ids.ENTROPY_KPIS, className="kpis", children=_kpis(view, params.balance_bits)
-            ),
+            dcc.Store(id=ids.ENTROPY_SELECTED, data=None),
+            html.Section(id=ids.ENTROPY_KPIS, className="kpis"),
             html.Div(
                 className="entropy-grid",
                 children=[
@@ -345,7 +333,7 @@ def layout(context: PageContext) -> Component:
                             html.Div(
                                 id=ids.ENTROPY_TABLE,
                                 className="entropy-table-box",
-                                children=_table(top),
+                                children=html.Div(LOADING, className="entropy-empty"),
                             ),
                         ],
                     ),
@@ -353,6 +341,32 @@ def layout(context: PageContext) -> Component:
                 ],
             ),
         ],
+    )
+
+
+def content(
+    services: Services,
+    view: EntropyView,
+    colour_by: str,
+    picked: dict[str, Any],
+    selected: str | None,
+) -> tuple[Any, ...]:
+    """What a refresh draws from ``view``: the KPIs, the network, types, scatter and heatmap
+    figures, the table, the page state and the node to explain: the most out of balance
+    unless one is ``selected`` already (then no update)."""
+    params = EntropyParams()
+    figs = _figures(view, services, params, colour_by, picked)
+    top = out_of_balance(view)
+    first = str(top["id"].iloc[0]) if len(top) else None
+    return (
+        _kpis(view, params.balance_bits),
+        figs["network"],
+        figs["types"],
+        figs["scatter"],
+        figs["heatmap"],
+        _table(top),
+        _state(view, colour_by, picked),
+        no_update if selected else first,
     )
 
 
@@ -454,14 +468,19 @@ def register_callbacks(app: Dash, services: Services) -> None:
         Output(ids.ENTROPY_HEATMAP, "figure"),
         Output(ids.ENTROPY_TABLE, "children"),
         Output(ids.ENTROPY_STATE, "data"),
+        Output(ids.ENTROPY_SELECTED, "data"),
         tr.refresh_input(PICKER),
         Input(ids.ENTROPY_COLOUR, "value"),
         tr.range_input(PICKER),
         State(ids.ENTROPY_STATE, "data"),
-        prevent_initial_call=True,
+        State(ids.ENTROPY_SELECTED, "data"),
     )
     def refresh(
-        _n: int | None, colour_by: str, picked: dict[str, Any], state: dict[str, Any]
+        _n: int | None,
+        colour_by: str,
+        picked: dict[str, Any],
+        state: dict[str, Any],
+        selected: str | None,
     ) -> tuple[Any, ...]:
         try:
             window = tr.window_of(picked, services.clock(), HOUR)
@@ -476,24 +495,17 @@ def register_callbacks(app: Dash, services: Services) -> None:
             view = read_view(services, window)
         except StoreError as exc:
             log.warning("store unavailable for the entropy page: %s", exc)
-            raise PreventUpdate from exc
+            if state.get("colour") is not None:  # keep what is drawn
+                raise PreventUpdate from exc
+            unavailable = empty_figure(f"Store unavailable: {exc}")
+            return (no_update, *[unavailable] * 4, *[no_update] * 3)
         except CnetwinError as exc:  # a range the picker has already refused
             log.info("entropy page range %s: %s", picked, exc)
             raise PreventUpdate from exc
-        params = EntropyParams()
-        figs = _figures(view, services, params, colour_by, picked)
-        return (
-            _kpis(view, params.balance_bits),
-            figs["network"],
-            figs["types"],
-            figs["scatter"],
-            figs["heatmap"],
-            _table(out_of_balance(view)),
-            _state(view, colour_by, picked),
-        )
+        return (*content(services, view, colour_by, picked, selected),)
 
     @app.callback(
-        Output(ids.ENTROPY_SELECTED, "data"),
+        Output(ids.ENTROPY_SELECTED, "data", allow_duplicate=True),
         Input({"type": ids.ENTROPY_ROW, "node": ALL}, "n_clicks"),
         Input(ids.ENTROPY_SCATTER, "clickData"),
         Input(ids.ENTROPY_HEATMAP, "clickData"),

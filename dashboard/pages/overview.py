@@ -68,12 +68,10 @@ SETTLE = timedelta(seconds=30)
 """After history loading ended, the store is taken as complete once this has passed [s]: what
 was published last is stored by then."""
 
-PLACEHOLDER = "Loading…"
-
 
 def layout(context: PageContext) -> Component:
     """The page with placeholder figures; its first callback reads the store and draws them."""
-    placeholder = figures.empty_figure(PLACEHOLDER)
+    placeholder = figures.empty_figure(figures.LOADING)
     state: dict[str, Any] = {
         "series_until": None,
         "heatmap_until": None,

@@ -19,7 +19,9 @@ from dash.exceptions import PreventUpdate
 from collectors.simulate import FleetSimulator
 from dashboard import entropy_figures as efig
 from dashboard import ids
+from dashboard import timerange as tr
 from dashboard.app import PageContext, Services, create_app
+from dashboard.figures import LOADING
 from dashboard.pages import entropy as entropy_page
 from tests.dashboard.serving import TIMEOUT_MS, chromium_page, serving
 from tests.dashboard.test_overview_page import (
@@ -304,8 +306,15 @@ def test_page_over_an_empty_store_says_what_to_do(tmp_path: Path, fleet: Fleet) 
             services=services,
             asset_url=lambda path: f"/assets/{path}",
         )
-        tree = str(entropy_page.layout(context))
-        assert "cnetwin entropy backfill --since 24h" in tree
+        shell = str(entropy_page.layout(context))  # drawn at once, reading nothing
+        assert LOADING in shell and "entropy backfill" not in shell
+        picked = tr.state_of(tr.TimeRange())
+        view = entropy_page.read_view(
+            services, tr.window_of(picked, NOW.to_pydatetime(), jobs.HOUR)
+        )
+        drawn = entropy_page.content(services, view, "entropy", picked, None)
+        assert "cnetwin entropy backfill --since 24h" in str(drawn)
+        assert drawn[-1] is None  # no node to explain
         title, text, _hours, _bars, combined = entropy_page.explanation(services, None, None, "c")
         assert title == "Explain a node" and text == "" and combined == ""
     finally:
