@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from replay import SILENT_SHARE, START, STEP, hour_frames
+from replay import SILENT_SHARE, START, STEP, fill
 from timing import median_ms
 
 from dashboard import timerange as tr
@@ -71,11 +70,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         store = DuckDBStore(Path(tmp) / "bench.duckdb")
         try:
-            t0 = time.perf_counter()
-            for hour in range(args.hours):
-                for name, (frame, tags) in hour_frames(fleet, rng, hour, silent, middle).items():
-                    store.write_frame(name, frame, tags)
-            print(f"fill: {time.perf_counter() - t0:.1f} s")
+            print(f"fill: {fill(store, fleet, rng, args.hours, silent, middle):.1f} s")
             shipped = load_rules()
             rules = RuleSet((shipped.rule("node_silent"),), shipped.notify)
             evaluate(store, rules, end.to_pydatetime(), notifiers=[])

@@ -89,6 +89,23 @@ def hour_frames(
     return out
 
 
+def fill(
+    store: DuckDBStore,
+    fleet: Fleet,
+    rng: np.random.Generator,
+    hours: int,
+    silent: set[str],
+    silent_from: datetime,
+) -> float:
+    """Write ``hours`` of :func:`hour_frames` telemetry into ``store``, an hour per batch;
+    returns the time it took [s]."""
+    began = time.perf_counter()
+    for hour in range(hours):
+        for name, (frame, tags) in hour_frames(fleet, rng, hour, silent, silent_from).items():
+            store.write_frame(name, frame, tags)
+    return time.perf_counter() - began
+
+
 def main() -> None:
     """Fill, measure, print."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -111,11 +128,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         store = DuckDBStore(Path(tmp) / "bench.duckdb")
         try:
-            t0 = time.perf_counter()
-            for hour in range(args.hours):
-                for name, (frame, tags) in hour_frames(fleet, rng, hour, silent, middle).items():
-                    store.write_frame(name, frame, tags)
-            print(f"fill (write_frame, hour batches): {time.perf_counter() - t0:.1f} s")
+            took = fill(store, fleet, rng, args.hours, silent, middle)
+            print(f"fill (write_frame, hour batches): {took:.1f} s")
             for name, count in store.counts().items():
                 print(f"  {name}: {count['rows']:,} rows")
 
