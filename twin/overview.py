@@ -190,37 +190,52 @@ def site_series(
     ``ts`` then fleet site order, with the SITE_COLUMNS (``util`` [0-1], ``facility_power_kw``
     [kW], ``intensity_g_per_kwh`` [gCO2/kWh] average …); NaN where nothing was reported.
     ``sites``: only these site ids, and only their node and meter rows are read (None: all).
-    ``cache`` keeps settled windows between calls (only new windows are then read; not used with
-    ``sites``).
+    ``cache`` keeps the table's settled windows between calls (only new windows are then read
+    and computed; not used with ``sites``).
     """
-    tags: dict[str, str | Sequence[str]] | None = None
     if sites is not None:
         fleet = Fleet(
             sites=tuple(s for s in fleet.sites if s.id in sites),
             nodes=tuple(n for n in fleet.nodes if n.site in sites),
             meters=tuple(m for m in fleet.meters if m.site in sites),
         )
-        tags = {"site": list(sites)}
     step = pd.Timedelta(every)
     times = window_starts(start, stop, step)
     if times.empty or not fleet.sites:
         return pd.DataFrame(columns=["ts", "site", *SITE_COLUMNS])
     begin, end = times[0], _utc(stop)
-    if tags is not None or cache is None:  # a subset of sites is read as it is, uncached
-        nodes = _node_frame(
-            store.query("node", begin, end, tags=tags, fields=list(NODE_FIELDS), every=step),
-            fleet,
-        )
-        meters = store.query("meter", begin, end, tags=tags, fields=["power_kw"], every=step)
-        grid = store.query(
-            "grid", begin - GRID_STALE_AFTER, end, fields=["intensity_g_per_kwh"], every=step
-        )
-    else:
-        nodes = _node_frame(cache.query(store, "node", begin, end, NODE_FIELDS, step), fleet)
-        meters = cache.query(store, "meter", begin, end, ["power_kw"], step)
-        grid = cache.query(
-            store, "grid", begin - GRID_STALE_AFTER, end, ["intensity_g_per_kwh"], step
-        )
+
+    def fetch(first: pd.Timestamp, until: pd.Timestamp) -> pd.DataFrame:
+        return _site_windows(store, fleet, first, until, step, pue, subset=sites is not None)
+
+    if sites is not None or cache is None:  # a subset of sites is read as it is, uncached
+        return fetch(begin, end)
+    return cache.read(("site_series", id(store), id(fleet), step, pue), begin, end, step, fetch)
+
+
+def _site_windows(
+    store: TelemetryStore,
+    fleet: Fleet,
+    start: pd.Timestamp,
+    stop: pd.Timestamp,
+    step: pd.Timedelta,
+    pue: float,
+    subset: bool,
+) -> pd.DataFrame:
+    """The :func:`site_series` table of ``fleet``'s sites in windows of ``step`` from
+    ``start`` to ``stop`` (on window boundaries), read from the store; ``subset``: read only
+    the rows of those sites."""
+    times = window_starts(start, stop, step)
+    if times.empty:
+        return pd.DataFrame(columns=["ts", "site", *SITE_COLUMNS])
+    tags = {"site": [s.id for s in fleet.sites]} if subset else None
+    nodes = _node_frame(
+        store.query("node", start, stop, tags=tags, fields=list(NODE_FIELDS), every=step), fleet
+    )
+    meters = store.query("meter", start, stop, tags=tags, fields=["power_kw"], every=step)
+    grid = store.query(
+        "grid", start - GRID_STALE_AFTER, stop, fields=["intensity_g_per_kwh"], every=step
+    )
     intensity = _grid_by_window(grid, fleet, times, step)
     return _site_table(fleet, times, nodes, meters, intensity, pue)
 
@@ -262,18 +277,28 @@ def utilisation_heatmap(
 
     Rows are ``nodes`` in that order (silent ones all NaN) or, if None, every node found,
     sorted; columns are every window start (UTC) in ``[floor(start), stop)``. ``cache`` keeps
-    settled windows between calls (only new windows are then read).
+    the settled windows' utilisation between calls (only new windows are then read).
     """
     step = pd.Timedelta(every)
     times = window_starts(start, stop, step)
     if times.empty:
         return pd.DataFrame(index=pd.Index(list(nodes or []), name="id"))
-    read = cache if cache is not None else WindowCache(max_reads=0)
-    frame = read.query(store, "node", times[0], _utc(stop), ["cpu_util", "gpu_util"], step)
-    if frame.empty or "id" not in frame:
+
+    def fetch(first: pd.Timestamp, until: pd.Timestamp) -> pd.DataFrame:
+        frame = store.query("node", first, until, fields=["cpu_util", "gpu_util"], every=step)
+        if frame.empty or "id" not in frame:
+            return pd.DataFrame(columns=["ts", "id", "compute"])
+        ts = pd.to_datetime(frame["ts"], utc=True)
+        return pd.DataFrame({"ts": ts, "id": frame["id"], "compute": compute_util(frame)})
+
+    stop_at = _utc(stop)
+    if cache is None:
+        frame = fetch(times[0], stop_at)
+    else:
+        frame = cache.read(("heatmap", id(store), step), times[0], stop_at, step, fetch)
+    if frame.empty:
         matrix = pd.DataFrame(np.nan, index=pd.Index([], name="id"), columns=times)
     else:
-        frame = frame.assign(compute=compute_util(frame), ts=pd.to_datetime(frame["ts"], utc=True))
         matrix = frame.pivot_table(index="id", columns="ts", values="compute", aggfunc="mean")
     order = list(nodes) if nodes is not None else sorted(matrix.index.astype(str))
     matrix = matrix.reindex(index=order, columns=times).astype(float)

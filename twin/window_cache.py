@@ -1,10 +1,11 @@
-"""Windowed store reads kept between calls, so a repeated read queries only new windows.
+"""Windowed reads kept between calls, so a repeated read computes only new windows.
 
 The Overview reads the last 24 h in 5- and 15-minute window means on every page load and live
 tick; at a thousand nodes each such read aggregates millions of rows. A window's means do not
 change once it has settled, so :class:`WindowCache` keeps the answer of each read (per
-measurement, fields and window width) and the next read of an overlapping range asks the store
-only for the windows after the newest settled one it holds.
+measurement, fields and window width, or per derived table: :meth:`WindowCache.read`) and the
+next read of an overlapping range asks only for the windows after the newest settled one it
+holds.
 
 Readings can arrive late: a window counts as settled once it ended ``settle`` (10 min) before
 the read's end, and a read is kept for ``max_age`` (15 min) at most, so late readings (a
@@ -20,7 +21,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from datetime import timedelta
 
 import pandas as pd
@@ -28,7 +29,11 @@ import pandas as pd
 from twin.store import TelemetryStore
 
 MAX_READS = 8
-"""Distinct (store, measurement, fields, window) reads kept at most."""
+"""Distinct reads (store, measurement, fields, window; or derived tables) kept at most."""
+
+Fetch = Callable[[pd.Timestamp, pd.Timestamp], pd.DataFrame]
+"""Computes the rows of the windows in ``[start, stop)``: a frame with a ``ts`` column (UTC
+window starts); a window's rows depend on that window's readings only."""
 
 SETTLE = timedelta(minutes=10)
 """A window is kept once it ended this long before the end of the read [s]."""
@@ -50,7 +55,7 @@ class WindowCache:
         self.settle = pd.Timedelta(settle)
         self.max_age_s = max_age.total_seconds()
         self._lock = threading.Lock()
-        self._reads: OrderedDict[tuple[object, ...], _Held] = OrderedDict()
+        self._reads: OrderedDict[Hashable, _Held] = OrderedDict()
 
     def __len__(self) -> int:
         with self._lock:
@@ -73,18 +78,34 @@ class WindowCache:
         """``store.query(measurement, start, stop, fields=fields, every=every)`` with ``start``
         and ``stop`` on window boundaries (UTC), answered from the held windows where it can."""
         step = pd.Timedelta(every)
-        key = (id(store), measurement, tuple(fields), step)
+
+        def fetch(begin: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+            return store.query(measurement, begin, end, fields=list(fields), every=step)
+
+        return self.read((id(store), measurement, tuple(fields), step), start, stop, step, fetch)
+
+    def read(
+        self,
+        key: Hashable,
+        start: pd.Timestamp,
+        stop: pd.Timestamp,
+        every: timedelta | pd.Timedelta,
+        fetch: Fetch,
+    ) -> pd.DataFrame:
+        """The rows ``fetch(start, stop)`` gives, for windows of ``every`` from ``start`` to
+        ``stop`` (UTC, on window boundaries), with the settled windows of earlier reads under
+        ``key`` kept and only the others fetched."""
+        step = pd.Timedelta(every)
         with self._lock:
             held = self._reads.get(key)
             if held is not None:
                 self._reads.move_to_end(key)
         fresh_enough = held is not None and time.monotonic() - held.made < self.max_age_s
         if held is not None and fresh_enough and held.start <= start and held.until <= stop:
-            fresh = store.query(measurement, held.until, stop, fields=list(fields), every=step)
-            frame = _concat(held.frame, fresh).reset_index(drop=True)
+            frame = _concat(held.frame, fetch(held.until, stop)).reset_index(drop=True)
             begin, span, made = held.start, max(held.span, stop - start), held.made
         else:
-            frame = store.query(measurement, start, stop, fields=list(fields), every=step)
+            frame = fetch(start, stop)
             begin, span, made = start, stop - start, time.monotonic()
         keep_from = max(begin, stop - span)
         settled_until = max(stop - max(self.settle, step), keep_from)

@@ -1,11 +1,11 @@
 """Overview page: fleet KPIs, the site and link map, per-site series and the node heatmap over
 the time-range picker's range (the last 24 h unless chosen otherwise, dashboard.timerange).
 
-The layout is drawn at once with placeholders and reads nothing; its first callback draws the
-figures. Live ticks (``settings.refresh_s``) then update the KPI cards from the latest
-readings and, while the range ends now, append each newly completed window to the series and the
-heatmap with ``extendData`` (the map is redrawn at that pace too); between windows a tick costs
-three ``last`` calls. A new range draws both figures whole.
+The layout is drawn at once with placeholders and reads nothing; its first callbacks draw the
+figures. Live ticks (``settings.refresh_s``) then update the KPI cards and the map from the
+latest readings (each its own callback, so neither waits for the other) and, while the range
+ends now, append each newly completed window to the series and the heatmap with ``extendData``;
+between windows that callback reads nothing. A new range draws both figures whole.
 
 While history loads (:mod:`twin.loading`) windows already drawn still change, so the figures
 are drawn whole every LOADING_REDRAW instead, and once more when the store is complete again
@@ -166,6 +166,15 @@ def register_callbacks(app: Dash, services: Services) -> None:
             return tuple(t for _ in KPI_CARDS for t in ("—", "", "store unavailable"))
         return tuple(t for name, _label in KPI_CARDS for t in texts[name])
 
+    @app.callback(Output(ids.OVERVIEW_MAP, "figure"), Input(ids.OVERVIEW_TICK, "n_intervals"))
+    def update_map(_n: int | None) -> Any:
+        now = pd.Timestamp(services.clock())
+        try:
+            return map_figure(services, now)
+        except StoreError as exc:
+            log.warning("store unavailable for the overview map: %s", exc)
+            return figures.empty_figure(f"Store unavailable: {exc}")
+
     @app.callback(
         Output(ids.OVERVIEW_GO, "href"),
         Input(ids.OVERVIEW_MAP, "clickData"),
@@ -182,7 +191,6 @@ def register_callbacks(app: Dash, services: Services) -> None:
         Output(ids.OVERVIEW_SERIES, "figure"),
         Output(ids.OVERVIEW_HEATMAP, "extendData"),
         Output(ids.OVERVIEW_HEATMAP, "figure"),
-        Output(ids.OVERVIEW_MAP, "figure"),
         Output(ids.OVERVIEW_STATE, "data"),
         Output(ids.OVERVIEW_SERIES_TITLE, "children"),
         Output(ids.OVERVIEW_HEATMAP_TITLE, "children"),
@@ -216,7 +224,7 @@ def register_callbacks(app: Dash, services: Services) -> None:
             if state["series_until"] is not None:
                 raise PreventUpdate from exc
             unavailable = figures.empty_figure(f"Store unavailable: {exc}")
-            outputs = (no_update, unavailable, no_update, unavailable, unavailable, state)
+            outputs = (no_update, unavailable, no_update, unavailable, state)
             return (*outputs, no_update, no_update)
 
     timerange.register_callbacks(
@@ -287,8 +295,7 @@ def live_update(
 ) -> tuple[Any, ...]:
     """The outputs of one live tick at ``now`` given the page ``state``, the store's history
     ``load`` over ``span`` (default: DEFAULT_RANGE) and the ``picked`` sites of the per-site
-    series: series extendData, series figure, heatmap extendData, heatmap figure, map figure,
-    new state.
+    series: series extendData, series figure, heatmap extendData, heatmap figure, new state.
 
     The first tick, a tick with a new range or a new pick of sites, and the ticks while the
     store is not complete (history loading, then SETTLE) draw the figures whole (at most every
@@ -348,9 +355,13 @@ def live_update(
             fig = span.show(figures.heatmap_figure(matrix))
             outputs[3], state = fig, {**state, "heatmap_drawn": bool(fig.data)}
         state = {**state, "heatmap_until": heatmap_until.isoformat()}
-    current = site_map(services.store, fleet, now)
-    map_fig = figures.site_map_figure(current.sites, current.links, alert_counts(services, now))
-    return (*outputs, map_fig, state)
+    return (*outputs, state)
+
+
+def map_figure(services: Services, now: pd.Timestamp) -> Any:
+    """The map at ``now``: every site's and link's load, sites with alerts ringed."""
+    current = site_map(services.store, services.fleet, now)
+    return figures.site_map_figure(current.sites, current.links, alert_counts(services, now))
 
 
 def alert_counts(services: Services, now: pd.Timestamp) -> dict[str, tuple[int, int]]:
@@ -413,8 +424,6 @@ def _redraw(
             )
         )
     )
-    current = site_map(services.store, fleet, now)
-    map_fig = figures.site_map_figure(current.sites, current.links, alert_counts(services, now))
     state = {
         "series_until": series_until.isoformat(),
         "heatmap_until": heatmap_until.isoformat(),
@@ -426,4 +435,4 @@ def _redraw(
         "series_shown": shown,
         "series_picked": list(picked),
     }
-    return no_update, series_fig, no_update, heat_fig, map_fig, state
+    return no_update, series_fig, no_update, heat_fig, state

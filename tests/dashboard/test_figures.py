@@ -8,6 +8,7 @@ import re
 
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -299,3 +300,31 @@ def test_empty_figure_hides_axes() -> None:
     fig = figures.empty_figure("Nothing yet")
     assert fig.layout.xaxis.visible is False and fig.layout.yaxis.visible is False
     assert fig.layout.annotations[0].text == "Nothing yet"
+
+
+# --- figures built without plotly's validation are still valid -----------------------------
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: figures.site_series_figure(
+            _series(["s0", "s1", "s2"], 4), ["s0", "s1", "s2"], ["s0"]
+        ),
+        lambda: figures.heatmap_figure(_matrix()),
+        lambda: figures.site_map_figure(_site_frame([0.2, 0.9]), _links([0.5]), {"s1": (1, 0)}),
+    ],
+    ids=["series", "heatmap", "map"],
+)
+def test_unchecked_figures_pass_plotlys_validation(build: object) -> None:
+    fig = build()  # type: ignore[operator]
+    sent = json.loads(fig.to_json())
+    checked = go.Figure(sent)  # validates every property and value; raises on the first fault
+    assert len(checked.data) == len(fig.data) > 0
+    assert checked.layout.to_plotly_json() == go.Layout(sent["layout"]).to_plotly_json()
+
+
+def test_heatmap_values_are_sent_to_a_tenth_of_a_percent() -> None:
+    matrix = _matrix()
+    matrix.iloc[0, 0] = 0.123456
+    assert figures.heatmap_figure(matrix).data[0].z[0][0] == 12.3

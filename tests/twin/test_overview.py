@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from twin import overview
 from twin.model import Fleet, Link, Meter, Node, Site
 from twin.store.duckdb import DuckDBStore
+from twin.window_cache import WindowCache
 
 NOW = pd.Timestamp("2025-06-01 12:00:00", tz="UTC")
 PUE = overview.FALLBACK_PUE
@@ -323,6 +324,20 @@ def test_heatmap_rows_are_nodes_and_columns_windows(store: DuckDBStore) -> None:
     assert matrix.loc[["n2", "n3", "n4", "n5"]].isna().all(axis=None)
     found = overview.utilisation_heatmap(store, T0, T0 + pd.Timedelta(minutes=15), "5min")
     assert list(found.index) == ["n1"]
+
+
+def test_cached_series_and_heatmap_answer_as_the_store_does(store: DuckDBStore) -> None:
+    write_history(store)
+    fleet, cache = make_fleet(), WindowCache(settle=timedelta(0))
+    nodes = [n.id for n in fleet.nodes]
+    for stop_min in (10, 15):  # the second read computes only the window after the first
+        stop = T0 + pd.Timedelta(minutes=stop_min)
+        series = overview.site_series(store, fleet, T0, stop, "5min", cache=cache)
+        pd.testing.assert_frame_equal(series, overview.site_series(store, fleet, T0, stop, "5min"))
+        heat = overview.utilisation_heatmap(store, T0, stop, "5min", nodes=nodes, cache=cache)
+        direct = overview.utilisation_heatmap(store, T0, stop, "5min", nodes=nodes)
+        pd.testing.assert_frame_equal(heat, direct)
+    assert len(cache) == 2 and cache.rows() > 0
 
 
 def test_heatmap_of_an_empty_store_keeps_the_rows(store: DuckDBStore) -> None:

@@ -100,3 +100,21 @@ def test_held_rows_stay_within_the_widest_range_asked_for(store: DuckDBStore) ->
     for every in (timedelta(minutes=10), timedelta(minutes=15), timedelta(minutes=20)):
         cache.query(store, "node", T0, T0 + timedelta(hours=1), ["cpu_util"], every)
     assert len(cache) == 2
+
+
+def test_a_derived_table_is_computed_only_for_windows_not_yet_settled() -> None:
+    asked: list[tuple[pd.Timestamp, pd.Timestamp]] = []
+
+    def windows(start: pd.Timestamp, stop: pd.Timestamp) -> pd.DataFrame:
+        asked.append((start, stop))
+        times = pd.date_range(start, stop, freq=STEP, inclusive="left")
+        return pd.DataFrame({"ts": times, "value": [t.minute for t in times]})
+
+    cache = WindowCache()
+    stop = T0 + timedelta(hours=1)
+    first = cache.read("minutes", T0, stop, STEP, windows)
+    later = stop + timedelta(minutes=20)
+    second = cache.read("minutes", T0 + timedelta(minutes=20), later, STEP, windows)
+    pd.testing.assert_frame_equal(second, windows(T0 + timedelta(minutes=20), later))
+    assert len(first) == 12
+    assert asked[:2] == [(T0, stop), (stop - timedelta(minutes=10), later)]
