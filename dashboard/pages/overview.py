@@ -88,7 +88,7 @@ def layout(context: PageContext) -> Component:
     series_title, heatmap_title = panel_titles(span)
     panels = [
         graph_panel(
-            "Sites and links · load now (ring: alerts; click a site to open it)",
+            map_title(context.kiosk),
             ids.OVERVIEW_MAP,
             placeholder,
             map_config,
@@ -117,6 +117,12 @@ def layout(context: PageContext) -> Component:
             html.Div(className="overview-grid", children=panels),
         ],
     )
+
+
+def map_title(kiosk: bool) -> str:
+    """The map panel's title; a wall screen (``kiosk``) is not clicked, so it says less."""
+    hint = "ring: alerts" if kiosk else "ring: alerts; click a site to open it"
+    return f"Sites and links · load now ({hint})"
 
 
 def _series_heading(sites: Sequence[Site], title: str) -> Component:
