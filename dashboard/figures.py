@@ -338,6 +338,7 @@ def row_axis(layout: dict[str, Any], title: str, rows: int, tick_size: int = 12)
         **layout["yaxis"],
         "type": "category",
         "autorange": "reversed",
+        "automargin": True,  # long names widen the margin instead of being cut
         "showticklabels": not many,
         "title": {"text": f"{title} ({rows:,}, names on hover)" if many else title},
         "tickfont": {"size": tick_size, "color": TEXT},
@@ -466,7 +467,10 @@ def _geo(sites: pd.DataFrame) -> dict[str, Any]:
 
 
 def site_series_figure(
-    series: pd.DataFrame, sites: Sequence[str], shown: Sequence[str] | None = None
+    series: pd.DataFrame,
+    sites: Sequence[str],
+    shown: Sequence[str] | None = None,
+    onsets: pd.DataFrame | None = None,
 ) -> go.Figure:
     """Per-site time series in three stacked panels sharing the time axis.
 
@@ -476,8 +480,12 @@ def site_series_figure(
     shown : the sites drawn as their own line (default: all); the rest of ``sites`` are one
         shaded band per panel, from their lowest to their highest value at each time.
 
+    onsets : alerts that began per window (``ts``, ``count``, ``text``; twin.assets.alert_onsets),
+        marked above the utilisation panel with what began on hover.
+
     Traces of a panel are the band's lower and upper edge (if some sites are not shown), then
-    one per shown site; panels follow each other (the order ``series_extension`` appends to).
+    one per shown site; panels follow each other (the order ``series_extension`` appends to);
+    the alert marks come last.
     """
     if (
         not len(sites)
@@ -531,6 +539,8 @@ def site_series_figure(
                     **axes,
                 )
             )
+    if onsets is not None and len(onsets):
+        traces.append(_onset_trace(onsets))
     gap = 0.06
     height = (1.0 - gap * (count - 1)) / count
     layout = base_layout(
@@ -567,6 +577,33 @@ def site_series_figure(
             "rangemode": "tozero",
         }
     return go.Figure(data=traces, layout=layout, **UNCHECKED)
+
+
+def _onset_trace(onsets: pd.DataFrame) -> go.Scatter:
+    """Alert marks at the top of the utilisation panel [%], one per window in which alerts
+    began, larger for more; their rule and asset on hover."""
+    counts = onsets["count"].to_numpy(float)
+    return go.Scatter(
+        **UNCHECKED,
+        x=utc_strings(onsets["ts"]),
+        y=[100.0] * len(onsets),
+        mode="markers",
+        name="alerts began",
+        legendgroup="alerts",
+        marker={
+            "symbol": "triangle-down",
+            "size": (9 + 3 * np.sqrt(np.minimum(counts, 100))).tolist(),
+            "color": ALERT_RINGS["firing"],
+            "line": {"width": 1, "color": TEXT},
+        },
+        text=[
+            f"{n:.0f} alert(s) began: {t}"
+            for n, t in zip(counts, plain(onsets["text"]), strict=True)
+        ],
+        hovertemplate="%{text}<extra></extra>",
+        xaxis="x",
+        yaxis="y",
+    )
 
 
 def series_extension(
@@ -646,7 +683,8 @@ def heatmap_figure(matrix: pd.DataFrame) -> go.Figure:
         },
     )
     layout = base_layout(margin={"l": 110, "r": 20, "t": 10, "b": 50})
-    layout["xaxis"] = {**layout["xaxis"], "type": "date", "title": {"text": "Time [UTC]"}}
+    time_axis = {"type": "date", "title": {"text": "Time [UTC]"}, "automargin": True}
+    layout["xaxis"] = {**layout["xaxis"], **time_axis}
     layout["yaxis"] = row_axis(layout, "Node", len(matrix.index))
     return go.Figure(data=[trace], layout=layout, **UNCHECKED)
 

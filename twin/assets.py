@@ -457,3 +457,44 @@ def site_alert_counts(
             tally = counts.setdefault(site, [0, 0])
             tally[0 if s.state == "firing" else 1] += 1
     return {site: (firing, pending) for site, (firing, pending) in counts.items()}
+
+
+ONSET_NAMES = 4
+"""Alerts named in one window's onset text at most; the rest are counted."""
+
+
+def alert_onsets(
+    store: TelemetryStore,
+    start: datetime | pd.Timestamp,
+    stop: datetime | pd.Timestamp,
+    every: timedelta | pd.Timedelta,
+) -> pd.DataFrame:
+    """Alerts that began firing (or went silent, or failed: no data, error) in ``[start,
+    stop)``, per window of ``every`` (aligned to the epoch): ``ts`` (window start, UTC),
+    ``count`` [alerts] and ``text`` (rule and asset of the first ONSET_NAMES, then how many
+    more), oldest window first; no row for a window without any."""
+    frame = read_events(store, start, stop)
+    columns = ["ts", "count", "text"]
+    if frame.empty or not {"state", "previous", "rule"} <= set(frame.columns):
+        return pd.DataFrame(columns=columns)
+    began = frame[frame["state"].isin(ALERTING) & ~frame["previous"].isin(ALERTING)]
+    if began.empty:
+        return pd.DataFrame(columns=columns)
+    began = began.assign(
+        window=pd.to_datetime(began["ts"], utc=True).dt.floor(pd.Timedelta(every)),
+        name=[_onset_name(r, s) for r, s in zip(began["rule"], began["series"], strict=True)],
+    ).sort_values(["window", "ts"], kind="stable")
+    rows = []
+    for window, group in began.groupby("window", sort=True):
+        names = list(group["name"])
+        more = len(names) - ONSET_NAMES
+        text = ", ".join(names[:ONSET_NAMES]) + (f" and {more} more" if more > 0 else "")
+        rows.append({"ts": window, "count": len(names), "text": text})
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _onset_name(rule: object, series: object) -> str:
+    """An alert as ``rule (asset)``: the asset's id, site or scope from its series tags."""
+    tags = series_tags(str(series or ""))
+    asset = tags.get("id") or tags.get("site") or tags.get("scope") or tags.get("region")
+    return f"{rule} ({asset})" if asset else str(rule)

@@ -29,7 +29,7 @@ from dashboard import figures, ids, timerange
 from dashboard.components import GRAPH_CONFIG, graph_panel
 from dashboard.fleet_kpis import KPI_CARDS, kpi_card, kpi_texts
 from dashboard.links import asset_path
-from twin.assets import AssetRef, read_rules, site_alert_counts
+from twin.assets import AssetRef, alert_onsets, read_rules, site_alert_counts
 from twin.durations import duration_text
 from twin.errors import CnetwinError, StoreError
 from twin.loading import HistoryLoad, loading_now, read_history_load, settled
@@ -42,6 +42,7 @@ from twin.overview import (
     site_series,
     utilisation_heatmap,
 )
+from twin.window_cache import WindowCache
 
 if TYPE_CHECKING:
     from dashboard.app import PageContext, Services
@@ -327,18 +328,27 @@ def live_update(
     outputs: list[Any] = [no_update] * 4
     if series_until > series_from:
         drawn = state["series_drawn"]
-        start = max(series_from, series_until - window) if drawn else series_until - window
-        frame = site_series(
-            services.store, fleet, start, series_until, span.series_every, cache=services.windows
-        )
-        if drawn:
+        # windows in which alerts began redraw the series whole, so their marks show
+        began = alert_onsets(services.store, series_from, series_until, span.series_every)
+        if drawn and began.empty:
+            start = max(series_from, series_until - window)
+            frame = site_series(
+                services.store,
+                fleet,
+                start,
+                series_until,
+                span.series_every,
+                cache=services.windows,
+            )
             points = span.points(span.series_every)
             shown = state.get("series_shown") or site_ids
             outputs[0] = figures.series_extension(frame, site_ids, points, shown)
             outputs[0] = no_update if outputs[0] is None else outputs[0]
         else:
-            shown = shown_sites(frame, site_ids, picked)
-            fig = span.show(figures.site_series_figure(frame, site_ids, shown))
+            shown = state.get("series_shown") if drawn else None
+            fig, shown = _series_figure(
+                services, span, series_until, services.windows, shown or picked
+            )
             outputs[1] = fig
             state = {**state, "series_drawn": bool(fig.data), "series_shown": shown}
         state = {**state, "series_until": series_until.isoformat()}
@@ -386,6 +396,26 @@ def clicked_site(click: dict[str, Any] | None, sites: set[str]) -> str | None:
     return site if isinstance(site, str) and site in sites else None
 
 
+def _series_figure(
+    services: Services,
+    span: Span,
+    until: pd.Timestamp,
+    cache: WindowCache | None,
+    picked: Sequence[str],
+) -> tuple[Any, list[str]]:
+    """The per-site series over ``span`` up to ``until``, drawn whole with the alerts that began
+    in it; the sites drawn as their own line are ``picked`` (none: the busiest). Returns the
+    figure and those sites."""
+    start = until - span.length
+    frame = site_series(
+        services.store, services.fleet, start, until, span.series_every, cache=cache
+    )
+    site_ids = [s.id for s in services.fleet.sites]
+    shown = shown_sites(frame, site_ids, picked)
+    onsets = alert_onsets(services.store, start, until, span.series_every)
+    return span.show(figures.site_series_figure(frame, site_ids, shown, onsets)), shown
+
+
 def _redraw(
     services: Services,
     now: pd.Timestamp,
@@ -407,17 +437,7 @@ def _redraw(
     cache = services.windows if complete else None
     series_until = span.end.floor(span.series_every)
     heatmap_until = span.end.floor(span.heatmap_every)
-    site_ids = [s.id for s in fleet.sites]
-    frame = site_series(
-        services.store,
-        fleet,
-        series_until - span.length,
-        series_until,
-        span.series_every,
-        cache=cache,
-    )
-    shown = shown_sites(frame, site_ids, picked)
-    series_fig = span.show(figures.site_series_figure(frame, site_ids, shown))
+    series_fig, shown = _series_figure(services, span, series_until, cache, picked)
     heat_fig = span.show(
         figures.heatmap_figure(
             utilisation_heatmap(

@@ -184,6 +184,15 @@ def test_from_alert_to_asset_to_replay(
         latitude = {s.id: s.latitude for s in telemetry.fleet.sites}
         assert (latitude["sh-pudong"], "#fa5252") in ringed  # firing alerts there
         assert latitude["gd-shenzhen"] not in {lat for lat, _ in ringed}  # no data only
+        # the series mark when alerts began, naming them on hover
+        page.wait_for_function(
+            "() => { const g = document.querySelector('#overview-series .js-plotly-plot');"
+            " return g && g.data && g.data.some(t => t.name === 'alerts began'); }"
+        )
+        marks = page.evaluate(
+            "() => document.querySelector('#overview-series .js-plotly-plot').data.slice(-1)[0]"
+        )
+        assert any("node_silent" in text for text in marks["text"])
         page.screenshot(path=str(SCREENSHOTS / "asset-overview.png"))
         box = sites.nth(0).bounding_box()
         assert box is not None

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from pathlib import Path
 
 import pandas as pd
 import pytest
+from dash import no_update
 
+from dashboard.app import Services
 from dashboard.links import (
     asset_path,
     fleet_path,
@@ -17,13 +20,16 @@ from dashboard.links import (
     query_value,
     replay_path,
 )
+from dashboard.pages import overview as overview_page
 from tests.dashboard.alerted import EVALUATED_AT, LINK, Alerted, fill_alerted
 from tests.dashboard.conftest import NOW, SILENCE, SILENT_NODES, Telemetry
+from twin.alerts.state import read_events
 from twin.assets import (
     AssetAlerts,
     AssetRef,
     alert_asset,
     alert_moment,
+    alert_onsets,
     alert_spans,
     alert_value_text,
     asset_alerts,
@@ -272,3 +278,47 @@ def test_one_site_series_equals_that_site_of_the_fleet_series(
         expected = whole[whole["site"] == site].drop(columns="site").reset_index(drop=True)
         as_ns = {"ts": "datetime64[ns, UTC]"}
         pd.testing.assert_frame_equal(one.astype(as_ns), expected.astype(as_ns))
+
+
+# --- alerts on the Overview's series ---------------------------------------------------------
+
+
+def _began(store: object, start: pd.Timestamp, stop: pd.Timestamp) -> int:
+    events = read_events(store, start, stop)  # type: ignore[arg-type]
+    alerting = {"firing", "nodata", "error"}
+    return int((events["state"].isin(alerting) & ~events["previous"].isin(alerting)).sum())
+
+
+def test_alert_onsets_count_what_began_per_window(alerted: Alerted) -> None:
+    start, stop = NOW - pd.Timedelta(hours=1), NOW + pd.Timedelta(minutes=1)
+    onsets = alert_onsets(alerted.store, start, stop, pd.Timedelta(minutes=5))
+    assert onsets["count"].sum() == _began(alerted.store, start, stop) > 0
+    assert all(t == t.floor("5min") for t in onsets["ts"])
+    assert onsets["ts"].is_monotonic_increasing
+    assert any("node_silent (" + SILENT + ")" in text for text in onsets["text"])
+
+
+def test_the_overview_series_marks_alerts_and_redraws_when_new_ones_begin(
+    tmp_path: Path, telemetry: Telemetry
+) -> None:
+    alerted = fill_alerted(tmp_path, telemetry)  # its own store: an alert is added below
+    services = Services(store=alerted.store, fleet=telemetry.fleet, clock=lambda: NOW)
+    at = NOW + pd.Timedelta(minutes=2)
+    state: dict[str, object] = {"series_until": None, "heatmap_until": None, "redrawn_at": None}
+    state |= {"series_drawn": False, "heatmap_drawn": False, "complete": False, "range": None}
+    _, series, _, _, state = overview_page.live_update(services, at, state)
+    marks = series.data[-1]
+    assert marks.name == "alerts began"
+    began = _began(alerted.store, at.floor("5min") - DAY, at.floor("5min"))
+    assert sum(int(t.split(" ")[0]) for t in marks.text) == began
+    # a window without a new alert is appended; one in which an alert began redraws the series
+    later = at + pd.Timedelta(minutes=5)
+    extension, figure, *_ = overview_page.live_update(services, later, state)
+    assert figure is no_update and extension is not no_update
+    event = {"rule": "late_rule", "series": "id=n-late,site=s", "ts": at}  # in the new window
+    event |= {"previous": "normal", "state": "firing", "status": "firing"}
+    alerted.store.write_frame("alert_event", pd.DataFrame([event]), tags=["rule", "series"])
+    extension, figure, *_ = overview_page.live_update(services, later, state)
+    assert extension is no_update
+    assert "late_rule (n-late)" in figure.data[-1].text[-1]
+    alerted.store.close()

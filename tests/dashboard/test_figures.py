@@ -321,7 +321,15 @@ def test_unchecked_figures_pass_plotlys_validation(build: object) -> None:
     sent = json.loads(fig.to_json())
     checked = go.Figure(sent)  # validates every property and value; raises on the first fault
     assert len(checked.data) == len(fig.data) > 0
-    assert checked.layout.to_plotly_json() == go.Layout(sent["layout"]).to_plotly_json()
+
+
+def test_alert_marks_sit_above_the_utilisation_panel_and_escape_names() -> None:
+    onsets = pd.DataFrame({"ts": [T0], "count": [2], "text": ["<b>rule</b> (n1), r2 (n2)"]})
+    fig = figures.site_series_figure(_series(["s0"], 3), ["s0"], onsets=onsets)
+    marks = fig.data[-1]
+    assert marks.name == "alerts began" and marks.yaxis == "y" and list(marks.y) == [100.0]
+    assert marks.text[0] == "2 alert(s) began: &lt;b&gt;rule&lt;/b&gt; (n1), r2 (n2)"
+    assert len(fig.data) == 3 + 1  # three panels of one site, then the marks
 
 
 def test_heatmap_values_are_sent_to_a_tenth_of_a_percent() -> None:
