@@ -130,6 +130,7 @@ def kpi(part: str, name: str) -> dict[str, str]:
 # Alerts page (dashboard.pages.alerts)
 ALERTS_HOLD = "alerts-hold"
 ALERTS_TICK = "alerts-tick"
+ALERTS_SENT = "alerts-sent"
 ALERTS_KPIS = "alerts-kpis"
 ALERTS_ACTIVE = "alerts-active"
 ALERTS_ACTIVE_TABLE = "alerts-active-table"

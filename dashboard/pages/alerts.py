@@ -13,14 +13,17 @@ grace period) a banner says so.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from dash import ALL, Dash, Input, Output, State, ctx, dcc, html
+from dash import ALL, Dash, Input, Output, State, ctx, dcc, html, no_update
 from dash.development.base_component import Component
 from dash.exceptions import PreventUpdate
+from plotly.io.json import to_json_plotly
 
 from dashboard import ids
 from dashboard.alert_tables import Href, active_table, format_time, history_table, table
@@ -58,6 +61,7 @@ def layout(context: PageContext) -> Component:
         className="alerts",
         children=[
             dcc.Interval(id=ids.ALERTS_TICK, interval=refresh_ms),
+            dcc.Store(id=ids.ALERTS_SENT, data=[]),
             html.Div(id=ids.ALERTS_HOLD, className="alerts-hold hidden"),
             html.Div(id=ids.ALERTS_KPIS, className="kpis alerts-kpis"),
             html.Div(
@@ -244,15 +248,29 @@ def register_callbacks(app: Dash, services: Services) -> None:
         Output(ids.ALERTS_HISTORY, "children"),
         Output(ids.ALERTS_HOLD, "children"),
         Output(ids.ALERTS_HOLD, "className"),
+        Output(ids.ALERTS_SENT, "data"),
         Input(ids.ALERTS_TICK, "n_intervals"),
         Input(ids.ALERTS_FEEDBACK, "children"),
+        State(ids.ALERTS_SENT, "data"),
     )
-    def refresh(_n: int | None, _feedback: object) -> tuple[Any, ...]:
+    def refresh(_n: int | None, _feedback: object, sent: list[str] | None) -> tuple[Any, ...]:
         try:
-            return content(services, services.clock(), app.get_relative_path)
+            drawn = content(services, services.clock(), app.get_relative_path)
         except CnetwinError as exc:
             log.warning("alerts page: store unavailable: %s", exc)
             raise PreventUpdate from None
+        changed, digests = only_changed(drawn, sent or [])
+        return (*changed, digests)
+
+
+def only_changed(drawn: Sequence[Any], sent: Sequence[str]) -> tuple[list[Any], list[str]]:
+    """``drawn`` with each part the page already shows (its digest in ``sent``, by position)
+    replaced by ``no_update``, so an unchanged table is neither sent nor redrawn; and the
+    digests of ``drawn``."""
+    digests = [hashlib.sha256(to_json_plotly(part).encode()).hexdigest() for part in drawn]
+    shown = [*sent, *[""] * len(digests)][: len(digests)]
+    parts = zip(drawn, digests, shown, strict=True)
+    return [no_update if d == s else part for part, d, s in parts], digests
 
 
 def content(

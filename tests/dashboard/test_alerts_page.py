@@ -6,9 +6,11 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
+from dashboard import ids
 from dashboard.links import parse_time_query, query_value
 from tests.dashboard.serving import SCREENSHOTS, chromium_page, serving_store
 from twin.alerts.evaluate import evaluate
@@ -87,6 +89,24 @@ def test_alerts_page_in_chromium(tmp_path: Path) -> None:
             kpis = page.locator(".alerts-kpis .kpi")
             assert kpis.filter(has_text="Firing").locator(".kpi-value").inner_text() == "1"
             assert kpis.filter(has_text="Pending").locator(".kpi-value").inner_text() == "1"
+
+            # live ticks (every second here) send only what changed: the tables, unchanged
+            # under the fixed clock, are not sent again
+            answers: list[dict[str, Any]] = []
+            page.on(
+                "response",
+                lambda r: (
+                    answers.append(r.json())
+                    if r.status == 200 and ids.ALERTS_SENT in (r.request.post_data or "")
+                    else None
+                ),
+            )
+            page.wait_for_timeout(3500)
+            later = [a for a in answers if "response" in a]
+            assert len(later) >= 2, "the page did not tick"
+            for answer in later:
+                assert ids.ALERTS_ACTIVE not in answer["response"]
+                assert ids.ALERTS_SENT in answer["response"]
 
             # the header of every page counts them and leads to this page
             page.goto(f"{base}/energy")
