@@ -169,6 +169,7 @@ ASSET_DETAIL = "asset-detail"
 ASSET_ENTROPY_HOURS = "asset-entropy-hours"
 ASSET_ENTROPY_INTERVALS = "asset-entropy-intervals"
 OVERVIEW_GO = "overview-go"
+OVERVIEW_ALERTS = "overview-alerts"
 
 FORECASTS_SITE = "forecasts-site"
 FORECASTS_TARGET = "forecasts-target"

@@ -13,6 +13,7 @@ import pandas as pd
 
 from twin.assets import KINDS, AssetRef
 
+ALERTS_PATH = "/alerts"
 REPLAY_PATH = "/replay"
 ENTROPY_PATH = "/entropy"
 OVERVIEW_PATH = "/"

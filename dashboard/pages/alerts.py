@@ -30,6 +30,7 @@ from dashboard.alert_tables import Href, active_table, format_time, history_tabl
 from dashboard.auth import may_operate
 from dashboard.components import static_kpi_card
 from dashboard.figures import LOADING
+from dashboard.links import ALERTS_PATH
 from twin.alerts.engine import SeriesState
 from twin.alerts.rules import RuleSet
 from twin.alerts.silences import Silence, create_silence, end_silence, read_silences
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PATH = "/alerts"
+PATH = ALERTS_PATH
 HISTORY = timedelta(hours=24)
 """How far back the history table reaches."""
 HISTORY_ROWS = 200

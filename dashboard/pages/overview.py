@@ -28,11 +28,12 @@ from dash.exceptions import PreventUpdate
 from dashboard import figures, ids, timerange
 from dashboard.components import GRAPH_CONFIG, graph_panel
 from dashboard.fleet_kpis import KPI_CARDS, kpi_card, kpi_texts
-from dashboard.links import asset_path
+from dashboard.links import ALERTS_PATH, asset_path
+from twin.alerts.state import alert_counts as alert_counts_now
 from twin.assets import AssetRef, alert_onsets, read_rules, site_alert_counts
 from twin.durations import duration_text
 from twin.errors import CnetwinError, StoreError
-from twin.loading import HistoryLoad, loading_now, read_history_load, settled
+from twin.loading import HistoryLoad, alert_hold, loading_now, read_history_load, settled
 from twin.model import Site
 from twin.overview import (
     MAX_SITE_LINES,
@@ -113,11 +114,34 @@ def layout(context: PageContext) -> Component:
             dcc.Interval(id=ids.OVERVIEW_TICK, interval=int(context.settings.refresh_s * 1000)),
             dcc.Location(id=ids.OVERVIEW_GO, refresh="callback-nav"),
             dcc.Store(id=ids.OVERVIEW_STATE, data=state),
-            html.Section(className="kpis", children=[kpi_card(n, label) for n, label in KPI_CARDS]),
+            html.Section(
+                className="kpis overview-kpis",
+                children=[*(kpi_card(n, label) for n, label in KPI_CARDS), alerts_card()],
+            ),
             timerange.picker(PICKER, DEFAULT_RANGE),
             html.Div(className="overview-grid", children=panels),
         ],
     )
+
+
+def alerts_card() -> Component:
+    """The Alerts tile: how many alerts fire and wait, the whole card a link to the Alerts
+    page (its href is set with the counts, under the app's path prefix)."""
+    return dcc.Link(
+        id=ids.OVERVIEW_ALERTS,
+        href=ALERTS_PATH,
+        className="kpi-link",
+        children=kpi_card("alerts", "Alerts"),
+    )
+
+
+def alert_texts(counts: dict[str, int], held: str) -> tuple[str, str, str, str]:
+    """The Alerts tile's value, unit, note and value class for the firing and pending
+    ``counts``; ``held``: why rules are held ("" if they are not)."""
+    firing, pending = counts.get("firing", 0), counts.get("pending", 0)
+    level = "firing" if firing else "pending" if pending else "quiet"
+    note = f"{pending} pending" + (f" · held: {held}" if held else " · open the list")
+    return str(firing), "firing", note, f"kpi-value alerts-{level}"
 
 
 def map_title(kiosk: bool) -> str:
@@ -159,19 +183,32 @@ def register_callbacks(app: Dash, services: Services) -> None:
         for part in (ids.KPI_VALUE, ids.KPI_UNIT, ids.KPI_NOTE)
     ]
 
-    @app.callback(*kpi_outputs, Input(ids.OVERVIEW_TICK, "n_intervals"))
+    alert_outputs = [
+        *(
+            Output(ids.kpi(p, "alerts"), "children")
+            for p in (ids.KPI_VALUE, ids.KPI_UNIT, ids.KPI_NOTE)
+        ),
+        Output(ids.kpi(ids.KPI_VALUE, "alerts"), "className"),
+        Output(ids.OVERVIEW_ALERTS, "href"),
+    ]
+
+    @app.callback(*kpi_outputs, *alert_outputs, Input(ids.OVERVIEW_TICK, "n_intervals"))
     def update_kpis(_n: int | None) -> tuple[str, ...]:
         now = services.clock()
+        href = app.get_relative_path(ALERTS_PATH)
         try:
             load = read_history_load(services.store, now)
             if load is not None and loading_now(load):
                 texts = loading_texts(load)
             else:
                 texts = kpi_texts(kpis(services.store, services.fleet, now))
+            held = alert_hold(load, now, services.alert_load_grace)
+            alerts = alert_texts(alert_counts_now(services.store, now), held)
         except StoreError as exc:
             log.warning("store unavailable for the KPIs: %s", exc)
-            return tuple(t for _ in KPI_CARDS for t in ("—", "", "store unavailable"))
-        return tuple(t for name, _label in KPI_CARDS for t in texts[name])
+            unknown = ("—", "", "store unavailable")
+            return (*(t for _ in KPI_CARDS for t in unknown), *unknown, "kpi-value", href)
+        return (*(t for name, _label in KPI_CARDS for t in texts[name]), *alerts, href)
 
     @app.callback(Output(ids.OVERVIEW_MAP, "figure"), Input(ids.OVERVIEW_TICK, "n_intervals"))
     def update_map(_n: int | None) -> Any:

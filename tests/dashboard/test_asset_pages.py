@@ -193,6 +193,13 @@ def test_from_alert_to_asset_to_replay(
             "() => document.querySelector('#overview-series .js-plotly-plot').data.slice(-1)[0]"
         )
         assert any("node_silent" in text for text in marks["text"])
+        # the Alerts tile counts what the header does and leads to the Alerts page
+        tile = page.locator("#overview-alerts")
+        page.wait_for_selector("#overview-alerts .kpi-value.alerts-firing")
+        firing = tile.locator(".kpi-value").inner_text()
+        assert page.locator("#header-alerts").inner_text().startswith(f"{firing} firing")
+        assert int(firing) > 0 and "pending" in tile.locator(".kpi-note").inner_text()
+        assert tile.get_attribute("href") == "/alerts"
         page.screenshot(path=str(SCREENSHOTS / "asset-overview.png"))
         box = sites.nth(0).bounding_box()
         assert box is not None

@@ -146,7 +146,7 @@ def test_overview_page_in_a_real_browser(
         # KPI cards: values as computed from the frames, with their units
         page.wait_for_function(
             "() => { const v = [...document.querySelectorAll('.kpi-value')];"
-            " return v.length === 5 && v.every(e => e.innerText && e.innerText !== '…'); }"
+            " return v.length === 6 && v.every(e => e.innerText && e.innerText !== '…'); }"
         )
         expected = expected_kpis(telemetry, NOW)
         units = {
@@ -162,6 +162,9 @@ def test_overview_page_in_a_real_browser(
             assert card.locator(".kpi-unit").inner_text() == units[label], label
         assert "average" in page.locator(".kpi", has_text="Carbon intensity").inner_text()
         assert "modelled" in page.locator(".kpi", has_text="Facility power").inner_text()
+        alerts = page.locator("#overview-alerts")  # no rule has been evaluated on this store
+        assert alerts.locator(".kpi-value").inner_text() == "0"
+        assert alerts.locator(".kpi-note").inner_text() == "0 pending · open the list"
 
         # header: product, store, pinned clock and the age of the newest reading
         header = page.locator(".header")
