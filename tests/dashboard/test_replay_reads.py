@@ -159,10 +159,14 @@ def test_the_replay_map_draws_what_the_overview_map_draws(
         assert _numbers(mine.lon) == pytest.approx(_numbers(theirs.lon), nan_ok=True)
         assert list(np.atleast_1d(mine.marker.color)) == list(np.atleast_1d(theirs.marker.color))
         assert list(mine.text or []) == list(theirs.text or [])
-        if theirs.customdata is not None:
+        if theirs.customdata is not None:  # the sites: hover, sizes, the selected outline
             assert [list(map(str, r)) for r in mine.customdata] == [
                 list(map(str, r)) for r in theirs.customdata
             ]
+            assert _numbers(mine.marker.size) == pytest.approx(_numbers(theirs.marker.size))
+            assert _numbers(mine.marker.line.width) == _numbers(theirs.marker.line.width)
+            assert list(mine.marker.line.color) == list(theirs.marker.line.color)
+            assert list(mine.textposition) == list(theirs.textposition)
         if mine.mode == "lines":
             assert mine.line.color == theirs.line.color
     assert replayed.layout.geo.to_plotly_json() == shared.layout.geo.to_plotly_json()
