@@ -47,10 +47,11 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 
 
 def _graph_has_data(graph_id: str) -> str:
-    """JS expression: the plotly graph inside ``#graph_id`` has a trace with points."""
+    """JS expression: the plotly graph inside ``#graph_id`` has a trace with points (in its
+    drawn data, where arrays sent as binary typed arrays are decoded)."""
     return (
         f"(() => {{ const g = document.querySelector('#{graph_id} .js-plotly-plot');"
-        " return !!g && Array.isArray(g.data) && g.data.some(t =>"
+        " return !!g && Array.isArray(g._fullData) && g._fullData.some(t =>"
         " (t.x && t.x.length > 0) || (t.z && t.z.length > 0) || (t.lat && t.lat.length > 1)"
         " || (t.values && t.values.length > 0)); })()"
     )

@@ -9,10 +9,18 @@ half-way, so the state has stale and missing assets. Then prints:
 * ``state_at`` at the end, in the middle, and right after the silence began
   [ms, median of ``--repeat`` runs];
 * one playback step: ``timeline`` advanced by ``--every`` from the middle [ms per step,
-  median over ``--repeat`` steps].
+  median over ``--repeat`` steps];
+* the Replay page's render callback, in process, its outputs encoded as Dash sends them
+  [ms, median of ``--repeat`` runs]: before (state, KPIs and map each read from the store,
+  the shared map builder) and now (one read per moment, the Replay map builder), at the last
+  moment (read every time), at a settled moment read for the first time (each run on a new
+  moment) and again (kept), and with a site selected (its state too; its alerts, read alike
+  before and now, left out).
 
-Run: ``python bench/replay.py`` (defaults: 2,000 nodes, 40 sites, 24 h). Not part of the test
-run; the target is ``state_at`` under 200 ms for 2,000 nodes.
+Run: ``python bench/replay.py`` (defaults: 2,000 nodes, 40 sites, 24 h; the page's figures in
+docs/benchmarks.md are for ``--nodes 1000 --sites 100 --hours 25``). Not part of the test run;
+the targets are ``state_at`` under 200 ms for 2,000 nodes and the render callback under
+100 ms for 1,000 nodes.
 """
 
 from __future__ import annotations
@@ -21,17 +29,25 @@ import argparse
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from plotly.io.json import to_json_plotly
 from timing import median_ms
 
+from dashboard import figures
+from dashboard.app import Services
+from dashboard.fleet_kpis import kpi_texts
+from dashboard.pages import replay as page
+from twin.assets import AssetRef, asset_state, sites_in_map
 from twin.inventory import synthetic_fleet
 from twin.model import Fleet
-from twin.replay import state_at, timeline
+from twin.overview import kpis, site_map
+from twin.replay import staleness_for, state_at, timeline
 from twin.store.duckdb import DuckDBStore
 
 STEP = timedelta(seconds=10)
@@ -106,6 +122,67 @@ def fill(
     return time.perf_counter() - began
 
 
+def previous_render(store: DuckDBStore, fleet: Fleet, at: pd.Timestamp) -> tuple[object, ...]:
+    """The render callback's body before one read per moment: the state, the KPIs and the map
+    each read from the store, the map drawn by the shared builder."""
+    fresh = staleness_for("node").fresh
+    state = state_at(store, fleet, at)
+    texts = kpi_texts(kpis(store, fleet, at, stale_after=fresh), stale_after=fresh)
+    current = site_map(store, fleet, at, stale_after=fresh)
+    return (
+        texts,
+        figures.site_map_figure(current.sites, current.links),
+        page.stale_table(state),
+        page.derived_list(state),
+    )
+
+
+def encoded_ms(render: Callable[[], object], repeat: int) -> float:
+    """Median time [ms] of ``render`` and the JSON encoding of its outputs."""
+    return median_ms(lambda: to_json_plotly(render()), repeat)
+
+
+def page_callbacks(store: DuckDBStore, fleet: Fleet, end: datetime, repeat: int) -> None:
+    """Print the Replay render callback's cost before and now (module docstring)."""
+    last = pd.Timestamp(end)
+    services = Services(store=store, fleet=fleet, clock=lambda: end + timedelta(seconds=20))
+    settled = iter(last - pd.Timedelta(hours=2) - pd.Timedelta(seconds=s) for s in range(999))
+    site = AssetRef("site", fleet.sites[0].id)
+
+    def with_site() -> tuple[object, ...]:
+        view = services.replay_views.view(store, fleet, last, services.clock())
+        state = sites_in_map(view.site_map.sites, [site.id], last)[site.id]
+        return (*page.draw_view(view, fleet, site, str), str(state))
+
+    kept = last - pd.Timedelta(hours=3)
+    page.render_at(services, kept)
+    rows: dict[str, tuple[Callable[[], object], Callable[[], object]]] = {
+        "last moment": (
+            partial(previous_render, store, fleet, last),
+            partial(page.render_at, services, last),
+        ),
+        "settled, first read": (
+            lambda: previous_render(store, fleet, next(settled)),
+            lambda: page.render_at(services, next(settled)),
+        ),
+        "settled, again": (
+            partial(previous_render, store, fleet, kept),
+            partial(page.render_at, services, kept),
+        ),
+        "last moment, site selected": (
+            lambda: (
+                previous_render(store, fleet, last),
+                str(asset_state(store, fleet, site, last, staleness_for("node"))),
+            ),
+            with_site,
+        ),
+    }
+    print("Replay render callback (body + JSON encoding), median ms:")
+    for label, (before, now) in rows.items():
+        was, is_ = encoded_ms(before, repeat), encoded_ms(now, repeat)
+        print(f"  {label:<28} before {was:6.0f}   now {is_:6.0f}   ({was / is_:.1f}x)")
+
+
 def main() -> None:
     """Fill, measure, print."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -160,6 +237,7 @@ def main() -> None:
                 f"playback step (every {args.every}): {statistics.median(times):.0f} ms "
                 f"(median of {args.repeat})"
             )
+            page_callbacks(store, fleet, end, args.repeat)
         finally:
             store.close()
 

@@ -30,6 +30,7 @@ from twin.health import Check, store_check
 from twin.loading import HistoryLoad, read_history_load
 from twin.model import Fleet
 from twin.overview import STALE_AFTER, last_data_at
+from twin.replay_cache import ReplayViews
 from twin.store import TelemetryStore
 from twin.window_cache import WindowCache
 
@@ -66,6 +67,8 @@ class Services:
     """How long alert rules stay held after a history load (setting ``alert_load_grace_s``)."""
     windows: WindowCache = field(default_factory=WindowCache)
     """Settled windows of the Overview's windowed reads, kept between page loads and ticks."""
+    replay_views: ReplayViews = field(default_factory=ReplayViews)
+    """The Replay page's views of settled moments, shared by every user."""
 
 
 @dataclass(frozen=True)

@@ -268,7 +268,15 @@ def site_states(
 ) -> dict[str, AssetState]:
     """The state of each of ``sites`` at ``at`` (one read of the fleet's latest readings)."""
     when = _utc(at)
-    table = site_map(store, fleet, when, stale_after=limits.fresh).sites
+    return sites_in_map(site_map(store, fleet, when, stale_after=limits.fresh).sites, sites, when)
+
+
+def sites_in_map(
+    table: pd.DataFrame, sites: Sequence[str], at: datetime | pd.Timestamp
+) -> dict[str, AssetState]:
+    """The state at ``at`` of each of ``sites`` from an already read site map table
+    (:attr:`twin.overview.SiteMap.sites`): nodes reporting, utilisation, power, intensity."""
+    when = _utc(at)
     return {
         str(row["site"]): _site_state(row, when)
         for row in table[table["site"].isin(list(sites))].to_dict("records")

@@ -28,18 +28,25 @@ the field columns of the rows found (none when no series has a row within its ho
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 import pandas as pd
 
 from twin.model import Fleet
-from twin.overview import GRID_STALE_AFTER
-from twin.store import TelemetryStore
+from twin.overview import (
+    FALLBACK_PUE,
+    GRID_STALE_AFTER,
+    OverviewKpis,
+    SiteMap,
+    kpis,
+    site_map,
+)
+from twin.store import TagFilter, TelemetryStore
 
 log = logging.getLogger(__name__)
 
@@ -212,6 +219,81 @@ def state_at(
         grid=frames["grid"],
         derived=derived,
     )
+
+
+@dataclass(frozen=True)
+class ReplayView:
+    """The fleet at one moment as the Replay page draws it: the ``state`` of every asset, and
+    the Overview's KPIs and site map at ``state.at`` computed from that state's rows."""
+
+    state: FleetState
+    kpis: OverviewKpis
+    site_map: SiteMap
+
+
+def replay_view(
+    store: TelemetryStore,
+    fleet: Fleet,
+    t: datetime | pd.Timestamp,
+    pue: float = FALLBACK_PUE,
+) -> ReplayView:
+    """:func:`state_at` at ``t`` (one ``last`` read per measurement), then the Overview's
+    :func:`~twin.overview.kpis` and :func:`~twin.overview.site_map` with the node telemetry's
+    freshness [s], answered from that state's rows (:class:`StateReads`) instead of the store.
+
+    As in the state, stored series the inventory does not know are left out, and the KPIs'
+    newest node reading is the newest within the node horizon (an hour)."""
+    state = state_at(store, fleet, t)
+    fresh = staleness_for("node").fresh
+    reads = cast(TelemetryStore, StateReads(state))
+    return ReplayView(
+        state=state,
+        kpis=kpis(reads, fleet, state.at, stale_after=fresh, pue=pue),
+        site_map=site_map(reads, fleet, state.at, stale_after=fresh, pue=pue),
+    )
+
+
+class StateReads:
+    """A store's ``last`` reads at ``state.at``, answered from a :class:`FleetState`'s rows.
+
+    Each frame of the state holds, per series, its newest row within the measurement's
+    horizon, so a ``last`` at the state's time with ``within`` up to that horizon is answered
+    as the store would; a longer (or no) ``within`` is answered from the rows within the
+    horizon. Only ``last`` is served: the state has no history.
+    """
+
+    def __init__(self, state: FleetState) -> None:
+        self.state = state
+
+    def last(
+        self,
+        measurement: str,
+        at: datetime | pd.Timestamp | None = None,
+        tags: TagFilter | None = None,
+        fields: Sequence[str] | None = None,
+        within: timedelta | None = None,
+    ) -> pd.DataFrame:
+        """Per series of ``measurement`` its row in the state with ``ts > at - within``
+        holding any of ``fields`` (None: any row), matching ``tags``, with the state frame's
+        ``ts``, tag and field columns; ``ValueError`` if ``at`` is not the state's time."""
+        if at is not None and _utc(at) != self.state.at:
+            raise ValueError(f"the state is at {self.state.at}, not {at}")
+        try:
+            frame = self.state.frame(measurement)
+        except KeyError:
+            return _empty(["ts"])
+        rows = frame[frame["ts"].notna()].drop(columns=["age_s", "status"])
+        if within is not None:
+            rows = rows[rows["ts"] > self.state.at - pd.Timedelta(within)]
+        for tag, wanted in (tags or {}).items():
+            values = [wanted] if isinstance(wanted, str) else list(wanted)
+            rows = rows[rows[tag].isin(values)] if tag in rows else rows.iloc[0:0]
+        if fields is not None:
+            present = [f for f in fields if f in rows.columns]
+            if not present:
+                return _empty(["ts"])
+            rows = rows.dropna(subset=present, how="all")
+        return rows.reset_index(drop=True)
 
 
 def timeline(

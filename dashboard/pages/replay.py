@@ -1,10 +1,11 @@
 """Replay page: the fleet as it was at any stored moment, and playback at 1× to 3,600×.
 
 A slider spans the stored history (the store's counts). Moving it, or playing, shows the
-Overview's KPIs and map as of that time (:func:`twin.overview.kpis`, :func:`twin.overview.site_map`
-with the replay's telemetry freshness), lists the stale and missing assets
-(:func:`twin.replay.state_at`), the derived series as they stood then, and links to a what-if
-forked from that moment (``/whatif?at=<ISO time>``).
+Overview's KPIs and map as of that time, lists the stale and missing assets and the derived
+series as they stood then, all from one read of the fleet at that time
+(:func:`twin.replay.replay_view`: the Overview's KPI and map rules with the replay's telemetry
+freshness, applied to :func:`twin.replay.state_at`'s rows; views of settled moments are kept
+for every user), and links to a what-if forked from that moment (``/whatif?at=<ISO time>``).
 
 The URL carries the time (``/replay?t=2026-11-21T03:10:00Z``), so a moment can be shared: loading
 such a URL moves the slider there. An ``asset`` in the URL (``&asset=node:<id>``, ``site:<id>``,
@@ -29,7 +30,7 @@ import pandas as pd
 from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 from dash.development.base_component import Component
 
-from dashboard import figures, ids
+from dashboard import figures, ids, replay_figures
 from dashboard.alert_tables import Href, active_table
 from dashboard.components import GRAPH_CONFIG
 from dashboard.fleet_kpis import KPI_CARDS, kpi_card, kpi_texts
@@ -40,11 +41,17 @@ from dashboard.links import (
     query_value,
     replay_query,
 )
-from twin.assets import AssetRef, asset_alerts, asset_state, find_asset, read_rules
+from twin.assets import (
+    AssetRef,
+    asset_alerts,
+    asset_state,
+    find_asset,
+    read_rules,
+    sites_in_map,
+)
 from twin.errors import StoreError
 from twin.model import Fleet
-from twin.overview import kpis, site_map
-from twin.replay import FleetState, history_span, staleness_for, state_at
+from twin.replay import FleetState, ReplayView, history_span, staleness_for
 
 if TYPE_CHECKING:
     from dashboard.app import PageContext, Services
@@ -298,8 +305,10 @@ def register_callbacks(app: Dash, services: Services) -> None:
         asset = AssetRef.parse(query_value(search, "asset"))
         asset = asset if asset is not None and find_asset(services.fleet, asset) else None
         try:
-            panel = asset_panel(services, asset, at, app.get_relative_path) if asset else None
-            drawn = render_at(services, at, asset, app.get_relative_path)
+            view = services.replay_views.view(services.store, services.fleet, at, services.clock())
+            href = app.get_relative_path
+            panel = asset_panel(services, asset, view, href) if asset else None
+            drawn = draw_view(view, services.fleet, asset, href)
             return (*drawn, as_of, fork, value, panel)
         except StoreError as exc:
             log.warning("store unavailable for the replay at %s: %s", at, exc)
@@ -314,22 +323,31 @@ def render_at(
     asset: AssetRef | None = None,
     href: Href | None = None,
 ) -> tuple[Any, ...]:
+    """:func:`draw_view` of the fleet at ``at``: one read of the store, or none for a settled
+    moment already read (:class:`twin.replay_cache.ReplayViews`)."""
+    view = services.replay_views.view(services.store, services.fleet, at, services.clock())
+    return draw_view(view, services.fleet, asset, href)
+
+
+def draw_view(
+    view: ReplayView,
+    fleet: Fleet,
+    asset: AssetRef | None = None,
+    href: Href | None = None,
+) -> tuple[Any, ...]:
     """The KPI texts (card by card: value, unit, note), the map figure, the stale list and the
-    derived-series list as of ``at``, by the replay's telemetry freshness; ``asset``'s site is
+    derived-series list of ``view``, by the replay's telemetry freshness; ``asset``'s site is
     outlined on the map and its row marked in the stale list, whose nodes and links link to
     their pages through ``href`` when given."""
-    fresh = staleness_for("node").fresh
-    fleet = services.fleet
-    state = state_at(services.store, fleet, at)
-    texts = kpi_texts(kpis(services.store, fleet, at, stale_after=fresh), stale_after=fresh)
-    current = site_map(services.store, fleet, at, stale_after=fresh)
+    texts = kpi_texts(view.kpis, stale_after=staleness_for("node").fresh)
+    current = view.site_map
     return (
         *(t for name, _label in KPI_CARDS for t in texts[name]),
-        figures.site_map_figure(
+        replay_figures.site_map_figure(
             current.sites, current.links, selected=_site_of(fleet, asset) if asset else None
         ),
-        stale_table(state, selected=asset, href=href),
-        derived_list(state),
+        stale_table(view.state, selected=asset, href=href),
+        derived_list(view.state),
     )
 
 
@@ -411,11 +429,17 @@ def derived_list(state: FleetState) -> Component:
     return html.Ul(items, className="replay-derived-list")
 
 
-def asset_panel(services: Services, asset: AssetRef, at: pd.Timestamp, href: Href) -> Component:
-    """The selected asset at ``at``: its name, state and readings then, the alerts pending or
-    firing for it then, and a link back to its page (marking ``at``)."""
+def asset_panel(services: Services, asset: AssetRef, view: ReplayView, href: Href) -> Component:
+    """The selected asset at the view's time: its name, state and readings then (a site's from
+    the view's map, a node's or link's read), the alerts pending or firing for it then, and a
+    link back to its page (marking the time)."""
     kind = asset.kind.capitalize()
-    state = asset_state(services.store, services.fleet, asset, at, staleness_for("node"))
+    at = view.state.at
+    state = (
+        sites_in_map(view.site_map.sites, [asset.id], at)[asset.id]
+        if asset.kind == "site"
+        else asset_state(services.store, services.fleet, asset, at, staleness_for("node"))
+    )
     rules = read_rules(services.alert_rules).rules
     alerts = asset_alerts(services.store, rules, asset, at - ALERT_LOOKBACK, at)
     last = f" · last reading {state.ts:%H:%M:%S} UTC" if state.ts is not None else ""
