@@ -30,7 +30,7 @@ import pandas as pd
 from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 from dash.development.base_component import Component
 
-from dashboard import figures, ids, replay_figures
+from dashboard import figures, ids
 from dashboard.alert_tables import Href, active_table
 from dashboard.components import GRAPH_CONFIG
 from dashboard.fleet_kpis import KPI_CARDS, kpi_card, kpi_texts
@@ -343,7 +343,7 @@ def draw_view(
     current = view.site_map
     return (
         *(t for name, _label in KPI_CARDS for t in texts[name]),
-        replay_figures.site_map_figure(
+        figures.site_map_figure(
             current.sites, current.links, selected=_site_of(fleet, asset) if asset else None
         ),
         stale_table(view.state, selected=asset, href=href),

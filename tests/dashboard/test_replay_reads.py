@@ -4,17 +4,14 @@ Overview's map figure — against a real DuckDB store."""
 
 from __future__ import annotations
 
-import base64
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-import numpy as np
 import pandas as pd
 import pytest
 
-from dashboard import figures, replay_figures
 from dashboard.app import Services
 from dashboard.pages import replay as page
 from tests.dashboard.conftest import NOW, Telemetry
@@ -141,45 +138,3 @@ def test_state_reads_answer_only_at_the_state_time(
     one = reads.last("node", at=LIVE, tags={"id": node}, fields=["cpu_util"])
     assert one["id"].tolist() == [node]
     assert reads.last("node", fields=["no_such_field"]).empty
-
-
-@pytest.mark.parametrize("at", [LIVE, SETTLED])
-def test_the_replay_map_draws_what_the_overview_map_draws(
-    filled_store: DuckDBStore, telemetry: Telemetry, at: pd.Timestamp
-) -> None:
-    fleet = telemetry.fleet
-    current = site_map(filled_store, fleet, at, stale_after=staleness_for("node").fresh)
-    selected = fleet.sites[1].id
-    shared = figures.site_map_figure(current.sites, current.links, selected=selected)
-    replayed = replay_figures.site_map_figure(current.sites, current.links, selected=selected)
-    assert len(replayed.data) == len(shared.data)
-    for mine, theirs in zip(replayed.data, shared.data, strict=True):
-        assert mine.mode == theirs.mode
-        assert _numbers(mine.lat) == pytest.approx(_numbers(theirs.lat), nan_ok=True)
-        assert _numbers(mine.lon) == pytest.approx(_numbers(theirs.lon), nan_ok=True)
-        assert list(np.atleast_1d(mine.marker.color)) == list(np.atleast_1d(theirs.marker.color))
-        assert list(mine.text or []) == list(theirs.text or [])
-        if theirs.customdata is not None:  # the sites: hover, sizes, the selected outline
-            assert [list(map(str, r)) for r in mine.customdata] == [
-                list(map(str, r)) for r in theirs.customdata
-            ]
-            assert _numbers(mine.marker.size) == pytest.approx(_numbers(theirs.marker.size))
-            assert _numbers(mine.marker.line.width) == _numbers(theirs.marker.line.width)
-            assert list(mine.marker.line.color) == list(theirs.marker.line.color)
-            assert list(mine.textposition) == list(theirs.textposition)
-        if mine.mode == "lines":
-            assert mine.line.color == theirs.line.color
-    assert replayed.layout.geo.to_plotly_json() == shared.layout.geo.to_plotly_json()
-
-
-def test_link_lines_are_separated_by_gaps() -> None:
-    lat = replay_figures.segments(np.array([1.0, 2.0]), np.array([3.0, 4.0]))
-    assert np.isnan(lat[2::3]).all()
-    assert lat[~np.isnan(lat)].tolist() == [1.0, 3.0, 2.0, 4.0]
-
-
-def _numbers(values: Any) -> list[float]:
-    """Coordinates as floats (None and NaN as NaN), whether a list or a binary typed array."""
-    if isinstance(values, dict):  # {"dtype": "f8", "bdata": base64 of the array's bytes}
-        values = np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"])
-    return [np.nan if v is None else float(v) for v in np.atleast_1d(values)]
