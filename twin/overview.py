@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -159,6 +160,7 @@ def site_map(
     at = _utc(now)
     nodes, _ = _fresh_nodes(store, fleet, at, stale_after)
     state = _current_sites(store, fleet, at, nodes, stale_after, pue)
+    expected = Counter(n.site for n in fleet.nodes)
     sites = pd.DataFrame(
         {
             "site": [s.id for s in fleet.sites],
@@ -166,7 +168,7 @@ def site_map(
             "region": [s.region for s in fleet.sites],
             "latitude": [s.latitude for s in fleet.sites],
             "longitude": [s.longitude for s in fleet.sites],
-            "nodes_expected": [sum(n.site == s.id for n in fleet.nodes) for s in fleet.sites],
+            "nodes_expected": [expected.get(s.id, 0) for s in fleet.sites],
         }
     )
     sites = sites.merge(state.drop(columns="ts"), on="site", how="left")
