@@ -15,7 +15,7 @@ Pure, vectorised functions over numpy/pandas; no store, no clock. The rules, wit
 * **Node state entropy** H = −Σ P_k · log2 P_k [bits], 0 ≤ H ≤ 2 (0·log 0 = 0): 0 when every
   hour is in one interval, 2 when the hours are spread evenly over the four.
 * **Dimensions.** c (compute) is the busiest engine, ``max(cpu_util, gpu_util)`` per sample,
-  as in :func:`twin.overview.compute_util` (window means of each first, then the larger); l
+  as in :func:`compute_util` (window means of each first, then the larger); l
   (communication) is ``net_util``; s (storage) is ``storage_util``.
 * **Combined node entropy** is the weighted mean of the dimensions' entropies [bits] (default
   weights equal, ``DIMENSION_WEIGHTS``); a dimension with NaN entropy is left out and the
@@ -53,8 +53,6 @@ from typing import overload
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-
-from twin.overview import compute_util
 
 log = logging.getLogger(__name__)
 
@@ -502,3 +500,11 @@ def fleet_entropy(
         balance_entropy_bits=balance_bits,
         type_counts={t: int(types.get(t, 0)) for t in STATE_TYPES},
     )
+
+
+def compute_util(frame: pd.DataFrame) -> pd.Series:
+    """Per row, the larger of ``cpu_util`` and ``gpu_util`` [0-1], skipping missing ones."""
+    columns = [c for c in ("cpu_util", "gpu_util") if c in frame.columns]
+    if not columns:
+        return pd.Series(np.nan, index=frame.index, dtype=float)
+    return frame[columns].astype(float).max(axis=1, skipna=True)

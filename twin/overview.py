@@ -38,6 +38,7 @@ import pandas as pd
 
 from twin.carbon import read_grid_factors, renewable_share, site_emission_rate_kg_per_h
 from twin.energy import DEFAULT_PUE, facility_power_kw
+from twin.entropy import compute_util
 from twin.model import Fleet
 from twin.store import TelemetryStore
 from twin.window_cache import WindowCache
@@ -316,14 +317,6 @@ def last_data_at(
     if frame.empty:
         return None
     return pd.Timestamp(pd.to_datetime(frame["ts"], utc=True).max())
-
-
-def compute_util(frame: pd.DataFrame) -> pd.Series:
-    """Per row, the larger of ``cpu_util`` and ``gpu_util`` [0-1], skipping missing ones."""
-    columns = [c for c in ("cpu_util", "gpu_util") if c in frame.columns]
-    if not columns:
-        return pd.Series(np.nan, index=frame.index, dtype=float)
-    return frame[columns].astype(float).max(axis=1, skipna=True)
 
 
 def window_starts(
