@@ -21,7 +21,6 @@ from plotly.subplots import make_subplots
 from dashboard.figures import (
     MUTED,
     TEXT,
-    _json_values,
     base_layout,
     empty_figure,
     plain,
@@ -118,7 +117,7 @@ def power_figure(frame: pd.DataFrame, site: str) -> go.Figure:
         fig.add_trace(
             go.Scatter(
                 x=x,
-                y=_json_values(data[field], 1.0),
+                y=np.asarray(data[field], float),
                 name=f"{name} (model)",
                 mode="lines",
                 stackgroup="power",
@@ -131,7 +130,7 @@ def power_figure(frame: pd.DataFrame, site: str) -> go.Figure:
     fig.add_trace(
         go.Scatter(
             x=x,
-            y=_json_values(data["facility_metered_kw"], 1.0),
+            y=np.asarray(data["facility_metered_kw"], float),
             name="Facility (metered)",
             mode="lines",
             line={"width": 2, "color": TEXT, "dash": "dot"},
@@ -147,7 +146,7 @@ def power_figure(frame: pd.DataFrame, site: str) -> go.Figure:
         fig.add_trace(
             go.Scatter(
                 x=x,
-                y=_json_values(data[field], 1.0),
+                y=np.asarray(data[field], float),
                 name=name,
                 mode="lines",
                 line={"width": 2.5, "color": colour},
@@ -187,7 +186,7 @@ def supply_figure(frame: pd.DataFrame, site: str) -> go.Figure:
         fig.add_trace(
             go.Scatter(
                 x=x,
-                y=_json_values(values, 1.0),
+                y=np.asarray(values, float),
                 name=f"{name} [kW]",
                 mode="lines",
                 stackgroup="supply",
@@ -199,7 +198,7 @@ def supply_figure(frame: pd.DataFrame, site: str) -> go.Figure:
     fig.add_trace(
         go.Scatter(
             x=x,
-            y=_json_values(share, 1.0),
+            y=np.asarray(share, float),
             name="Renewable share [%]",
             mode="lines",
             line={"width": 2.5, "color": TEXT},
@@ -235,7 +234,7 @@ def gap_figure(frame: pd.DataFrame, site: str) -> go.Figure:
     fig.add_trace(
         go.Bar(
             x=x,
-            y=_json_values(gap, 1.0),
+            y=np.asarray(gap, float),
             name="Model − meter [kW]",
             marker={"color": np.where(gap >= 0, "#4c6ef5", METERED_COLOUR).tolist()},
             hovertemplate="gap %{y:+,.2f} kW<extra></extra>",
@@ -245,7 +244,7 @@ def gap_figure(frame: pd.DataFrame, site: str) -> go.Figure:
     fig.add_trace(
         go.Scatter(
             x=x,
-            y=_json_values(data["model_gap_pct"], 1.0),
+            y=np.asarray(data["model_gap_pct"], float),
             name="Model − meter [%]",
             mode="lines",
             line={"width": 2.5, "color": TEXT},
@@ -289,7 +288,7 @@ def intensity_heatmap(frame: pd.DataFrame, sites: Sequence[str]) -> go.Figure:
         go.Heatmap(
             x=utc_strings(matrix.columns),
             y=[str(s) for s in matrix.index],
-            z=[_json_values(row, 1.0) for row in matrix.to_numpy(float)],
+            z=matrix.to_numpy(float),
             colorscale=CARBON_COLORSCALE,
             zmin=0.0,
             hoverongaps=False,
@@ -342,7 +341,7 @@ def emissions_figure(frame: pd.DataFrame, sites: Sequence[str], every: timedelta
         fig.add_trace(
             go.Scatter(
                 x=x,
-                y=_json_values(table[site], 1.0),
+                y=np.asarray(table[site], float),
                 name=name,
                 mode="lines",
                 line={"width": 2.5, "color": site_colour(index)},
@@ -354,7 +353,7 @@ def emissions_figure(frame: pd.DataFrame, sites: Sequence[str], every: timedelta
         fig.add_trace(
             go.Scatter(
                 x=x,
-                y=_json_values(table[rest].sum(axis=1), 1.0),
+                y=np.asarray(table[rest].sum(axis=1), float),
                 name=f"other {len(rest)} sites (sum)",
                 mode="lines",
                 line={"width": 2.5, "color": MUTED, "dash": "dot"},

@@ -185,12 +185,11 @@ def entropy_heatmap_figure(matrix: pd.DataFrame) -> go.Figure:
     MAX_NAMED_ROWS nodes each row is named on the axis, beyond only on hover."""
     if matrix.empty or matrix.isna().all(axis=None):
         return empty_figure("No node entropy in this time range")
-    z = [[None if not math.isfinite(v) else float(v) for v in row] for row in matrix.to_numpy()]
     fig = go.Figure(
         go.Heatmap(
             x=utc_strings(matrix.columns),
             y=[str(i) for i in matrix.index],
-            z=z,
+            z=matrix.to_numpy(np.float32),
             zmin=0.0,
             zmax=MAX_BITS,
             colorscale=ENTROPY_COLORSCALE,

@@ -7,7 +7,8 @@ Everything is read from the derived ``entropy`` and ``fleet_entropy`` series (wr
 the table and the scatter stand at the newest entropy hour at or before the range's end, with
 its 24 h entropy window. Auto-refresh ticks cost one ``last`` call and redraw the page only when
 a new entropy hour has been written (or the range or colouring changed). The layout is drawn at
-once with placeholders and reads nothing; the first refresh reads the store and draws it all.
+once with placeholders and reads nothing; the first refresh reads the store over the layout's
+range (it does not wait for the picker's callback) and draws it all.
 
 **Balance.** A node is out of balance when its combined entropy drifts more than
 ``DRIFT_THRESHOLD`` bits from H* (cause *drift*) or when it sits idle, state type D (cause
@@ -471,13 +472,15 @@ def register_callbacks(app: Dash, services: Services) -> None:
         Output(ids.ENTROPY_SELECTED, "data"),
         tr.refresh_input(PICKER),
         Input(ids.ENTROPY_COLOUR, "value"),
-        tr.range_input(PICKER),
+        tr.range_change_input(PICKER),
+        tr.range_state(PICKER),
         State(ids.ENTROPY_STATE, "data"),
         State(ids.ENTROPY_SELECTED, "data"),
     )
     def refresh(
         _n: int | None,
         colour_by: str,
+        _set_at: int | None,
         picked: dict[str, Any],
         state: dict[str, Any],
         selected: str | None,
