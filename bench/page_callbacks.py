@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import plotly.io.json as pjson
 from replay import START, fill
 from timing import median_ms
@@ -61,7 +62,7 @@ def encoded_mb(figures: list[Any]) -> float:
 
 
 def bench_energy(services: Services, repeat: int) -> None:
-    now = services.clock()
+    now = pd.Timestamp(services.clock())
     window = tr.window_of(PICKED, now, ENERGY_EVERY)
     current = energy.view(services, now, ALL_SITES, PICKED)
     shown = [current.power, current.supply, current.heatmap, current.emissions, current.gap]

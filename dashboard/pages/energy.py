@@ -83,12 +83,13 @@ def view(services: Services, now: pd.Timestamp, site: str, picked: dict[str, Any
     def shown(figure: Any) -> Any:
         return tr.show_window(figure, window, picked)
 
+    power, supply, gap = ef.site_figures(rows, site)
     return EnergyView(
-        power=shown(ef.power_figure(rows, site)),
-        supply=shown(ef.supply_figure(rows, site)),
+        power=shown(power),
+        supply=shown(supply),
         heatmap=shown(ef.intensity_heatmap(rows, sites)),
         emissions=shown(ef.emissions_figure(rows, sites, window.bucket)),
-        gap=shown(ef.gap_figure(rows, site)),
+        gap=shown(gap),
         table=outlook_table(outlook),
         kpis=kpi_cards(numbers, tr.span_text(window)),
     )

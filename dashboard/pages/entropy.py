@@ -113,16 +113,41 @@ def read_view(services: Services, window: tr.Window) -> EntropyView:
         empty = pd.DataFrame()
         return EntropyView(None, empty, empty, empty, window, empty, empty)
     start, stop = at - WINDOW + timedelta(hours=1), at + timedelta(seconds=1)
-    fleet = read_fleet_entropy(store, start, stop)
-    nodes = read_node_entropy(store, start, stop)
-    fleet_range = read_fleet_entropy(store, window.first_bucket, window.end, window.bucket)
-    nodes_range = read_node_entropy(store, window.first_bucket, window.end, bucket=window.bucket)
+    if window.bucket <= HOUR:  # the range is drawn from the hourly rows too: read both at once
+        first, last = min(start, window.first_bucket), max(stop, window.end)
+        fleet_all, nodes_all = (
+            read_fleet_entropy(store, first, last),
+            read_node_entropy(store, first, last),
+        )
+        fleet, fleet_range = (
+            _between(fleet_all, start, stop),
+            _between(fleet_all, window.first_bucket, window.end),
+        )
+        nodes, nodes_range = (
+            _between(nodes_all, start, stop),
+            _between(nodes_all, window.first_bucket, window.end),
+        )
+    else:
+        fleet = read_fleet_entropy(store, start, stop)
+        nodes = read_node_entropy(store, start, stop)
+        fleet_range = read_fleet_entropy(store, window.first_bucket, window.end, window.bucket)
+        nodes_range = read_node_entropy(
+            store, window.first_bucket, window.end, bucket=window.bucket
+        )
     state = hourly_state(store, at - timedelta(hours=1), at, fleet=services.fleet)
     latest = nodes[pd.to_datetime(nodes["ts"], utc=True) == at] if not nodes.empty else nodes
     if not state.empty:
         labels = latest.set_index("id")[["entropy_bits", "state_type"]] if len(latest) else None
         state = state.join(labels, on="id") if labels is not None else state
     return EntropyView(at, fleet, nodes, state, window, fleet_range, nodes_range)
+
+
+def _between(rows: pd.DataFrame, start: pd.Timestamp, stop: pd.Timestamp) -> pd.DataFrame:
+    """The ``rows`` with ``start <= ts < stop`` (UTC), numbered from 0."""
+    if rows.empty:
+        return rows
+    ts = pd.to_datetime(rows["ts"], utc=True)
+    return rows[(ts >= start) & (ts < stop)].reset_index(drop=True)
 
 
 def entropy_matrix(nodes: pd.DataFrame, order: list[str]) -> pd.DataFrame:
