@@ -338,7 +338,7 @@ def _scatter3d(
         "z": nodes["s"].to_numpy(float) * 100.0,
         "mode": "markers",
         "name": name,
-        "customdata": custom.tolist(),
+        "customdata": custom,
         "hovertemplate": hover,
         "marker": {"size": 6, "color": colour, "line": {"width": 0.5, "color": TEXT}},
     }

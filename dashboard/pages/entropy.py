@@ -156,8 +156,8 @@ def entropy_matrix(nodes: pd.DataFrame, order: list[str]) -> pd.DataFrame:
         return pd.DataFrame()
     frame = nodes.assign(ts=pd.to_datetime(nodes["ts"], utc=True))
     matrix = frame.pivot_table(index="id", columns="ts", values="entropy_bits", aggfunc="mean")
-    found = [str(i) for i in matrix.index]
-    rows = [n for n in order if n in set(found)] + sorted(set(found) - set(order))
+    found = {str(i) for i in matrix.index}
+    rows = [n for n in order if n in found] + sorted(found - set(order))
     return matrix.reindex(index=rows).astype(float)
 
 
@@ -177,7 +177,8 @@ def out_of_balance(view: EntropyView, rows: int = TABLE_ROWS) -> pd.DataFrame:
     )
     top = latest.head(rows).reset_index(drop=True)
     hours = pd.date_range(view.at - WINDOW + timedelta(hours=1), view.at, freq="1h")
-    history = frame.pivot_table(index="ts", columns="id", values="entropy_bits", aggfunc="mean")
+    shown = frame[frame["id"].isin(top["id"])]
+    history = shown.pivot_table(index="ts", columns="id", values="entropy_bits", aggfunc="mean")
     history = history.reindex(index=hours)
     top["spark"] = [efig.sparkline(history[n]) if n in history.columns else "" for n in top["id"]]
     return top
