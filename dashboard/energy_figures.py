@@ -16,12 +16,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
+from dashboard.figure_assembly import assemble, merged, secondary_y_axes, stacked_axes
 from dashboard.figures import (
     MUTED,
     TEXT,
-    _json_values,
     base_layout,
     empty_figure,
     plain,
@@ -91,11 +90,17 @@ def select_sites(frame: pd.DataFrame, site: str) -> pd.DataFrame:
     return sums.drop(columns=["facility_for_gap", "metered_for_gap"])
 
 
-def _style_axes(fig: go.Figure) -> None:
-    """The wall theme's axis style on every axis of a figure with subplots."""
-    style = base_layout()["xaxis"]
-    fig.update_xaxes(**style)
-    fig.update_yaxes(**style)
+def _chart_layout(axes: dict[str, Any], **overrides: Any) -> dict[str, Any]:
+    """The wall theme (``overrides`` on top) with every axis of ``axes`` in its axis style, x
+    axes on a time scale, and the legend in a row above the plot."""
+    layout = base_layout(**overrides)
+    style = layout["xaxis"]
+    for name, axis in axes.items():
+        layout[name] = merged(style, axis)
+        if name.startswith("xaxis"):
+            layout[name]["type"] = "date"
+    layout["legend"] = {**layout["legend"], "orientation": "h", "y": 1.0, "yanchor": "bottom"}
+    return layout
 
 
 def _time_axis(layout: dict[str, Any], name: str = "xaxis", title: bool = True) -> None:
@@ -106,71 +111,91 @@ def _time_axis(layout: dict[str, Any], name: str = "xaxis", title: bool = True) 
     }
 
 
+def _title(text: str) -> dict[str, Any]:
+    return {"title": {"text": text}}
+
+
+def _line(x: list[str], y: Any, name: str, hover: str, **style: Any) -> dict[str, Any]:
+    """A scatter trace of values ``y`` (a gap where NaN) over times ``x``."""
+    return {
+        "type": "scatter",
+        "x": x,
+        "y": np.asarray(y, float),
+        "name": name,
+        "mode": "lines",
+        "hovertemplate": f"{hover}<extra></extra>",
+        **style,
+    }
+
+
 def power_figure(frame: pd.DataFrame, site: str) -> go.Figure:
     """Stacked IT, cooling and distribution-loss power [kW] (modelled) with metered facility
     power, and PUE [-] modelled versus metered, for one site or all."""
-    data = select_sites(frame, site)
+    return _power_figure(select_sites(frame, site))
+
+
+def _power_figure(data: pd.DataFrame) -> go.Figure:
     if data.empty or data["facility_kw"].isna().all():
         return empty_figure("No derived energy data in this time range")
     x = utc_strings(data.index)
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.68, 0.32])
-    for field, name, colour in POWER_PARTS:
-        fig.add_trace(
-            go.Scatter(
-                x=x,
-                y=_json_values(data[field], 1.0),
-                name=f"{name} (model)",
-                mode="lines",
-                stackgroup="power",
-                line={"width": 0.5, "color": colour},
-                hovertemplate=f"{name} %{{y:,.1f}} kW<extra></extra>",
-            ),
-            row=1,
-            col=1,
+    traces = [
+        _line(
+            x,
+            data[field],
+            f"{name} (model)",
+            f"{name} %{{y:,.1f}} kW",
+            stackgroup="power",
+            line={"width": 0.5, "color": colour},
+            xaxis="x",
+            yaxis="y",
         )
-    fig.add_trace(
-        go.Scatter(
-            x=x,
-            y=_json_values(data["facility_metered_kw"], 1.0),
-            name="Facility (metered)",
-            mode="lines",
+        for field, name, colour in POWER_PARTS
+    ]
+    traces.append(
+        _line(
+            x,
+            data["facility_metered_kw"],
+            "Facility (metered)",
+            "metered facility %{y:,.1f} kW",
             line={"width": 2, "color": TEXT, "dash": "dot"},
-            hovertemplate="metered facility %{y:,.1f} kW<extra></extra>",
-        ),
-        row=1,
-        col=1,
+            xaxis="x",
+            yaxis="y",
+        )
     )
     for field, name, colour in (
         ("pue", "PUE model", "#4c6ef5"),
         ("pue_metered", "PUE metered", METERED_COLOUR),
     ):
-        fig.add_trace(
-            go.Scatter(
-                x=x,
-                y=_json_values(data[field], 1.0),
-                name=name,
-                mode="lines",
+        traces.append(
+            _line(
+                x,
+                data[field],
+                name,
+                f"{name} %{{y:.3f}}",
                 line={"width": 2.5, "color": colour},
-                hovertemplate=f"{name} %{{y:.3f}}<extra></extra>",
-            ),
-            row=2,
-            col=1,
+                xaxis="x2",
+                yaxis="y2",
+            )
         )
-    layout = base_layout(hovermode="x unified", margin={"l": 80, "r": 20, "t": 10, "b": 50})
-    layout["legend"] = {**layout["legend"], "orientation": "h", "y": 1.0, "yanchor": "bottom"}
-    fig.update_layout(**layout)
-    fig.update_yaxes(title_text="Power [kW]", row=1, col=1, rangemode="tozero")
-    fig.update_yaxes(title_text="PUE [-]", row=2, col=1)
-    fig.update_xaxes(type="date")
-    fig.update_xaxes(title_text="Time [UTC]", row=2, col=1)
-    _style_axes(fig)
-    return fig
+    axes = merged(
+        stacked_axes((0.68, 0.32)),
+        {
+            "yaxis": {**_title("Power [kW]"), "rangemode": "tozero"},
+            "yaxis2": _title("PUE [-]"),
+            "xaxis2": _title("Time [UTC]"),
+        },
+    )
+    layout = _chart_layout(axes, hovermode="x unified", margin={"l": 80, "r": 20, "t": 10, "b": 50})
+    return assemble(traces, layout)
 
 
 def supply_figure(frame: pd.DataFrame, site: str) -> go.Figure:
     """On-site renewable power used and grid import [kW], stacked, with the renewable share
     [%] on a second axis, for one site or all."""
-    data = select_sites(frame, site)
+    return _supply_figure(select_sites(frame, site))
+
+
+def _supply_figure(data: pd.DataFrame) -> go.Figure:
     if data.empty or data["consumption_kw"].isna().all():
         return empty_figure("No derived energy data in this time range")
     x = utc_strings(data.index)
@@ -179,92 +204,94 @@ def supply_figure(frame: pd.DataFrame, site: str) -> go.Figure:
     grid = np.maximum(data["grid_import_kw"].to_numpy(float), 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         share = np.where(consumption > 0, 100.0 * used / consumption, np.nan)
-    fig = make_subplots(specs=[[{"secondary_y": True}]])
-    for values, name, colour in (
-        (used, "On-site PV + wind", RENEWABLE_COLOUR),
-        (grid, "Grid import", GRID_COLOUR),
-    ):
-        fig.add_trace(
-            go.Scatter(
-                x=x,
-                y=_json_values(values, 1.0),
-                name=f"{name} [kW]",
-                mode="lines",
-                stackgroup="supply",
-                line={"width": 0.5, "color": colour},
-                hovertemplate=f"{name} %{{y:,.1f}} kW<extra></extra>",
-            ),
-            secondary_y=False,
+    traces = [
+        _line(
+            x,
+            values,
+            f"{name} [kW]",
+            f"{name} %{{y:,.1f}} kW",
+            stackgroup="supply",
+            line={"width": 0.5, "color": colour},
         )
-    fig.add_trace(
-        go.Scatter(
-            x=x,
-            y=_json_values(share, 1.0),
-            name="Renewable share [%]",
-            mode="lines",
+        for values, name, colour in (
+            (used, "On-site PV + wind", RENEWABLE_COLOUR),
+            (grid, "Grid import", GRID_COLOUR),
+        )
+    ]
+    traces.append(
+        _line(
+            x,
+            share,
+            "Renewable share [%]",
+            "renewable %{y:.0f} %",
             line={"width": 2.5, "color": TEXT},
-            hovertemplate="renewable %{y:.0f} %<extra></extra>",
-        ),
-        secondary_y=True,
+            yaxis="y2",
+        )
     )
-    layout = base_layout(hovermode="x unified", margin={"l": 80, "r": 70, "t": 10, "b": 50})
-    layout["legend"] = {**layout["legend"], "orientation": "h", "y": 1.0, "yanchor": "bottom"}
-    fig.update_layout(**layout)
-    fig.update_xaxes(type="date", title_text="Time [UTC]")
-    _style_axes(fig)
-    fig.update_yaxes(title_text="Power [kW]", rangemode="tozero", secondary_y=False)
-    fig.update_yaxes(
-        title_text="Renewable share [%]",
-        range=[0, 100],
-        secondary_y=True,
-        showgrid=False,
-        tickmode="auto",
+    axes = merged(
+        secondary_y_axes(),
+        {
+            "xaxis": _title("Time [UTC]"),
+            "yaxis": {**_title("Power [kW]"), "rangemode": "tozero"},
+            "yaxis2": {
+                **_title("Renewable share [%]"),
+                "range": [0, 100],
+                "showgrid": False,
+                "tickmode": "auto",
+            },
+        },
     )
-    return fig
+    layout = _chart_layout(axes, hovermode="x unified", margin={"l": 80, "r": 70, "t": 10, "b": 50})
+    return assemble(traces, layout)
 
 
 def gap_figure(frame: pd.DataFrame, site: str) -> go.Figure:
     """Modelled minus metered facility power [kW] (bars) and in percent of the metered power
     [%] (line, second axis), for one site or all."""
-    data = select_sites(frame, site)
+    return _gap_figure(select_sites(frame, site))
+
+
+def _gap_figure(data: pd.DataFrame) -> go.Figure:
     if data.empty or data["model_gap_kw"].isna().all():
         return empty_figure("No facility meter to check the model against")
     x = utc_strings(data.index)
-    fig = make_subplots(specs=[[{"secondary_y": True}]])
     gap = data["model_gap_kw"].to_numpy(float)
-    fig.add_trace(
-        go.Bar(
-            x=x,
-            y=_json_values(gap, 1.0),
-            name="Model − meter [kW]",
-            marker={"color": np.where(gap >= 0, "#4c6ef5", METERED_COLOUR).tolist()},
-            hovertemplate="gap %{y:+,.2f} kW<extra></extra>",
-        ),
-        secondary_y=False,
-    )
-    fig.add_trace(
-        go.Scatter(
-            x=x,
-            y=_json_values(data["model_gap_pct"], 1.0),
-            name="Model − meter [%]",
-            mode="lines",
+    traces = [
+        {
+            "type": "bar",
+            "x": x,
+            "y": gap,
+            "name": "Model − meter [kW]",
+            "marker": {"color": np.where(gap >= 0, "#4c6ef5", METERED_COLOUR).tolist()},
+            "hovertemplate": "gap %{y:+,.2f} kW<extra></extra>",
+        },
+        _line(
+            x,
+            data["model_gap_pct"],
+            "Model − meter [%]",
+            "gap %{y:+.2f} %",
             line={"width": 2.5, "color": TEXT},
-            hovertemplate="gap %{y:+.2f} %<extra></extra>",
+            yaxis="y2",
         ),
-        secondary_y=True,
+    ]
+    axes = merged(
+        secondary_y_axes(),
+        {
+            "xaxis": _title("Time [UTC]"),
+            "yaxis": _title("Facility power gap [kW]"),
+            "yaxis2": {**_title("Gap [% of metered]"), "showgrid": False, "tickmode": "auto"},
+        },
     )
-    layout = base_layout(
-        hovermode="x unified", margin={"l": 80, "r": 70, "t": 10, "b": 50}, bargap=0.05
+    layout = _chart_layout(
+        axes, hovermode="x unified", margin={"l": 80, "r": 70, "t": 10, "b": 50}, bargap=0.05
     )
-    layout["legend"] = {**layout["legend"], "orientation": "h", "y": 1.0, "yanchor": "bottom"}
-    fig.update_layout(**layout)
-    fig.update_xaxes(type="date", title_text="Time [UTC]")
-    _style_axes(fig)
-    fig.update_yaxes(title_text="Facility power gap [kW]", secondary_y=False)
-    fig.update_yaxes(
-        title_text="Gap [% of metered]", secondary_y=True, showgrid=False, tickmode="auto"
-    )
-    return fig
+    return assemble(traces, layout)
+
+
+def site_figures(frame: pd.DataFrame, site: str) -> tuple[go.Figure, go.Figure, go.Figure]:
+    """The power, supply and model-gap figures of one site or all, from one selection."""
+    data = select_sites(frame, site)
+    return _power_figure(data), _supply_figure(data), _gap_figure(data)
 
 
 def hourly_intensity(frame: pd.DataFrame, sites: Sequence[str]) -> pd.DataFrame:
@@ -285,26 +312,24 @@ def intensity_heatmap(frame: pd.DataFrame, sites: Sequence[str]) -> go.Figure:
     matrix = hourly_intensity(frame, sites)
     if matrix.empty or matrix.isna().all(axis=None):
         return empty_figure("No derived carbon data in this time range")
-    fig = go.Figure(
-        go.Heatmap(
-            x=utc_strings(matrix.columns),
-            y=[str(s) for s in matrix.index],
-            z=[_json_values(row, 1.0) for row in matrix.to_numpy(float)],
-            colorscale=CARBON_COLORSCALE,
-            zmin=0.0,
-            hoverongaps=False,
-            hovertemplate="%{y}<br>%{x}<br>average %{z:,.0f} gCO2/kWh<extra></extra>",
-            colorbar={
-                "title": {"text": "Average intensity [gCO2/kWh]", "side": "right"},
-                "thickness": 14,
-            },
-        )
-    )
+    heatmap = {
+        "type": "heatmap",
+        "x": utc_strings(matrix.columns),
+        "y": [str(s) for s in matrix.index],
+        "z": matrix.to_numpy(float),
+        "colorscale": CARBON_COLORSCALE,
+        "zmin": 0.0,
+        "hoverongaps": False,
+        "hovertemplate": "%{y}<br>%{x}<br>average %{z:,.0f} gCO2/kWh<extra></extra>",
+        "colorbar": {
+            "title": {"text": "Average intensity [gCO2/kWh]", "side": "right"},
+            "thickness": 14,
+        },
+    }
     layout = base_layout(margin={"l": 110, "r": 20, "t": 10, "b": 50})
     _time_axis(layout)
     layout["yaxis"] = row_axis(layout, "Site", len(matrix.index))
-    fig.update_layout(**layout)
-    return fig
+    return assemble([heatmap], layout)
 
 
 def cumulative_emissions(frame: pd.DataFrame, every: timedelta) -> pd.DataFrame:
@@ -334,31 +359,29 @@ def emissions_figure(frame: pd.DataFrame, sites: Sequence[str], every: timedelta
     if len(present) > MAX_SITE_LINES:
         shown = set(table[present].iloc[-1].nlargest(MAX_SITE_LINES).index)
     x = utc_strings(table.index)
-    fig = go.Figure()
+    traces = []
     for index, site in enumerate(sites):
         if site not in shown:
             continue
         name = plain([site])[0]
-        fig.add_trace(
-            go.Scatter(
-                x=x,
-                y=_json_values(table[site], 1.0),
-                name=name,
-                mode="lines",
+        traces.append(
+            _line(
+                x,
+                table[site],
+                name,
+                f"{name} %{{y:,.3f}} tCO2",
                 line={"width": 2.5, "color": site_colour(index)},
-                hovertemplate=f"{name} %{{y:,.3f}} tCO2<extra></extra>",
             )
         )
     rest = [s for s in present if s not in shown]
     if rest:
-        fig.add_trace(
-            go.Scatter(
-                x=x,
-                y=_json_values(table[rest].sum(axis=1), 1.0),
-                name=f"other {len(rest)} sites (sum)",
-                mode="lines",
+        traces.append(
+            _line(
+                x,
+                table[rest].sum(axis=1),
+                f"other {len(rest)} sites (sum)",
+                f"other {len(rest)} sites %{{y:,.3f}} tCO2",
                 line={"width": 2.5, "color": MUTED, "dash": "dot"},
-                hovertemplate=f"other {len(rest)} sites %{{y:,.3f}} tCO2<extra></extra>",
             )
         )
     layout = base_layout(hovermode="x unified", margin={"l": 80, "r": 20, "t": 10, "b": 50})
@@ -368,8 +391,7 @@ def emissions_figure(frame: pd.DataFrame, sites: Sequence[str], every: timedelta
         "title": {"text": "Emissions, average [tCO2]"},
         "rangemode": "tozero",
     }
-    fig.update_layout(**layout)
-    return fig
+    return assemble(traces, layout)
 
 
 def fleet_kpis(

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
+from dashboard.figure_assembly import assemble, merged, stacked_axes
 from dashboard.figures import (
     MUTED,
     NO_DATA,
@@ -103,76 +103,107 @@ def network_entropy_figure(
         return empty_figure("No entropy computed in this time range")
     times = utc_strings(fleet["ts"])
     low, high = max(balance_bits - threshold_bits, 0.0), balance_bits + threshold_bits
-    fig = make_subplots(
-        rows=2,
-        cols=1,
-        shared_xaxes=True,
-        vertical_spacing=0.2,
-        subplot_titles=(
-            f"H(R), fleet: how node H spreads over {bins} bins [bits]",
-            f"mean node H, combined [bits] · band: node target H* {balance_bits:.2f} ± "
-            f"{threshold_bits:g} bits",
-        ),
-    )
-    fig.update_annotations(font={"size": 13, "color": MUTED}, x=0, xanchor="left")
-    network = fleet["network_entropy_bits"].astype(float)
+    network = fleet["network_entropy_bits"].to_numpy(float)
+    mean = mean_node_bits.reindex(pd.to_datetime(fleet["ts"], utc=True)).to_numpy(float)
     top_bits = math.log2(bins)
-    fig.add_trace(
-        go.Scatter(
-            x=times,
-            y=network,
-            mode="lines+markers",
-            name="H(R), fleet",
-            line={"width": 3, "color": H_R_COLOUR},
-            hovertemplate="H(R), fleet %{y:.2f} bits<extra></extra>",
-        ),
-        row=1,
-        col=1,
-    )
-    fig.add_hline(
-        y=top_bits,
-        line={"color": MUTED, "dash": "dot", "width": 1.5},
-        annotation_text=f"max log2 {bins} = {top_bits:g} bits: spread evenly",
-        annotation_position="bottom right",
-        annotation_font={"size": 12, "color": MUTED},
-        row=1,
-        col=1,
-    )
-    mean = mean_node_bits.reindex(pd.to_datetime(fleet["ts"], utc=True))
-    fig.add_trace(
-        go.Scatter(
-            x=times,
-            y=mean.to_numpy(dtype=float),
-            mode="lines",
-            name="mean node H, combined",
-            line={"width": 2.5, "color": NODE_H_COLOUR},
-            hovertemplate="mean node H, combined %{y:.2f} bits<extra></extra>",
-        ),
-        row=2,
-        col=1,
-    )
-    # after the panel's first trace: plotly leaves shapes out of subplots still empty
-    fig.add_hrect(
-        y0=low, y1=high, fillcolor=BAND_COLOUR, opacity=0.12, line_width=0, layer="below",
-        row=2, col=1,
-    )  # fmt: skip
-    fig.add_hline(
-        y=balance_bits, line={"color": BAND_COLOUR, "dash": "dash", "width": 2}, row=2, col=1
-    )
+    traces = [
+        {
+            "type": "scatter",
+            "x": times,
+            "y": network,
+            "mode": "lines+markers",
+            "name": "H(R), fleet",
+            "line": {"width": 3, "color": H_R_COLOUR},
+            "hovertemplate": "H(R), fleet %{y:.2f} bits<extra></extra>",
+            "xaxis": "x",
+            "yaxis": "y",
+        },
+        {
+            "type": "scatter",
+            "x": times,
+            "y": mean,
+            "mode": "lines",
+            "name": "mean node H, combined",
+            "line": {"width": 2.5, "color": NODE_H_COLOUR},
+            "hovertemplate": "mean node H, combined %{y:.2f} bits<extra></extra>",
+            "xaxis": "x2",
+            "yaxis": "y2",
+        },
+    ]
     layout = base_layout(
         margin={"l": 70, "r": 20, "t": 30, "b": 50}, hovermode="x unified", showlegend=False
     )
-    axis = layout.pop("xaxis")
-    yaxis = layout.pop("yaxis")
-    fig.update_layout(**layout)
-    fig.update_xaxes(**axis, type="date")
-    fig.update_xaxes(title_text="Time [UTC]", row=2, col=1)
-    fig.update_yaxes(**yaxis)
-    top = max(float(network.max()), top_bits) * 1.1
-    fig.update_yaxes(title_text="H(R) [bits]", range=[0, top], row=1, col=1)
-    node_top = max(float(np.nanmax(mean.to_numpy(dtype=float), initial=0.0)), high, 1.0) * 1.1
-    fig.update_yaxes(title_text="node H [bits]", range=[0, node_top], row=2, col=1)
-    return fig
+    style = layout.pop("xaxis")
+    del layout["yaxis"]
+    axes = stacked_axes((1.0, 1.0), spacing=0.2)
+    for name, axis in axes.items():
+        layout[name] = merged(style, axis)
+    for name in ("xaxis", "xaxis2"):
+        layout[name]["type"] = "date"
+    layout["xaxis2"] = merged(layout["xaxis2"], {"title": {"text": "Time [UTC]"}})
+    top = max(float(np.nanmax(network, initial=0.0)), top_bits) * 1.1
+    node_top = max(float(np.nanmax(mean, initial=0.0)), high, 1.0) * 1.1
+    layout["yaxis"] = merged(layout["yaxis"], {"title": {"text": "H(R) [bits]"}, "range": [0, top]})
+    layout["yaxis2"] = merged(
+        layout["yaxis2"], {"title": {"text": "node H [bits]"}, "range": [0, node_top]}
+    )
+    titles = (
+        f"H(R), fleet: how node H spreads over {bins} bins [bits]",
+        f"mean node H, combined [bits] · band: node target H* {balance_bits:.2f} ± "
+        f"{threshold_bits:g} bits",
+    )
+    subtitle = {"font": {"size": 13, "color": MUTED}, "showarrow": False, "xref": "paper"}
+    layout["annotations"] = [
+        {**subtitle, "text": text, "x": 0, "xanchor": "left", "y": axes[axis]["domain"][1]}
+        | {"yanchor": "bottom", "yref": "paper"}
+        for text, axis in zip(titles, ("yaxis", "yaxis2"), strict=True)
+    ]
+    layout["annotations"].append(
+        {
+            "text": f"max log2 {bins} = {top_bits:g} bits: spread evenly",
+            "font": {"size": 12, "color": MUTED},
+            "showarrow": False,
+            "x": 1,
+            "xanchor": "right",
+            "xref": "x domain",
+            "y": top_bits,
+            "yanchor": "top",
+            "yref": "y",
+        }
+    )
+    across = {"type": "line", "x0": 0, "x1": 1}
+    layout["shapes"] = [
+        {
+            **across,
+            "xref": "x domain",
+            "yref": "y",
+            "y0": top_bits,
+            "y1": top_bits,
+            "line": {"color": MUTED, "dash": "dot", "width": 1.5},
+        },
+        {
+            "type": "rect",
+            "x0": 0,
+            "x1": 1,
+            "xref": "x2 domain",
+            "yref": "y2",
+            "y0": low,
+            "y1": high,
+            "fillcolor": BAND_COLOUR,
+            "opacity": 0.12,
+            "line": {"width": 0},
+            "layer": "below",
+        },
+        {
+            **across,
+            "xref": "x2 domain",
+            "yref": "y2",
+            "y0": balance_bits,
+            "y1": balance_bits,
+            "line": {"color": BAND_COLOUR, "dash": "dash", "width": 2},
+        },
+    ]
+    return assemble(traces, layout)
 
 
 MAX_NAMED_ROWS = 60
@@ -185,26 +216,23 @@ def entropy_heatmap_figure(matrix: pd.DataFrame) -> go.Figure:
     MAX_NAMED_ROWS nodes each row is named on the axis, beyond only on hover."""
     if matrix.empty or matrix.isna().all(axis=None):
         return empty_figure("No node entropy in this time range")
-    z = [[None if not math.isfinite(v) else float(v) for v in row] for row in matrix.to_numpy()]
-    fig = go.Figure(
-        go.Heatmap(
-            x=utc_strings(matrix.columns),
-            y=[str(i) for i in matrix.index],
-            z=z,
-            zmin=0.0,
-            zmax=MAX_BITS,
-            colorscale=ENTROPY_COLORSCALE,
-            hoverongaps=False,
-            hovertemplate="%{y}<br>%{x} UTC<br>H, combined %{z:.2f} bits<extra></extra>",
-            colorbar={"title": {"text": "H, combined [bits]", "side": "right"}, "thickness": 14},
-        )
-    )
+    heatmap = {
+        "type": "heatmap",
+        "x": utc_strings(matrix.columns),
+        "y": [str(i) for i in matrix.index],
+        "z": matrix.to_numpy(np.float32),
+        "zmin": 0.0,
+        "zmax": MAX_BITS,
+        "colorscale": ENTROPY_COLORSCALE,
+        "hoverongaps": False,
+        "hovertemplate": "%{y}<br>%{x} UTC<br>H, combined %{z:.2f} bits<extra></extra>",
+        "colorbar": {"title": {"text": "H, combined [bits]", "side": "right"}, "thickness": 14},
+    }
     named = len(matrix.index) <= MAX_NAMED_ROWS
     layout = base_layout(margin={"l": 150 if named else 70, "r": 20, "t": 10, "b": 50})
     layout["xaxis"] = _axis(layout, "xaxis", type="date", title={"text": "Time [UTC]"})
     layout["yaxis"] = row_axis(layout, "Node", len(matrix.index), tick_size=11)
-    fig.update_layout(**layout)
-    return fig
+    return assemble([heatmap], layout)
 
 
 def type_counts_figure(fleet: pd.DataFrame) -> go.Figure:
@@ -213,17 +241,17 @@ def type_counts_figure(fleet: pd.DataFrame) -> go.Figure:
     if fleet.empty or not set(columns) <= set(fleet.columns):
         return empty_figure("No state types computed in this time range")
     times = utc_strings(fleet["ts"])
-    fig = go.Figure()
-    for code, column in zip(STATE_TYPES, columns, strict=True):
-        fig.add_trace(
-            go.Bar(
-                x=times,
-                y=fleet[column].fillna(0.0).astype(float),
-                name=TYPE_NAMES[code],
-                marker={"color": TYPE_COLOURS[code]},
-                hovertemplate=f"{TYPE_NAMES[code]} %{{y:.0f}} nodes<extra></extra>",
-            )
-        )
+    bars = [
+        {
+            "type": "bar",
+            "x": times,
+            "y": fleet[column].fillna(0.0).to_numpy(float),
+            "name": TYPE_NAMES[code],
+            "marker": {"color": TYPE_COLOURS[code]},
+            "hovertemplate": f"{TYPE_NAMES[code]} %{{y:.0f}} nodes<extra></extra>",
+        }
+        for code, column in zip(STATE_TYPES, columns, strict=True)
+    ]
     layout = base_layout(
         barmode="stack",
         bargap=0.1,
@@ -233,8 +261,7 @@ def type_counts_figure(fleet: pd.DataFrame) -> go.Figure:
     )
     layout["xaxis"] = _axis(layout, "xaxis", type="date", title={"text": "Time [UTC]"})
     layout["yaxis"] = _axis(layout, "yaxis", title={"text": "Nodes [count]"})
-    fig.update_layout(**layout)
-    return fig
+    return assemble(bars, layout)
 
 
 def state_scatter_figure(nodes: pd.DataFrame, colour_by: str = "entropy") -> go.Figure:
@@ -258,28 +285,27 @@ def state_scatter_figure(nodes: pd.DataFrame, colour_by: str = "entropy") -> go.
             nodes["state_type"].fillna("—").astype(str),
         ]
     )
-    fig = go.Figure()
     if colour_by == "type":
+        traces = []
         for code in STATE_TYPES:
             mask = (nodes["state_type"] == code).to_numpy()
             if mask.any():
-                fig.add_trace(
+                traces.append(
                     _scatter3d(
                         nodes[mask], custom[mask], hover, TYPE_COLOURS[code], TYPE_NAMES[code]
                     )
                 )
     else:
-        marker_colour = nodes["entropy_bits"].astype(float).fillna(-1.0)
         trace = _scatter3d(nodes, custom, hover, NO_DATA, "nodes")
-        trace.marker.update(
-            color=marker_colour,
+        trace["marker"].update(
+            color=nodes["entropy_bits"].astype(float).fillna(-1.0).to_numpy(),
             cmin=0.0,
             cmax=MAX_BITS,
             colorscale=ENTROPY_COLORSCALE,
             showscale=True,
             colorbar={"title": {"text": "H, combined [bits]", "side": "right"}, "thickness": 14},
         )
-        fig.add_trace(trace)
+        traces = [trace]
     axis = {
         "range": [0, 100],
         "gridcolor": "#263042",
@@ -287,11 +313,9 @@ def state_scatter_figure(nodes: pd.DataFrame, colour_by: str = "entropy") -> go.
         "color": TEXT,
         "tickfont": {"size": 11},
     }
-    fig.update_layout(
-        **base_layout(
-            margin={"l": 0, "r": 0, "t": 0, "b": 0},
-            legend={"orientation": "h", "y": 1.0, "x": 0, "font": {"size": 13}},
-        ),
+    layout = base_layout(
+        margin={"l": 0, "r": 0, "t": 0, "b": 0},
+        legend={"orientation": "h", "y": 1.0, "x": 0, "font": {"size": 13}},
         scene={
             "xaxis": {**axis, "title": {"text": "compute c [%]"}},
             "yaxis": {**axis, "title": {"text": "network l [%]"}},
@@ -301,22 +325,23 @@ def state_scatter_figure(nodes: pd.DataFrame, colour_by: str = "entropy") -> go.
             "aspectmode": "cube",
         },
     )
-    return fig
+    return assemble(traces, layout)
 
 
 def _scatter3d(
     nodes: pd.DataFrame, custom: np.ndarray, hover: str, colour: str, name: str
-) -> go.Scatter3d:
-    return go.Scatter3d(
-        x=nodes["c"].astype(float) * 100.0,
-        y=nodes["l"].astype(float) * 100.0,
-        z=nodes["s"].astype(float) * 100.0,
-        mode="markers",
-        name=name,
-        customdata=custom,
-        hovertemplate=hover,
-        marker={"size": 6, "color": colour, "line": {"width": 0.5, "color": TEXT}},
-    )
+) -> dict[str, Any]:
+    return {
+        "type": "scatter3d",
+        "x": nodes["c"].to_numpy(float) * 100.0,
+        "y": nodes["l"].to_numpy(float) * 100.0,
+        "z": nodes["s"].to_numpy(float) * 100.0,
+        "mode": "markers",
+        "name": name,
+        "customdata": custom,
+        "hovertemplate": hover,
+        "marker": {"size": 6, "color": colour, "line": {"width": 0.5, "color": TEXT}},
+    }
 
 
 def _bits(value: float) -> str:

@@ -19,7 +19,9 @@ Conventions (Grafana's, which operators know):
 
 A page uses it in three steps: put ``picker(page, initial)`` in its layout; call
 ``register_callbacks(app, page, graph_ids)``; let its redraw callback take
-``Input(range_input(page))`` and ``Input(refresh_input(page))``, call :func:`window_of` on the
+``Input(range_input(page))`` (or, to draw at once from the layout's range without waiting for
+the picker's first callback, :func:`range_change_input` with :func:`range_state`) and
+``Input(refresh_input(page))``, call :func:`window_of` on the
 range data and draw its time-series figures through :func:`show_window` (graphs built with
 ZOOM_CONFIG). Callbacks run only while the page is shown (their components live in its layout).
 """
@@ -442,6 +444,20 @@ def _time_input(id_: dict[str, str], value: str, hint: str) -> Component:
 def range_input(page: str) -> Input:
     """The Input a page's redraw callback takes for the range store of ``page``."""
     return Input(ids.timerange(ids.TIMERANGE_RANGE, page), "data")
+
+
+def range_change_input(page: str) -> Input:
+    """An Input firing when the range store of ``page`` is set (on page load and at every
+    change), for a redraw callback that reads the range through :func:`range_state`. Unlike
+    :func:`range_input` it is no output of the picker's URL callback, so the first redraw runs
+    with the layout's range at once instead of waiting for that callback's round trip (a range
+    the URL names follows as a second redraw, which replaces the first if still running)."""
+    return Input(ids.timerange(ids.TIMERANGE_RANGE, page), "modified_timestamp")
+
+
+def range_state(page: str) -> State:
+    """The range store of ``page`` as a State, read with :func:`range_change_input`."""
+    return State(ids.timerange(ids.TIMERANGE_RANGE, page), "data")
 
 
 def refresh_input(page: str) -> Input:

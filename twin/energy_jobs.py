@@ -76,7 +76,7 @@ from twin.energy import (
     model_gap,
     sites_breakdown,
 )
-from twin.model import Fleet
+from twin.model import Fleet, Node
 from twin.overview import GRID_STALE_AFTER, STALE_AFTER, window_starts
 from twin.store import TelemetryStore
 
@@ -440,13 +440,17 @@ def capacity_outlook(
         gpu = _column(nodes, "gpu_util")
         util = dict(zip(nodes["id"].astype(str), zip(cpu, gpu, strict=True), strict=True))
     utc_hour = float(_utc_hours(pd.DatetimeIndex([at]))[0])
+    reporting: dict[str, list[Node]] = {}
+    for node in fleet.nodes:
+        if node.id in util:
+            reporting.setdefault(node.site, []).append(node)
     rows = []
     for site in fleet.sites:
         row = records.get(site.id)
         if row is None:
             continue
         spare_nodes = spare_gpus = 0.0
-        for node in (n for n in fleet.nodes if n.site == site.id and n.id in util):
+        for node in reporting.get(site.id, []):
             cpu_u, gpu_u = util[node.id]
             driving = gpu_u if node.gpus else cpu_u
             if math.isfinite(driving):

@@ -7,7 +7,8 @@ capacity. A site selector chooses one site or the sum of all for the power, supp
 model-gap charts. The KPIs stand at the end of the range (emissions: over it). Zooming one chart
 zooms the others. Auto-refresh ticks (the picker's, by default the live refresh setting) redraw
 the page when a new 5 min window has completed. The layout is drawn at once with placeholders
-and reads nothing; the first redraw reads the store and draws the figures.
+and reads nothing; the first redraw reads the store over the layout's range (it does not wait
+for the picker's callback) and draws the figures.
 """
 
 from __future__ import annotations
@@ -82,12 +83,13 @@ def view(services: Services, now: pd.Timestamp, site: str, picked: dict[str, Any
     def shown(figure: Any) -> Any:
         return tr.show_window(figure, window, picked)
 
+    power, supply, gap = ef.site_figures(rows, site)
     return EnergyView(
-        power=shown(ef.power_figure(rows, site)),
-        supply=shown(ef.supply_figure(rows, site)),
+        power=shown(power),
+        supply=shown(supply),
         heatmap=shown(ef.intensity_heatmap(rows, sites)),
         emissions=shown(ef.emissions_figure(rows, sites, window.bucket)),
-        gap=shown(ef.gap_figure(rows, site)),
+        gap=shown(gap),
         table=outlook_table(outlook),
         kpis=kpi_cards(numbers, tr.span_text(window)),
     )
@@ -253,7 +255,8 @@ def layout(context: PageContext) -> Component:
 def register_callbacks(app: Dash, services: Services) -> None:
     """The picker's callbacks, then two: an auto-refresh tick only moves the page state when a
     new window has completed (so frequent ticks stay cheap and never supersede a redraw in
-    flight); the page's load, a new state, range or site selection redraws the page."""
+    flight); the page's load, a new state, range or site selection redraws the page. The first
+    redraw reads the layout's range and does not wait for the picker's callback."""
     tr.register_callbacks(app, PICKER, SERIES_GRAPHS, services.clock)
 
     @app.callback(
@@ -278,9 +281,12 @@ def register_callbacks(app: Dash, services: Services) -> None:
         Output(ids.ENERGY_KPIS, "children"),
         Input(ids.ENERGY_STATE, "data"),
         Input(ids.ENERGY_SITE, "value"),
-        tr.range_input(PICKER),
+        tr.range_change_input(PICKER),
+        tr.range_state(PICKER),
     )
-    def redraw(_state: dict[str, Any], site: str | None, picked: dict[str, Any]) -> tuple[Any, ...]:
+    def redraw(
+        _state: dict[str, Any], site: str | None, _set_at: int | None, picked: dict[str, Any]
+    ) -> tuple[Any, ...]:
         now = pd.Timestamp(services.clock())
         try:
             current = view(services, now, site or ef.ALL_SITES, picked)

@@ -7,7 +7,8 @@ Everything is read from the derived ``entropy`` and ``fleet_entropy`` series (wr
 the table and the scatter stand at the newest entropy hour at or before the range's end, with
 its 24 h entropy window. Auto-refresh ticks cost one ``last`` call and redraw the page only when
 a new entropy hour has been written (or the range or colouring changed). The layout is drawn at
-once with placeholders and reads nothing; the first refresh reads the store and draws it all.
+once with placeholders and reads nothing; the first refresh reads the store over the layout's
+range (it does not wait for the picker's callback) and draws it all.
 
 **Balance.** A node is out of balance when its combined entropy drifts more than
 ``DRIFT_THRESHOLD`` bits from H* (cause *drift*) or when it sits idle, state type D (cause
@@ -112,10 +113,27 @@ def read_view(services: Services, window: tr.Window) -> EntropyView:
         empty = pd.DataFrame()
         return EntropyView(None, empty, empty, empty, window, empty, empty)
     start, stop = at - WINDOW + timedelta(hours=1), at + timedelta(seconds=1)
-    fleet = read_fleet_entropy(store, start, stop)
-    nodes = read_node_entropy(store, start, stop)
-    fleet_range = read_fleet_entropy(store, window.first_bucket, window.end, window.bucket)
-    nodes_range = read_node_entropy(store, window.first_bucket, window.end, bucket=window.bucket)
+    if window.bucket <= HOUR:  # the range is drawn from the hourly rows too: read both at once
+        first, last = min(start, window.first_bucket), max(stop, window.end)
+        fleet_all, nodes_all = (
+            read_fleet_entropy(store, first, last),
+            read_node_entropy(store, first, last),
+        )
+        fleet, fleet_range = (
+            _between(fleet_all, start, stop),
+            _between(fleet_all, window.first_bucket, window.end),
+        )
+        nodes, nodes_range = (
+            _between(nodes_all, start, stop),
+            _between(nodes_all, window.first_bucket, window.end),
+        )
+    else:
+        fleet = read_fleet_entropy(store, start, stop)
+        nodes = read_node_entropy(store, start, stop)
+        fleet_range = read_fleet_entropy(store, window.first_bucket, window.end, window.bucket)
+        nodes_range = read_node_entropy(
+            store, window.first_bucket, window.end, bucket=window.bucket
+        )
     state = hourly_state(store, at - timedelta(hours=1), at, fleet=services.fleet)
     latest = nodes[pd.to_datetime(nodes["ts"], utc=True) == at] if not nodes.empty else nodes
     if not state.empty:
@@ -124,14 +142,22 @@ def read_view(services: Services, window: tr.Window) -> EntropyView:
     return EntropyView(at, fleet, nodes, state, window, fleet_range, nodes_range)
 
 
+def _between(rows: pd.DataFrame, start: pd.Timestamp, stop: pd.Timestamp) -> pd.DataFrame:
+    """The ``rows`` with ``start <= ts < stop`` (UTC), numbered from 0."""
+    if rows.empty:
+        return rows
+    ts = pd.to_datetime(rows["ts"], utc=True)
+    return rows[(ts >= start) & (ts < stop)].reset_index(drop=True)
+
+
 def entropy_matrix(nodes: pd.DataFrame, order: list[str]) -> pd.DataFrame:
     """Node × hour entropy [bits] from ``entropy`` rows; rows in ``order`` then any others."""
     if nodes.empty:
         return pd.DataFrame()
     frame = nodes.assign(ts=pd.to_datetime(nodes["ts"], utc=True))
     matrix = frame.pivot_table(index="id", columns="ts", values="entropy_bits", aggfunc="mean")
-    found = [str(i) for i in matrix.index]
-    rows = [n for n in order if n in set(found)] + sorted(set(found) - set(order))
+    found = {str(i) for i in matrix.index}
+    rows = [n for n in order if n in found] + sorted(found - set(order))
     return matrix.reindex(index=rows).astype(float)
 
 
@@ -151,7 +177,8 @@ def out_of_balance(view: EntropyView, rows: int = TABLE_ROWS) -> pd.DataFrame:
     )
     top = latest.head(rows).reset_index(drop=True)
     hours = pd.date_range(view.at - WINDOW + timedelta(hours=1), view.at, freq="1h")
-    history = frame.pivot_table(index="ts", columns="id", values="entropy_bits", aggfunc="mean")
+    shown = frame[frame["id"].isin(top["id"])]
+    history = shown.pivot_table(index="ts", columns="id", values="entropy_bits", aggfunc="mean")
     history = history.reindex(index=hours)
     top["spark"] = [efig.sparkline(history[n]) if n in history.columns else "" for n in top["id"]]
     return top
@@ -471,13 +498,15 @@ def register_callbacks(app: Dash, services: Services) -> None:
         Output(ids.ENTROPY_SELECTED, "data"),
         tr.refresh_input(PICKER),
         Input(ids.ENTROPY_COLOUR, "value"),
-        tr.range_input(PICKER),
+        tr.range_change_input(PICKER),
+        tr.range_state(PICKER),
         State(ids.ENTROPY_STATE, "data"),
         State(ids.ENTROPY_SELECTED, "data"),
     )
     def refresh(
         _n: int | None,
         colour_by: str,
+        _set_at: int | None,
         picked: dict[str, Any],
         state: dict[str, Any],
         selected: str | None,

@@ -6,6 +6,7 @@ computed here straight from the raw readings (window means and the formulas writ
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -14,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import plotly.io as pio
 import pytest
 
 from collectors.parsers import parse_message
@@ -127,11 +129,12 @@ def test_energy_page_in_a_real_browser(
 
         # five graphs; the heatmap rows are the sites and a cell is an hourly mean
         page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length == 5")
-        heat = "document.querySelector('#energy-heatmap .js-plotly-plot').data[0]"
+        # values arrive as binary typed arrays: read them as plotly.js decoded them
+        heat = "document.querySelector('#energy-heatmap .js-plotly-plot')._fullData[0]"
         page.wait_for_function(f"() => {heat} && {heat}.z")
-        assert page.evaluate(f"() => {heat}.y") == [s.id for s in fleet.sites]
-        xs = page.evaluate(f"() => {heat}.x")
-        z = page.evaluate(f"() => {heat}.z")
+        assert page.evaluate(f"() => Array.from({heat}.y)") == [s.id for s in fleet.sites]
+        xs = page.evaluate(f"() => Array.from({heat}.x)")
+        z = page.evaluate(f"() => Array.from({heat}.z, row => Array.from(row))")
         hour = pd.Timestamp(xs[5], tz="UTC")
         site = fleet.sites[3].id
         per_window = expected["site_avg"].xs(site, level="site")
@@ -151,7 +154,7 @@ def test_energy_page_in_a_real_browser(
         chosen = "nm-ulanqab"
         page.locator("#energy-site").click()
         page.get_by_role("option", name=chosen).first.click()
-        power = "document.querySelector('#energy-power .js-plotly-plot').data"
+        power = "document.querySelector('#energy-power .js-plotly-plot')._fullData"
         ratio = (
             latest["facility"].astype(float).to_dict()[chosen]
             / latest["it_load"].astype(float).to_dict()[chosen]
@@ -246,3 +249,18 @@ def test_page_over_an_empty_store_explains_itself(tmp_path: Path, fleet: Fleet) 
         assert "No derived carbon data" in str(current.table)
     finally:
         store.close()
+
+
+def test_figures_send_numpy_arrays_and_keep_gaps_as_nan() -> None:
+    rows = _rows()  # site b has no meters
+    power = ef.power_figure(rows, "b")
+    metered = next(t for t in power.data if t.name == "Facility (metered)")
+    assert isinstance(metered.y, np.ndarray) and np.isnan(metered.y).all()
+    assert list(next(t for t in power.data if t.name == "IT (model)").y) == [50.0, 50.0]
+    heat = ef.intensity_heatmap(rows, ["a", "b", "c"])  # no window of site c
+    z = heat.data[0].z
+    assert isinstance(z, np.ndarray) and z.shape == (3, 1)
+    assert z[0, 0] == pytest.approx(428.5) and np.isnan(z[2, 0])
+    assert heat.data[0].hoverongaps is False and "%{z:,.0f} gCO2/kWh" in heat.data[0].hovertemplate
+    encoded = json.loads(pio.to_json(heat))["data"][0]["z"]
+    assert set(encoded) == {"dtype", "bdata", "shape"}  # a binary typed array, not a list

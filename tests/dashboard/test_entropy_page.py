@@ -403,3 +403,12 @@ def test_a_large_fleet_heatmap_names_nodes_on_hover_not_on_an_overlapping_axis()
     assert large.layout.yaxis.showticklabels is False
     assert large.layout.yaxis.title.text == "Node (1,000, names on hover)"
     assert "%{y}" in large.data[0].hovertemplate
+
+
+def test_heatmap_sends_a_float32_array_with_gaps_as_nan() -> None:
+    hours = pd.date_range("2025-06-01", periods=2, freq="1h", tz="UTC")
+    matrix = pd.DataFrame([[1.25, np.nan], [0.5, 2.0]], index=["n1", "n2"], columns=hours)
+    trace = efig.entropy_heatmap_figure(matrix).data[0]
+    assert isinstance(trace.z, np.ndarray) and trace.z.dtype == np.float32
+    assert trace.z[0, 0] == 1.25 and np.isnan(trace.z[0, 1])
+    assert trace.hoverongaps is False and list(trace.y) == ["n1", "n2"]
