@@ -25,6 +25,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.colors import qualitative, sample_colorscale
 
+from dashboard.figure_assembly import assemble
+
 BACKGROUND = "#0b0f17"
 PANEL = "#131a26"
 GRID = "#263042"
@@ -144,12 +146,6 @@ def _json_values(
     return [v if math.isfinite(v) else None for v in array.tolist()]
 
 
-UNCHECKED: dict[str, Any] = {"_validate": False}
-"""Keyword of the large figures and their traces, built here from values this module made
-itself: plotly's validation walks every element of every list (160 ms for a 1,000 × 96 heatmap,
-about 1 ms without); the tests validate each builder's output instead."""
-
-
 def format_power(power_kw: float | None) -> tuple[str, str]:
     """A power [kW] as (number, unit) for a card: kW below 1 MW, MW above; ``—`` if unknown."""
     if power_kw is None or not math.isfinite(power_kw):
@@ -200,14 +196,14 @@ def site_map_figure(
     """
     if sites.empty:
         return empty_figure("No sites in the inventory")
-    traces: list[Any] = []
+    traces: list[dict[str, Any]] = []
     for bin_index, group in _link_classes(links):
         lats = _segments(group["lat_a"], group["lat_b"])
         lons = _segments(group["lon_a"], group["lon_b"])
         colour = NO_DATA if bin_index < 0 else load_colour((bin_index + 0.5) / LINK_BINS)
         traces.append(
-            go.Scattergeo(
-                **UNCHECKED,
+            dict(
+                type="scattergeo",
                 lat=lats,
                 lon=lons,
                 mode="lines",
@@ -218,8 +214,8 @@ def site_map_figure(
         )
     if not links.empty:
         traces.append(
-            go.Scattergeo(
-                **UNCHECKED,
+            dict(
+                type="scattergeo",
                 lat=(links["lat_a"] + links["lat_b"]) / 2,
                 lon=(links["lon_a"] + links["lon_b"]) / 2,
                 mode="markers",
@@ -247,8 +243,8 @@ def site_map_figure(
     rings = [i for i, (firing, pending) in enumerate(counts) if firing or pending]
     if rings:
         traces.append(
-            go.Scattergeo(
-                **UNCHECKED,
+            dict(
+                type="scattergeo",
                 lat=sites["latitude"].iloc[rings].tolist(),
                 lon=sites["longitude"].iloc[rings].tolist(),
                 mode="markers",
@@ -263,8 +259,8 @@ def site_map_figure(
             )
         )
     traces.append(
-        go.Scattergeo(
-            **UNCHECKED,
+        dict(
+            type="scattergeo",
             lat=sites["latitude"],
             lon=sites["longitude"],
             mode="markers+text",
@@ -301,7 +297,7 @@ def site_map_figure(
     )
     traces.append(_colour_bar_trace("Compute utilisation [%]"))
     layout = {**base_layout(margin={"l": 0, "r": 0, "t": 0, "b": 0}), "geo": _geo(sites)}
-    return go.Figure(data=traces, layout=layout, **UNCHECKED)
+    return assemble(traces, layout)
 
 
 ALERT_RINGS = {"firing": "#fa5252", "pending": "#fab005"}
@@ -397,9 +393,10 @@ def _link_classes(links: pd.DataFrame) -> list[tuple[int, pd.DataFrame]]:
     return [(int(c), links[classes == c]) for c in sorted(set(classes.tolist()))]
 
 
-def _colour_bar_trace(title: str) -> go.Scattergeo:
+def _colour_bar_trace(title: str) -> dict[str, Any]:
     """An invisible trace that carries the load colour bar (0-100 %) for the map."""
-    return go.Scattergeo(
+    return dict(
+        type="scattergeo",
         lat=[None],
         lon=[None],
         mode="markers",
@@ -496,7 +493,7 @@ def site_series_figure(
     shown = list(sites) if shown is None else list(shown)
     others = [s for s in sites if s not in set(shown)]
     colour = {site: site_colour(index) for index, site in enumerate(sites)}
-    traces: list[Any] = []
+    traces: list[dict[str, Any]] = []
     count = len(SERIES_PANELS)
     for panel, (x, ys) in enumerate(_panel_columns(series, shown, others)):
         axes = {
@@ -507,8 +504,8 @@ def site_series_figure(
             band = f"other {len(others)} sites (range)"
             for edge, y in zip(("lowest", "highest"), ys[:2], strict=True):
                 traces.append(
-                    go.Scatter(
-                        **UNCHECKED,
+                    dict(
+                        type="scatter",
                         x=x,
                         y=y,
                         mode="lines",
@@ -526,8 +523,8 @@ def site_series_figure(
         for site, y in zip(shown, ys, strict=True):
             name = plain([site])[0]
             traces.append(
-                go.Scatter(
-                    **UNCHECKED,
+                dict(
+                    type="scatter",
                     x=x,
                     y=y,
                     mode="lines",
@@ -576,15 +573,15 @@ def site_series_figure(
             "title": {"text": title.replace(" [", "<br>["), "font": {"size": 13}},
             "rangemode": "tozero",
         }
-    return go.Figure(data=traces, layout=layout, **UNCHECKED)
+    return assemble(traces, layout)
 
 
-def _onset_trace(onsets: pd.DataFrame) -> go.Scatter:
+def _onset_trace(onsets: pd.DataFrame) -> dict[str, Any]:
     """Alert marks at the top of the utilisation panel [%], one per window in which alerts
     began, larger for more; their rule and asset on hover."""
     counts = onsets["count"].to_numpy(float)
-    return go.Scatter(
-        **UNCHECKED,
+    return dict(
+        type="scatter",
         x=utc_strings(onsets["ts"]),
         y=[100.0] * len(onsets),
         mode="markers",
@@ -666,8 +663,8 @@ def heatmap_figure(matrix: pd.DataFrame) -> go.Figure:
     """
     if matrix.empty or matrix.isna().all(axis=None):
         return empty_figure("No node data in the last 24 h")
-    trace = go.Heatmap(
-        **UNCHECKED,
+    trace = dict(
+        type="heatmap",
         x=utc_strings(matrix.columns),
         y=[str(i) for i in matrix.index],
         z=_columns(matrix),
@@ -686,7 +683,7 @@ def heatmap_figure(matrix: pd.DataFrame) -> go.Figure:
     time_axis = {"type": "date", "title": {"text": "Time [UTC]"}, "automargin": True}
     layout["xaxis"] = {**layout["xaxis"], **time_axis}
     layout["yaxis"] = row_axis(layout, "Node", len(matrix.index))
-    return go.Figure(data=[trace], layout=layout, **UNCHECKED)
+    return assemble([trace], layout)
 
 
 def _columns(matrix: pd.DataFrame) -> list[list[Any]]:
