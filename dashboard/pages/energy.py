@@ -131,10 +131,18 @@ def kpi_cards(numbers: dict[str, float | None], span: str) -> list[Component]:
     return [static_kpi_card(*card) for card in cards]
 
 
-def outlook_table(outlook: pd.DataFrame) -> Component:
-    """The cleanest-capacity table, cleanest site first."""
+OUTLOOK_ROWS = 15
+"""Sites the cleanest-capacity table lists at most (the cleanest): a larger fleet's table
+would cost the browser seconds to draw (1,100 cells at 100 sites) for rows nobody reads."""
+
+
+def outlook_table(outlook: pd.DataFrame, limit: int = OUTLOOK_ROWS) -> Component:
+    """The cleanest-capacity table, cleanest site first: the ``limit`` cleanest sites, under a
+    caption counting all when there are more."""
     if outlook.empty:
         return html.Div("No derived carbon data in the last 15 min", className="energy-empty")
+    total = len(outlook)
+    outlook = outlook.head(limit)
     ahead = [f"+{h} h avg [gCO2/kWh]" for h in OUTLOOK_HOURS]
     head = [
         "Site",
@@ -159,8 +167,14 @@ def outlook_table(outlook: pd.DataFrame) -> Component:
         )
         for row in outlook.to_dict("records")
     ]
+    caption = (
+        [html.P(f"The {limit} cleanest of {total} sites", className="energy-note")]
+        if total > limit
+        else []
+    )
     return html.Div(
         children=[
+            *caption,
             html.Table(
                 className="energy-table",
                 children=[html.Thead(html.Tr([html.Th(h) for h in head])), html.Tbody(body)],

@@ -264,3 +264,28 @@ def test_figures_send_numpy_arrays_and_keep_gaps_as_nan() -> None:
     assert heat.data[0].hoverongaps is False and "%{z:,.0f} gCO2/kWh" in heat.data[0].hovertemplate
     encoded = json.loads(pio.to_json(heat))["data"][0]["z"]
     assert set(encoded) == {"dtype", "bdata", "shape"}  # a binary typed array, not a list
+
+
+def test_the_outlook_table_lists_the_cleanest_sites_and_counts_all() -> None:
+    sites = [f"s{i:03d}" for i in range(100)]
+    outlook = pd.DataFrame(
+        {
+            "site": sites,
+            "name": sites,
+            "region": "CN-NM",
+            "intensity_avg_g_per_kwh": np.linspace(100.0, 600.0, 100),  # cleanest first
+            "intensity_marginal_g_per_kwh": 700.0,
+            "renewable_share": 0.5,
+            "spare_nodes": 1.0,
+            "spare_gpus": 2.0,
+            **{f"ahead_{h}h": 300.0 for h in energy_page.OUTLOOK_HOURS},
+        }
+    )
+    table = energy_page.outlook_table(outlook, limit=15)
+    text = json.dumps(table.to_plotly_json(), default=lambda c: c.to_plotly_json())
+    assert "The 15 cleanest of 100 sites" in text
+    assert '"s014"' in text and '"s015"' not in text
+    small = energy_page.outlook_table(outlook.head(10), limit=15)
+    assert "cleanest of" not in json.dumps(
+        small.to_plotly_json(), default=lambda c: c.to_plotly_json()
+    )
