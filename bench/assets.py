@@ -32,7 +32,9 @@ from dashboard.app import Services
 from dashboard.pages.assets import render_page
 from twin.alerts.evaluate import evaluate
 from twin.alerts.rules import RuleSet, load_rules
-from twin.assets import (
+from twin.inventory import synthetic_fleet
+from twin.store.duckdb import DuckDBStore
+from twin.views.assets import (
     AssetRef,
     asset_alerts,
     asset_state,
@@ -40,8 +42,6 @@ from twin.assets import (
     site_load_series,
     telemetry_series,
 )
-from twin.inventory import synthetic_fleet
-from twin.store.duckdb import DuckDBStore
 
 DAY = timedelta(hours=24)
 BUCKET = timedelta(minutes=5)

@@ -30,8 +30,8 @@ import pandas as pd
 
 from collectors.simulate import FleetSimulator
 from collectors.topics import parse_topic
-from twin.energy_jobs import derive_energy, record_energy
 from twin.inventory import synthetic_fleet
+from twin.jobs.energy import derive_energy, record_energy
 from twin.store.duckdb import DuckDBStore
 
 START = datetime(2024, 6, 21, tzinfo=UTC)

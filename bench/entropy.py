@@ -3,7 +3,7 @@
 1. Fills a temporary DuckDB file with ``--nodes`` nodes × 24 h of 10-second node telemetry
    (``cpu_util``, ``gpu_util``, ``net_util``, ``storage_util``; each node follows one of the
    four state types, so hours land in every interval) through ``write_frame`` in one-hour
-   batches, then times :func:`twin.entropy_jobs.compute_entropy` at the end of the day: one
+   batches, then times :func:`twin.jobs.entropy.compute_entropy` at the end of the day: one
    hourly ``query`` for the fleet plus every node's c, l, s and combined entropy, type label
    and the fleet summary [s, median of ``--repeat`` runs]. Target: under 2 s for 2,000 nodes.
 2. Times the entropy arithmetic alone for ``--arith-nodes`` nodes × 24 hourly values:
@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from twin import entropy as ent
-from twin.entropy_jobs import compute_entropy, hourly_state, snapshot_from_state
+from twin.jobs.entropy import compute_entropy, hourly_state, snapshot_from_state
+from twin.models import entropy as ent
 from twin.store.duckdb import DuckDBStore
 
 STEP = timedelta(seconds=10)

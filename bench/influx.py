@@ -38,11 +38,11 @@ from replay import START, STEP, hour_frames
 from timing import median_ms
 
 from twin.inventory import synthetic_fleet
-from twin.overview import kpis, site_map, site_series, utilisation_heatmap
-from twin.replay import state_at
 from twin.store import TelemetryStore
 from twin.store.duckdb import DuckDBStore
 from twin.store.influx import InfluxStore
+from twin.views.overview import kpis, site_map, site_series, utilisation_heatmap
+from twin.views.replay import state_at
 
 POLL_S = 0.25
 """How often the ingest phase counts stored readings [s] (the timing resolution)."""

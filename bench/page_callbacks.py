@@ -2,8 +2,8 @@
 
 Fills a DuckDB file with ``--hours`` of 10-second telemetry of a synthetic fleet (default 1,000
 nodes over 100 sites; :func:`bench.replay.fill`), derives ``site_energy``
-(:func:`twin.energy_jobs.record_energy`) and the hourly entropies
-(:func:`twin.entropy_jobs.backfill_entropy`) over it, then prints, per page, the median wall
+(:func:`twin.jobs.energy.record_energy`) and the hourly entropies
+(:func:`twin.jobs.entropy.backfill_entropy`) over it, then prints, per page, the median wall
 time [ms] of ``--repeat`` runs (and the best, which is what a quiet machine gives) of:
 
 * the redraw callback's body over the last 24 h (Energy: :func:`dashboard.pages.energy.view`;
@@ -37,10 +37,10 @@ from dashboard import timerange as tr
 from dashboard.app import Services
 from dashboard.energy_figures import ALL_SITES
 from dashboard.pages import energy, entropy
-from twin.energy_jobs import ENERGY_EVERY, capacity_outlook, read_site_energy, record_energy
-from twin.entropy_jobs import HOUR, backfill_entropy
+from twin.domain import Fleet
 from twin.inventory import synthetic_fleet
-from twin.model import Fleet
+from twin.jobs.energy import ENERGY_EVERY, capacity_outlook, read_site_energy, record_energy
+from twin.jobs.entropy import HOUR, backfill_entropy
 from twin.store.duckdb import DuckDBStore
 
 PICKED = tr.state_of(tr.TimeRange("-24h", tr.NOW))

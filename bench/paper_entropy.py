@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from collectors.simulate import hourly_engine_util
-from twin.entropy import (
+from twin.models.entropy import (
     H_STAR_BITS,
     TABLE_1,
     entropy_of,

@@ -43,12 +43,12 @@ from dashboard import figures
 from dashboard.app import Services
 from dashboard.fleet_kpis import kpi_texts
 from dashboard.pages import replay as page
-from twin.assets import AssetRef, asset_state, sites_in_map
+from twin.domain import Fleet
 from twin.inventory import synthetic_fleet
-from twin.model import Fleet
-from twin.overview import kpis, site_map
-from twin.replay import staleness_for, state_at, timeline
 from twin.store.duckdb import DuckDBStore
+from twin.views.assets import AssetRef, asset_state, sites_in_map
+from twin.views.overview import kpis, site_map
+from twin.views.replay import staleness_for, state_at, timeline
 
 STEP = timedelta(seconds=10)
 START = datetime(2026, 11, 21, tzinfo=UTC)

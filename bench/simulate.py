@@ -19,9 +19,9 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 
 from collectors.simulate import FleetSimulator, capacity_slots
+from twin.domain import Fleet
 from twin.inventory import example_fleet, synthetic_fleet
-from twin.model import Fleet
-from twin.workload import NodeLoadSimulator
+from twin.models.workload import NodeLoadSimulator
 
 START = datetime(2024, 6, 21, tzinfo=UTC)
 

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from timing import median_ms
 
-from twin.model import Reading
+from twin.domain import Reading
 from twin.store.duckdb import DuckDBStore
 
 STEP = timedelta(seconds=10)

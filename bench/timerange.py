@@ -26,7 +26,7 @@ from timing import median_ms
 from dashboard import energy_figures as ef
 from dashboard import timerange as tr
 from twin.durations import duration_text
-from twin.energy_jobs import ENERGY_EVERY, SITE_FIELDS, read_site_energy
+from twin.jobs.energy import ENERGY_EVERY, SITE_FIELDS, read_site_energy
 from twin.store.duckdb import DuckDBStore
 
 END = datetime(2024, 6, 28, tzinfo=UTC)

@@ -15,7 +15,7 @@ from collectors.shelly import parse_shelly, shelly_topic
 from collectors.tasmota import TasmotaLayout, device_zone
 from collectors.topics import PREFIX
 from twin.config import Settings
-from twin.model import Fleet, Reading
+from twin.domain import Fleet, Reading
 
 UTC_ZONE = ZoneInfo("UTC")
 

@@ -1,7 +1,7 @@
 """Payload parsers: one MQTT message (topic + payload bytes) → validated canonical Readings.
 
 Pure and fast (no I/O, no logging): :func:`parse_message` is the only entry point. It either
-returns a list of :class:`twin.model.Reading` or raises :class:`twin.errors.PayloadError` whose
+returns a list of :class:`twin.domain.Reading` or raises :class:`twin.errors.PayloadError` whose
 ``reason`` is one of :class:`Reason` and whose message tells the sender what to send instead.
 The full contract, with examples, is docs/topics.md.
 
@@ -9,7 +9,7 @@ Formats (chosen by the topic's kind and the payload's first non-space byte):
 
 * **Canonical JSON** on ``cne/v1/...`` (payload starts with ``{`` or ``[``):
   ``{"ts": …, "fields": {…}}`` or a JSON array of such objects; meter topics also accept
-  ``"kind"`` (one of :data:`twin.model.METER_KINDS`). No other keys are accepted.
+  ``"kind"`` (one of :data:`twin.domain.METER_KINDS`). No other keys are accepted.
 * **InfluxDB line protocol** on ``cne/v1/...`` (anything else): what Telegraf's MQTT output sends.
   Measurements ``node``/``link``/``meter``/``grid`` carry canonical fields; on node topics the
   Telegraf input plugins in :data:`TELEGRAF_FIELDS` are mapped to canonical node fields.
@@ -77,8 +77,8 @@ import orjson
 from collectors.sml import AmbiguousGroups, sml_fields, sml_group
 from collectors.tasmota import total_power_factor
 from collectors.topics import Topic, parse_topic
+from twin.domain import METER_KINDS, FieldValue, Fleet, Reading
 from twin.errors import PayloadError
-from twin.model import METER_KINDS, FieldValue, Fleet, Reading
 from twin.schema import name_problem, too_many_fields
 
 MAX_PAYLOAD_BYTES = 1 << 20
@@ -190,7 +190,7 @@ FIELD_RULES: Mapping[str, Mapping[str, FieldRule]] = {
         "renewable_share": _FRACTION,
     },
 }
-"""Canonical fields per measurement and their accepted ranges (see twin.model's glossary).
+"""Canonical fields per measurement and their accepted ranges (see twin.domain's glossary).
 
 Node readings also accept per-task-type counts ``tasks_<type>`` (:data:`TASK_COUNT_RULE`).
 """

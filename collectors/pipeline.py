@@ -52,8 +52,8 @@ from typing import NamedTuple
 
 from collectors.parsers import MAX_PAYLOAD_BYTES, check_payload_size, parse_message
 from collectors.topics import ALERTS_PREFIX
+from twin.domain import Fleet, Reading
 from twin.errors import PayloadError, StoreError, StoreUnavailable, traceback_text
-from twin.model import Fleet, Reading
 from twin.store import TelemetryStore
 from twin.store.spool import Spool
 

@@ -20,9 +20,9 @@ import pandas as pd
 from collectors.scenarios import EntropyDrift, scenario_simulator
 from collectors.simulate import FleetSimulator
 from twin.config import BrokerURL
+from twin.domain import Fleet
 from twin.errors import ConfigError
-from twin.loading import WRITE_EVERY, HistoryLoad
-from twin.model import Fleet
+from twin.jobs.loading import WRITE_EVERY, HistoryLoad
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ class SimulationRun:
     (collectors.scenarios.SCENARIOS) perturbs the telemetry from ``start`` on.
 
     With a backfill, ``on_progress`` receives how far the history is published (about once a
-    second, :data:`twin.loading.WRITE_EVERY`) through the backfill and the live steps already
+    second, :data:`twin.jobs.loading.WRITE_EVERY`) through the backfill and the live steps already
     due when it ends (the catch-up), then once with ``loading`` false when live telemetry is
     paced (at the present, or at ``speed`` from a ``start`` in the past)."""
 

@@ -21,8 +21,8 @@ from collectors.metrics import INGEST
 from collectors.mqtt import MqttSubscriber
 from collectors.pipeline import Counters, IngestPipeline
 from twin.config import BrokerURL, Settings
+from twin.domain import Fleet
 from twin.metrics import TimedWrites
-from twin.model import Fleet
 from twin.store import TelemetryStore
 from twin.store.spool import Spool
 

@@ -62,7 +62,7 @@ from collectors.parsers import (
     _load_json,
     _refuse,
 )
-from twin.model import FieldValue, Fleet, Meter, Reading
+from twin.domain import FieldValue, Fleet, Meter, Reading
 
 COMPONENT = re.compile(r"(switch|pm1|em1?|em1?data):(\d{1,3})\Z")
 """Metering components read: relays with metering (``switch:N``), meters (``pm1:N``), energy

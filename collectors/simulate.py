@@ -2,18 +2,18 @@
 
 One :meth:`FleetSimulator.step` gives one interval's messages as ``(topic, payload)`` pairs in
 the topic contract (:mod:`collectors.topics`); payloads are canonical JSON
-``{"ts": "<RFC3339>", "fields": {...}}`` in the units of :mod:`twin.model`.
+``{"ts": "<RFC3339>", "fields": {...}}`` in the units of :mod:`twin.domain`.
 :meth:`FleetSimulator.backfill` gives history as canonical JSON arrays, one message per asset
 and clock hour. The same fleet, seed, interval and start give byte-identical output.
 
 How each series is made:
 
-* **nodes** - slot occupancy *u* from the task model (:mod:`twin.workload`; a slot is a GPU,
+* **nodes** - slot occupancy *u* from the task model (:mod:`twin.models.workload`; a slot is a GPU,
   or 32 cores of a CPU-only pool, 4 to 32 slots per node). The main compute utilisation
   (``gpu_util`` on GPU nodes, ``cpu_util`` otherwise) is *u* times the engine activity
   (below 1 in a training node's checkpoint window) times the state type's intensity plus
   noise; memory, network and storage follow *u* linearly with per-type coefficients
-  (:data:`NODE_FIELD_PROFILES`). ``power_w`` is :func:`twin.energy.it_power_w` of the main
+  (:data:`NODE_FIELD_PROFILES`). ``power_w`` is :func:`twin.models.energy.it_power_w` of the main
   compute utilisation; ``tasks_running`` the tasks in service.
 * **links** - utilisation is a per-link base load times a daily curve peaking at 21 h local
   time, plus AR(1) noise, within [0.01, 0.97]. Latency is the base latency plus queueing delay
@@ -55,17 +55,17 @@ import pandas as pd
 
 from collectors.parsers import parse_message
 from collectors.topics import asset_topic, grid_topic
-from twin.carbon import grid_factor, grid_profile, marginal_intensity, read_source_factors
-from twin.energy import (
+from twin.domain import METER_KINDS, Fleet, Node, Reading
+from twin.models.carbon import grid_factor, grid_profile, marginal_intensity, read_source_factors
+from twin.models.energy import (
     climatology_temp_c,
     cooling_pue,
     facility_power_kw,
     it_power_w,
     wind_power_kw,
 )
-from twin.model import METER_KINDS, Fleet, Node, Reading
-from twin.solar import PV_DERATE, clear_sky_ghi
-from twin.workload import NodeLoadSimulator
+from twin.models.solar import PV_DERATE, clear_sky_ghi
+from twin.models.workload import NodeLoadSimulator
 
 log = logging.getLogger(__name__)
 

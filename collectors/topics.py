@@ -19,8 +19,8 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from twin.domain import ASSET_KINDS, ID_PATTERN
 from twin.errors import PayloadError
-from twin.model import ASSET_KINDS, ID_PATTERN
 
 PREFIX = "cne/v1"
 ALERTS_PREFIX = f"{PREFIX}/_alerts"

@@ -14,8 +14,8 @@ from dash.development.base_component import Component
 from dashboard.links import asset_path, fleet_path, replay_path
 from twin.alerts.engine import ACTIVE, ALERTING, SeriesState, series_tags
 from twin.alerts.rules import RuleSet
-from twin.assets import alert_asset, alert_moment, alert_value_text, rule_measurement
-from twin.units import as_float
+from twin.models.units import as_float
+from twin.views.assets import alert_asset, alert_moment, alert_value_text, rule_measurement
 
 SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
 

@@ -23,16 +23,16 @@ from dashboard import auth, headers, health, ids
 from dashboard.links import parse_asset_path
 from dashboard.pages import alerts, assets, energy, entropy, forecasts, overview, replay, whatif
 from twin.alerts.state import alert_counts, badge_text
-from twin.assets import KINDS
 from twin.config import Settings
+from twin.domain import Fleet
 from twin.errors import StoreError
 from twin.health import Check, store_check
-from twin.loading import HistoryLoad, read_history_load
-from twin.model import Fleet
-from twin.overview import STALE_AFTER, last_data_at
-from twin.replay_cache import ReplayViews
+from twin.jobs.loading import HistoryLoad, read_history_load
 from twin.store import TelemetryStore
-from twin.window_cache import WindowCache
+from twin.views.assets import KINDS
+from twin.views.overview import STALE_AFTER, last_data_at
+from twin.views.replay_cache import ReplayViews
+from twin.views.window_cache import WindowCache
 
 log = logging.getLogger(__name__)
 

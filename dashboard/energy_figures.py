@@ -1,6 +1,6 @@
 """Pure figure builders of the Energy & Carbon page: ``site_energy`` frames in, figures out.
 
-Every builder takes rows of the ``site_energy`` series (:mod:`twin.energy_jobs`: ``ts`` UTC
+Every builder takes rows of the ``site_energy`` series (:mod:`twin.jobs.energy`: ``ts`` UTC
 window starts, ``site`` and the fields in their units) and draws the wall theme of
 :mod:`dashboard.figures`, with units on every axis and **average** or **marginal** named
 wherever a carbon intensity is shown. Missing data gives an explanatory empty figure.
@@ -28,7 +28,7 @@ from dashboard.figures import (
     site_colour,
     utc_strings,
 )
-from twin.overview import MAX_SITE_LINES
+from twin.views.overview import MAX_SITE_LINES
 
 ALL_SITES = "__all__"
 """The site selection that sums every site."""

@@ -26,7 +26,7 @@ from dashboard.figures import (
     row_axis,
     utc_strings,
 )
-from twin.entropy import INTERVALS, MAX_BITS, NETWORK_BINS, STATE_TYPES
+from twin.models.entropy import INTERVALS, MAX_BITS, NETWORK_BINS, STATE_TYPES
 
 ENTROPY_COLORSCALE: list[list[float | str]] = [
     [0.0, "#1f3b73"],

@@ -477,7 +477,8 @@ def site_series_figure(
     shown : the sites drawn as their own line (default: all); the rest of ``sites`` are one
         shaded band per panel, from their lowest to their highest value at each time.
 
-    onsets : alerts that began per window (``ts``, ``count``, ``text``; twin.assets.alert_onsets),
+    onsets : alerts that began per window (``ts``, ``count``, ``text``;
+    twin.views.assets.alert_onsets),
         marked above the utilisation panel with what began on hover.
 
     Traces of a panel are the band's lower and upper edge (if some sites are not shown), then

@@ -10,7 +10,7 @@ from dash.development.base_component import Component
 
 from dashboard import figures, ids
 from dashboard.components import kpi_card_frame
-from twin.overview import FALLBACK_PUE, STALE_AFTER, OverviewKpis
+from twin.views.overview import FALLBACK_PUE, STALE_AFTER, OverviewKpis
 
 KPI_CARDS: tuple[tuple[str, str], ...] = (
     ("nodes", "Nodes reporting"),

@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, quote, unquote
 
 import pandas as pd
 
-from twin.assets import KINDS, AssetRef
+from twin.views.assets import KINDS, AssetRef
 
 ALERTS_PATH = "/alerts"
 REPLAY_PATH = "/replay"

@@ -26,11 +26,11 @@ from tests.conftest import start_influxd
 from twin.alerts.evaluate import evaluate
 from twin.alerts.rules import load_rules
 from twin.alerts.silences import create_silence
-from twin.energy_jobs import record_energy
-from twin.entropy_jobs import backfill_entropy
 from twin.forecast.jobs import refresh_forecasts
 from twin.inventory import example_fleet
-from twin.jobs import record_fleet_status
+from twin.jobs.energy import record_energy
+from twin.jobs.entropy import backfill_entropy
+from twin.jobs.scheduler import record_fleet_status
 from twin.store.duckdb import DuckDBStore
 
 ROOT = Path(__file__).resolve().parents[1]

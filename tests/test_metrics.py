@@ -27,7 +27,7 @@ from tests.dashboard.serving import serving
 from twin.config import BrokerURL, load_settings
 from twin.health import ops_app
 from twin.inventory import example_fleet
-from twin.jobs import _logged
+from twin.jobs.scheduler import _logged
 from twin.store import open_store
 from twin.store.duckdb import DuckDBStore
 

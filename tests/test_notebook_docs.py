@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from collectors.simulate import FleetSimulator
-from twin.entropy_jobs import backfill_entropy
 from twin.forecast.jobs import refresh_forecasts
 from twin.inventory import example_fleet
+from twin.jobs.entropy import backfill_entropy
 from twin.store.duckdb import DuckDBStore
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "notebooks.md"

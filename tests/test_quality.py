@@ -63,3 +63,15 @@ def test_no_page_imports_another_page_or_the_app() -> None:
         for page in sorted((ROOT / "dashboard" / "pages").glob("*.py"))
     }
     assert {name: found for name, found in offenders.items() if found} == {}
+
+
+def test_pure_models_reach_no_store_job_or_view() -> None:
+    """twin/models/ holds the pure models: none imports the store, a job, a view or the
+    dashboard, so the layout tells which code may touch stored data."""
+    impure = ("twin.store", "twin.jobs", "twin.views", "twin.alerts", "dashboard", "collectors")
+    offenders = {
+        model.name: sorted(m for m in _runtime_imports(model) if m.startswith(impure))
+        for model in sorted((ROOT / "twin" / "models").glob("*.py"))
+    }
+    assert len(offenders) > 5  # the models are where this test looks
+    assert {name: found for name, found in offenders.items() if found} == {}

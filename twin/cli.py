@@ -29,10 +29,10 @@ from twin.commands import forecast as forecast_commands
 from twin.commands import users as users_commands
 from twin.commands import whatif as whatif_commands
 from twin.config import BrokerURL, Settings, load_settings
+from twin.domain import Fleet
 from twin.durations import OFFSET, parse_duration, parse_time
 from twin.errors import CnetwinError
 from twin.health import Check, broker_check, start_ops_server, store_check
-from twin.model import Fleet
 
 log = logging.getLogger("cnetwin")
 
@@ -378,7 +378,7 @@ def _run_serve(args: argparse.Namespace) -> int:
 
 def _run_schedule(args: argparse.Namespace) -> int:
     from twin.alerts.rules import load_alert_rules
-    from twin.jobs import start_scheduler
+    from twin.jobs.scheduler import start_scheduler
     from twin.store import open_store
 
     settings = _settings(args, store=args.store, metrics_port=args.metrics_port)
@@ -399,8 +399,8 @@ def _run_schedule(args: argparse.Namespace) -> int:
 
 
 def _run_stats(args: argparse.Namespace) -> int:
-    from twin.stats import store_stats
     from twin.store import open_store
+    from twin.views.stats import store_stats
 
     settings = _settings(args, store=args.store)
     _require_existing_store(settings)
@@ -444,7 +444,7 @@ def _simulate(
 ) -> int:
     """Publish as ``cnetwin simulate`` asks until ``stop``; returns the messages published."""
     from collectors.publish import SimulationRun
-    from twin.loading import history_load_recorder
+    from twin.jobs.loading import history_load_recorder
 
     run = SimulationRun(
         fleet,
@@ -466,8 +466,8 @@ def _run_demo(args: argparse.Namespace) -> int:
     from collectors.publish import SimulationRun
     from collectors.service import Collector
     from twin.alerts.rules import load_alert_rules
-    from twin.jobs import start_scheduler
-    from twin.loading import history_load_recorder
+    from twin.jobs.loading import history_load_recorder
+    from twin.jobs.scheduler import start_scheduler
     from twin.store import open_store
 
     settings = _web_process_settings(args)  # before the broker and the simulator start
@@ -540,7 +540,7 @@ def _run_demo(args: argparse.Namespace) -> int:
 def _run_single_box(args: argparse.Namespace) -> int:
     from collectors.service import Collector
     from twin.alerts.rules import load_alert_rules
-    from twin.jobs import start_scheduler
+    from twin.jobs.scheduler import start_scheduler
     from twin.store import open_store
 
     settings = _web_process_settings(args, client_id=args.client_id, fleet=args.fleet)

@@ -1,6 +1,6 @@
 """Fleet inventory: read a fleet description (TOML or YAML), ship an example, make synthetic ones.
 
-A fleet file has four arrays of tables whose keys are the fields of :mod:`twin.model`::
+A fleet file has four arrays of tables whose keys are the fields of :mod:`twin.domain`::
 
     [[sites]]   id, name, region, latitude, longitude, provider,
                 pv_kw_peak, wind_kw_rated, role, price_cny_per_kwh
@@ -10,9 +10,9 @@ A fleet file has four arrays of tables whose keys are the fields of :mod:`twin.m
     [[meters]]  id, site, kind, device; battery meters also capacity_kwh,
                 power_kw, round_trip_efficiency
 
-Keys left out take the defaults of the dataclasses in :mod:`twin.model`; a battery meter's
-capacity, power and efficiency take :data:`twin.model.BATTERY_CAPACITY_KWH`, capacity /
-:data:`~twin.model.BATTERY_DURATION_H` and :data:`~twin.model.BATTERY_ROUND_TRIP_EFFICIENCY`.
+Keys left out take the defaults of the dataclasses in :mod:`twin.domain`; a battery meter's
+capacity, power and efficiency take :data:`twin.domain.BATTERY_CAPACITY_KWH`, capacity /
+:data:`~twin.domain.BATTERY_DURATION_H` and :data:`~twin.domain.BATTERY_ROUND_TRIP_EFFICIENCY`.
 Every problem found is reported in one :class:`~twin.errors.InventoryError` naming the file,
 the entry and the fix.
 """
@@ -33,8 +33,7 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from twin.errors import InventoryError
-from twin.model import (
+from twin.domain import (
     BATTERY_CAPACITY_KWH,
     BATTERY_DURATION_H,
     BATTERY_ROUND_TRIP_EFFICIENCY,
@@ -46,6 +45,7 @@ from twin.model import (
     Node,
     Site,
 )
+from twin.errors import InventoryError
 
 log = logging.getLogger(__name__)
 
@@ -281,7 +281,7 @@ BATTERY_KEYS = ("capacity_kwh", "power_kw", "round_trip_efficiency")
 
 def _with_battery_defaults(meter: Meter) -> Meter:
     """A battery meter with the capacity, power and efficiency it leaves out filled in (the
-    defaults of :mod:`twin.model`); any other meter as it is."""
+    defaults of :mod:`twin.domain`); any other meter as it is."""
     if meter.kind != "battery":
         return meter
     capacity = BATTERY_CAPACITY_KWH if meter.capacity_kwh is None else meter.capacity_kwh

@@ -18,8 +18,8 @@ from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 
+from twin.domain import Reading
 from twin.errors import StoreError, StoreUnavailable
-from twin.model import Reading
 from twin.store import TelemetryStore
 
 WRITE_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)

@@ -28,12 +28,12 @@ from types import TracebackType
 import pandas as pd
 
 from twin.config import load_settings
-from twin.entropy_jobs import COMBINED, read_fleet_entropy, read_node_entropy
+from twin.domain import Fleet
 from twin.forecast.store import forecasts_as_of
 from twin.inventory import example_fleet, read_fleet
-from twin.model import Fleet
-from twin.replay import FleetState, state_at
+from twin.jobs.entropy import COMBINED, read_fleet_entropy, read_node_entropy
 from twin.store import TagFilter, TelemetryStore, open_store
+from twin.views.replay import FleetState, state_at
 
 Time = datetime | pd.Timestamp | str
 """A time: datetime, Timestamp, ISO 8601 string (UTC if no zone) or ``"-24h"`` from now."""

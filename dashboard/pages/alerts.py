@@ -35,10 +35,10 @@ from twin.alerts.engine import SeriesState
 from twin.alerts.rules import RuleSet
 from twin.alerts.silences import Silence, create_silence, end_silence, read_silences
 from twin.alerts.state import load_states, read_events, read_rule_summaries
-from twin.assets import read_rules
 from twin.durations import duration_text
 from twin.errors import CnetwinError
-from twin.loading import alert_hold, read_history_load
+from twin.jobs.loading import alert_hold, read_history_load
+from twin.views.assets import read_rules
 
 if TYPE_CHECKING:
     from dashboard.app import PageContext, Services

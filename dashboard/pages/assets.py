@@ -14,8 +14,8 @@ The series cover the range of the page's time-range picker (:mod:`dashboard.time
 (the Alerts page links each alert's asset at the alert's moment, with the range starting
 :data:`dashboard.links.ALERT_CONTEXT` before it; drawn as a dashed line), else the start of
 its newest alert, else the range's end.
-Everything is read through :mod:`twin.assets` (and the entropy readers of
-:mod:`twin.entropy_jobs`); an id the inventory does not know gives a "No such …" page.
+Everything is read through :mod:`twin.views.assets` (and the entropy readers of
+:mod:`twin.jobs.entropy`); an id the inventory does not know gives a "No such …" page.
 """
 
 from __future__ import annotations
@@ -38,7 +38,12 @@ from dashboard.asset_figures import Panel, asset_series_figure
 from dashboard.components import GRAPH_CONFIG, graph_panel, static_kpi_card
 from dashboard.figures import empty_figure
 from dashboard.links import asset_path, parse_time_query, replay_path
-from twin.assets import (
+from twin.domain import Link, Node, Site
+from twin.errors import CnetwinError, StoreError
+from twin.jobs.entropy import explain_node, latest_entropy_time, read_node_entropy
+from twin.models.entropy import entropy_sum_text
+from twin.models.units import field_unit, format_quantity
+from twin.views.assets import (
     AssetRef,
     AssetState,
     alert_moment,
@@ -54,11 +59,6 @@ from twin.assets import (
     site_states,
     telemetry_series,
 )
-from twin.entropy import entropy_sum_text
-from twin.entropy_jobs import explain_node, latest_entropy_time, read_node_entropy
-from twin.errors import CnetwinError, StoreError
-from twin.model import Link, Node, Site
-from twin.units import field_unit, format_quantity
 
 if TYPE_CHECKING:
     from dashboard.app import PageContext, Services

@@ -1,6 +1,6 @@
 """Energy & Carbon page: where the power goes, how clean it is, and where capacity is cleanest.
 
-Everything is drawn from the derived ``site_energy`` series (:mod:`twin.energy_jobs`, 5 min
+Everything is drawn from the derived ``site_energy`` series (:mod:`twin.jobs.energy`, 5 min
 windows, or their means per bucket over long ranges) in the time range of the page's picker
 (:mod:`dashboard.timerange`, last 24 h by default) plus the latest node state for spare
 capacity. A site selector chooses one site or the sum of all for the power, supply and
@@ -26,8 +26,8 @@ from dashboard import energy_figures as ef
 from dashboard import figures, ids
 from dashboard import timerange as tr
 from dashboard.components import graph_panel, static_kpi_card
-from twin.energy_jobs import ENERGY_EVERY, OUTLOOK_HOURS, capacity_outlook, read_site_energy
 from twin.errors import CnetwinError, StoreError
+from twin.jobs.energy import ENERGY_EVERY, OUTLOOK_HOURS, capacity_outlook, read_site_energy
 
 if TYPE_CHECKING:
     from dashboard.app import PageContext, Services

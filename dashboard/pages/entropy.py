@@ -1,7 +1,7 @@
 """Entropy page: resource-state entropy of the fleet, and why each node has its number.
 
 Everything is read from the derived ``entropy`` and ``fleet_entropy`` series (written hourly by
-:func:`twin.entropy_jobs.record_entropy`) through :mod:`twin.entropy_jobs`. The time series
+:func:`twin.jobs.entropy.record_entropy`) through :mod:`twin.jobs.entropy`. The time series
 (H(R), state types, the node heatmap) cover the range of the page's picker
 (:mod:`dashboard.timerange`, last 24 h by default; zooming one zooms the others); the KPIs,
 the table and the scatter stand at the newest entropy hour at or before the range's end, with
@@ -42,17 +42,8 @@ from dashboard.components import GRAPH_CONFIG, graph_panel
 from dashboard.components import static_kpi_card as _card
 from dashboard.figures import LOADING, empty_figure
 from dashboard.links import asset_path
-from twin.assets import AssetRef
-from twin.entropy import (
-    DRIFT_THRESHOLD,
-    NETWORK_BINS,
-    TREND_HOURS,
-    balance_cause,
-    combined_entropy,
-    entropy_sum_text,
-    entropy_trend,
-)
-from twin.entropy_jobs import (
+from twin.errors import CnetwinError, StoreError
+from twin.jobs.entropy import (
     HOUR,
     WINDOW,
     EntropyParams,
@@ -62,7 +53,16 @@ from twin.entropy_jobs import (
     read_fleet_entropy,
     read_node_entropy,
 )
-from twin.errors import CnetwinError, StoreError
+from twin.models.entropy import (
+    DRIFT_THRESHOLD,
+    NETWORK_BINS,
+    TREND_HOURS,
+    balance_cause,
+    combined_entropy,
+    entropy_sum_text,
+    entropy_trend,
+)
+from twin.views.assets import AssetRef
 
 if TYPE_CHECKING:
     from dashboard.app import PageContext, Services
@@ -82,7 +82,7 @@ TABLE_ROWS = 12
 DIMENSION_LABELS = {"c": "Compute c", "l": "Network l", "s": "Storage s"}
 
 CAUSE_LABELS = {"idle": "idle capacity", "drift": "drift", "": "in balance"}
-"""How the table names each balance cause (:func:`twin.entropy.balance_cause`)."""
+"""How the table names each balance cause (:func:`twin.models.entropy.balance_cause`)."""
 
 
 @dataclass(frozen=True)
@@ -473,7 +473,7 @@ def explanation(
 def combined_text(bits: dict[str, float]) -> str:
     """How the table's H (combined) comes from the three dimensions' H [bits]: ``H, combined
     = mean of compute c 0.92, network l 0.47, storage s 0.00 = 0.46 bits`` (a dimension
-    without values is left out, as :func:`twin.entropy.combined_entropy` does)."""
+    without values is left out, as :func:`twin.models.entropy.combined_entropy` does)."""
     frame = pd.DataFrame([bits])
     combined = float(combined_entropy(frame).iloc[0])
     parts = ", ".join(f"{DIMENSION_LABELS[d].lower()} {_num(v)}" for d, v in bits.items())

@@ -7,7 +7,7 @@ latest readings (each its own callback, so neither waits for the other) and, whi
 ends now, append each newly completed window to the series and the heatmap with ``extendData``;
 between windows that callback reads nothing. A new range draws both figures whole.
 
-While history loads (:mod:`twin.loading`) windows already drawn still change, so the figures
+While history loads (:mod:`twin.jobs.loading`) windows already drawn still change, so the figures
 are drawn whole every LOADING_REDRAW instead, and once more when the store is complete again
 (SETTLE after loading ended): a page left open shows what a freshly opened one does. The KPIs
 read "loading" meanwhile. Kiosk mode (``?kiosk``) hides the heatmap (style.css).
@@ -30,12 +30,12 @@ from dashboard.components import GRAPH_CONFIG, graph_panel
 from dashboard.fleet_kpis import KPI_CARDS, kpi_card, kpi_texts
 from dashboard.links import ALERTS_PATH, asset_path
 from twin.alerts.state import alert_counts as alert_counts_now
-from twin.assets import AssetRef, alert_onsets, read_rules, site_alert_counts
+from twin.domain import Site
 from twin.durations import duration_text
 from twin.errors import CnetwinError, StoreError
-from twin.loading import HistoryLoad, alert_hold, loading_now, read_history_load, settled
-from twin.model import Site
-from twin.overview import (
+from twin.jobs.loading import HistoryLoad, alert_hold, loading_now, read_history_load, settled
+from twin.views.assets import AssetRef, alert_onsets, read_rules, site_alert_counts
+from twin.views.overview import (
     MAX_SITE_LINES,
     kpis,
     shown_sites,
@@ -43,7 +43,7 @@ from twin.overview import (
     site_series,
     utilisation_heatmap,
 )
-from twin.window_cache import WindowCache
+from twin.views.window_cache import WindowCache
 
 if TYPE_CHECKING:
     from dashboard.app import PageContext, Services

@@ -3,8 +3,8 @@
 A slider spans the stored history (the store's counts). Moving it, or playing, shows the
 Overview's KPIs and map as of that time, lists the stale and missing assets and the derived
 series as they stood then, all from one read of the fleet at that time
-(:func:`twin.replay.replay_view`: the Overview's KPI and map rules with the replay's telemetry
-freshness, applied to :func:`twin.replay.state_at`'s rows; views of settled moments are kept
+(:func:`twin.views.replay.replay_view`: the Overview's KPI and map rules with the replay's telemetry
+freshness, applied to :func:`twin.views.replay.state_at`'s rows; views of settled moments are kept
 for every user), and links to a what-if forked from that moment (``/whatif?at=<ISO time>``).
 
 The URL carries the time (``/replay?t=2026-11-21T03:10:00Z``), so a moment can be shared: loading
@@ -41,7 +41,9 @@ from dashboard.links import (
     query_value,
     replay_query,
 )
-from twin.assets import (
+from twin.domain import Fleet
+from twin.errors import StoreError
+from twin.views.assets import (
     AssetRef,
     asset_alerts,
     asset_state,
@@ -49,9 +51,7 @@ from twin.assets import (
     read_rules,
     sites_in_map,
 )
-from twin.errors import StoreError
-from twin.model import Fleet
-from twin.replay import FleetState, ReplayView, history_span, staleness_for
+from twin.views.replay import FleetState, ReplayView, history_span, staleness_for
 
 if TYPE_CHECKING:
     from dashboard.app import PageContext, Services
@@ -324,7 +324,7 @@ def render_at(
     href: Href | None = None,
 ) -> tuple[Any, ...]:
     """:func:`draw_view` of the fleet at ``at``: one read of the store, or none for a settled
-    moment already read (:class:`twin.replay_cache.ReplayViews`)."""
+    moment already read (:class:`twin.views.replay_cache.ReplayViews`)."""
     view = services.replay_views.view(services.store, services.fleet, at, services.clock())
     return draw_view(view, services.fleet, asset, href)
 

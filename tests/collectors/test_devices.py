@@ -18,8 +18,8 @@ from collectors.service import Collector
 from collectors.tasmota import TasmotaLayout, device_zone
 from tests.conftest import publish, wait_until
 from twin.config import BrokerURL, load_settings
+from twin.domain import Fleet, Meter, Reading, Site
 from twin.errors import ConfigError, PayloadError
-from twin.model import Fleet, Meter, Reading, Site
 from twin.store.duckdb import DuckDBStore
 
 DATA = Path(__file__).parent / "data"

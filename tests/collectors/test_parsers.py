@@ -21,8 +21,8 @@ from collectors.parsers import (
     Reason,
     parse_message,
 )
+from twin.domain import METER_KINDS, Fleet, Link, Meter, Node, Reading, Site
 from twin.errors import PayloadError
-from twin.model import METER_KINDS, Fleet, Link, Meter, Node, Reading, Site
 from twin.schema import MAX_FIELDS_PER_READING, NAME_MAX_CHARS
 
 DATA = Path(__file__).parent / "data"

@@ -16,8 +16,8 @@ import pytest
 
 from collectors import pipeline as pipeline_module
 from collectors.pipeline import IngestPipeline, Message
+from twin.domain import Reading
 from twin.errors import StoreError, StoreUnavailable
-from twin.model import Reading
 from twin.store.duckdb import DuckDBStore
 from twin.store.spool import Spool
 

@@ -14,7 +14,7 @@ import pandas as pd
 from collectors.publish import SimulationRun
 from twin.config import BrokerURL
 from twin.inventory import example_fleet
-from twin.loading import HistoryLoad
+from twin.jobs.loading import HistoryLoad
 
 
 def test_progress_covers_backfill_and_catch_up_then_reports_done(mosquitto: BrokerURL) -> None:

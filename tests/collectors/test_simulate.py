@@ -26,9 +26,9 @@ from collectors.simulate import (
     marginal_intensity,
     wind_power_kw,
 )
-from twin.carbon import read_grid_factors, read_source_factors
+from twin.domain import Fleet, Reading
 from twin.inventory import example_fleet, synthetic_fleet
-from twin.model import Fleet, Reading
+from twin.models.carbon import read_grid_factors, read_source_factors
 
 SUMMER = datetime(2024, 6, 21, tzinfo=UTC)
 DAY = timedelta(days=1)

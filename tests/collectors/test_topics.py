@@ -14,8 +14,8 @@ from collectors.topics import (
     grid_topic,
     parse_topic,
 )
+from twin.domain import ASSET_KINDS
 from twin.errors import PayloadError
-from twin.model import ASSET_KINDS
 
 IDS = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._-]{0,30}", fullmatch=True)
 

@@ -14,8 +14,8 @@ import pandas as pd
 from tests.dashboard.conftest import NOW, SCHEMAS, Telemetry
 from twin.alerts.evaluate import evaluate
 from twin.alerts.rules import RuleSet, load_rules
-from twin.energy_jobs import record_energy
-from twin.entropy_jobs import backfill_entropy
+from twin.jobs.energy import record_energy
+from twin.jobs.entropy import backfill_entropy
 from twin.store.duckdb import DuckDBStore
 
 RULES = """

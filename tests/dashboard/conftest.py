@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from twin.carbon import read_grid_factors
+from twin.domain import Fleet
 from twin.inventory import example_fleet
-from twin.model import Fleet
+from twin.models.carbon import read_grid_factors
 from twin.store.duckdb import DuckDBStore
 
 NOW = pd.Timestamp("2025-06-01 06:02:30", tz="UTC")

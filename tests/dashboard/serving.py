@@ -19,7 +19,7 @@ from werkzeug.serving import make_server
 
 from dashboard.app import Services, create_app
 from twin.config import load_settings
-from twin.model import Fleet
+from twin.domain import Fleet
 from twin.store.duckdb import DuckDBStore
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "screenshots"

@@ -17,7 +17,7 @@ from twin.alerts.evaluate import evaluate
 from twin.alerts.rules import RuleSet, load_rules
 from twin.alerts.silences import read_silences
 from twin.inventory import example_fleet
-from twin.loading import HistoryLoad, write_history_load
+from twin.jobs.loading import HistoryLoad, write_history_load
 from twin.store.duckdb import DuckDBStore
 
 START = datetime(2025, 6, 1, 6, tzinfo=UTC)

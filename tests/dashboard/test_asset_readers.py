@@ -1,4 +1,4 @@
-"""What the asset pages read (twin/assets.py), against a real DuckDB store on which the real
+"""What the asset pages read (twin/views/assets.py), against a real DuckDB store on which the real
 alert evaluation has run; units and links that alerts carry."""
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from dashboard.pages import overview as overview_page
 from tests.dashboard.alerted import EVALUATED_AT, LINK, Alerted, fill_alerted
 from tests.dashboard.conftest import NOW, SILENCE, SILENT_NODES, Telemetry
 from twin.alerts.state import read_events
-from twin.assets import (
+from twin.models.units import as_float, field_unit, format_quantity
+from twin.views.assets import (
     AssetAlerts,
     AssetRef,
     alert_asset,
@@ -41,8 +42,7 @@ from twin.assets import (
     site_members,
     telemetry_series,
 )
-from twin.overview import site_series
-from twin.units import as_float, field_unit, format_quantity
+from twin.views.overview import site_series
 
 SILENT = SILENT_NODES[1]  # gd-shenzhen-cpu03
 SILENT_SITE = "gd-shenzhen"

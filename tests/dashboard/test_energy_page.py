@@ -27,9 +27,9 @@ from dashboard.figures import LOADING
 from dashboard.pages import energy as energy_page
 from tests.dashboard.serving import SCREENSHOTS, chromium_page, serving_store
 from twin.config import load_settings
-from twin.energy_jobs import record_energy
+from twin.domain import Fleet
 from twin.inventory import example_fleet
-from twin.model import Fleet
+from twin.jobs.energy import record_energy
 from twin.store.duckdb import DuckDBStore
 
 START = datetime(2025, 6, 1, 4, tzinfo=UTC)

@@ -29,10 +29,10 @@ from tests.dashboard.test_overview_page import (
     MovableClock,
 )
 from tests.twin.test_entropy_jobs import entropy_by_hand, hourly_by_hand
-from twin import entropy_jobs as jobs
 from twin.config import load_settings
+from twin.domain import Fleet, Reading
 from twin.inventory import example_fleet
-from twin.model import Fleet, Reading
+from twin.jobs import entropy as jobs
 from twin.store.duckdb import DuckDBStore
 
 START = datetime(2024, 6, 21, tzinfo=UTC)

@@ -15,7 +15,7 @@ from dashboard.figures import site_map_figure
 from tests.dashboard.conftest import NOW, SCHEMAS, Telemetry
 from tests.dashboard.serving import SCREENSHOTS, chromium_page, serving_store
 from twin.alerts.silences import create_silence
-from twin.model import Fleet
+from twin.domain import Fleet
 from twin.store.duckdb import DuckDBStore
 
 MARKUP = '<b class="injected">bold</b><img class="injected" src="x" onerror="window.pwned=1">'

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from dashboard import energy_figures, entropy_figures, figures
-from twin.overview import MAX_SITE_LINES, shown_sites
+from twin.views.overview import MAX_SITE_LINES, shown_sites
 
 T0 = pd.Timestamp("2025-03-01 00:00", tz="UTC")
 SITES = [f"site-{i:03d}" for i in range(100)]

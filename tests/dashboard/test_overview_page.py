@@ -30,11 +30,11 @@ from dashboard.fleet_kpis import kpi_texts
 from dashboard.pages import overview as overview_page
 from tests.dashboard.conftest import NOW, SCHEMAS, Telemetry
 from tests.dashboard.serving import SCREENSHOTS, chromium_page, serving
-from twin.carbon import read_grid_factors
 from twin.config import load_settings
-from twin.loading import HistoryLoad, read_history_load, write_history_load
-from twin.overview import FALLBACK_PUE, OverviewKpis
+from twin.jobs.loading import HistoryLoad, read_history_load, write_history_load
+from twin.models.carbon import read_grid_factors
 from twin.store.duckdb import DuckDBStore
+from twin.views.overview import FALLBACK_PUE, OverviewKpis
 
 
 class MovableClock:

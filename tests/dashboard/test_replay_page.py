@@ -2,7 +2,7 @@
 headless Chromium against a real server over a filled DuckDB store.
 
 Expected KPIs are worked out here from an independently computed ``state_at`` (the fresh rows
-of each asset), by the Overview's written rules, not through ``twin.overview``.
+of each asset), by the Overview's written rules, not through ``twin.views.overview``.
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ from dashboard.app import Services, create_app
 from dashboard.pages import replay as page
 from tests.dashboard.conftest import NOW, SILENT_NODES, Telemetry
 from tests.dashboard.serving import SCREENSHOTS, chromium_page, serving
-from twin.carbon import read_grid_factors
 from twin.config import load_settings
-from twin.model import Fleet
-from twin.overview import FALLBACK_PUE
-from twin.replay import FleetState, state_at
+from twin.domain import Fleet
+from twin.models.carbon import read_grid_factors
 from twin.store.duckdb import DuckDBStore
+from twin.views.overview import FALLBACK_PUE
+from twin.views.replay import FleetState, state_at
 
 CARDS = ("nodes", "util", "power", "renewable", "carbon")
 LABELS = dict(

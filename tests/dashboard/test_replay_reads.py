@@ -15,12 +15,12 @@ import pytest
 from dashboard.app import Services
 from dashboard.pages import replay as page
 from tests.dashboard.conftest import NOW, Telemetry
-from twin.assets import AssetRef
-from twin.overview import kpis, site_map
-from twin.replay import StateReads, replay_view, staleness_for, state_at
-from twin.replay_cache import ReplayViews
 from twin.store import TagFilter, TelemetryStore
 from twin.store.duckdb import DuckDBStore
+from twin.views.assets import AssetRef
+from twin.views.overview import kpis, site_map
+from twin.views.replay import StateReads, replay_view, staleness_for, state_at
+from twin.views.replay_cache import ReplayViews
 
 LIVE = NOW - pd.Timedelta(seconds=20)
 """A moment closer to now than the cache's settle time: always read."""

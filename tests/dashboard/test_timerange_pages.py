@@ -22,9 +22,9 @@ from dashboard.pages import entropy as entropy_page
 from tests.dashboard.conftest import NOW, SCHEMAS, Telemetry
 from tests.dashboard.serving import SCREENSHOTS, chromium_page, serving_store
 from tests.dashboard.test_overview_page import MovableClock
-from twin.energy_jobs import record_energy
-from twin.entropy_jobs import backfill_entropy
 from twin.inventory import example_fleet
+from twin.jobs.energy import record_energy
+from twin.jobs.entropy import backfill_entropy
 from twin.store.duckdb import DuckDBStore
 
 pytestmark = pytest.mark.e2e

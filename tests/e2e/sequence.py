@@ -7,7 +7,7 @@ import json
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from twin.model import Node
+from twin.domain import Node
 
 
 def sequence_messages(

@@ -34,7 +34,7 @@ import paho.mqtt.client as mqtt
 
 from collectors.service import Collector
 from twin.config import BrokerURL, Settings, load_settings
-from twin.model import Reading
+from twin.domain import Reading
 from twin.store import TelemetryStore, open_store
 from twin.store.duckdb import DuckDBStore
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from tests.faults.harness import SmallFileSystem
+from twin.domain import Reading
 from twin.errors import StoreError, StoreUnavailable
-from twin.model import Reading
 from twin.store.duckdb import DuckDBStore
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)

@@ -25,7 +25,7 @@ from collectors.service import Collector
 from tests.conftest import free_port
 from tests.faults.harness import SequencePublisher, fault_settings, run_through_outage, tally
 from twin.config import BrokerURL
-from twin.model import Reading
+from twin.domain import Reading
 from twin.store.duckdb import DuckDBStore
 
 pytestmark = [pytest.mark.integration]

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from twin.carbon import (
+from twin.errors import ConfigError
+from twin.models.carbon import (
     emissions_kg,
     grid_factor,
     grid_profile,
@@ -25,7 +26,6 @@ from twin.carbon import (
     site_emission_rate_kg_per_h,
     site_intensity_g_per_kwh,
 )
-from twin.errors import ConfigError
 
 # 2023 provincial average factors as published by MEE/NBS Announcement 2025 No. 47, Table 3
 # (0.5554 and 0.1333 kgCO2/kWh).

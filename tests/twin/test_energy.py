@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from twin.energy import (
+from twin.models.energy import (
     PowerCurve,
     SiteEnergyModel,
     climatology_temp_c,

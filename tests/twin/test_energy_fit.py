@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from twin.energy_fit import fit_node_curves
+from twin.domain import Fleet
 from twin.inventory import example_fleet
-from twin.model import Fleet
+from twin.jobs.energy_fit import fit_node_curves
 from twin.store.duckdb import DuckDBStore
 
 CNETWIN_FIT = [sys.executable, "-m", "twin.cli", "energy", "fit"]

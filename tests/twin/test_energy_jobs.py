@@ -15,9 +15,9 @@ import pytest
 
 from collectors.parsers import parse_message
 from collectors.simulate import FleetSimulator
-from twin.carbon import grid_profile
-from twin.energy import SiteEnergyModel
-from twin.energy_jobs import (
+from twin.domain import Fleet, Meter, Node, Site
+from twin.inventory import example_fleet
+from twin.jobs.energy import (
     CATCH_UP,
     capacity_outlook,
     derive_energy,
@@ -26,9 +26,9 @@ from twin.energy_jobs import (
     read_site_energy,
     record_energy,
 )
-from twin.inventory import example_fleet
-from twin.jobs import start_scheduler
-from twin.model import Fleet, Meter, Node, Site
+from twin.jobs.scheduler import start_scheduler
+from twin.models.carbon import grid_profile
+from twin.models.energy import SiteEnergyModel
 from twin.store.duckdb import DuckDBStore
 
 START = datetime(2025, 6, 1, tzinfo=UTC)

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from twin import entropy as ent
+from twin.models import entropy as ent
 
 # utilisation values strictly inside each interval, and the interval edges themselves
 INSIDE = {

@@ -18,10 +18,10 @@ import pandas as pd
 import pytest
 
 from collectors.simulate import FleetSimulator
-from twin import entropy as ent
-from twin import entropy_jobs as jobs
+from twin.domain import Fleet, Reading
 from twin.inventory import example_fleet
-from twin.model import Fleet, Reading
+from twin.jobs import entropy as jobs
+from twin.models import entropy as ent
 from twin.store.duckdb import DuckDBStore
 
 START = datetime(2024, 6, 21, tzinfo=UTC)
@@ -283,7 +283,7 @@ def test_the_backfill_command(tmp_path: Path, readings: list[Reading]) -> None:
 
 
 def test_scheduler_has_the_entropy_jobs(tmp_path: Path, fleet: Fleet) -> None:
-    from twin.jobs import start_scheduler
+    from twin.jobs.scheduler import start_scheduler
 
     empty = DuckDBStore(tmp_path / "sched.duckdb")
     scheduler = start_scheduler(empty, fleet)

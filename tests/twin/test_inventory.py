@@ -10,8 +10,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from twin.carbon import read_grid_factors
-from twin.energy import SITE_PROFILES
+from twin.domain import Fleet
 from twin.errors import InventoryError
 from twin.inventory import (
     base_latency_ms,
@@ -20,7 +19,8 @@ from twin.inventory import (
     read_fleet,
     synthetic_fleet,
 )
-from twin.model import Fleet
+from twin.models.carbon import read_grid_factors
+from twin.models.energy import SITE_PROFILES
 
 Data = dict[str, list[dict[str, object]]]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from twin.loading import (
+from twin.jobs.loading import (
     ABANDONED_AFTER,
     HistoryLoad,
     alert_hold,

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from twin.inventory import synthetic_fleet
-from twin.network import INTRA_SITE_RTT_MS, rtt_matrix
+from twin.models.network import INTRA_SITE_RTT_MS, rtt_matrix
 
 
 @settings(max_examples=30, deadline=None)

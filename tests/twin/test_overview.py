@@ -14,10 +14,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from twin import overview
-from twin.model import Fleet, Link, Meter, Node, Site
+from twin.domain import Fleet, Link, Meter, Node, Site
 from twin.store.duckdb import DuckDBStore
-from twin.window_cache import WindowCache
+from twin.views import overview
+from twin.views.window_cache import WindowCache
 
 NOW = pd.Timestamp("2025-06-01 12:00:00", tz="UTC")
 PUE = overview.FALLBACK_PUE

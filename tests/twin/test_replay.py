@@ -18,12 +18,12 @@ from hypothesis import strategies as st
 from collectors.service import Collector
 from collectors.simulate import FleetSimulator
 from tests.conftest import publish, wait_until
-from twin import replay
 from twin.config import BrokerURL, load_settings
+from twin.domain import Fleet, Link, Meter, Node, Site
 from twin.inventory import example_fleet
-from twin.model import Fleet, Link, Meter, Node, Site
-from twin.replay import Staleness, classify, playback_times, state_at, timeline
 from twin.store.duckdb import DuckDBStore
+from twin.views import replay
+from twin.views.replay import Staleness, classify, playback_times, state_at, timeline
 
 T = pd.Timestamp("2026-11-21 03:10:00", tz="UTC")
 LIMITS = Staleness(fresh=timedelta(seconds=30), horizon=timedelta(minutes=10))

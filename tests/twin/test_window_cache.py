@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from twin.store.duckdb import DuckDBStore
-from twin.window_cache import WindowCache
+from twin.views.window_cache import WindowCache
 
 T0 = pd.Timestamp("2026-03-01 00:00", tz="UTC")
 STEP = timedelta(minutes=5)

@@ -11,8 +11,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from collectors.simulate import hourly_engine_util
-from twin.entropy import TABLE_1, entropy_of, interval_probabilities, state_entropy, state_type
-from twin.workload import (
+from twin.models.entropy import (
+    TABLE_1,
+    entropy_of,
+    interval_probabilities,
+    state_entropy,
+    state_type,
+)
+from twin.models.workload import (
     Checkpoints,
     NodeLoadSimulator,
     StateType,

@@ -7,7 +7,7 @@ quiet are not written. A notifier that fails is logged once with the reason, cou
 ``failures``; it does not stop the others, and the transition is recorded in the history
 either way (``notified`` says whether it was sent).
 
-While history is loading (:mod:`twin.loading`) and for the rule set's ``load_grace`` after,
+While history is loading (:mod:`twin.jobs.loading`) and for the rule set's ``load_grace`` after,
 no rule is evaluated: a fleet being backfilled looks silent and its derived series are still
 catching up, so nothing moves to pending or firing and nothing is sent (``held`` says why).
 """
@@ -49,7 +49,7 @@ from twin.alerts.state import (
 )
 from twin.config import BrokerURL
 from twin.errors import CnetwinError
-from twin.loading import alert_hold, read_history_load
+from twin.jobs.loading import alert_hold, read_history_load
 from twin.metrics import ALERT_EVALUATIONS, ALERT_NOTIFICATIONS
 from twin.store import TelemetryStore
 

@@ -52,9 +52,9 @@ import yaml
 
 from twin.alerts.patterns import LabelRegex, compile_label_regex
 from twin.config import Settings
+from twin.domain import ID_PATTERN
 from twin.durations import duration_text
 from twin.errors import ConfigError
-from twin.model import ID_PATTERN
 
 SEVERITIES = ("info", "warning", "critical")
 

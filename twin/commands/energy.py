@@ -47,8 +47,8 @@ def run_fit(args: argparse.Namespace) -> int:
     """Run ``cnetwin energy fit``; returns the exit code."""
     from twin.config import load_settings
     from twin.durations import parse_duration
-    from twin.energy_fit import fit_node_curves
     from twin.inventory import example_fleet, read_fleet
+    from twin.jobs.energy_fit import fit_node_curves
     from twin.store import open_store
 
     settings = load_settings(args.config, store=args.store, fleet=args.fleet)

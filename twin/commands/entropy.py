@@ -1,7 +1,7 @@
 """``cnetwin entropy …``: entropy derived series from the command line.
 
 ``cnetwin entropy backfill --since 24h`` computes the ``entropy`` and ``fleet_entropy`` series
-(:mod:`twin.entropy_jobs`) of every whole hour from ``--since`` to ``--until`` (default now),
+(:mod:`twin.jobs.entropy`) of every whole hour from ``--since`` to ``--until`` (default now),
 oldest first, printing one progress line per hour.
 """
 
@@ -65,8 +65,8 @@ def run_backfill(args: argparse.Namespace) -> int:
     """Run ``cnetwin entropy backfill``; prints progress to stdout, returns the exit code."""
     from twin.config import load_settings
     from twin.durations import parse_time
-    from twin.entropy_jobs import backfill_entropy
     from twin.inventory import read_fleet
+    from twin.jobs.entropy import backfill_entropy
     from twin.store import open_store
 
     settings = load_settings(args.config, store=args.store, fleet=args.fleet)

@@ -5,7 +5,7 @@ Sources (:mod:`twin.forecast.sources`): ``pvlib-tmy:<station>`` for ``pv`` and `
 
 * pv - truth is :func:`pv_power_kw` of the measured GHI for a 1000 kWp array at the station;
   models: ``clear_sky_index`` (:class:`ClearSkyIndexPV`), ``persistence``, ``seasonal_naive``;
-* wind - truth is :func:`twin.energy.wind_power_kw` of the measured wind speed for a 1000 kW
+* wind - truth is :func:`twin.models.energy.wind_power_kw` of the measured wind speed for a 1000 kW
   turbine; models: ``power_curve_ar1`` (:class:`WindPower` on the measured speed),
   ``persistence``, ``seasonal_naive`` (on power);
 * load - truth is the hourly IT load [kW]; models: ``exp_smoothing``
@@ -24,7 +24,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from twin.energy import wind_power_kw
 from twin.errors import ConfigError
 from twin.forecast.backtest import TOP_K, report, rolling_origin
 from twin.forecast.models import (
@@ -37,6 +36,7 @@ from twin.forecast.models import (
 from twin.forecast.pv import ClearSkyIndexPV, pv_power_kw
 from twin.forecast.sources import read_tmy, site_meter_kw
 from twin.forecast.wind import WindPower
+from twin.models.energy import wind_power_kw
 
 log = logging.getLogger(__name__)
 

@@ -19,12 +19,12 @@ from datetime import datetime
 
 import pandas as pd
 
+from twin.domain import Fleet, Site
 from twin.forecast.models import HOUR, DailyExponentialSmoothing, Forecast, Forecaster
 from twin.forecast.pv import ClearSkyIndexPV
 from twin.forecast.sources import site_meter_kw
 from twin.forecast.store import write_forecast
 from twin.forecast.wind import WindPower, speed_from_power_kw
-from twin.model import Fleet, Site
 from twin.store import TelemetryStore
 
 log = logging.getLogger(__name__)

@@ -30,7 +30,7 @@ from twin.forecast.models import (
     valid_hours,
     with_band,
 )
-from twin.solar import PV_DERATE, clear_sky_ghi
+from twin.models.solar import PV_DERATE, clear_sky_ghi
 
 log = logging.getLogger(__name__)
 

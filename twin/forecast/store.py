@@ -6,7 +6,7 @@ Measurement ``forecast``: tags ``site``, ``target`` (``load``, ``pv``, ``wind``)
 ``model`` (forecaster name, text).
 
 The row time ``ts`` is the **issue time**, not the valid time. A row is known from its ``ts``
-on (:mod:`twin.replay`), so :func:`twin.replay.state_at`, what-ifs and
+on (:mod:`twin.views.replay`), so :func:`twin.views.replay.state_at`, what-ifs and
 :func:`forecasts_as_of` at a time ``t`` only ever see forecasts issued at or before ``t`` -
 never one made later with hindsight.
 """

@@ -4,7 +4,7 @@ Speed model: an AR(1) process around the mean of the last ``window_days`` days, 
 speed decays towards that mean, ``v(t+h) = mean + (v(t) - mean) * phi**h`` with ``phi`` the lag-1
 autocorrelation of the window. Quantiles of the speed for each hour ahead are the P50 plus the
 empirical 10th/90th percentiles of this rule's own h-hour errors on the window. Power is
-:func:`twin.energy.wind_power_kw` of the speed quantiles (the power curve is monotone up to
+:func:`twin.models.energy.wind_power_kw` of the speed quantiles (the power curve is monotone up to
 cut-out, so quantiles map to quantiles; sorted again in case P90 passes cut-out).
 
 Where only power is metered (the store), speeds come from :func:`speed_from_power_kw`, the
@@ -20,7 +20,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from twin.energy import wind_power_kw
 from twin.forecast.models import (
     DAY_H,
     HOUR,
@@ -30,11 +29,12 @@ from twin.forecast.models import (
     known_at,
     valid_hours,
 )
+from twin.models.energy import wind_power_kw
 
 log = logging.getLogger(__name__)
 
 CUT_IN_M_S, RATED_M_S = 3.0, 12.0
-"""Cut-in and rated speed [m/s] of :func:`twin.energy.wind_power_kw`'s default curve."""
+"""Cut-in and rated speed [m/s] of :func:`twin.models.energy.wind_power_kw`'s default curve."""
 
 
 def speed_from_power_kw(power_kw: FloatArray, rated_kw: float) -> FloatArray:

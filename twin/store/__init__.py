@@ -19,7 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 import pandas as pd
 
 from twin.config import Settings, StoreURL
-from twin.model import Reading
+from twin.domain import Reading
 
 TagFilter = Mapping[str, str | Sequence[str]]
 """Tag equality filter: a value or a list of accepted values per tag."""

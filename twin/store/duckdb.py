@@ -40,8 +40,8 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
+from twin.domain import Reading
 from twin.errors import StoreError, StoreUnavailable
-from twin.model import Reading
 from twin.schema import MAX_FIELDS_PER_MEASUREMENT
 from twin.store import TagFilter
 from twin.store.frames import (

@@ -20,8 +20,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from twin.domain import Reading
 from twin.errors import StoreError
-from twin.model import Reading
 from twin.schema import name_problem, text_too_long, too_many_fields
 
 FieldKind = Literal["float", "str"]

@@ -33,8 +33,8 @@ import pandas as pd
 import urllib3
 from urllib3.util.retry import Retry
 
+from twin.domain import Reading
 from twin.errors import ConfigError, StoreError, StoreUnavailable
-from twin.model import Reading
 from twin.store import TagFilter
 from twin.store.frames import (
     Batch,

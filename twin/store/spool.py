@@ -25,8 +25,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 
+from twin.domain import Reading
 from twin.errors import StoreError, StoreUnavailable
-from twin.model import Reading
 from twin.store import TelemetryStore
 
 log = logging.getLogger(__name__)

@@ -43,9 +43,9 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from twin.carbon import FloatArray, local_hour
+from twin.domain import Fleet
 from twin.errors import ConfigError
-from twin.model import Fleet
+from twin.models.carbon import FloatArray, local_hour
 from twin.store import TelemetryStore
 from twin.whatif.carbon_shift import (
     SHIFT_POLICIES,

@@ -3,7 +3,7 @@
 An hourly model (training runs for hours): the planning horizon is cut into whole hours; a job
 runs ``ceil(duration)`` consecutive hours on one slot of one site. Each site's effective
 carbon intensity for every hour ahead [gCO2/kWh] is the outlook issued at the start of the run
-(:func:`twin.carbon.outlook_intensity`: the grid's average intensity along its daily profile,
+(:func:`twin.models.carbon.outlook_intensity`: the grid's average intensity along its daily profile,
 minus what on-site PV and wind cover of the site's other load), so a plan never uses
 hindsight.
 
@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from twin.carbon import outlook_intensity, profile_average_intensity
+from twin.models.carbon import outlook_intensity, profile_average_intensity
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ def intensity_outlook(
     sites: Sequence[ShiftSite], start_local_hour: float, horizon_h: int
 ) -> FloatArray:
     """Effective intensity [gCO2/kWh] per site (rows) and hour ahead (columns) as issued at
-    the start: :func:`twin.carbon.outlook_intensity` from the region's profiled intensity."""
+    the start: :func:`twin.models.carbon.outlook_intensity` from the region's profiled intensity."""
     ahead = np.arange(horizon_h, dtype=float)
     rows = [
         outlook_intensity(

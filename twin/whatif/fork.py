@@ -5,8 +5,8 @@ what actually happened next.
 entropy model's hourly grid) and a horizon of whole hours (1-24 h). Rules:
 
 * **No hindsight.** The simulated side reads only rows stamped before ``t0``: the fleet state
-  at ``t0`` (:func:`twin.replay.state_at`), the hourly state history of the 24 h before ``t0``
-  (:func:`twin.entropy_jobs.hourly_state`) and the grid signal of the GRID_STALE_AFTER before
+  at ``t0`` (:func:`twin.views.replay.state_at`), the hourly state history of the 24 h before ``t0``
+  (:func:`twin.jobs.entropy.hourly_state`) and the grid signal of the GRID_STALE_AFTER before
   ``t0``. Rows stamped at or after ``t0`` are read only for the actual side.
 * **Nodes.** The nodes not *missing* at ``t0`` take part; each one's utilisation (c, l, s)
   [0-1] at ``t0`` (c = max(cpu_util, gpu_util)) is carried by TASKS_PER_NODE in-flight tasks
@@ -22,7 +22,7 @@ entropy model's hourly grid) and a horizon of whole hours (1-24 h). Rules:
   (1 − utilisation, clipped to [0-1]), its tasks [count], its combined entropy at ``t0``
   [bits] (0 without history) and the round trip [ms] between sites: 2 × the one-way
   ``base_latency_ms`` of a direct link, shortest paths otherwise, 1 ms within a
-  site (:func:`twin.network.rtt_matrix`). Utilisation is the sum of the demands placed on a
+  site (:func:`twin.models.network.rtt_matrix`). Utilisation is the sum of the demands placed on a
   node, clipped to 1 when recorded;
   demand beyond a node's capacity is not served faster, and the share of node-time spent so
   (``saturated_share``) says how much of the simulated load was lost to overload.
@@ -35,11 +35,11 @@ entropy model's hourly grid) and a horizon of whole hours (1-24 h). Rules:
   the horizon [0-1]; H(R) and drifting share at the end of every horizon hour from the 24 h
   window that ends there (history before ``t0`` plus the side's hours), the last of them being
   the figures at ``t0 + horizon``; emissions [kgCO2] and energy cost [CNY] over the horizon.
-  Simulated emissions follow the modelled power chain of :mod:`twin.energy_jobs` with hourly
+  Simulated emissions follow the modelled power chain of :mod:`twin.jobs.energy` with hourly
   mean c as the driving utilisation, no meters (no on-site PV or wind is assumed ahead) and the
   grid intensity known at ``t0`` (the signal carried forward for GRID_STALE_AFTER, then the
   daily profile). Actual emissions are the stored ``site_energy`` rows when there are any,
-  else :func:`twin.energy_jobs.derive_energy` from the stored telemetry.
+  else :func:`twin.jobs.energy.derive_energy` from the stored telemetry.
 * **Cost.** Both sides' cost [CNY] comes from the same modelled chain as the modelled
   emissions: each taking-part site's modelled facility energy over the horizon [kWh] × its
   ``price_cny_per_kwh`` [CNY/kWh], summed. The whole facility draw is priced (no on-site
@@ -60,9 +60,10 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from twin.domain import Fleet
 from twin.durations import duration_text
-from twin.energy import SiteEnergyModel
-from twin.energy_jobs import (
+from twin.errors import ConfigError
+from twin.jobs.energy import (
     ENERGY_EVERY,
     climatology,
     derive_energy,
@@ -70,14 +71,13 @@ from twin.energy_jobs import (
     grid_tables,
     meter_tables,
 )
-from twin.entropy import DIMENSIONS, FleetEntropy, state_vector
-from twin.entropy_jobs import COMBINED, EntropyParams, hourly_state, snapshot_from_state
-from twin.errors import ConfigError
-from twin.model import Fleet
-from twin.network import rtt_matrix
-from twin.overview import GRID_STALE_AFTER
-from twin.replay import state_at
+from twin.jobs.entropy import COMBINED, EntropyParams, hourly_state, snapshot_from_state
+from twin.models.energy import SiteEnergyModel
+from twin.models.entropy import DIMENSIONS, FleetEntropy, state_vector
+from twin.models.network import rtt_matrix
 from twin.store import TelemetryStore
+from twin.views.overview import GRID_STALE_AFTER
+from twin.views.replay import state_at
 from twin.whatif.engine import EventQueue, poisson_arrivals
 from twin.whatif.policies import FleetState, Policy
 

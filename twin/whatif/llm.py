@@ -20,7 +20,7 @@ The state the policies see (:class:`~twin.whatif.policies.FleetState`): compute 
 initial ``l0``, ``s0`` plus the request demand's ``l`` and ``s`` per request in service;
 available = 1 − utilisation; load = (b + in service + queued) / slots. Node state entropy is the
 mean over (c, l, s) of the interval entropy of the node's last 24 hourly utilisations
-(:func:`twin.entropy.state_entropy`); it is an hourly summary, fixed during a
+(:func:`twin.models.entropy.state_entropy`); it is an hourly summary, fixed during a
 round. "After" drops the oldest hour and appends the round's time-averaged utilisation (the
 hour as it would look if the round's load lasted the hour).
 
@@ -34,7 +34,7 @@ requests and runs until all complete.
 
 Nodes come from an inventory (:func:`llm_nodes`): provider, grid region and electricity price
 from the node's site, IT power from the node, and the round trip between the users' origin site
-and the node's site from the inventory's links (:func:`twin.network.rtt_matrix`); what a node
+and the node's site from the inventory's links (:func:`twin.models.network.rtt_matrix`); what a node
 serves (slots, prefill and decode rates, :class:`LlmServing`) is given beside the inventory.
 A round's energy is each node's IT energy over the makespan, at its time-averaged compute
 utilisation; its cost is that energy at the node's site's price.
@@ -51,11 +51,11 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from twin.carbon import grid_factor
-from twin.energy import it_power_w
-from twin.entropy import network_entropy, state_entropy
-from twin.model import Fleet
-from twin.network import rtt_matrix
+from twin.domain import Fleet
+from twin.models.carbon import grid_factor
+from twin.models.energy import it_power_w
+from twin.models.entropy import network_entropy, state_entropy
+from twin.models.network import rtt_matrix
 from twin.whatif.engine import EventQueue, latency_percentiles
 from twin.whatif.policies import FleetState, Policy
 
@@ -102,7 +102,7 @@ def llm_nodes(fleet: Fleet, serving: Mapping[str, LlmServing], origin: str) -> t
 
     Provider, region and price come from the node's site; rtt_ms is the round trip [ms] between
     the ``origin`` site (where the users' requests come from) and the node's site, from the
-    inventory's links (:func:`twin.network.rtt_matrix`). Nodes without an entry serve no
+    inventory's links (:func:`twin.models.network.rtt_matrix`). Nodes without an entry serve no
     inference and are left out. Raises ValueError when ``origin`` is not a site of the fleet or
     an entry names no node of the fleet.
     """

@@ -8,18 +8,18 @@ outlook with :func:`outlook_from`.
 
 * **Grid.** The region's last ``grid`` signal at or before ``at`` (at most GRID_STALE_AFTER
   old) carried along the region's daily profile, ``signal × profile(h) / profile(h_signal)``
-  at local clock hours (:func:`twin.carbon.profile_average_intensity`); without a signal, the
+  at local clock hours (:func:`twin.models.carbon.profile_average_intensity`); without a signal, the
   profile alone (the shipped factor).
 * **Forecast sites.** A site whose latest forecasts issued by ``at``
   (:func:`twin.forecast.store.forecasts_as_of`) exist for every target it has (load; PV when
   ``pv_kw_peak > 0``; wind when ``wind_kw_rated > 0``) and reach ``start``: consumption is the
-  facility power of the P50 IT load (:class:`twin.energy.SiteEnergyModel` at the
+  facility power of the P50 IT load (:class:`twin.models.energy.SiteEnergyModel` at the
   climatological temperature, as the energy job models it), grid import is consumption − P50 PV
-  − P50 wind, and the intensity is :func:`twin.carbon.site_intensity_g_per_kwh`.
+  − P50 wind, and the intensity is :func:`twin.models.carbon.site_intensity_g_per_kwh`.
 * **Beyond the forecast horizon** each target repeats its own forecast 24 h earlier (the last
   forecast day carried forward), so a 72 h plan on 48 h forecasts keeps the daily cycle of load,
   PV and wind.
-* **Profile sites** (no usable forecast): :func:`twin.carbon.outlook_intensity`, the same
+* **Profile sites** (no usable forecast): :func:`twin.models.carbon.outlook_intensity`, the same
   carried grid intensity at ``start``, a typical PV day, and consumption and wind as known at
   ``at``: the facility power of the mean metered IT load over LOAD_LOOKBACK before ``at`` (the
   site's nodes' idle power when no meter reported) and the last metered hour of wind (0 without).
@@ -28,7 +28,7 @@ A site-hour without any consumption (no load at all) takes the grid intensity.
 
 **Realised** (:func:`realised_intensity`): each site-hour's emissions over its consumption,
 ``1000 × Σ emissions_kg_per_h / Σ consumption_kw`` over the hour's energy windows, from the
-stored ``site_energy`` rows, else :func:`twin.energy_jobs.derive_energy` over the stored
+stored ``site_energy`` rows, else :func:`twin.jobs.energy.derive_energy` over the stored
 telemetry (the energy job's arithmetic); NaN where the store holds nothing for the hour.
 """
 
@@ -42,19 +42,19 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from twin.carbon import (
+from twin.domain import Fleet, Site
+from twin.forecast.sources import site_meter_kw
+from twin.forecast.store import forecasts_as_of
+from twin.jobs.energy import climatology, derive_energy
+from twin.models.carbon import (
     local_hour,
     outlook_intensity,
     profile_average_intensity,
     site_intensity_g_per_kwh,
 )
-from twin.energy import SiteEnergyModel
-from twin.energy_jobs import climatology, derive_energy
-from twin.forecast.sources import site_meter_kw
-from twin.forecast.store import forecasts_as_of
-from twin.model import Fleet, Site
-from twin.overview import GRID_STALE_AFTER
+from twin.models.energy import SiteEnergyModel
 from twin.store import TelemetryStore
+from twin.views.overview import GRID_STALE_AFTER
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ client on one long-lived connection sending evenly spaced requests (a constant o
 (:func:`ioc_fleet`) at four sites of two providers, serving as :data:`IOC_SERVING` says; users
 at the Beijing demand hub :data:`IOC_ORIGIN` (provider p1), round trips from the inventory's
 links. Each node's last 24 h of hourly utilisation is drawn from its state type's offered load
-(:mod:`twin.workload`) with noise, and its last hour is its initial load. *H\\** is
-:data:`twin.entropy.H_STAR_BITS` (Table 1's type B, 0.469 bits). Rounds: fixed concurrency
+(:mod:`twin.models.workload`) with noise, and its last hour is its initial load. *H\\** is
+:data:`twin.models.entropy.H_STAR_BITS` (Table 1's type B, 0.469 bits). Rounds: fixed concurrency
 16, 32, 64, 96, 128 and a Poisson rate stepped 0.5, 1, 2, 4 req/s; 1,000 requests per round
 of 1,024 input and 1,024 output tokens.
 
@@ -38,10 +38,11 @@ from importlib import resources
 import numpy as np
 import numpy.typing as npt
 
-from twin.entropy import H_STAR_BITS
+from twin.domain import Fleet
 from twin.errors import ConfigError
 from twin.inventory import parse_fleet
-from twin.model import Fleet
+from twin.models.entropy import H_STAR_BITS
+from twin.models.workload import default_state_types
 from twin.whatif.carbon_shift import (
     SHIFT_POLICIES,
     ShiftResult,
@@ -63,7 +64,6 @@ from twin.whatif.llm import (
 from twin.whatif.policies import make_policy
 from twin.whatif.routing import Instance, ServiceScenario, User
 from twin.whatif.storage import DEFAULT_TARIFF, Battery, StorageOutcome, TimeOfUse, with_storage
-from twin.workload import default_state_types
 
 FloatArray = npt.NDArray[np.float64]
 

@@ -18,8 +18,8 @@ from tests.twin.alerts.receiver import webhook_receiver
 from twin.alerts.evaluate import evaluate
 from twin.alerts.rules import RuleSet, load_rules
 from twin.alerts.state import load_states
-from twin.entropy_jobs import backfill_entropy, read_node_entropy
 from twin.inventory import example_fleet
+from twin.jobs.entropy import backfill_entropy, read_node_entropy
 from twin.store.duckdb import DuckDBStore
 
 START = datetime(2025, 6, 1, tzinfo=UTC)

@@ -10,7 +10,7 @@ import pandas as pd
 
 from twin.alerts.evaluate import evaluate
 from twin.alerts.rules import load_rules
-from twin.entropy_jobs import backfill_entropy, read_fleet_entropy
+from twin.jobs.entropy import backfill_entropy, read_fleet_entropy
 from twin.store.duckdb import DuckDBStore
 
 START = datetime(2025, 6, 1, tzinfo=UTC)

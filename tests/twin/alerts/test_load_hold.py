@@ -12,7 +12,7 @@ from twin.alerts.evaluate import evaluate
 from twin.alerts.rules import load_alert_rules
 from twin.alerts.state import alert_counts, load_states
 from twin.config import load_settings
-from twin.loading import HistoryLoad, write_history_load
+from twin.jobs.loading import HistoryLoad, write_history_load
 from twin.store.duckdb import DuckDBStore
 
 NOW = datetime(2025, 6, 1, 12, tzinfo=UTC)
@@ -84,7 +84,7 @@ def test_without_a_history_load_the_same_store_fires_node_silent(tmp_path: Path)
 
 def test_an_abandoned_load_holds_nothing(tmp_path: Path) -> None:
     """A publisher that stopped mid-load no longer holds the rules once its row is stale
-    (twin.loading.ABANDONED_AFTER) and the grace after it has passed."""
+    (twin.jobs.loading.ABANDONED_AFTER) and the grace after it has passed."""
     rules = load_alert_rules(load_settings(data_dir=tmp_path, alert_load_grace_s=0))
     store = DuckDBStore(tmp_path / "twin.duckdb")
     try:

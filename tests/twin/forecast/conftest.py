@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from collectors.simulate import FleetSimulator
+from twin.domain import Reading
 from twin.inventory import example_fleet
-from twin.model import Reading
 
 START = datetime(2024, 6, 18, tzinfo=UTC)
 NOW = START + timedelta(days=3, minutes=20)

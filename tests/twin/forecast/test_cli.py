@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from twin.domain import Reading
 from twin.forecast.store import forecasts_as_of
-from twin.model import Reading
 from twin.store.duckdb import DuckDBStore
 
 from .conftest import NOW

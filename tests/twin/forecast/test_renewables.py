@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from twin.energy import wind_power_kw
 from twin.forecast import pv, wind
+from twin.models.energy import wind_power_kw
 
 START = pd.Timestamp("2025-06-01", tz="UTC")
 LAT, LON, KWP = 36.1, -79.95, 200.0

@@ -10,14 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from twin.domain import Reading
 from twin.forecast.jobs import HORIZON_H, refresh_forecasts
 from twin.forecast.models import Forecast, valid_hours
 from twin.forecast.sources import site_meter_kw
 from twin.forecast.store import forecasts_as_of, write_forecast
 from twin.inventory import example_fleet
-from twin.model import Reading
-from twin.replay import state_at
 from twin.store.duckdb import DuckDBStore
+from twin.views.replay import state_at
 
 from .conftest import NOW
 
@@ -109,7 +109,7 @@ def test_the_refresh_job_skips_targets_without_history(store: DuckDBStore) -> No
 def test_the_scheduler_refreshes_forecasts_hourly(store: DuckDBStore) -> None:
     from datetime import timedelta
 
-    from twin.jobs import start_scheduler
+    from twin.jobs.scheduler import start_scheduler
 
     scheduler = start_scheduler(store, example_fleet(), first_run_delay=timedelta(hours=1))
     try:

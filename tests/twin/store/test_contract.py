@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.twin.store.conftest import StoreFactory
+from twin.domain import Reading
 from twin.errors import StoreError
-from twin.model import Reading
 from twin.store import TelemetryStore
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)

@@ -13,8 +13,8 @@ import duckdb
 import pandas as pd
 import pytest
 
+from twin.domain import Reading
 from twin.errors import StoreError, StoreUnavailable
-from twin.model import Reading
 from twin.schema import MAX_FIELDS_PER_MEASUREMENT, MAX_FIELDS_PER_READING, MAX_TEXT_CHARS
 from twin.store import TelemetryStore
 from twin.store.duckdb import DuckDBStore

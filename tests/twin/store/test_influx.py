@@ -15,8 +15,8 @@ import pytest
 
 from tests.conftest import free_port, influxql, start_influxd
 from twin.config import load_settings
+from twin.domain import Reading
 from twin.errors import ConfigError, StoreError, StoreUnavailable
-from twin.model import Reading
 from twin.store import open_store
 from twin.store.influx import InfluxStore
 

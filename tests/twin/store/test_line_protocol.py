@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from twin.model import Reading
+from twin.domain import Reading
 from twin.store.frames import frame_to_batch, readings_to_batches
 from twin.store.line_protocol import line_protocol
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.faults.harness import SmallFileSystem
-from twin.model import Reading
+from twin.domain import Reading
 from twin.store.duckdb import DuckDBStore
 from twin.store.spool import Spool
 

@@ -21,13 +21,13 @@ import pandas as pd
 import pytest
 
 from collectors.simulate import FleetSimulator
-from twin.carbon import local_hour, profile_average_intensity
-from twin.energy_jobs import derive_energy
+from twin.domain import Fleet, Node, Site
 from twin.forecast.jobs import refresh_forecasts
 from twin.forecast.models import Forecast
 from twin.forecast.store import write_forecast
 from twin.inventory import example_fleet
-from twin.model import Fleet, Node, Site
+from twin.jobs.energy import derive_energy
+from twin.models.carbon import local_hour, profile_average_intensity
 from twin.store.duckdb import DuckDBStore
 from twin.whatif.carbon_fleet import (
     StoredCarbonRun,

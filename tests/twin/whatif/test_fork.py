@@ -19,12 +19,12 @@ import pandas as pd
 import pytest
 
 from collectors.simulate import FleetSimulator
-from twin.energy import SiteEnergyModel, it_power_w
-from twin.energy_jobs import climatology
-from twin.entropy_jobs import hourly_state, snapshot_from_state
+from twin.domain import Fleet, Reading, Site
 from twin.errors import ConfigError
 from twin.inventory import example_fleet
-from twin.model import Fleet, Reading, Site
+from twin.jobs.energy import climatology
+from twin.jobs.entropy import hourly_state, snapshot_from_state
+from twin.models.energy import SiteEnergyModel, it_power_w
 from twin.store.duckdb import DuckDBStore
 from twin.whatif.fork import ForkReport, comparison_json, fork_from, read_fork, simulate_fork
 from twin.whatif.policies import NODE_POLICIES, make_policy

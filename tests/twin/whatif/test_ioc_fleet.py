@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from twin.model import Fleet, Link, Site
-from twin.network import rtt_matrix
+from twin.domain import Fleet, Link, Site
+from twin.models.network import rtt_matrix
 from twin.whatif.llm import LlmServing, LlmWorkload, RoundResult, llm_nodes, run_round
 from twin.whatif.policies import RoundRobin
 from twin.whatif.presets import (

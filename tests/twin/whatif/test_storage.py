@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from twin.commands.whatif import DISPATCH_CHOICES
+from twin.domain import BATTERY_CAPACITY_KWH, BATTERY_DURATION_H, BATTERY_ROUND_TRIP_EFFICIENCY
 from twin.errors import InventoryError
 from twin.inventory import example_fleet, parse_fleet
-from twin.model import BATTERY_CAPACITY_KWH, BATTERY_DURATION_H, BATTERY_ROUND_TRIP_EFFICIENCY
 from twin.whatif.carbon_fleet import fleet_batteries
 from twin.whatif.carbon_shift import ShiftResult, ShiftSite, TrainingJobs
 from twin.whatif.presets import run_carbon_shift

@@ -21,20 +21,20 @@ node_energy    site, id    it_kw [kW]; energy_kwh, facility_kwh [kWh]; emissions
 Rules, per window and site (means of the window; energy = mean power x window length):
 
 * **Modelled** IT power is the sum over the site's reporting nodes of their IT power curve
-  (:func:`twin.energy.it_power_w` with the node's idle and max power) at the window mean of
+  (:func:`twin.models.energy.it_power_w` with the node's idle and max power) at the window mean of
   the utilisation that drives power: ``gpu_util`` on nodes with GPUs, ``cpu_util`` otherwise.
   Cooling, losses and facility power follow from the outdoor temperature at the window's
-  middle (default: :func:`twin.energy.climatology_temp_c`) by the site model
-  (:class:`twin.energy.SiteEnergyModel`).
+  middle (default: :func:`twin.models.energy.climatology_temp_c`) by the site model
+  (:class:`twin.models.energy.SiteEnergyModel`).
 * **Metered** IT and facility power are the sums of the site's ``it_load`` and ``facility``
   meters; ``pue_metered`` is their ratio, ``model_gap_*`` is modelled - metered facility power.
 * **Consumption** is metered facility power, else the modelled one. Renewable power is the
   sum of ``pv`` and ``wind`` meters (0 without); grid import is the ``grid_import`` meters,
   else ``max(consumption - renewable, 0)``.
 * **Grid intensity** per region is the ``grid`` signal (window means, carried forward for at
-  most :data:`twin.overview.GRID_STALE_AFTER`); without one, the shipped factor along the daily
-  profile for the **average** and the coal/gas blend for the **marginal** intensity
-  (:mod:`twin.carbon`); ``grid_signal`` says which (1 = telemetry).
+  most :data:`twin.views.overview.GRID_STALE_AFTER`); without one, the shipped factor along the
+  daily profile for the **average** and the coal/gas blend for the **marginal** intensity
+  (:mod:`twin.models.carbon`); ``grid_signal`` says which (1 = telemetry).
 * ``intensity_avg_g_per_kwh`` is the site's effective **average** intensity (grid import
   emissions / consumption); ``intensity_marginal_g_per_kwh`` is the grid's **marginal**
   intensity: one more kWh at a grid-connected site is met at the grid's margin, by more
@@ -57,7 +57,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from twin.carbon import (
+from twin.domain import Fleet, Node
+from twin.models.carbon import (
     GRID_UTC_OFFSET_H,
     local_hour,
     outlook_intensity,
@@ -67,7 +68,7 @@ from twin.carbon import (
     site_emission_rate_kg_per_h,
     site_intensity_g_per_kwh,
 )
-from twin.energy import (
+from twin.models.energy import (
     SITE_PROFILES,
     SiteEnergyModel,
     climatology_temp_c,
@@ -76,9 +77,8 @@ from twin.energy import (
     model_gap,
     sites_breakdown,
 )
-from twin.model import Fleet, Node
-from twin.overview import GRID_STALE_AFTER, STALE_AFTER, window_starts
 from twin.store import TelemetryStore
+from twin.views.overview import GRID_STALE_AFTER, STALE_AFTER, window_starts
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +136,7 @@ class EnergySeries:
 
 
 def climatology(times: pd.DatetimeIndex, latitude: FloatArray, longitude: FloatArray) -> FloatArray:
-    """The default temperature source: :func:`twin.energy.climatology_temp_c` [degC] at
+    """The default temperature source: :func:`twin.models.energy.climatology_temp_c` [degC] at
     ``times`` (rows) and places (columns)."""
     doy = times.tz_convert("UTC").day_of_year.to_numpy(float)[:, None]
     return climatology_temp_c(
@@ -230,7 +230,7 @@ def grid_tables(
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Window × region (average [gCO2/kWh], marginal [gCO2/kWh], signal [0/1]): window means
     of the ``grid`` signal carried forward for at most GRID_STALE_AFTER, else the daily-profile
-    values of :mod:`twin.carbon` (signal 0)."""
+    values of :mod:`twin.models.carbon` (signal 0)."""
     hours = local_hour(_utc_hours(times), GRID_UTC_OFFSET_H)
     profile_avg = pd.DataFrame(
         {r: profile_average_intensity(r, hours) for r in regions}, index=times, dtype=float
@@ -272,8 +272,9 @@ def energy_tables(
     util : window × node driving utilisation [0-1] (fleet node order); meters : per kind,
     window × site power [kW]; grid : window × region (average, marginal [gCO2/kWh], signal
     [0/1]); temp_c : window × site outdoor temperature [degC]; model : one power chain for
-    every site, or None for each site's ``energy_profile`` (:data:`twin.energy.SITE_PROFILES`;
-    node power curves then follow the default profile's exponent).
+    every site, or None for each site's ``energy_profile``
+    (:data:`twin.models.energy.SITE_PROFILES`; node power curves then follow the default profile's
+    exponent).
     """
     models = [model or SITE_PROFILES[s.energy_profile] for s in fleet.sites]
     exponent = (model or SiteEnergyModel()).power_exponent
@@ -424,7 +425,7 @@ def capacity_outlook(
     (effective **average** intensity of the newest window and the grid's **marginal**
     intensity [gCO2/kWh], renewable share [0-1], ``spare_nodes`` = sum over fresh nodes of
     ``1 - driving utilisation`` [node-equivalents], ``spare_gpus`` = sum of ``gpus * (1 -
-    gpu_util)`` [GPUs]) and ``ahead_<k>h`` [gCO2/kWh]: :func:`twin.carbon.outlook_intensity`
+    gpu_util)`` [GPUs]) and ``ahead_<k>h`` [gCO2/kWh]: :func:`twin.models.carbon.outlook_intensity`
     (the daily grid profile and a typical PV day, load and wind as now; not a forecast).
     """
     at = pd.Timestamp(now).tz_convert("UTC")

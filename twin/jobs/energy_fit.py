@@ -3,7 +3,7 @@
 Pairs of (driving utilisation, metered ``power_w``) per node over a window — utilisation is
 ``gpu_util`` on nodes with GPUs and ``cpu_util`` on the others, as in the energy job — are
 averaged per ``every`` window (5 min by default, so the fit weighs time evenly and stays cheap)
-and fitted with :func:`twin.energy.fit_power_curve`. Nodes without enough spread in their
+and fitted with :func:`twin.models.energy.fit_power_curve`. Nodes without enough spread in their
 utilisation are reported with the reason instead of a curve.
 """
 
@@ -15,9 +15,9 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from twin.energy import fit_power_curve
-from twin.energy_jobs import driving_util
-from twin.model import Fleet, Node
+from twin.domain import Fleet, Node
+from twin.jobs.energy import driving_util
+from twin.models.energy import fit_power_curve
 from twin.store import TelemetryStore
 
 

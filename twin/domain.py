@@ -64,7 +64,7 @@ class Site:
     latitude, longitude : float [degrees]; region : grid region code such as ``CN-NM``;
     pv_kw_peak [kWp], wind_kw_rated [kW]: on-site supply; price_cny_per_kwh : the electricity
     price the site pays [CNY/kWh], None when not known (costs at the site are then not reported);
-    energy_profile : the site's power chain, a name in :data:`twin.energy.SITE_PROFILES`.
+    energy_profile : the site's power chain, a name in :data:`twin.models.energy.SITE_PROFILES`.
     """
 
     id: str

@@ -36,12 +36,12 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from twin.carbon import read_grid_factors, renewable_share, site_emission_rate_kg_per_h
-from twin.energy import DEFAULT_PUE, facility_power_kw
-from twin.entropy import compute_util
-from twin.model import Fleet
+from twin.domain import Fleet
+from twin.models.carbon import read_grid_factors, renewable_share, site_emission_rate_kg_per_h
+from twin.models.energy import DEFAULT_PUE, facility_power_kw
+from twin.models.entropy import compute_util
 from twin.store import TelemetryStore
-from twin.window_cache import WindowCache
+from twin.views.window_cache import WindowCache
 
 log = logging.getLogger(__name__)
 

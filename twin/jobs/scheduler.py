@@ -19,13 +19,13 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from twin.alerts.evaluate import ALERTS_PERIOD_S, record_alerts
 from twin.alerts.rules import RuleSet, load_rules
-from twin.energy_jobs import ENERGY_CRON_MINUTE, ENERGY_CRON_SECOND, record_energy
-from twin.entropy_jobs import ENTROPY_FIRST_RUN_DELAY, ENTROPY_MINUTE, record_entropy
+from twin.domain import Fleet
 from twin.forecast.jobs import FORECAST_MINUTE, refresh_forecasts
+from twin.jobs.energy import ENERGY_CRON_MINUTE, ENERGY_CRON_SECOND, record_energy
+from twin.jobs.entropy import ENTROPY_FIRST_RUN_DELAY, ENTROPY_MINUTE, record_entropy
 from twin.metrics import JOB_FAILURES, JOB_RUNS, JOB_SECONDS
-from twin.model import Fleet
-from twin.overview import kpis
 from twin.store import TelemetryStore
+from twin.views.overview import kpis
 
 log = logging.getLogger(__name__)
 

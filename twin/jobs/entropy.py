@@ -1,11 +1,11 @@
 """Entropy from the store: hourly state aggregation, the hourly entropy job, backfill, readers.
 
-The model is :mod:`twin.entropy`; this module feeds it from stored telemetry and keeps its
+The model is :mod:`twin.models.entropy`; this module feeds it from stored telemetry and keeps its
 results as derived series:
 
 * **Hourly state.** One ``store.query("node", …, every="1h")`` gives every node's hourly means
   of ``cpu_util``, ``gpu_util``, ``net_util`` and ``storage_util``; the state (c, l, s) [0-1]
-  of each hour is :func:`twin.entropy.state_vector` of those means (c = the larger of the cpu
+  of each hour is :func:`twin.models.entropy.state_vector` of those means (c = the larger of the cpu
   and gpu means). An hour in which a node sent nothing is NaN.
 * **Entropy at a time** ``end`` (a whole UTC hour) covers the ``window`` (24 h) of hours
   ``[end - window, end)`` and is stamped ``ts = end``.
@@ -35,7 +35,8 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from twin.entropy import (
+from twin.domain import Fleet
+from twin.models.entropy import (
     DIMENSIONS,
     DRIFT_THRESHOLD,
     EDGES,
@@ -54,9 +55,8 @@ from twin.entropy import (
     state_type,
     state_vector,
 )
-from twin.model import Fleet
-from twin.overview import window_starts
 from twin.store import TelemetryStore
+from twin.views.overview import window_starts
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ DIMENSION_TAGS: tuple[str, ...] = (*DIMENSIONS, COMBINED)
 
 @dataclass(frozen=True)
 class EntropyParams:
-    """The parameters of the entropy model (see :mod:`twin.entropy` for their meaning).
+    """The parameters of the entropy model (see :mod:`twin.models.entropy` for their meaning).
 
     edges : interval edges [0-1]; window : hours per entropy; weights : dimension weights [-]
     (None: equal); rule : state-type thresholds; balance_bits : H* [bits];

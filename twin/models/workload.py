@@ -3,7 +3,7 @@
 Each node runs one **state type** (docs/entropy.md), which is one task type offered at a load that
 follows the local clock. The defaults are calibrated so that a node's hourly compute
 utilisation (occupancy × engine activity × the simulator's intensity, 0.92-0.97) lands in the
-intervals of the source paper's Table 1 row of its type (:data:`twin.entropy.TABLE_1`):
+intervals of the source paper's Table 1 row of its type (:data:`twin.models.entropy.TABLE_1`):
 
 ====  ===========================  ======================  ==============================  ======
 type  what                         service time μ ± σ      offered load by local hour      Table 1

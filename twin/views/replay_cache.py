@@ -1,6 +1,6 @@
 """Replay views of settled moments, kept for every user of the dashboard process.
 
-The Replay page draws the fleet at a chosen moment (:func:`twin.replay.replay_view`: one
+The Replay page draws the fleet at a chosen moment (:func:`twin.views.replay.replay_view`: one
 ``last`` read per measurement). A moment well in the past does not change, so
 :class:`ReplayViews` keeps the views of moments that ended ``settle`` (10 min) before now and
 answers them again without reading the store: a shared link opened by several people, or the
@@ -21,18 +21,18 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 
-from twin.model import Fleet
-from twin.replay import ReplayView, replay_view
+from twin.domain import Fleet
 from twin.store import TelemetryStore
 from twin.store.frames import to_utc
-from twin.window_cache import MAX_AGE, SETTLE
+from twin.views.replay import ReplayView, replay_view
+from twin.views.window_cache import MAX_AGE, SETTLE
 
 MAX_MOMENTS = 32
 """Views kept at most [count]."""
 
 
 class ReplayViews:
-    """:func:`~twin.replay.replay_view` answers of settled moments, per store and fleet;
+    """:func:`~twin.views.replay.replay_view` answers of settled moments, per store and fleet;
     thread-safe and bounded."""
 
     def __init__(

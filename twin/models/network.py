@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from twin.model import Fleet
+from twin.domain import Fleet
 
 INTRA_SITE_RTT_MS = 1.0
 """Round trip between two nodes of one site [ms]."""

@@ -1,6 +1,6 @@
 """Units of stored fields, known from their names, and values written for people (pure).
 
-Field names carry their unit as a suffix (the glossary of :mod:`twin.model`): ``power_w`` [W],
+Field names carry their unit as a suffix (the glossary of :mod:`twin.domain`): ``power_w`` [W],
 ``latency_ms`` [ms], ``loss_pct`` [%], ``intensity_avg_g_per_kwh`` [gCO2/kWh], ``drift_bits``
 [bits]; shares and utilisations (``*_util``, ``*_share``) are stored on [0-1] and shown in %.
 :func:`format_quantity` picks a readable scale: ``1570 W`` is ``1.57 kW``, ``0.536`` of a share

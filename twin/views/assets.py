@@ -14,7 +14,7 @@
   missing (LIVE_STALENESS, or the replay's telemetry staleness on the Replay page); a site is
   fresh when every node reports, stale when some do, missing when none does.
 
-Times are tz-aware UTC; values in the units of the stored fields (:mod:`twin.units`).
+Times are tz-aware UTC; values in the units of the stored fields (:mod:`twin.models.units`).
 """
 
 from __future__ import annotations
@@ -31,13 +31,13 @@ import pandas as pd
 from twin.alerts.engine import ACTIVE, ALERTING, SeriesState, series_tags
 from twin.alerts.rules import RuleSet, default_rules_path, load_rules
 from twin.alerts.state import load_states, read_events
-from twin.energy_jobs import read_site_energy
+from twin.domain import Fleet, Link, Node, Site
 from twin.errors import ConfigError
-from twin.model import Fleet, Link, Node, Site
-from twin.overview import STALE_AFTER, site_map, site_series
-from twin.replay import TELEMETRY_STALENESS, Staleness, classify
+from twin.jobs.energy import read_site_energy
+from twin.models.units import PER_MINUTE, Unit, as_float, field_unit, format_quantity
 from twin.store import TelemetryStore
-from twin.units import PER_MINUTE, Unit, as_float, field_unit, format_quantity
+from twin.views.overview import STALE_AFTER, site_map, site_series
+from twin.views.replay import TELEMETRY_STALENESS, Staleness, classify
 
 KINDS = ("node", "site", "link")
 
@@ -275,7 +275,7 @@ def sites_in_map(
     table: pd.DataFrame, sites: Sequence[str], at: datetime | pd.Timestamp
 ) -> dict[str, AssetState]:
     """The state at ``at`` of each of ``sites`` from an already read site map table
-    (:attr:`twin.overview.SiteMap.sites`): nodes reporting, utilisation, power, intensity."""
+    (:attr:`twin.views.overview.SiteMap.sites`): nodes reporting, utilisation, power, intensity."""
     when = _utc(at)
     return {
         str(row["site"]): _site_state(row, when)
@@ -331,7 +331,7 @@ def site_load_series(
     stop: datetime | pd.Timestamp,
     every: timedelta,
 ) -> pd.DataFrame:
-    """The site's telemetry per window ``every`` (:func:`twin.overview.site_series`): ``ts``,
+    """The site's telemetry per window ``every`` (:func:`twin.views.overview.site_series`): ``ts``,
     ``util`` [0-1], ``it_power_kw``, ``facility_power_kw`` [kW], ``intensity_g_per_kwh``
     [gCO2/kWh] …"""
     frame = site_series(store, fleet, start, stop, every, sites=[site])
@@ -346,7 +346,7 @@ def site_energy_series(
     stop: datetime | pd.Timestamp,
     every: timedelta,
 ) -> pd.DataFrame:
-    """The site's derived energy (:func:`twin.energy_jobs.read_site_energy`): ``ts``, ``pue``
+    """The site's derived energy (:func:`twin.jobs.energy.read_site_energy`): ``ts``, ``pue``
     [1], ``renewable_share`` [0-1], ``emissions_kg_per_h`` [kg/h] …; empty when none was
     derived."""
     frame = read_site_energy(store, start, stop, every)

@@ -37,8 +37,9 @@ from typing import Literal, cast
 import numpy as np
 import pandas as pd
 
-from twin.model import Fleet
-from twin.overview import (
+from twin.domain import Fleet
+from twin.store import TagFilter, TelemetryStore
+from twin.views.overview import (
     FALLBACK_PUE,
     GRID_STALE_AFTER,
     OverviewKpis,
@@ -46,7 +47,6 @@ from twin.overview import (
     kpis,
     site_map,
 )
-from twin.store import TagFilter, TelemetryStore
 
 log = logging.getLogger(__name__)
 
@@ -238,8 +238,9 @@ def replay_view(
     pue: float = FALLBACK_PUE,
 ) -> ReplayView:
     """:func:`state_at` at ``t`` (one ``last`` read per measurement), then the Overview's
-    :func:`~twin.overview.kpis` and :func:`~twin.overview.site_map` with the node telemetry's
-    freshness [s], answered from that state's rows (:class:`StateReads`) instead of the store.
+    :func:`~twin.views.overview.kpis` and :func:`~twin.views.overview.site_map` with the node
+    telemetry's freshness [s], answered from that state's rows (:class:`StateReads`) instead of the
+    store.
 
     As in the state, stored series the inventory does not know are left out, and the KPIs'
     newest node reading is the newest within the node horizon (an hour)."""

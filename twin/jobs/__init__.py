@@ -1,0 +1,1 @@
+"""Jobs that read the store and write derived series, and the history loading record."""

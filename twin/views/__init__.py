@@ -1,0 +1,1 @@
+"""What the dashboard pages and the notebook read from the store; nothing here writes."""
