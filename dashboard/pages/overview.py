@@ -4,7 +4,8 @@ the time-range picker's range (the last 24 h unless chosen otherwise, dashboard.
 The layout is drawn at once with placeholders and reads nothing; its first callbacks draw the
 figures. Live ticks (``settings.refresh_s``) then update the KPI cards and the map from the
 latest readings (each its own callback, so neither waits for the other) and, while the range
-ends now, append each newly completed window to the series and the heatmap with ``extendData``;
+ends now, append each newly completed window to the series with ``extendData`` and draw the
+heatmap anew with it (its settled windows are kept, so that is cheap);
 between windows that callback reads nothing. A new range draws both figures whole.
 
 While history loads (:mod:`twin.jobs.loading`) windows already drawn still change, so the figures
@@ -78,7 +79,6 @@ def layout(context: PageContext) -> Component:
         "series_until": None,
         "heatmap_until": None,
         "series_drawn": False,
-        "heatmap_drawn": False,
         "complete": False,
         "redrawn_at": None,
         "range": None,
@@ -233,7 +233,6 @@ def register_callbacks(app: Dash, services: Services) -> None:
     @app.callback(
         Output(ids.OVERVIEW_SERIES, "extendData"),
         Output(ids.OVERVIEW_SERIES, "figure"),
-        Output(ids.OVERVIEW_HEATMAP, "extendData"),
         Output(ids.OVERVIEW_HEATMAP, "figure"),
         Output(ids.OVERVIEW_STATE, "data"),
         Output(ids.OVERVIEW_SERIES_TITLE, "children"),
@@ -268,7 +267,7 @@ def register_callbacks(app: Dash, services: Services) -> None:
             if state["series_until"] is not None:
                 raise PreventUpdate from exc
             unavailable = figures.empty_figure(f"Store unavailable: {exc}")
-            outputs = (no_update, unavailable, no_update, unavailable, state)
+            outputs = (no_update, unavailable, unavailable, state)
             return (*outputs, no_update, no_update)
 
     timerange.register_callbacks(
@@ -339,13 +338,14 @@ def live_update(
 ) -> tuple[Any, ...]:
     """The outputs of one live tick at ``now`` given the page ``state``, the store's history
     ``load`` over ``span`` (default: DEFAULT_RANGE) and the ``picked`` sites of the per-site
-    series: series extendData, series figure, heatmap extendData, heatmap figure, new state.
+    series: series extendData, series figure, heatmap figure, new state.
 
     The first tick, a tick with a new range or a new pick of sites, and the ticks while the
     store is not complete (history loading, then SETTLE) draw the figures whole (at most every
     LOADING_REDRAW, and once when it becomes complete). Otherwise windows completed since the
-    state's ``*_until`` are appended with extendData; a figure that was drawn empty is drawn
-    whole instead.
+    state's ``*_until`` are appended to the series with extendData (a series drawn empty, or one
+    with alerts begun in the new windows, is drawn whole instead) and the heatmap is drawn
+    whole.
     Raises PreventUpdate when there is nothing to draw.
     """
     span = span or span_of(None, now)
@@ -362,7 +362,7 @@ def live_update(
         raise PreventUpdate
     fleet = services.fleet
     site_ids = [s.id for s in fleet.sites]
-    outputs: list[Any] = [no_update] * 4
+    outputs: list[Any] = [no_update] * 3
     if series_until > series_from:
         drawn = state["series_drawn"]
         # windows in which alerts began redraw the series whole, so their marks show
@@ -389,25 +389,17 @@ def live_update(
             outputs[1] = fig
             state = {**state, "series_drawn": bool(fig.data), "series_shown": shown}
         state = {**state, "series_until": series_until.isoformat()}
-    if heatmap_until > heatmap_from:
-        drawn = state["heatmap_drawn"]
-        start = max(heatmap_from, heatmap_until - window) if drawn else heatmap_until - window
-        nodes = [n.id for n in fleet.nodes]
+    if heatmap_until > heatmap_from:  # drawn whole: the kept windows make it cheap
         matrix = utilisation_heatmap(
             services.store,
-            start,
+            heatmap_until - window,
             heatmap_until,
             span.heatmap_every,
-            nodes=nodes,
+            nodes=[n.id for n in fleet.nodes],
             cache=services.windows,
         )
-        if drawn:
-            outputs[2] = figures.heatmap_extension(matrix, span.points(span.heatmap_every))
-            outputs[2] = no_update if outputs[2] is None else outputs[2]
-        else:
-            fig = span.show(figures.heatmap_figure(matrix))
-            outputs[3], state = fig, {**state, "heatmap_drawn": bool(fig.data)}
-        state = {**state, "heatmap_until": heatmap_until.isoformat()}
+        fig = span.show(figures.heatmap_figure(matrix))
+        outputs[2], state = fig, {**state, "heatmap_until": heatmap_until.isoformat()}
     return (*outputs, state)
 
 
@@ -491,11 +483,10 @@ def _redraw(
         "series_until": series_until.isoformat(),
         "heatmap_until": heatmap_until.isoformat(),
         "series_drawn": bool(series_fig.data),
-        "heatmap_drawn": bool(heat_fig.data),
         "complete": complete,
         "redrawn_at": now.isoformat(),
         "range": span.key,
         "series_shown": shown,
         "series_picked": list(picked),
     }
-    return no_update, series_fig, no_update, heat_fig, state
+    return no_update, series_fig, heat_fig, state

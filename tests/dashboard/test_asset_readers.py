@@ -305,8 +305,8 @@ def test_the_overview_series_marks_alerts_and_redraws_when_new_ones_begin(
     services = Services(store=alerted.store, fleet=telemetry.fleet, clock=lambda: NOW)
     at = NOW + pd.Timedelta(minutes=2)
     state: dict[str, object] = {"series_until": None, "heatmap_until": None, "redrawn_at": None}
-    state |= {"series_drawn": False, "heatmap_drawn": False, "complete": False, "range": None}
-    _, series, _, _, state = overview_page.live_update(services, at, state)
+    state |= {"series_drawn": False, "complete": False, "range": None}
+    _, series, _, state = overview_page.live_update(services, at, state)
     marks = series.data[-1]
     assert marks.name == "alerts began"
     began = _began(alerted.store, at.floor("5min") - DAY, at.floor("5min"))

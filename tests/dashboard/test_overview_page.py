@@ -342,7 +342,7 @@ def test_page_starts_empty_then_draws_and_extends(tmp_path: Path, telemetry: Tel
         state = _state_of(overview_page.layout(_context(services, store)))
         assert state["series_until"] is None  # the layout reads nothing; its first tick draws
         *_, state = overview_page.live_update(services, NOW, state)
-        assert state["series_drawn"] is False and state["heatmap_drawn"] is False
+        assert state["series_drawn"] is False
         assert state["complete"] is True  # no history load recorded: the store is complete
         with pytest.raises(PreventUpdate):  # no window completed yet
             overview_page.live_update(services, NOW, state)
@@ -350,23 +350,21 @@ def test_page_starts_empty_then_draws_and_extends(tmp_path: Path, telemetry: Tel
         for measurement, frame in telemetry.frames.items():
             store.write_frame(measurement, frame, SCHEMAS[measurement])
         later = NOW + pd.Timedelta(minutes=20)
-        series_ext, series_fig, heat_ext, heat_fig, state = overview_page.live_update(
-            services, later, state
-        )
+        series_ext, series_fig, heat_fig, state = overview_page.live_update(services, later, state)
         # drawn whole the first time data is there
-        assert series_ext is no_update and heat_ext is no_update
+        assert series_ext is no_update
         assert len(series_fig.data) == 3 * len(telemetry.fleet.sites)
         assert len(heat_fig.data) == 1
         assert len(overview_page.map_figure(services, later).data) > 0
-        assert state["series_drawn"] is True and state["heatmap_drawn"] is True
+        assert state["series_drawn"] is True
         assert pd.Timestamp(state["series_until"]) == pd.Timestamp("2025-06-01 06:20", tz="UTC")
 
         # then extended: one new 5 min window, no new heatmap column yet
-        series_ext, series_fig, heat_ext, heat_fig, state = overview_page.live_update(
+        series_ext, series_fig, heat_fig, state = overview_page.live_update(
             services, later + pd.Timedelta(minutes=5), state
         )
         update, indices, max_points = series_ext
-        assert series_fig is no_update and heat_fig is no_update and heat_ext is no_update
+        assert series_fig is no_update and heat_fig is no_update
         assert indices == list(range(3 * len(telemetry.fleet.sites)))
         assert max_points == 24 * 12
         assert update["x"][0] == ["2025-06-01 06:20:00"]
@@ -400,7 +398,7 @@ def test_a_page_opened_while_history_loads_catches_up(tmp_path: Path, telemetry:
         write_history_load(store, HistoryLoad(begin, loaded_to, NOW, True, NOW))
         load = read_history_load(store, NOW)
         state = _state_of(overview_page.layout(_context(services, store)))
-        _, early_series, _, _, state = overview_page.live_update(services, NOW, state, load)
+        _, early_series, _, state = overview_page.live_update(services, NOW, state, load)
         assert state["complete"] is False
         assert load is not None
         assert overview_page.loading_texts(load)["nodes"][:2] == ("loading", "")
@@ -412,13 +410,13 @@ def test_a_page_opened_while_history_loads_catches_up(tmp_path: Path, telemetry:
         done = NOW + pd.Timedelta(minutes=1)
         write_history_load(store, HistoryLoad(begin, done, done, False, done))
         settled_at = done + overview_page.SETTLE
-        _, series, _, heatmap, state = overview_page.live_update(
+        _, series, heatmap, state = overview_page.live_update(
             services, settled_at, state, read_history_load(store, settled_at)
         )
         assert state["complete"] is True
 
         fresh_state = _state_of(overview_page.layout(_context(services, store)))
-        _, fresh_series, _, fresh_heatmap, _ = overview_page.live_update(
+        _, fresh_series, fresh_heatmap, _ = overview_page.live_update(
             services, settled_at, fresh_state, read_history_load(store, settled_at)
         )
         assert _figure_points(series) == _figure_points(fresh_series)
@@ -441,7 +439,7 @@ def test_the_picker_range_sets_what_the_figures_cover(
 
     six_hours = overview_page.span_of(timerange.state_of(timerange.TimeRange(start="-6h")), NOW)
     assert overview_page.panel_titles(six_hours)[0] == "Per site · last 6 h (5 min means)"
-    _, series, _, heatmap, state = overview_page.live_update(services, NOW, state, None, six_hours)
+    _, series, heatmap, state = overview_page.live_update(services, NOW, state, None, six_hours)
     assert len(series.data) == 3 * n_sites and len(series.data[0].x) == 6 * 12
     assert len(heatmap.data[0].x) == 6 * 12  # at most about 100 columns: 5 min ones
     later = NOW + pd.Timedelta(minutes=5)
@@ -451,7 +449,7 @@ def test_the_picker_range_sets_what_the_figures_cover(
 
     fixed = timerange.TimeRange(start="2025-05-31T12:00:00Z", end="2025-05-31T13:00:00Z")
     hour = overview_page.span_of(timerange.state_of(fixed), NOW)
-    _, series, _, _, state = overview_page.live_update(services, NOW, state, None, hour)
+    _, series, _, state = overview_page.live_update(services, NOW, state, None, hour)
     assert len(series.data[0].x) == 60  # 1 min means
     assert list(series.layout.xaxis.range) == ["2025-05-31 12:00:00", "2025-05-31 13:00:00"]
     with pytest.raises(PreventUpdate):  # a fixed range gains nothing as time goes on
