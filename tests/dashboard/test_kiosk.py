@@ -92,3 +92,24 @@ def test_kiosk_text_grows_with_a_4k_screen(
     for part in ("kpi", "label", "title", "clock", "badge", "axis"):
         assert sizes[3840][part] >= 1.9 * sizes[1920][part], (part, sizes)
     assert not problems, "\n".join(problems)
+
+
+def test_kpi_readings_stay_on_one_line(
+    filled_store: DuckDBStore, telemetry: Telemetry, tmp_path: Path
+) -> None:
+    problems: list[str] = []
+    with serving_store(filled_store, telemetry.fleet, NOW.to_pydatetime, tmp_path) as base:
+        for search in ("?kiosk", ""):
+            with chromium_page(problems) as page:
+                _open(page, f"{base}/{search}")
+                page.wait_for_function(
+                    "() => [...document.querySelectorAll('.kpi-value')]"
+                    ".every(v => v.innerText !== '…')"
+                )
+                heights = page.evaluate(
+                    "() => [...document.querySelectorAll('.overview-kpis .kpi-value')].map(v =>"
+                    " v.getBoundingClientRect().height"
+                    " / parseFloat(getComputedStyle(v).lineHeight))"
+                )
+                assert heights and max(heights) < 1.5, (search, heights)  # one line each
+    assert not problems, "\n".join(problems)
