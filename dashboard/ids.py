@@ -21,6 +21,7 @@ LOADING_BAR = "header-loading-bar"
 
 # Overview page (dashboard.pages.overview)
 OVERVIEW_TICK = "overview-tick"
+OVERVIEW_MAP_TICK = "overview-map-tick"
 OVERVIEW_STATE = "overview-state"
 OVERVIEW_MAP = "overview-map"
 OVERVIEW_SERIES = "overview-series"

@@ -2,11 +2,11 @@
 the time-range picker's range (the last 24 h unless chosen otherwise, dashboard.timerange).
 
 The layout is drawn at once with placeholders and reads nothing; its first callbacks draw the
-figures. Live ticks (``settings.refresh_s``) then update the KPI cards and the map from the
-latest readings (each its own callback, so neither waits for the other) and, while the range
-ends now, append each newly completed window to the series with ``extendData`` and draw the
-heatmap anew with it (its settled windows are kept, so that is cheap);
-between windows that callback reads nothing. A new range draws both figures whole.
+figures. Live ticks (``settings.refresh_s``) then update the KPI cards, and every MAP_REFRESH
+the map, from the latest readings (each its own callback, so neither waits for the other) and,
+while the range ends now, append each newly completed window to the series with ``extendData``
+and draw the heatmap anew with it (its settled windows are kept, so that is cheap); between
+windows that callback reads nothing. A new range draws both figures whole.
 
 While history loads (:mod:`twin.jobs.loading`) windows already drawn still change, so the figures
 are drawn whole every LOADING_REDRAW instead, and once more when the store is complete again
@@ -67,6 +67,9 @@ HEATMAP_COLUMNS = 100
 LOADING_REDRAW = timedelta(seconds=15)
 """While history loads, the figures are drawn whole at most this often [s]."""
 
+MAP_REFRESH = timedelta(seconds=30)
+"""The map is redrawn at most this often [s]; the KPI cards follow every live tick."""
+
 SETTLE = timedelta(seconds=30)
 """After history loading ended, the store is taken as complete once this has passed [s]: what
 was published last is stored by then."""
@@ -112,6 +115,7 @@ def layout(context: PageContext) -> Component:
         className="overview",
         children=[
             dcc.Interval(id=ids.OVERVIEW_TICK, interval=int(context.settings.refresh_s * 1000)),
+            dcc.Interval(id=ids.OVERVIEW_MAP_TICK, interval=int(map_refresh_s(context) * 1000)),
             dcc.Location(id=ids.OVERVIEW_GO, refresh="callback-nav"),
             dcc.Store(id=ids.OVERVIEW_STATE, data=state),
             html.Section(
@@ -142,6 +146,12 @@ def alert_texts(counts: dict[str, int], held: str) -> tuple[str, str, str, str]:
     level = "firing" if firing else "pending" if pending else "quiet"
     note = f"{pending} pending" + (f" · held: {held}" if held else " · open the list")
     return str(firing), "firing", note, f"kpi-value alerts-{level}"
+
+
+def map_refresh_s(context: PageContext) -> float:
+    """How often the map is redrawn [s]: MAP_REFRESH, or the live refresh if that is slower
+    (a map of a thousand nodes' load costs a read of every latest reading)."""
+    return max(context.settings.refresh_s, MAP_REFRESH.total_seconds())
 
 
 def map_title(kiosk: bool) -> str:
@@ -210,7 +220,7 @@ def register_callbacks(app: Dash, services: Services) -> None:
             return (*(t for _ in KPI_CARDS for t in unknown), *unknown, "kpi-value", href)
         return (*(t for name, _label in KPI_CARDS for t in texts[name]), *alerts, href)
 
-    @app.callback(Output(ids.OVERVIEW_MAP, "figure"), Input(ids.OVERVIEW_TICK, "n_intervals"))
+    @app.callback(Output(ids.OVERVIEW_MAP, "figure"), Input(ids.OVERVIEW_MAP_TICK, "n_intervals"))
     def update_map(_n: int | None) -> Any:
         now = pd.Timestamp(services.clock())
         try:
