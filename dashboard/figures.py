@@ -135,14 +135,10 @@ def utc_strings(times: Sequence[Any] | pd.Series | pd.Index) -> list[str]:
     return [t.isoformat(sep=" ") for t in index]
 
 
-def _json_values(
-    values: Sequence[float] | np.ndarray | pd.Series, scale: float, digits: int | None = None
-) -> list[Any]:
-    """Floats times ``scale`` (rounded to ``digits`` decimals if given, which keeps large
-    figures short on the wire) with NaN as None (JSON null: a gap in the line)."""
-    array = np.asarray(values, float) * scale
-    if digits is not None:
-        array = np.round(array, digits)
+def _json_values(values: Sequence[float] | np.ndarray | pd.Series, scale: float) -> list[Any]:
+    """Floats times ``scale`` to 0.01 (short on the wire), NaN as None (JSON null: a gap in
+    the line)."""
+    array = np.round(np.asarray(values, float) * scale, 2)
     return [v if math.isfinite(v) else None for v in array.tolist()]
 
 
@@ -647,10 +643,10 @@ def _panel_columns(
         if others:
             rest = table[list(others)]
             ys += [
-                _json_values(rest.min(axis=1), scale, 2),
-                _json_values(rest.max(axis=1), scale, 2),
+                _json_values(rest.min(axis=1), scale),
+                _json_values(rest.max(axis=1), scale),
             ]
-        ys += [_json_values(table[site], scale, 2) for site in shown]
+        ys += [_json_values(table[site], scale) for site in shown]
         out.append((utc_strings(table.index), ys))
     return out
 
