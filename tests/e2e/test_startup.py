@@ -26,8 +26,10 @@ SERIES = "() => { const g = document.querySelector('#overview-series .js-plotly-
 DRAWN = f"{SERIES} return !!(g && g.data && g.data.length > 0); }}"
 POINTS = f"{SERIES} return JSON.stringify(g.data.map(t => [t.name, t.x, t.y])); }}"
 KPI = "() => { const e = document.querySelector('.kpi-value');"
-LOADING = "() => !document.querySelector('#header-loading').classList.contains('hidden')"
-LOADED = "() => document.querySelector('#header-loading').classList.contains('hidden')"
+HEADER = "() => { const e = document.querySelector('#header-loading');"
+"""Before Dash has drawn the layout the header is not there yet: both predicates wait for it."""
+LOADING = f"{HEADER} return !!e && !e.classList.contains('hidden'); }}"
+LOADED = f"{HEADER} return !!e && e.classList.contains('hidden'); }}"
 
 
 def _points(page: Any) -> list[Any]:
