@@ -110,7 +110,8 @@ def test_runs_are_limited_end_with_their_page_and_with_the_server(tmp_path: Path
             assert all(_alive(pid) for pid in runs)
             first.close()
             assert wait_until(lambda: len([p for p in runs if _alive(p)]) == 1, 60)
-            assert len(_children(server.pid) - before) == 1
+            # and is reaped: the killed run is not left behind as a zombie
+            assert wait_until(lambda: len(_children(server.pid) - before) == 1, 60)
 
             # SIGTERM of the server, its other run still going: no process is left
             server.send_signal(signal.SIGTERM)
@@ -169,7 +170,7 @@ def test_a_run_ends_when_its_page_navigates_away_inside_the_app(tmp_path: Path) 
             )  # the What-if page has gone, the browser tab has not
             # the run ends within the lease, long before it could have finished
             assert wait_until(lambda: not _alive(run), RUN_LEASE_S + 30), "the run went on"
-            assert _children(server.pid) - before == set()
+            assert wait_until(lambda: _children(server.pid) - before == set(), 60)  # reaped
             page.wait_for_selector(".js-plotly-plot")  # the Overview page works
         assert not problems, problems
         assert server.poll() is None  # the server itself goes on
