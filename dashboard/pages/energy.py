@@ -27,7 +27,14 @@ from dashboard import figures, ids
 from dashboard import timerange as tr
 from dashboard.components import graph_panel, static_kpi_card
 from twin.errors import CnetwinError, StoreError
-from twin.jobs.energy import ENERGY_EVERY, OUTLOOK_HOURS, capacity_outlook, read_site_energy
+from twin.jobs.energy import (
+    ENERGY_EVERY,
+    OUTLOOK_HOURS,
+    OUTLOOK_WITHIN,
+    capacity_outlook,
+    newest_site_rows,
+    read_site_energy,
+)
 
 if TYPE_CHECKING:
     from dashboard.app import PageContext, Services
@@ -75,9 +82,11 @@ def view(services: Services, now: pd.Timestamp, site: str, picked: dict[str, Any
     window = tr.window_of(picked, now, ENERGY_EVERY)
     fleet = services.fleet
     sites = [s.id for s in fleet.sites]
-    rows = read_site_energy(services.store, window.first_bucket, window.end, window.bucket)
+    rows = read_site_energy(
+        services.store, window.first_bucket, window.end, window.bucket, services.windows
+    )
     latest = rows[rows["ts"] == rows["ts"].max()] if not rows.empty and "site" in rows else rows
-    outlook = capacity_outlook(services.store, fleet, now)
+    outlook = capacity_outlook(services.store, fleet, now, latest=newest_of(rows, window, now))
     numbers = ef.fleet_kpis(latest, rows, window.bucket)
 
     def shown(figure: Any) -> Any:
@@ -93,6 +102,15 @@ def view(services: Services, now: pd.Timestamp, site: str, picked: dict[str, Any
         table=outlook_table(outlook),
         kpis=kpi_cards(numbers, tr.span_text(window)),
     )
+
+
+def newest_of(rows: pd.DataFrame, window: tr.Window, now: pd.Timestamp) -> pd.DataFrame | None:
+    """Each site's newest ``site_energy`` window at ``now`` from the range's ``rows`` when they
+    are 5 min windows reaching ``now`` (the outlook then reads no more); None otherwise."""
+    reaches_now = window.end >= now and window.start <= now - OUTLOOK_WITHIN
+    if window.bucket > ENERGY_EVERY or not reaches_now:
+        return None
+    return newest_site_rows(rows, now)
 
 
 def blank_view(message: str) -> EnergyView:
