@@ -156,31 +156,22 @@ would cost the browser seconds to draw (1,100 cells at 100 sites) for rows nobod
 
 def outlook_table(outlook: pd.DataFrame, limit: int = OUTLOOK_ROWS) -> Component:
     """The cleanest-capacity table, cleanest site first: the ``limit`` cleanest sites, under a
-    caption counting all when there are more."""
+    caption counting all when there are more. Grouped headers name each unit once, so the
+    table fits its panel; every header cell's tooltip spells its column out."""
     if outlook.empty:
         return html.Div("No derived carbon data in the last 15 min", className="energy-empty")
     total = len(outlook)
     outlook = outlook.head(limit)
-    ahead = [f"+{h} h avg [gCO2/kWh]" for h in OUTLOOK_HOURS]
-    head = [
-        "Site",
-        "Average now [gCO2/kWh]",
-        "Marginal now [gCO2/kWh]",
-        "Renewable [%]",
-        "Spare [node-eq.]",
-        "Spare [GPUs]",
-        *ahead,
-    ]
     body = [
         html.Tr(
             [
-                html.Td(row["site"], title=f"{row['name']} · {row['region']}"),
+                html.Td(row["site"], title=f"{row['site']} · {row['name']} · {row['region']}"),
                 html.Td(figures.format_intensity(row["intensity_avg_g_per_kwh"])),
+                *(html.Td(figures.format_intensity(row[f"ahead_{h}h"])) for h in OUTLOOK_HOURS),
                 html.Td(figures.format_intensity(row["intensity_marginal_g_per_kwh"])),
                 html.Td(figures.format_share(row["renewable_share"])),
                 html.Td(ef.format_number(row["spare_nodes"], ".1f")),
                 html.Td(ef.format_number(row["spare_gpus"], ".0f")),
-                *(html.Td(figures.format_intensity(row[f"ahead_{h}h"])) for h in OUTLOOK_HOURS),
             ]
         )
         for row in outlook.to_dict("records")
@@ -194,10 +185,60 @@ def outlook_table(outlook: pd.DataFrame, limit: int = OUTLOOK_ROWS) -> Component
         children=[
             *caption,
             html.Table(
-                className="energy-table",
-                children=[html.Thead(html.Tr([html.Th(h) for h in head])), html.Tbody(body)],
+                className="energy-table outlook-table",
+                children=[outlook_head(), html.Tbody(body)],
             ),
             html.P(OUTLOOK_NOTE, className="energy-note"),
+        ]
+    )
+
+
+def outlook_head() -> Component:
+    """The outlook table's header: groups with their unit over the columns (carbon intensity
+    in gCO2/kWh: average now and hours ahead, marginal now; spare node-equivalents and GPUs)."""
+    ahead = len(OUTLOOK_HOURS) + 1  # average now and the hours ahead
+
+    def head(text: str | list[Any], title: str, rows: int = 1, columns: int = 1) -> Component:
+        # a span of 1 is left out: the table's style tells spanning cells by their attribute
+        return html.Th(
+            text,
+            title=title,
+            rowSpan=rows if rows > 1 else None,
+            colSpan=columns if columns > 1 else None,
+        )
+
+    return html.Thead(
+        [
+            html.Tr(
+                [
+                    head("Site", "Site (id, name and region on hover)", rows=3),
+                    head(
+                        "Carbon intensity [gCO2/kWh]",
+                        "Carbon intensity of consumption [gCO2/kWh]",
+                        columns=ahead + 1,
+                    ),
+                    head(["Renewable", html.Br(), "[%]"], "Renewable share now [%]", rows=3),
+                    head("Spare capacity", "Spare capacity now", columns=2),
+                ]
+            ),
+            html.Tr(
+                [
+                    head("average", "Average intensity [gCO2/kWh]", columns=ahead),
+                    head("marginal", "Marginal intensity [gCO2/kWh]"),
+                    head("node-eq.", "Spare node-equivalents [node-eq.]", rows=2),
+                    head("GPUs", "Spare GPUs [GPUs]", rows=2),
+                ]
+            ),
+            html.Tr(
+                [
+                    head("now", "Average intensity now [gCO2/kWh]"),
+                    *(
+                        head(f"+{h} h", f"Average intensity in {h} h [gCO2/kWh]")
+                        for h in OUTLOOK_HOURS
+                    ),
+                    head("now", "Marginal intensity now [gCO2/kWh]"),
+                ]
+            ),
         ]
     )
 
