@@ -6,9 +6,11 @@ windows, or their means per bucket over long ranges) in the time range of the pa
 capacity. A site selector chooses one site or the sum of all for the power, supply and
 model-gap charts. The KPIs stand at the end of the range (emissions: over it). Zooming one chart
 zooms the others. Auto-refresh ticks (the picker's, by default the live refresh setting) redraw
-the page when a new 5 min window has completed. The layout is drawn at once with placeholders
-and reads nothing; the first redraw reads the store over the layout's range (it does not wait
-for the picker's callback) and draws the figures.
+the page when a new 5 min window has completed; a redraw asks the store only for the windows
+the energy job may still rewrite (the others are kept on the Services' window cache), and the
+capacity outlook takes each site's newest window from the rows read. The layout is drawn at
+once with placeholders and reads nothing; the first redraw reads the store over the layout's
+range (it does not wait for the picker's callback) and draws the figures.
 """
 
 from __future__ import annotations
