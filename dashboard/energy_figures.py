@@ -299,11 +299,12 @@ def hourly_intensity(frame: pd.DataFrame, sites: Sequence[str]) -> pd.DataFrame:
     order, columns hour starts (UTC), NaN where a site has no window in the hour."""
     if frame.empty:
         return pd.DataFrame(index=pd.Index(list(sites), name="site"))
-    rows = frame.assign(hour=pd.to_datetime(frame["ts"], utc=True).dt.floor("1h"))
-    table = rows.pivot_table(
-        index="site", columns="hour", values="intensity_avg_g_per_kwh", aggfunc="mean"
-    )
-    return table.reindex(index=list(sites)).astype(float)
+    hours = pd.to_datetime(frame["ts"], utc=True).dt.floor("1h").rename("hour")
+    sums, counts = _site_sums(hours, frame["site"], frame["intensity_avg_g_per_kwh"])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        means = (sums / counts.where(counts > 0)).T
+    means = means.loc[:, means.notna().any(axis=0)]  # an hour without any value is left out
+    return means.reindex(index=list(sites)).astype(float)
 
 
 def intensity_heatmap(frame: pd.DataFrame, sites: Sequence[str]) -> go.Figure:
@@ -339,12 +340,33 @@ def cumulative_emissions(frame: pd.DataFrame, every: timedelta) -> pd.DataFrame:
     if frame.empty:
         return pd.DataFrame()
     hours = pd.Timedelta(every) / pd.Timedelta(hours=1)
-    table = frame.assign(ts=pd.to_datetime(frame["ts"], utc=True)).pivot_table(
-        index="ts", columns="site", values="emissions_kg_per_h", aggfunc="sum"
-    )
-    table = table.sort_index().fillna(0.0).cumsum() * hours / 1000.0
+    times = pd.to_datetime(frame["ts"], utc=True)
+    sums, _ = _site_sums(times, frame["site"], frame["emissions_kg_per_h"])
+    table = sums.cumsum() * hours / 1000.0
     table.index = table.index + pd.Timedelta(every)
     return table
+
+
+def _site_sums(
+    keys: pd.Series, sites: pd.Series, values: pd.Series
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per key (rows, sorted) and site (columns, sorted): the sum of the ``values`` that are
+    not NaN (0 where none) and how many there are. Keys and sites are those of every row."""
+    row, row_keys = pd.factorize(keys, sort=True)
+    col, col_keys = pd.factorize(sites, sort=True)
+    numbers = values.to_numpy(float)
+    known = ~np.isnan(numbers)
+    cells = row[known] * len(col_keys) + col[known]
+    shape = (len(row_keys), len(col_keys))
+    size = shape[0] * shape[1]
+    index = pd.Index(row_keys, name=keys.name)
+    columns = pd.Index(col_keys, name=sites.name)
+    sums = np.bincount(cells, weights=numbers[known], minlength=size).reshape(shape)
+    counts = np.bincount(cells, minlength=size).reshape(shape)
+    return (
+        pd.DataFrame(sums, index=index, columns=columns),
+        pd.DataFrame(counts, index=index, columns=columns),
+    )
 
 
 def emissions_figure(frame: pd.DataFrame, sites: Sequence[str], every: timedelta) -> go.Figure:

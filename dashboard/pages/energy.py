@@ -6,9 +6,11 @@ windows, or their means per bucket over long ranges) in the time range of the pa
 capacity. A site selector chooses one site or the sum of all for the power, supply and
 model-gap charts. The KPIs stand at the end of the range (emissions: over it). Zooming one chart
 zooms the others. Auto-refresh ticks (the picker's, by default the live refresh setting) redraw
-the page when a new 5 min window has completed. The layout is drawn at once with placeholders
-and reads nothing; the first redraw reads the store over the layout's range (it does not wait
-for the picker's callback) and draws the figures.
+the page when a new 5 min window has completed; a redraw asks the store only for the windows
+the energy job may still rewrite (the others are kept on the Services' window cache), and the
+capacity outlook takes each site's newest window from the rows read. The layout is drawn at
+once with placeholders and reads nothing; the first redraw reads the store over the layout's
+range (it does not wait for the picker's callback) and draws the figures.
 """
 
 from __future__ import annotations
@@ -27,7 +29,14 @@ from dashboard import figures, ids
 from dashboard import timerange as tr
 from dashboard.components import graph_panel, static_kpi_card
 from twin.errors import CnetwinError, StoreError
-from twin.jobs.energy import ENERGY_EVERY, OUTLOOK_HOURS, capacity_outlook, read_site_energy
+from twin.jobs.energy import (
+    ENERGY_EVERY,
+    OUTLOOK_HOURS,
+    OUTLOOK_WITHIN,
+    capacity_outlook,
+    newest_site_rows,
+    read_site_energy,
+)
 
 if TYPE_CHECKING:
     from dashboard.app import PageContext, Services
@@ -75,9 +84,11 @@ def view(services: Services, now: pd.Timestamp, site: str, picked: dict[str, Any
     window = tr.window_of(picked, now, ENERGY_EVERY)
     fleet = services.fleet
     sites = [s.id for s in fleet.sites]
-    rows = read_site_energy(services.store, window.first_bucket, window.end, window.bucket)
+    rows = read_site_energy(
+        services.store, window.first_bucket, window.end, window.bucket, services.windows
+    )
     latest = rows[rows["ts"] == rows["ts"].max()] if not rows.empty and "site" in rows else rows
-    outlook = capacity_outlook(services.store, fleet, now)
+    outlook = capacity_outlook(services.store, fleet, now, latest=newest_of(rows, window, now))
     numbers = ef.fleet_kpis(latest, rows, window.bucket)
 
     def shown(figure: Any) -> Any:
@@ -93,6 +104,15 @@ def view(services: Services, now: pd.Timestamp, site: str, picked: dict[str, Any
         table=outlook_table(outlook),
         kpis=kpi_cards(numbers, tr.span_text(window)),
     )
+
+
+def newest_of(rows: pd.DataFrame, window: tr.Window, now: pd.Timestamp) -> pd.DataFrame | None:
+    """Each site's newest ``site_energy`` window at ``now`` from the range's ``rows`` when they
+    are 5 min windows reaching ``now`` (the outlook then reads no more); None otherwise."""
+    reaches_now = window.end >= now and window.start <= now - OUTLOOK_WITHIN
+    if window.bucket > ENERGY_EVERY or not reaches_now:
+        return None
+    return newest_site_rows(rows, now)
 
 
 def blank_view(message: str) -> EnergyView:
@@ -138,31 +158,22 @@ would cost the browser seconds to draw (1,100 cells at 100 sites) for rows nobod
 
 def outlook_table(outlook: pd.DataFrame, limit: int = OUTLOOK_ROWS) -> Component:
     """The cleanest-capacity table, cleanest site first: the ``limit`` cleanest sites, under a
-    caption counting all when there are more."""
+    caption counting all when there are more. Grouped headers name each unit once, so the
+    table fits its panel; every header cell's tooltip spells its column out."""
     if outlook.empty:
         return html.Div("No derived carbon data in the last 15 min", className="energy-empty")
     total = len(outlook)
     outlook = outlook.head(limit)
-    ahead = [f"+{h} h avg [gCO2/kWh]" for h in OUTLOOK_HOURS]
-    head = [
-        "Site",
-        "Average now [gCO2/kWh]",
-        "Marginal now [gCO2/kWh]",
-        "Renewable [%]",
-        "Spare [node-eq.]",
-        "Spare [GPUs]",
-        *ahead,
-    ]
     body = [
         html.Tr(
             [
-                html.Td(row["site"], title=f"{row['name']} · {row['region']}"),
+                html.Td(row["site"], title=f"{row['site']} · {row['name']} · {row['region']}"),
                 html.Td(figures.format_intensity(row["intensity_avg_g_per_kwh"])),
+                *(html.Td(figures.format_intensity(row[f"ahead_{h}h"])) for h in OUTLOOK_HOURS),
                 html.Td(figures.format_intensity(row["intensity_marginal_g_per_kwh"])),
                 html.Td(figures.format_share(row["renewable_share"])),
                 html.Td(ef.format_number(row["spare_nodes"], ".1f")),
                 html.Td(ef.format_number(row["spare_gpus"], ".0f")),
-                *(html.Td(figures.format_intensity(row[f"ahead_{h}h"])) for h in OUTLOOK_HOURS),
             ]
         )
         for row in outlook.to_dict("records")
@@ -176,10 +187,60 @@ def outlook_table(outlook: pd.DataFrame, limit: int = OUTLOOK_ROWS) -> Component
         children=[
             *caption,
             html.Table(
-                className="energy-table",
-                children=[html.Thead(html.Tr([html.Th(h) for h in head])), html.Tbody(body)],
+                className="energy-table outlook-table",
+                children=[outlook_head(), html.Tbody(body)],
             ),
             html.P(OUTLOOK_NOTE, className="energy-note"),
+        ]
+    )
+
+
+def outlook_head() -> Component:
+    """The outlook table's header: groups with their unit over the columns (carbon intensity
+    in gCO2/kWh: average now and hours ahead, marginal now; spare node-equivalents and GPUs)."""
+    ahead = len(OUTLOOK_HOURS) + 1  # average now and the hours ahead
+
+    def head(text: str | list[Any], title: str, rows: int = 1, columns: int = 1) -> Component:
+        # a span of 1 is left out: the table's style tells spanning cells by their attribute
+        return html.Th(
+            text,
+            title=title,
+            rowSpan=rows if rows > 1 else None,
+            colSpan=columns if columns > 1 else None,
+        )
+
+    return html.Thead(
+        [
+            html.Tr(
+                [
+                    head("Site", "Site (id, name and region on hover)", rows=3),
+                    head(
+                        "Carbon intensity [gCO2/kWh]",
+                        "Carbon intensity of consumption [gCO2/kWh]",
+                        columns=ahead + 1,
+                    ),
+                    head(["Renewable", html.Br(), "[%]"], "Renewable share now [%]", rows=3),
+                    head("Spare capacity", "Spare capacity now", columns=2),
+                ]
+            ),
+            html.Tr(
+                [
+                    head("average", "Average intensity [gCO2/kWh]", columns=ahead),
+                    head("marginal", "Marginal intensity [gCO2/kWh]"),
+                    head("node-eq.", "Spare node-equivalents [node-eq.]", rows=2),
+                    head("GPUs", "Spare GPUs [GPUs]", rows=2),
+                ]
+            ),
+            html.Tr(
+                [
+                    head("now", "Average intensity now [gCO2/kWh]"),
+                    *(
+                        head(f"+{h} h", f"Average intensity in {h} h [gCO2/kWh]")
+                        for h in OUTLOOK_HOURS
+                    ),
+                    head("now", "Marginal intensity now [gCO2/kWh]"),
+                ]
+            ),
         ]
     )
 

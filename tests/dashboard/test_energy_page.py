@@ -114,7 +114,8 @@ def test_energy_page_in_a_real_browser(
         for c in cells:
             assert c[1] == f"{latest.loc[c[0], 'site_avg']:,.0f}", c[0]
         head = page.locator(".energy-table thead").inner_text()
-        assert "Average now [gCO2/kWh]" in head and "Marginal now [gCO2/kWh]" in head
+        assert "Carbon intensity [gCO2/kWh]" in head and "marginal" in head
+        assert page.locator(".energy-table thead th", has_text="+3 h").count() == 1
         assert "not a forecast" in page.locator(".energy-note").inner_text()
 
         # KPI cards: 24 h emissions and the metered PUE of the newest window
@@ -176,6 +177,71 @@ def test_energy_page_in_a_real_browser(
         assert page.evaluate(f"() => {power}[0].x[0]") == later
         assert page.evaluate(f"() => {power}[0].name") == "IT (model)"
     assert not problems, "\n".join(problems)
+
+
+def test_the_outlook_table_fits_its_panel_at_1920_and_keeps_the_site_in_view_at_1280(
+    store: DuckDBStore, fleet: Fleet, tmp_path: Path
+) -> None:
+    problems: list[str] = []
+    box = "document.querySelector('.energy-table-box')"
+    with serving_store(store, fleet, lambda: NOW.to_pydatetime(), tmp_path / "data") as base:
+        with chromium_page(problems, width=1920, height=1080) as page:
+            page.goto(f"{base}/energy")
+            page.wait_for_selector(".energy-table tbody tr")
+            widths = page.evaluate(f"() => [{box}.scrollWidth, {box}.clientWidth]")
+            assert widths[0] <= widths[1], widths  # no horizontal scroll: every column shows
+            right = page.evaluate(f"() => {box}.getBoundingClientRect().right")
+            edges = page.evaluate(
+                "() => [...document.querySelectorAll('.energy-table th, .energy-table td')]"
+                ".map(c => c.getBoundingClientRect().right)"
+            )
+            assert max(edges) <= right + 0.5
+            page.screenshot(path=str(SCREENSHOTS / "energy-1920x1080.png"))
+        with chromium_page(problems, width=1280, height=800) as page:
+            page.goto(f"{base}/energy")
+            page.wait_for_selector(".energy-table tbody tr")
+            page.evaluate(f"() => {{ {box}.scrollLeft = {box}.scrollWidth; }}")
+            page.wait_for_function(f"() => {box}.scrollLeft > 0")
+            left = page.evaluate(f"() => {box}.getBoundingClientRect().left")
+            site = page.locator(".energy-table tbody tr").first.locator("td").first
+            assert site.bounding_box()["x"] == pytest.approx(left, abs=1.0)  # stays in view
+            page.screenshot(path=str(SCREENSHOTS / "energy-1280x800.png"))
+    assert not problems, "\n".join(problems)
+
+
+def _drawn(current: energy_page.EnergyView) -> list[str]:
+    """A view as the browser gets it: figures as JSON, the table and cards as Dash JSON."""
+    shown = (current.power, current.supply, current.heatmap, current.emissions, current.gap)
+    parts = [current.table, current.kpis]
+    return [pio.to_json(f) for f in shown] + [
+        json.dumps(p, default=lambda c: c.to_plotly_json()) for p in parts
+    ]
+
+
+def test_a_redraw_from_kept_windows_draws_a_cold_read_and_the_newly_completed_window(
+    tmp_path: Path, fleet: Fleet, raw: dict[str, pd.DataFrame]
+) -> None:
+    store = DuckDBStore(tmp_path / "kept.duckdb")
+    tags = {"node": ["site", "id"], "meter": ["site", "id", "kind"], "grid": ["region"]}
+    try:
+        for measurement, frame in raw.items():
+            if measurement in tags:
+                store.write_frame(measurement, frame, tags=tags[measurement])
+        picked = tr.state_of(tr.TimeRange("-24h", tr.NOW))
+        services = Services(store=store, fleet=fleet, clock=lambda: NOW.to_pydatetime())
+        before = NOW - 2 * WINDOW
+        record_energy(store, fleet, before.to_pydatetime())
+        energy_page.view(services, before, ef.ALL_SITES, picked)  # keeps the windows
+        assert len(services.windows) == 1
+        record_energy(store, fleet, NOW.to_pydatetime())  # two more windows complete
+        for site in (ef.ALL_SITES, fleet.sites[1].id):
+            kept = energy_page.view(services, NOW, site, picked)
+            cold = Services(store=store, fleet=fleet, clock=services.clock)
+            assert _drawn(kept) == _drawn(energy_page.view(cold, NOW, site, picked))
+        newest = kept.power.data[0].x[-1]
+        assert newest == LAST.strftime("%Y-%m-%d %H:%M:%S")
+    finally:
+        store.close()
 
 
 # --- the page's pure parts -----------------------------------------------------------------

@@ -19,6 +19,7 @@ from twin.domain import Fleet, Meter, Node, Site
 from twin.inventory import example_fleet
 from twin.jobs.energy import (
     CATCH_UP,
+    ENERGY_EVERY,
     capacity_outlook,
     derive_energy,
     energy_tables,
@@ -30,6 +31,7 @@ from twin.jobs.scheduler import start_scheduler
 from twin.models.carbon import grid_profile
 from twin.models.energy import SiteEnergyModel
 from twin.store.duckdb import DuckDBStore
+from twin.views.window_cache import WindowCache
 
 START = datetime(2025, 6, 1, tzinfo=UTC)
 HOURS = 3
@@ -129,6 +131,58 @@ def test_job_writes_every_window_of_the_history_equal_to_a_direct_computation(
     # the model follows the meters within the simulator's weather noise
     assert sites["model_gap_pct"].abs().max() < 10.0
     assert (sites["pue_metered"] > 1.1).all() and (sites["pue_metered"] < 1.65).all()
+
+
+def _site_windows(first: pd.Timestamp, count: int, base: float) -> pd.DataFrame:
+    """``count`` 5 min windows of two sites from ``first``, values counting up from ``base``."""
+    ts = pd.date_range(first, periods=count, freq=ENERGY_EVERY).repeat(2)
+    return pd.DataFrame(
+        {
+            "ts": ts,
+            "site": ["a", "b"] * count,
+            "consumption_kw": base + np.arange(2 * count, dtype=float),
+            "emissions_kg_per_h": base / 10.0,
+        }
+    )
+
+
+def test_kept_site_energy_windows_read_as_a_cold_read_and_take_rewritten_and_new_windows(
+    tmp_path: Path,
+) -> None:
+    store = DuckDBStore(tmp_path / "kept.duckdb")
+    try:
+        step = pd.Timedelta(ENERGY_EVERY)
+        first = pd.Timestamp(START)
+        store.write_frame("site_energy", _site_windows(first, 72, 100.0), tags=["site"])
+        cache = WindowCache()
+        buckets = (ENERGY_EVERY, timedelta(hours=1))
+
+        def both(now: pd.Timestamp, bucket: timedelta) -> tuple[pd.DataFrame, pd.DataFrame]:
+            start = (now - pd.Timedelta(hours=4)).floor(bucket)
+            kept = read_site_energy(store, start, now, bucket, cache)
+            return kept, read_site_energy(store, start, now, bucket)
+
+        now = first + 72 * step + pd.Timedelta(seconds=40)
+        for bucket in buckets:
+            pd.testing.assert_frame_equal(*both(now, bucket))
+        assert len(cache) == 2  # both reads are kept
+
+        # the job recomputes the third newest window (late readings) and adds the next one
+        recomputed = first + 69 * step
+        store.write_frame("site_energy", _site_windows(recomputed, 4, 500.0), tags=["site"])
+        later = now + step
+        for bucket in buckets:
+            kept, cold = both(later, bucket)
+            pd.testing.assert_frame_equal(kept, cold)
+        windows, _ = both(later, ENERGY_EVERY)
+        assert windows["ts"].max() == first + 72 * step  # the newly completed window
+        again = windows[(windows["ts"] == recomputed) & (windows["site"] == "a")]
+        assert again["consumption_kw"].tolist() == [500.0]
+        hourly, _ = both(later, timedelta(hours=1))
+        hour = hourly[(hourly["ts"] == first + pd.Timedelta(hours=5)) & (hourly["site"] == "a")]
+        assert hour["consumption_kw"].iloc[0] > 200.0  # the recomputed windows in its mean
+    finally:
+        store.close()
 
 
 def test_site_energy_reader_returns_windows_or_their_means_per_bucket(

@@ -51,13 +51,12 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from twin.domain import Fleet, Node
+from twin.domain import Fleet
 from twin.models.carbon import (
     GRID_UTC_OFFSET_H,
     local_hour,
@@ -79,6 +78,7 @@ from twin.models.energy import (
 )
 from twin.store import TelemetryStore
 from twin.views.overview import GRID_STALE_AFTER, STALE_AFTER, window_starts
+from twin.views.window_cache import WindowCache
 
 log = logging.getLogger(__name__)
 
@@ -380,25 +380,47 @@ def record_energy(
     log.info("energy windows %s to %s: %d site rows, %d node rows", start, stop, sites, nodes)
 
 
+FINAL_AFTER = (RECOMPUTE + 1) * ENERGY_EVERY
+"""How long after its start a window's derived row can still be rewritten [s]: the job writes
+it once the window has completed and again on the next RECOMPUTE runs (for late readings)."""
+
+
 def read_site_energy(
     store: TelemetryStore,
     start: datetime | pd.Timestamp,
     stop: datetime | pd.Timestamp,
     bucket: timedelta = ENERGY_EVERY,
+    cache: WindowCache | None = None,
 ) -> pd.DataFrame:
     """``site_energy`` rows with ``start <= ts < stop``: ``ts`` (UTC window start), ``site`` and
     SITE_FIELDS in their units. A ``bucket`` coarser than ENERGY_EVERY gives each site's mean
     per bucket instead (stamped at the bucket start, buckets aligned to the epoch), so a long
-    range stays a few hundred points."""
+    range stays a few hundred points. ``cache`` keeps the buckets the job no longer rewrites
+    (FINAL_AFTER) between calls, so a repeated read asks the store only for the newest ones
+    (``start`` then on a bucket boundary)."""
     every = bucket if bucket > ENERGY_EVERY else None
-    frame = store.query("site_energy", start, stop, every=every)
-    if frame.empty:
-        return frame
-    return frame.assign(ts=pd.to_datetime(frame["ts"], utc=True))
+
+    def fetch(begin: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+        frame = store.query("site_energy", begin, end, every=every)
+        if frame.empty:
+            return frame
+        frame = frame.assign(ts=pd.to_datetime(frame["ts"], utc=True))
+        # a later read starts where the kept buckets end: never a bucket begun before it
+        return frame[frame["ts"] >= begin].reset_index(drop=True)
+
+    if cache is None:
+        return fetch(pd.Timestamp(start), pd.Timestamp(stop))
+    step = max(pd.Timedelta(bucket), pd.Timedelta(ENERGY_EVERY))
+    settle = step - ENERGY_EVERY + FINAL_AFTER  # the bucket's last window no longer rewritten
+    key = ("site_energy", id(store), step)
+    return cache.read(key, pd.Timestamp(start), pd.Timestamp(stop), step, fetch, settle=settle)
 
 
 OUTLOOK_HOURS = (1, 3, 6)
 """Hours ahead [h] of the cleanest-capacity outlook."""
+
+OUTLOOK_WITHIN = 3 * ENERGY_EVERY
+"""How recent a site's newest ``site_energy`` window must be to stand in the outlook [s]."""
 
 OUTLOOK_COLUMNS = (
     "site",
@@ -412,12 +434,27 @@ OUTLOOK_COLUMNS = (
 )
 
 
+def newest_site_rows(
+    rows: pd.DataFrame, at: datetime | pd.Timestamp, within: timedelta = OUTLOOK_WITHIN
+) -> pd.DataFrame:
+    """Per site, its newest row of ``rows`` (``site_energy`` windows, as
+    :func:`read_site_energy` gives them) with ``at - within < ts <= at``: what
+    ``store.last("site_energy", at=at, within=within)`` answers, from rows already read."""
+    if rows.empty or "site" not in rows.columns:
+        return rows.iloc[0:0]
+    at_ts = pd.Timestamp(at).tz_convert("UTC")
+    ts = pd.to_datetime(rows["ts"], utc=True)
+    recent = rows[(ts > at_ts - pd.Timedelta(within)) & (ts <= at_ts)]
+    return recent.sort_values("ts", kind="stable").groupby("site", sort=False).tail(1)
+
+
 def capacity_outlook(
     store: TelemetryStore,
     fleet: Fleet,
     now: datetime | pd.Timestamp,
     hours_ahead: tuple[int, ...] = OUTLOOK_HOURS,
-    within: timedelta = 3 * ENERGY_EVERY,
+    within: timedelta = OUTLOOK_WITHIN,
+    latest: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Where spare capacity is cleanest now and in the next hours, cleanest first.
 
@@ -427,61 +464,81 @@ def capacity_outlook(
     ``1 - driving utilisation`` [node-equivalents], ``spare_gpus`` = sum of ``gpus * (1 -
     gpu_util)`` [GPUs]) and ``ahead_<k>h`` [gCO2/kWh]: :func:`twin.models.carbon.outlook_intensity`
     (the daily grid profile and a typical PV day, load and wind as now; not a forecast).
+    ``latest``: each site's newest ``site_energy`` row at ``now`` when the caller has read it
+    already (:func:`newest_site_rows`); None reads it from the store.
     """
     at = pd.Timestamp(now).tz_convert("UTC")
-    latest = store.last("site_energy", at=at, within=within)
+    if latest is None:
+        latest = store.last("site_energy", at=at, within=within)
     ahead_cols = [f"ahead_{h}h" for h in hours_ahead]
+    columns = [*OUTLOOK_COLUMNS, *ahead_cols]
     if latest.empty or "site" not in latest.columns:
-        return pd.DataFrame(columns=[*OUTLOOK_COLUMNS, *ahead_cols])
-    records: dict[str, dict[Any, Any]] = {str(r["site"]): r for r in latest.to_dict("records")}
-    nodes = store.last("node", at=at, fields=["cpu_util", "gpu_util"], within=STALE_AFTER)
-    util: dict[str, tuple[float, float]] = {}
-    if "id" in nodes.columns:
-        cpu = _column(nodes, "cpu_util")
-        gpu = _column(nodes, "gpu_util")
-        util = dict(zip(nodes["id"].astype(str), zip(cpu, gpu, strict=True), strict=True))
+        return pd.DataFrame(columns=columns)
+    newest = latest.drop_duplicates("site", keep="last").set_index(latest["site"].astype(str))
+    sites = [s for s in fleet.sites if s.id in newest.index]
+    if not sites:
+        return pd.DataFrame(columns=columns)
+    ids = [s.id for s in sites]
+    row = newest.loc[ids]
+    spare_nodes, spare_gpus = spare_capacity(store, fleet, at, ids)
     utc_hour = float(_utc_hours(pd.DatetimeIndex([at]))[0])
-    reporting: dict[str, list[Node]] = {}
-    for node in fleet.nodes:
-        if node.id in util:
-            reporting.setdefault(node.site, []).append(node)
-    rows = []
-    for site in fleet.sites:
-        row = records.get(site.id)
-        if row is None:
-            continue
-        spare_nodes = spare_gpus = 0.0
-        for node in reporting.get(site.id, []):
-            cpu_u, gpu_u = util[node.id]
-            driving = gpu_u if node.gpus else cpu_u
-            if math.isfinite(driving):
-                spare_nodes += 1.0 - min(max(driving, 0.0), 1.0)
-            if node.gpus and math.isfinite(gpu_u):
-                spare_gpus += node.gpus * (1.0 - min(max(gpu_u, 0.0), 1.0))
-        ahead = outlook_intensity(
-            np.array(hours_ahead, dtype=float),
-            float(row["grid_intensity_avg_g_per_kwh"]),
-            float(local_hour(utc_hour)),
-            (utc_hour + site.longitude / 15.0) % 24.0,
-            float(row["consumption_kw"]),
-            site.pv_kw_peak,
-            float(row["wind_kw"]),
-        )
-        rows.append(
-            {
-                "site": site.id,
-                "name": site.name,
-                "region": site.region,
-                "intensity_avg_g_per_kwh": float(row["intensity_avg_g_per_kwh"]),
-                "intensity_marginal_g_per_kwh": float(row["intensity_marginal_g_per_kwh"]),
-                "renewable_share": float(row["renewable_share"]),
-                "spare_nodes": spare_nodes,
-                "spare_gpus": spare_gpus,
-                **dict(zip(ahead_cols, ahead.tolist(), strict=True)),
-            }
-        )
-    table = pd.DataFrame(rows, columns=[*OUTLOOK_COLUMNS, *ahead_cols])
+    longitude = np.array([s.longitude for s in sites], dtype=float)
+
+    def values(name: str) -> FloatArray:
+        return np.asarray(_column(row, name), dtype=float)[:, np.newaxis]
+
+    ahead = outlook_intensity(
+        np.array(hours_ahead, dtype=float),
+        values("grid_intensity_avg_g_per_kwh"),
+        float(local_hour(utc_hour)),
+        ((utc_hour + longitude / 15.0) % 24.0)[:, np.newaxis],
+        values("consumption_kw"),
+        np.array([s.pv_kw_peak for s in sites], dtype=float)[:, np.newaxis],
+        values("wind_kw"),
+    )
+    table = pd.DataFrame(
+        {
+            "site": ids,
+            "name": [s.name for s in sites],
+            "region": [s.region for s in sites],
+            "intensity_avg_g_per_kwh": _column(row, "intensity_avg_g_per_kwh"),
+            "intensity_marginal_g_per_kwh": _column(row, "intensity_marginal_g_per_kwh"),
+            "renewable_share": _column(row, "renewable_share"),
+            "spare_nodes": spare_nodes,
+            "spare_gpus": spare_gpus,
+            **{col: ahead[:, k] for k, col in enumerate(ahead_cols)},
+        },
+        columns=columns,
+    )
     return table.sort_values("intensity_avg_g_per_kwh", kind="stable").reset_index(drop=True)
+
+
+def spare_capacity(
+    store: TelemetryStore, fleet: Fleet, at: pd.Timestamp, sites: list[str]
+) -> tuple[FloatArray, FloatArray]:
+    """Per site of ``sites``: spare node-equivalents (sum over nodes that reported within
+    STALE_AFTER of ``at`` of ``1 - driving utilisation``, clipped to [0, 1]) and spare GPUs
+    (sum of ``gpus * (1 - gpu_util)``)."""
+    nodes = store.last("node", at=at, fields=["cpu_util", "gpu_util"], within=STALE_AFTER)
+    if "id" not in nodes.columns:
+        return np.zeros(len(sites)), np.zeros(len(sites))
+    known = ~nodes["id"].astype(str).duplicated(keep="last").to_numpy()
+    index = pd.Index(nodes["id"].astype(str)[known])
+    order = [n.id for n in fleet.nodes]
+    cpu = pd.Series(np.asarray(_column(nodes, "cpu_util"))[known], index=index).reindex(order)
+    gpu = pd.Series(np.asarray(_column(nodes, "gpu_util"))[known], index=index).reindex(order)
+    gpus = np.array([n.gpus for n in fleet.nodes], dtype=float)
+    driving = np.where(gpus > 0, gpu.to_numpy(float), cpu.to_numpy(float))
+    gpu_u = gpu.to_numpy(float)
+    with np.errstate(invalid="ignore"):
+        spare_nodes = np.where(np.isfinite(driving), 1.0 - np.clip(driving, 0.0, 1.0), 0.0)
+        spare_gpus = np.where(
+            (gpus > 0) & np.isfinite(gpu_u), gpus * (1.0 - np.clip(gpu_u, 0.0, 1.0)), 0.0
+        )
+    site_of = pd.Index([n.site for n in fleet.nodes])
+    per_site = pd.DataFrame({"nodes": spare_nodes, "gpus": spare_gpus}, index=site_of)
+    sums = per_site.groupby(level=0, sort=False).sum().reindex(sites, fill_value=0.0)
+    return sums["nodes"].to_numpy(float), sums["gpus"].to_numpy(float)
 
 
 def _column(frame: pd.DataFrame, name: str) -> list[float]:

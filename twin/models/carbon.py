@@ -178,12 +178,12 @@ def renewable_share(renewable_kw: Values, consumption_kw: Values) -> FloatArray:
 
 def outlook_intensity(
     hours_ahead: FloatArray,
-    grid_intensity_now: float,
+    grid_intensity_now: float | FloatArray,
     local_hour_now: float,
-    solar_hour_now: float,
-    consumption_kw: float,
-    pv_kw_peak: float,
-    wind_kw_now: float,
+    solar_hour_now: float | FloatArray,
+    consumption_kw: float | FloatArray,
+    pv_kw_peak: float | FloatArray,
+    wind_kw_now: float | FloatArray,
 ) -> FloatArray:
     """Expected effective average intensity [gCO2/kWh] of a site ``hours_ahead`` [h] from now.
 
@@ -191,6 +191,8 @@ def outlook_intensity(
     daily profile (``now * grid_profile(h + k) / grid_profile(h)`` at local clock hour
     ``local_hour_now``), PV follows a half-sine day over 06-18 h local solar time peaking at
     ``PV_TYPICAL_PEAK * pv_kw_peak`` [kW], and consumption and wind output [kW] stay as now.
+    Each site argument may also be an array broadcasting against ``hours_ahead`` (sites in
+    rows, hours in columns), giving every site's outlook at once.
     """
     ahead = np.asarray(hours_ahead, dtype=float)
     grid = (
@@ -200,4 +202,5 @@ def outlook_intensity(
     )
     pv = PV_TYPICAL_PEAK * pv_kw_peak * _solar_bell((solar_hour_now + ahead) % 24.0)
     grid_import = consumption_kw - pv - wind_kw_now
-    return site_intensity_g_per_kwh(grid_import, np.full(ahead.shape, consumption_kw), grid)
+    load = np.broadcast_to(np.asarray(consumption_kw, dtype=float), np.shape(grid_import))
+    return site_intensity_g_per_kwh(grid_import, load, grid)

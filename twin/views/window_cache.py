@@ -91,11 +91,15 @@ class WindowCache:
         stop: pd.Timestamp,
         every: timedelta | pd.Timedelta,
         fetch: Fetch,
+        settle: timedelta | None = None,
     ) -> pd.DataFrame:
         """The rows ``fetch(start, stop)`` gives, for windows of ``every`` from ``start`` to
         ``stop`` (UTC, on window boundaries), with the settled windows of earlier reads under
-        ``key`` kept and only the others fetched."""
+        ``key`` kept and only the others fetched. ``settle`` [s]: how long before ``stop`` a
+        window must start to be kept, for rows that a job rewrites for a while (default: the
+        cache's)."""
         step = pd.Timedelta(every)
+        wait = self.settle if settle is None else pd.Timedelta(settle)
         with self._lock:
             held = self._reads.get(key)
             if held is not None:
@@ -108,7 +112,7 @@ class WindowCache:
             frame = fetch(start, stop)
             begin, span, made = start, stop - start, time.monotonic()
         keep_from = max(begin, stop - span)
-        settled_until = max(stop - max(self.settle, step), keep_from)
+        settled_until = max(stop - max(wait, step), keep_from)
         times = pd.DatetimeIndex(pd.to_datetime(frame["ts"], utc=True) if len(frame) else [])
         settled = frame[(times >= keep_from) & (times < settled_until)] if len(frame) else frame
         with self._lock:
