@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 from dash import ALL, Dash, Input, Output, State, ctx, dcc, html, no_update
 from dash.development.base_component import Component
@@ -159,14 +160,23 @@ def _between(rows: pd.DataFrame, start: pd.Timestamp, stop: pd.Timestamp) -> pd.
 
 
 def entropy_matrix(nodes: pd.DataFrame, order: list[str]) -> pd.DataFrame:
-    """Node × hour entropy [bits] from ``entropy`` rows; rows in ``order`` then any others."""
-    if nodes.empty:
+    """Node × hour entropy [bits] from ``entropy`` rows (the mean where a node has several rows
+    in an hour); rows in ``order`` then any others, columns the hours (UTC) with a value."""
+    known = nodes[nodes["entropy_bits"].notna()] if not nodes.empty else nodes
+    if known.empty:
         return pd.DataFrame()
-    frame = nodes.assign(ts=pd.to_datetime(nodes["ts"], utc=True))
-    matrix = frame.pivot_table(index="id", columns="ts", values="entropy_bits", aggfunc="mean")
-    found = {str(i) for i in matrix.index}
+    ids = known["id"].astype(str).to_numpy()
+    stamps = pd.DatetimeIndex(pd.to_datetime(known["ts"], utc=True))
+    hours = stamps.unique().sort_values()
+    found = set(pd.unique(ids))
     rows = [n for n in order if n in found] + sorted(found - set(order))
-    return matrix.reindex(index=rows).astype(float)
+    cell = pd.Index(rows).get_indexer(ids) * len(hours) + hours.get_indexer(stamps)
+    size = len(rows) * len(hours)
+    total = np.bincount(cell, weights=known["entropy_bits"].to_numpy(float), minlength=size)
+    count = np.bincount(cell, minlength=size)
+    with np.errstate(invalid="ignore"):
+        mean = (total / count).reshape(len(rows), len(hours))
+    return pd.DataFrame(mean, index=pd.Index(rows, name="id"), columns=hours.rename("ts"))
 
 
 def out_of_balance(view: EntropyView, rows: int = TABLE_ROWS) -> pd.DataFrame:
@@ -186,9 +196,8 @@ def out_of_balance(view: EntropyView, rows: int = TABLE_ROWS) -> pd.DataFrame:
     top = latest.head(rows).reset_index(drop=True)
     hours = pd.date_range(view.at - WINDOW + timedelta(hours=1), view.at, freq="1h")
     shown = frame[frame["id"].isin(top["id"])]
-    history = shown.pivot_table(index="ts", columns="id", values="entropy_bits", aggfunc="mean")
-    history = history.reindex(index=hours)
-    top["spark"] = [efig.sparkline(history[n]) if n in history.columns else "" for n in top["id"]]
+    history = entropy_matrix(shown, list(top["id"])).reindex(columns=hours)
+    top["spark"] = [efig.sparkline(history.loc[n]) if n in history.index else "" for n in top["id"]]
     return top
 
 

@@ -299,8 +299,8 @@ def test_entropy_page_in_a_real_browser(
             ".data[0]; return d.x[d.x.length - 1]; }"
         )
         assert newest == f"{FIRST + timedelta(hours=1):%Y-%m-%d %H:%M:%S}"
-        page.wait_for_timeout(500)  # let the graphs draw (a screenshot, not a check)
         page.set_viewport_size({"width": 1920, "height": 1080})
+        page.wait_for_timeout(1000)  # let the graphs resize (a screenshot, not a check)
         page.screenshot(path=str(SCREENSHOTS / "entropy-next-hour.png"))
     assert not problems, "\n".join(problems)
 
