@@ -6,10 +6,10 @@ clock at the end of its data, and opens ``/entropy`` ``--loads`` times in Debian
 (Playwright), 1920 × 1080. Prints, per load:
 
 * **first render** [s]: from navigation until the node heatmap has its data;
-* each ``/_dash-update-component`` request before it: the outputs it fills, when it left and
+* each ``/_dash-update-component`` request sent before it: the outputs it fills, when it left and
   when its answer ended [s after navigation], its answer's size [kB];
-* **drawing** [ms]: from the refresh answer's end until the heatmap has its data, i.e. what
-  the browser spends on the answer (Dash rendering, Plotly drawing the four figures).
+* each main figure's draw with data: when Plotly began it, how long it took [ms] until its
+  promise resolved, when it was done (a script wraps ``Plotly.react`` before the page loads).
 
 ``--screenshot PNG`` keeps a picture of the last load. Run from the repository root:
 ``python bench/entropy_render.py --store /tmp/bench.duckdb --loads 3``. Not part of the test
@@ -38,12 +38,41 @@ HEATMAP_DRAWN = (
     f"() => {{ const g = document.querySelector('#{ids.ENTROPY_HEATMAP} .js-plotly-plot');"
     " return g && g.data && g.data.length && g.data[0].type === 'heatmap' && performance.now(); }"
 )
-"""The time since navigation [ms] once the node heatmap has its data (not the placeholder)."""
+"""The time since navigation [ms] once the node heatmap has its data (not the placeholder), as
+a polling page sees it (``bench/browser.py`` waits the same way)."""
+
+DRAW_LOG = """
+(() => {
+  window.cnetwinDraws = [];
+  let plotly;
+  Object.defineProperty(window, 'Plotly', {configurable: true, get() { return plotly; },
+    set(p) {
+      plotly = p;
+      const react = p.react;
+      p.react = function (gd, ...rest) {
+        const began = performance.now();
+        const out = react.call(this, gd, ...rest);
+        const id = gd && gd.parentElement ? gd.parentElement.id : '';
+        const figure = rest[0] || {};
+        const traces = (Array.isArray(figure) ? figure : figure.data || []).length;
+        Promise.resolve(out).then(() => window.cnetwinDraws.push(
+          [id, traces, began, performance.now() - began]));
+        return out;
+      };
+    }});
+})();
+"""
+"""Logs every ``Plotly.react``: graph id, traces, start and duration [ms since navigation]."""
+
+FIGURES = (ids.ENTROPY_NETWORK, ids.ENTROPY_TYPES, ids.ENTROPY_HEATMAP, ids.ENTROPY_SCATTER)
+"""The page's four main figures, whose draws are printed."""
 
 
-def load_once(page: Any, url: str) -> tuple[float, list[tuple[float, float, float, str]]]:
-    """Open ``url``; the first render [s] and every callback request that ended before it:
-    (sent, answered [s after navigation], answer size [kB], its outputs)."""
+def load_once(
+    page: Any, url: str
+) -> tuple[float, list[tuple[float, float, float, str]], list[list[Any]]]:
+    """Open ``url``; the first render [s], every callback request (sent, answered [s after
+    navigation], answer size [kB], its outputs) and every figure drawn (DRAW_LOG)."""
     finished: list[Any] = []
 
     def keep(request: Any) -> None:
@@ -52,6 +81,8 @@ def load_once(page: Any, url: str) -> tuple[float, list[tuple[float, float, floa
     page.on("requestfinished", keep)
     page.goto(url)
     drawn_ms = page.wait_for_function(HEATMAP_DRAWN, polling=20, timeout=60_000).json_value()
+    page.wait_for_timeout(3000)  # the scatter and the explanation follow
+    draws = page.evaluate("() => window.cnetwinDraws")
     origin_ms = page.evaluate("() => performance.timeOrigin")
     page.remove_listener("requestfinished", keep)
     calls = []
@@ -64,7 +95,7 @@ def load_once(page: Any, url: str) -> tuple[float, list[tuple[float, float, floa
         outputs = str((request.post_data_json or {}).get("output", ""))
         sent, answered = since + timing["requestStart"] / 1e3, since + timing["responseEnd"] / 1e3
         calls.append((sent, answered, size, outputs))
-    return drawn_ms / 1e3, sorted(calls)
+    return drawn_ms / 1e3, sorted(calls), draws
 
 
 def main() -> None:
@@ -91,9 +122,10 @@ def main() -> None:
         ):
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1920, "height": 1080})
+            page.add_init_script(DRAW_LOG)
             for n in range(args.loads):
                 page.goto("about:blank")
-                first, calls = load_once(page, f"{base}/entropy")
+                first, calls, draws = load_once(page, f"{base}/entropy")
                 firsts.append(first)
                 print(f"load {n + 1}: first render {first:.2f} s")
                 for sent, answered, size, outputs in calls:
@@ -102,11 +134,12 @@ def main() -> None:
                             f"  sent {sent:5.2f} s, answered {answered:5.2f} s, {size:7.1f} kB: "
                             f"{outputs[:90]}"
                         )
-                refresh = [answered for _, answered, _, out in calls if ids.ENTROPY_HEATMAP in out]
-                if refresh:
-                    print(
-                        f"  drawing after the refresh answer: {(first - refresh[0]) * 1e3:.0f} ms"
-                    )
+                for graph, traces, began, took in sorted(draws, key=lambda d: d[2]):
+                    if traces and graph in FIGURES:
+                        print(
+                            f"  drew {graph:<18} from {began / 1e3:5.2f} s, "
+                            f"{took:5.0f} ms, done {(began + took) / 1e3:5.2f} s"
+                        )
             if args.screenshot:
                 page.wait_for_timeout(1000)
                 page.screenshot(path=str(args.screenshot))

@@ -189,6 +189,15 @@ def test_entropy_page_in_a_real_browser(
         assert "Nodes [count]" in axis_titles and "Hour [UTC]" in axis_titles
         assert "Compute c [%]" in axis_titles
 
+        # the scatter, last in the page (drawn last), stands top right, above the explanation
+        scatter_box = page.locator(f"#{ids.ENTROPY_SCATTER}").bounding_box()
+        types_box = page.locator(f"#{ids.ENTROPY_TYPES}").bounding_box()
+        explain_box = page.locator(f"#{ids.ENTROPY_HOURS}").bounding_box()
+        assert scatter_box is not None and types_box is not None and explain_box is not None
+        assert scatter_box["x"] > types_box["x"] + types_box["width"]
+        assert abs(scatter_box["y"] - types_box["y"]) < 60
+        assert scatter_box["y"] + scatter_box["height"] <= explain_box["y"]
+
         # the explanation of the most out-of-balance node, opened on load
         first = rows.nth(0).locator("td").nth(0).inner_text()
         assert first in page.locator(f"#{ids.ENTROPY_EXPLAIN_TITLE}").inner_text()
