@@ -142,7 +142,7 @@ def read_view(services: Services, window: tr.Window, at: pd.Timestamp | None) ->
 def read_state(services: Services, at: pd.Timestamp) -> pd.DataFrame:
     """Every node's (c, l, s) [0-1] in the last hour of the entropy hour ``at``'s window, with
     its ``entropy_bits`` [bits] and ``state_type`` at ``at``: what the scatter draws. Read
-    after :func:`read_view` for the same hour, it is answered from the hours that kept."""
+    after :func:`read_view` for the same hour, it is answered from the hours kept."""
     store, cache = services.store, services.windows
     state = entropy_hour_state(store, at, services.fleet, cache)
     _fleet, nodes = entropy_hours(store, at, at, cache)
@@ -545,7 +545,8 @@ def register_callbacks(app: Dash, services: Services) -> None:
             if state.get("range") is not None:  # keep what is drawn
                 raise PreventUpdate from exc
             unavailable = empty_figure(f"Store unavailable: {exc}")
-            return (no_update, *[unavailable] * 3, *[no_update] * 3)
+            nothing_drawn = {"at": None, "range": None, "unavailable": str(exc)}  # for the scatter
+            return (no_update, *[unavailable] * 3, no_update, nothing_drawn, no_update)
         except CnetwinError as exc:  # a range the picker has already refused
             log.info("entropy page range %s: %s", picked, exc)
             raise PreventUpdate from exc
@@ -557,6 +558,8 @@ def register_callbacks(app: Dash, services: Services) -> None:
         Input(ids.ENTROPY_COLOUR, "value"),
     )
     def scatter(state: dict[str, Any], colour_by: str) -> Any:
+        if state and state.get("unavailable"):
+            return empty_figure(f"Store unavailable: {state['unavailable']}")
         if not state or state.get("range") is None:
             raise PreventUpdate  # the refresh has drawn nothing yet
         at = pd.Timestamp(state["at"]) if state.get("at") else None
