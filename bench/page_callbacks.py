@@ -9,7 +9,8 @@ time [ms] of ``--repeat`` runs (and the best, which is what a quiet machine give
 * the redraw callback's body over the last 24 h (Energy: :func:`dashboard.pages.energy.view`;
   Entropy: the newest entropy hour, :func:`dashboard.pages.entropy.read_view` then
   ``content``, with the hours of earlier reads kept and with nothing kept), and its parts: the
-  store reads, the capacity outlook, the figures and table;
+  store reads, the capacity outlook, the figures and table; for Entropy also the scatter's
+  callback (:func:`dashboard.pages.entropy.scatter_figure`), which follows the refresh;
 * encoding its figures to the JSON Dash sends (``plotly.io.json.to_json_plotly``) and the
   encoded size [MB].
 
