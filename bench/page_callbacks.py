@@ -7,8 +7,10 @@ nodes over 100 sites; :func:`bench.replay.fill`), derives ``site_energy``
 time [ms] of ``--repeat`` runs (and the best, which is what a quiet machine gives) of:
 
 * the redraw callback's body over the last 24 h (Energy: :func:`dashboard.pages.energy.view`;
-  Entropy: :func:`dashboard.pages.entropy.read_view` then ``content``), and its parts: the
-  store reads, the capacity outlook, the figures and table;
+  Entropy: the newest entropy hour, :func:`dashboard.pages.entropy.read_view` then
+  ``content``, with the hours of earlier reads kept and with nothing kept), and its parts: the
+  store reads, the capacity outlook, the figures and table; for Entropy also the scatter's
+  callback (:func:`dashboard.pages.entropy.scatter_figure`), which follows the refresh;
 * encoding its figures to the JSON Dash sends (``plotly.io.json.to_json_plotly``) and the
   encoded size [MB].
 
@@ -23,6 +25,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -46,8 +49,9 @@ from twin.jobs.energy import (
     read_site_energy,
     record_energy,
 )
-from twin.jobs.entropy import HOUR, backfill_entropy
+from twin.jobs.entropy import HOUR, backfill_entropy, latest_entropy_time
 from twin.store.duckdb import DuckDBStore
+from twin.views.window_cache import WindowCache
 
 PICKED = tr.state_of(tr.TimeRange("-24h", tr.NOW))
 """The pages' default range: the last 24 h."""
@@ -108,21 +112,34 @@ def bench_energy(services: Services, repeat: int) -> None:
 
 
 def bench_entropy(services: Services, repeat: int) -> None:
+    store = services.store
     window = tr.window_of(PICKED, services.clock(), HOUR)
-    view = entropy.read_view(services, window)
+
+    def refresh(kept: Services) -> tuple[Any, ...]:
+        """The refresh callback's body: the newest entropy hour, the reads, what it draws."""
+        at = latest_entropy_time(store, window.end)
+        return entropy.content(kept, entropy.read_view(kept, window, at), PICKED, None)
+
+    def cold() -> Services:  # what a first visit finds (or one 15 min later)
+        return replace(services, windows=WindowCache())
+
+    at = latest_entropy_time(store, window.end)
+    view = entropy.read_view(services, window, at)
 
     def draw() -> tuple[Any, ...]:
-        return entropy.content(services, view, "entropy", PICKED, None)
+        return entropy.content(services, view, PICKED, None)
 
-    def body() -> tuple[Any, ...]:
-        return entropy.content(
-            services, entropy.read_view(services, window), "entropy", PICKED, None
-        )
-
-    shown = list(draw()[1:5])
-    print(f"entropy refresh body: {timed(body, repeat)}")
-    print(f"  reads: {timed(lambda: entropy.read_view(services, window), repeat)}")
-    print(f"  figures and table: {timed(draw, repeat)}")
+    shown = [*draw()[1:4], entropy.scatter_figure(services, at, "entropy")]
+    print(f"entropy refresh body, hours kept: {timed(lambda: refresh(services), repeat)}")
+    print(f"entropy refresh body, nothing kept: {timed(lambda: refresh(cold()), repeat)}")
+    print(f"  latest entropy hour: {timed(lambda: latest_entropy_time(store, window.end), repeat)}")
+    print(f"  reads, hours kept: {timed(lambda: entropy.read_view(services, window, at), repeat)}")
+    print(f"  reads, nothing kept: {timed(lambda: entropy.read_view(cold(), window, at), repeat)}")
+    print(f"  figures, KPIs and table: {timed(draw, repeat)}")
+    scatter = timed(lambda: entropy.scatter_figure(services, at, "entropy"), repeat)
+    print(f"entropy scatter body, after the refresh (hours kept): {scatter}")
+    scatter = timed(lambda: entropy.scatter_figure(cold(), at, "entropy"), repeat)
+    print(f"entropy scatter body, nothing kept: {scatter}")
     encode = timed(lambda: [pjson.to_json_plotly(f) for f in shown], repeat)
     print(f"  encoding 4 figures: {encode}, {encoded_mb(shown):.2f} MB")
 

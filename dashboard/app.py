@@ -66,7 +66,8 @@ class Services:
     alert_load_grace: timedelta = timedelta(minutes=5)
     """How long alert rules stay held after a history load (setting ``alert_load_grace_s``)."""
     windows: WindowCache = field(default_factory=WindowCache)
-    """Settled windows of the Overview's windowed reads, kept between page loads and ticks."""
+    """Settled windows of the Overview's windowed reads and the Entropy page's complete hours,
+    kept between page loads and ticks."""
     replay_views: ReplayViews = field(default_factory=ReplayViews)
     """The Replay page's views of settled moments, shared by every user."""
 

@@ -6,9 +6,14 @@ Everything is read from the derived ``entropy`` and ``fleet_entropy`` series (wr
 (:mod:`dashboard.timerange`, last 24 h by default; zooming one zooms the others); the KPIs,
 the table and the scatter stand at the newest entropy hour at or before the range's end, with
 its 24 h entropy window. Auto-refresh ticks cost one ``last`` call and redraw the page only when
-a new entropy hour has been written (or the range or colouring changed). The layout is drawn at
-once with placeholders and reads nothing; the first refresh reads the store over the layout's
-range (it does not wait for the picker's callback) and draws it all.
+a new entropy hour has been written (or the range changed). The layout is drawn at once with
+placeholders and reads nothing; the first refresh reads the store over the layout's range (it
+does not wait for the picker's callback) and draws the KPIs, the table and the charts over
+time. The 3-D scatter, the slowest chart for a browser to draw, follows the refresh in its own
+callback (and alone on a change of its colouring), so it does not hold up the others. The
+hourly rows up to the newest entropy hour and the state of its last hour are kept between
+reads (:func:`twin.jobs.entropy.entropy_hours`), so a page load or a redraw for an hour
+already read reads only what is new.
 
 **Balance.** A node is out of balance when its combined entropy drifts more than
 ``DRIFT_THRESHOLD`` bits from H* (cause *drift*) or when it sits idle, state type D (cause
@@ -30,6 +35,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 from dash import ALL, Dash, Input, Output, State, ctx, dcc, html, no_update
 from dash.development.base_component import Component
@@ -47,8 +53,9 @@ from twin.jobs.entropy import (
     HOUR,
     WINDOW,
     EntropyParams,
+    entropy_hour_state,
+    entropy_hours,
     explain_node_dimensions,
-    hourly_state,
     latest_entropy_time,
     read_fleet_entropy,
     read_node_entropy,
@@ -90,35 +97,31 @@ class EntropyView:
     """What the page shows as of the entropy hour ``at`` (None: nothing computed yet).
 
     fleet : ``fleet_entropy`` rows of the 24 h up to ``at``; nodes : combined ``entropy`` rows
-    of the 24 h up to ``at``; state : every node's (c, l, s) [0-1] in the window's last hour,
-    with its latest ``entropy_bits`` [bits] and ``state_type``; fleet_range, nodes_range : the
-    same series over the picked range, per bucket (``window``).
+    of the 24 h up to ``at``; fleet_range, nodes_range : the same series over the picked range,
+    per bucket (``window``).
     """
 
     at: pd.Timestamp | None
     fleet: pd.DataFrame
     nodes: pd.DataFrame
-    state: pd.DataFrame
     window: tr.Window
     fleet_range: pd.DataFrame
     nodes_range: pd.DataFrame
 
 
-def read_view(services: Services, window: tr.Window) -> EntropyView:
-    """The page's data: series over ``window``, the rest as of the newest entropy hour at or
-    before its end."""
-    store = services.store
-    at = latest_entropy_time(store, window.end)
+def read_view(services: Services, window: tr.Window, at: pd.Timestamp | None) -> EntropyView:
+    """The page's data: series over ``window``, the rest as of the entropy hour ``at``, the
+    newest at or before its end (:func:`twin.jobs.entropy.latest_entropy_time`; None: none
+    yet). The hourly rows up to ``at`` and the state of its last hour are kept between reads
+    (``services.windows``), so a redraw for the same hour reads nothing more and a new hour
+    reads only that hour. The scatter's data is :func:`read_state`."""
+    store, cache = services.store, services.windows
     if at is None:
         empty = pd.DataFrame()
-        return EntropyView(None, empty, empty, empty, window, empty, empty)
+        return EntropyView(None, empty, empty, window, empty, empty)
     start, stop = at - WINDOW + timedelta(hours=1), at + timedelta(seconds=1)
     if window.bucket <= HOUR:  # the range is drawn from the hourly rows too: read both at once
-        first, last = min(start, window.first_bucket), max(stop, window.end)
-        fleet_all, nodes_all = (
-            read_fleet_entropy(store, first, last),
-            read_node_entropy(store, first, last),
-        )
+        fleet_all, nodes_all = entropy_hours(store, min(start, window.first_bucket), at, cache)
         fleet, fleet_range = (
             _between(fleet_all, start, stop),
             _between(fleet_all, window.first_bucket, window.end),
@@ -128,18 +131,24 @@ def read_view(services: Services, window: tr.Window) -> EntropyView:
             _between(nodes_all, window.first_bucket, window.end),
         )
     else:
-        fleet = read_fleet_entropy(store, start, stop)
-        nodes = read_node_entropy(store, start, stop)
+        fleet, nodes = entropy_hours(store, start, at, cache)
         fleet_range = read_fleet_entropy(store, window.first_bucket, window.end, window.bucket)
         nodes_range = read_node_entropy(
             store, window.first_bucket, window.end, bucket=window.bucket
         )
-    state = hourly_state(store, at - timedelta(hours=1), at, fleet=services.fleet)
-    latest = nodes[pd.to_datetime(nodes["ts"], utc=True) == at] if not nodes.empty else nodes
-    if not state.empty:
-        labels = latest.set_index("id")[["entropy_bits", "state_type"]] if len(latest) else None
-        state = state.join(labels, on="id") if labels is not None else state
-    return EntropyView(at, fleet, nodes, state, window, fleet_range, nodes_range)
+    return EntropyView(at, fleet, nodes, window, fleet_range, nodes_range)
+
+
+def read_state(services: Services, at: pd.Timestamp) -> pd.DataFrame:
+    """Every node's (c, l, s) [0-1] in the last hour of the entropy hour ``at``'s window, with
+    its ``entropy_bits`` [bits] and ``state_type`` at ``at``: what the scatter draws. Read
+    after :func:`read_view` for the same hour, it is answered from the hours kept."""
+    store, cache = services.store, services.windows
+    state = entropy_hour_state(store, at, services.fleet, cache)
+    _fleet, nodes = entropy_hours(store, at, at, cache)
+    if state.empty or nodes.empty:
+        return state
+    return state.join(nodes.set_index("id")[["entropy_bits", "state_type"]], on="id")
 
 
 def _between(rows: pd.DataFrame, start: pd.Timestamp, stop: pd.Timestamp) -> pd.DataFrame:
@@ -151,14 +160,23 @@ def _between(rows: pd.DataFrame, start: pd.Timestamp, stop: pd.Timestamp) -> pd.
 
 
 def entropy_matrix(nodes: pd.DataFrame, order: list[str]) -> pd.DataFrame:
-    """Node × hour entropy [bits] from ``entropy`` rows; rows in ``order`` then any others."""
-    if nodes.empty:
+    """Node × hour entropy [bits] from ``entropy`` rows (the mean where a node has several rows
+    in an hour); rows in ``order`` then any others, columns the hours (UTC) with a value."""
+    known = nodes[nodes["entropy_bits"].notna()] if not nodes.empty else nodes
+    if known.empty:
         return pd.DataFrame()
-    frame = nodes.assign(ts=pd.to_datetime(nodes["ts"], utc=True))
-    matrix = frame.pivot_table(index="id", columns="ts", values="entropy_bits", aggfunc="mean")
-    found = {str(i) for i in matrix.index}
+    ids = known["id"].astype(str).to_numpy()
+    stamps = pd.DatetimeIndex(pd.to_datetime(known["ts"], utc=True))
+    hours = stamps.unique().sort_values()
+    found = set(pd.unique(ids))
     rows = [n for n in order if n in found] + sorted(found - set(order))
-    return matrix.reindex(index=rows).astype(float)
+    cell = pd.Index(rows).get_indexer(pd.Index(ids)) * len(hours) + hours.get_indexer(stamps)
+    size = len(rows) * len(hours)
+    total = np.bincount(cell, weights=known["entropy_bits"].to_numpy(float), minlength=size)
+    count = np.bincount(cell, minlength=size)
+    with np.errstate(invalid="ignore"):
+        mean = (total / count).reshape(len(rows), len(hours))
+    return pd.DataFrame(mean, index=pd.Index(rows, name="id"), columns=hours.rename("ts"))
 
 
 def out_of_balance(view: EntropyView, rows: int = TABLE_ROWS) -> pd.DataFrame:
@@ -178,9 +196,8 @@ def out_of_balance(view: EntropyView, rows: int = TABLE_ROWS) -> pd.DataFrame:
     top = latest.head(rows).reset_index(drop=True)
     hours = pd.date_range(view.at - WINDOW + timedelta(hours=1), view.at, freq="1h")
     shown = frame[frame["id"].isin(top["id"])]
-    history = shown.pivot_table(index="ts", columns="id", values="entropy_bits", aggfunc="mean")
-    history = history.reindex(index=hours)
-    top["spark"] = [efig.sparkline(history[n]) if n in history.columns else "" for n in top["id"]]
+    history = entropy_matrix(shown, list(top["id"])).reindex(columns=hours)
+    top["spark"] = [efig.sparkline(history.loc[n]) if n in history.index else "" for n in top["id"]]
     return top
 
 
@@ -271,18 +288,16 @@ def _table(top: pd.DataFrame) -> Component:
     return html.Table(className="entropy-table", children=[html.Thead(header), html.Tbody(body)])
 
 
+NOT_YET = "No entropy computed yet: run `cnetwin entropy backfill --since 24h`"
+
+
 def _figures(
-    view: EntropyView,
-    services: Services,
-    params: EntropyParams,
-    colour_by: str,
-    picked: dict[str, Any],
+    view: EntropyView, services: Services, params: EntropyParams, picked: dict[str, Any]
 ) -> dict[str, Any]:
     order = [n.id for n in services.fleet.nodes]
     if view.at is None:
-        message = "No entropy computed yet: run `cnetwin entropy backfill --since 24h`"
-        blank = empty_figure(message)
-        return {"network": blank, "types": blank, "scatter": blank, "heatmap": blank}
+        blank = empty_figure(NOT_YET)
+        return {"network": blank, "types": blank, "heatmap": blank}
     nodes = view.nodes_range
     mean = (
         nodes.assign(ts=pd.to_datetime(nodes["ts"], utc=True)).groupby("ts")["entropy_bits"].mean()
@@ -300,9 +315,6 @@ def _figures(
             )
         ),
         "types": shown(efig.type_counts_figure(view.fleet_range)),
-        "scatter": efig.state_scatter_figure(view.state, colour_by)
-        if not view.state.empty
-        else empty_figure("No node state in the last hour"),
         "heatmap": shown(efig.entropy_heatmap_figure(entropy_matrix(nodes, order))),
     }
 
@@ -313,7 +325,7 @@ def layout(context: PageContext) -> Component:
     initial = tr.TimeRange(DEFAULT_RANGE, tr.NOW, tr.refresh_near(context.settings.refresh_s))
     placeholder = empty_figure(LOADING)
     figs = dict.fromkeys(("network", "types", "scatter", "heatmap"), placeholder)
-    state = {"at": None, "colour": None, "range": None}
+    state = {"at": None, "range": None}
     return html.Div(
         className="entropy",
         children=[
@@ -330,21 +342,6 @@ def layout(context: PageContext) -> Component:
                         figs["network"],
                     ),
                     _panel("Nodes per state type", ids.ENTROPY_TYPES, figs["types"]),
-                    _panel(
-                        "Resource state (c, l, s) · last hour",
-                        ids.ENTROPY_SCATTER,
-                        figs["scatter"],
-                        tools=dcc.RadioItems(
-                            id=ids.ENTROPY_COLOUR,
-                            options=[
-                                {"label": "colour by entropy", "value": "entropy"},
-                                {"label": "by state type", "value": "type"},
-                            ],
-                            value="entropy",
-                            inline=True,
-                            className="entropy-toggle",
-                        ),
-                    ),
                     _panel(
                         "Node entropy H, combined [bits] (click a row)",
                         ids.ENTROPY_HEATMAP,
@@ -365,6 +362,7 @@ def layout(context: PageContext) -> Component:
                         ],
                     ),
                     _explain_panel(),
+                    _scatter_panel(figs["scatter"]),
                 ],
             ),
         ],
@@ -372,40 +370,46 @@ def layout(context: PageContext) -> Component:
 
 
 def content(
-    services: Services,
-    view: EntropyView,
-    colour_by: str,
-    picked: dict[str, Any],
-    selected: str | None,
+    services: Services, view: EntropyView, picked: dict[str, Any], selected: str | None
 ) -> tuple[Any, ...]:
-    """What a refresh draws from ``view``: the KPIs, the network, types, scatter and heatmap
-    figures, the table, the page state and the node to explain: the most out of balance
-    unless one is ``selected`` already (then no update)."""
+    """What a refresh draws from ``view``: the KPIs, the network, types and heatmap figures,
+    the table, the page state and the node to explain: the most out of balance unless one is
+    ``selected`` already (then no update). The scatter follows the page state
+    (:func:`scatter_figure`)."""
     params = EntropyParams()
-    figs = _figures(view, services, params, colour_by, picked)
+    figs = _figures(view, services, params, picked)
     top = out_of_balance(view)
     first = str(top["id"].iloc[0]) if len(top) else None
     return (
         _kpis(view, params.balance_bits),
         figs["network"],
         figs["types"],
-        figs["scatter"],
         figs["heatmap"],
         _table(top),
-        _state(view, colour_by, picked),
+        _state(view, picked),
         no_update if selected else first,
     )
 
 
-def _state(view: EntropyView, colour_by: str, picked: dict[str, Any]) -> dict[str, str | None]:
-    """What the page has drawn: the entropy hour (ISO, UTC), the scatter's colouring and the
-    range (its plotly revision). A refresh compares all three, so a colour or range change is
-    drawn even if a tick overtook its request."""
+def _state(view: EntropyView, picked: dict[str, Any]) -> dict[str, str | None]:
+    """What the page has drawn: the entropy hour (ISO, UTC) and the range (its plotly
+    revision). A refresh compares both, so a range change is drawn even if a tick overtook its
+    request."""
     return {
         "at": view.at.isoformat() if view.at is not None else None,
-        "colour": colour_by,
         "range": tr.revision(picked),
     }
+
+
+def scatter_figure(services: Services, at: pd.Timestamp | None, colour_by: str) -> Any:
+    """The (c, l, s) scatter of the entropy hour ``at`` (None: none computed), coloured by
+    ``colour_by`` (entropy or type)."""
+    if at is None:
+        return empty_figure(NOT_YET)
+    state = read_state(services, at)
+    if state.empty:
+        return empty_figure("No node state in the last hour")
+    return efig.state_scatter_figure(state, colour_by)
 
 
 def _panel(title: str, graph_id: str, figure: Any, tools: Component | None = None) -> Component:
@@ -415,6 +419,27 @@ def _panel(title: str, graph_id: str, figure: Any, tools: Component | None = Non
     )
     config = tr.ZOOM_CONFIG if graph_id in SERIES_GRAPHS else GRAPH_CONFIG
     return graph_panel(heading, graph_id, figure, config=config)
+
+
+def _scatter_panel(figure: Any) -> Component:
+    """The 3-D scatter's panel. It comes last in the page, so the browser draws the other charts
+    before it (a 3-D chart of 1,000 points takes it about a second without a GPU); the style
+    sheet places the grid's last panel top right."""
+    return _panel(
+        "Resource state (c, l, s) · last hour",
+        ids.ENTROPY_SCATTER,
+        figure,
+        tools=dcc.RadioItems(
+            id=ids.ENTROPY_COLOUR,
+            options=[
+                {"label": "colour by entropy", "value": "entropy"},
+                {"label": "by state type", "value": "type"},
+            ],
+            value="entropy",
+            inline=True,
+            className="entropy-toggle",
+        ),
+    )
 
 
 def _explain_panel() -> Component:
@@ -491,13 +516,11 @@ def register_callbacks(app: Dash, services: Services) -> None:
         Output(ids.ENTROPY_KPIS, "children"),
         Output(ids.ENTROPY_NETWORK, "figure"),
         Output(ids.ENTROPY_TYPES, "figure"),
-        Output(ids.ENTROPY_SCATTER, "figure"),
         Output(ids.ENTROPY_HEATMAP, "figure"),
         Output(ids.ENTROPY_TABLE, "children"),
         Output(ids.ENTROPY_STATE, "data"),
         Output(ids.ENTROPY_SELECTED, "data"),
         tr.refresh_input(PICKER),
-        Input(ids.ENTROPY_COLOUR, "value"),
         tr.range_change_input(PICKER),
         tr.range_state(PICKER),
         State(ids.ENTROPY_STATE, "data"),
@@ -505,7 +528,6 @@ def register_callbacks(app: Dash, services: Services) -> None:
     )
     def refresh(
         _n: int | None,
-        colour_by: str,
         _set_at: int | None,
         picked: dict[str, Any],
         state: dict[str, Any],
@@ -515,23 +537,37 @@ def register_callbacks(app: Dash, services: Services) -> None:
             window = tr.window_of(picked, services.clock(), HOUR)
             at = latest_entropy_time(services.store, window.end)
             drawn = at.isoformat() if at is not None else None
-            if (drawn, colour_by, tr.revision(picked)) == (
-                state.get("at"),
-                state.get("colour"),
-                state.get("range"),
-            ):
+            if (drawn, tr.revision(picked)) == (state.get("at"), state.get("range")):
                 raise PreventUpdate  # nothing new: a tick between entropy hours
-            view = read_view(services, window)
+            view = read_view(services, window, at)
         except StoreError as exc:
             log.warning("store unavailable for the entropy page: %s", exc)
-            if state.get("colour") is not None:  # keep what is drawn
+            if state.get("range") is not None:  # keep what is drawn
                 raise PreventUpdate from exc
             unavailable = empty_figure(f"Store unavailable: {exc}")
-            return (no_update, *[unavailable] * 4, *[no_update] * 3)
+            nothing_drawn = {"at": None, "range": None, "unavailable": str(exc)}  # for the scatter
+            return (no_update, *[unavailable] * 3, no_update, nothing_drawn, no_update)
         except CnetwinError as exc:  # a range the picker has already refused
             log.info("entropy page range %s: %s", picked, exc)
             raise PreventUpdate from exc
-        return (*content(services, view, colour_by, picked, selected),)
+        return (*content(services, view, picked, selected),)
+
+    @app.callback(
+        Output(ids.ENTROPY_SCATTER, "figure"),
+        Input(ids.ENTROPY_STATE, "data"),
+        Input(ids.ENTROPY_COLOUR, "value"),
+    )
+    def scatter(state: dict[str, Any], colour_by: str) -> Any:
+        if state and state.get("unavailable"):
+            return empty_figure(f"Store unavailable: {state['unavailable']}")
+        if not state or state.get("range") is None:
+            raise PreventUpdate  # the refresh has drawn nothing yet
+        at = pd.Timestamp(state["at"]) if state.get("at") else None
+        try:
+            return scatter_figure(services, at, colour_by or "entropy")
+        except StoreError as exc:
+            log.warning("store unavailable for the entropy scatter: %s", exc)
+            raise PreventUpdate from exc
 
     @app.callback(
         Output(ids.ENTROPY_SELECTED, "data", allow_duplicate=True),

@@ -10,9 +10,11 @@ import math
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import plotly.io as pio
 import pytest
 from dash.exceptions import PreventUpdate
 
@@ -187,6 +189,15 @@ def test_entropy_page_in_a_real_browser(
         assert "Nodes [count]" in axis_titles and "Hour [UTC]" in axis_titles
         assert "Compute c [%]" in axis_titles
 
+        # the scatter, last in the page (drawn last), stands top right, above the explanation
+        scatter_box = page.locator(f"#{ids.ENTROPY_SCATTER}").bounding_box()
+        types_box = page.locator(f"#{ids.ENTROPY_TYPES}").bounding_box()
+        explain_box = page.locator(f"#{ids.ENTROPY_HOURS}").bounding_box()
+        assert scatter_box is not None and types_box is not None and explain_box is not None
+        assert scatter_box["x"] > types_box["x"] + types_box["width"]
+        assert abs(scatter_box["y"] - types_box["y"]) < 60
+        assert scatter_box["y"] + scatter_box["height"] <= explain_box["y"]
+
         # the explanation of the most out-of-balance node, opened on load
         first = rows.nth(0).locator("td").nth(0).inner_text()
         assert first in page.locator(f"#{ids.ENTROPY_EXPLAIN_TITLE}").inner_text()
@@ -291,10 +302,91 @@ def test_entropy_page_in_a_real_browser(
             f"k.innerText.includes('{FIRST + timedelta(hours=1):%H:%M} UTC'))"
         )
         assert _kpi(page, "Network entropy H(R)") == f"{following.network:.2f}"
+        assert _kpi(page, "Mean drift") == f"{following.mean_drift:.2f}"
+        newest = page.evaluate(
+            f"() => {{ const d = document.querySelector('#{ids.ENTROPY_HEATMAP} .js-plotly-plot')"
+            ".data[0]; return d.x[d.x.length - 1]; }"
+        )
+        assert newest == f"{FIRST + timedelta(hours=1):%Y-%m-%d %H:%M:%S}"
+        page.set_viewport_size({"width": 1920, "height": 1080})
+        page.wait_for_timeout(1000)  # let the graphs resize (a screenshot, not a check)
+        page.screenshot(path=str(SCREENSHOTS / "entropy-next-hour.png"))
     assert not problems, "\n".join(problems)
 
 
 # --- without a browser ------------------------------------------------------------------------
+
+
+def _drawn(services: Services, clock: MovableClock) -> dict[str, Any]:
+    """What a refresh and the scatter callback draw at ``clock``'s time over the last 24 h."""
+    picked = tr.state_of(tr.TimeRange())
+    window = tr.window_of(picked, clock(), jobs.HOUR)
+    at = jobs.latest_entropy_time(services.store, window.end)
+    view = entropy_page.read_view(services, window, at)
+    kpis, network, types, heatmap, table, state, _ = entropy_page.content(
+        services, view, picked, None
+    )
+    scatter = entropy_page.scatter_figure(services, at, "entropy")
+    return {
+        "at": at,
+        "kpis": str(kpis),
+        "table": str(table),
+        "state": state,
+        **{
+            name: pio.to_json(figure)
+            for name, figure in zip(
+                ("network", "types", "heatmap", "scatter"),
+                (network, types, heatmap, scatter),
+                strict=True,
+            )
+        },
+        "network_y": list(network.data[0].y),
+        "heatmap_x": list(heatmap.data[0].x),
+        "scatter_n": len(scatter.data[0].x),
+    }
+
+
+def test_kept_hours_draw_what_a_fresh_read_draws_and_a_new_hour_shows(
+    store: DuckDBStore, readings: list[Reading], fleet: Fleet
+) -> None:
+    clock = MovableClock(NOW)
+    kept = Services(store=store, fleet=fleet, clock=clock)
+
+    def fresh() -> Services:
+        return Services(store=store, fleet=fleet, clock=clock)  # nothing kept yet
+
+    first = _drawn(kept, clock)
+    assert first["at"] == FIRST
+    # the hourly rows (fleet and node entropy) and the last hour's state were kept
+    assert len(kept.windows) == 3 and kept.windows.rows() > 0
+    again = _drawn(kept, clock)  # from the kept hours
+    assert again == first == _drawn(fresh(), clock)
+    expected = Expected(readings, fleet, FIRST)
+    assert first["network_y"][-1] == pytest.approx(expected.network)
+    assert len(first["network_y"]) == 24
+    assert first["scatter_n"] == len(expected.nodes)
+    assert f"{expected.mean_drift:.2f}" in first["kpis"]
+
+    # a new entropy hour completes: the kept read reads it and draws what a fresh read draws
+    jobs.record_entropy(store, fleet, LATER.to_pydatetime())
+    clock.set(LATER)
+    later = _drawn(kept, clock)
+    assert later["at"] == FIRST + timedelta(hours=1)
+    assert later == _drawn(fresh(), clock)
+    following = Expected(readings, fleet, FIRST + timedelta(hours=1))
+    assert later["network_y"][-1] == pytest.approx(following.network)
+    assert later["network_y"][-2] == first["network_y"][-1]  # the hour before, unchanged
+    assert later["heatmap_x"][-1] == f"{FIRST + timedelta(hours=1):%Y-%m-%d %H:%M:%S}"
+    assert f"{following.mean_drift:.2f}" in later["kpis"]
+    assert later["state"]["at"] == (FIRST + timedelta(hours=1)).isoformat()
+
+
+def test_heatmap_time_labels_stand_horizontal_with_their_unit() -> None:
+    hours = pd.date_range("2025-06-01", periods=24, freq="1h", tz="UTC")
+    matrix = pd.DataFrame(1.0, index=[f"n{k}" for k in range(1000)], columns=hours)
+    axis = efig.entropy_heatmap_figure(matrix).layout.xaxis
+    assert axis.tickangle == 0 and axis.nticks <= 6
+    assert axis.type == "date" and axis.title.text == "Time [UTC]"
 
 
 def test_page_over_an_empty_store_says_what_to_do(tmp_path: Path, fleet: Fleet) -> None:
@@ -309,11 +401,14 @@ def test_page_over_an_empty_store_says_what_to_do(tmp_path: Path, fleet: Fleet) 
         shell = str(entropy_page.layout(context))  # drawn at once, reading nothing
         assert LOADING in shell and "entropy backfill" not in shell
         picked = tr.state_of(tr.TimeRange())
-        view = entropy_page.read_view(
-            services, tr.window_of(picked, NOW.to_pydatetime(), jobs.HOUR)
-        )
-        drawn = entropy_page.content(services, view, "entropy", picked, None)
+        window = tr.window_of(picked, NOW.to_pydatetime(), jobs.HOUR)
+        at = jobs.latest_entropy_time(empty, window.end)
+        assert at is None
+        view = entropy_page.read_view(services, window, at)
+        drawn = entropy_page.content(services, view, picked, None)
         assert "cnetwin entropy backfill --since 24h" in str(drawn)
+        scatter = entropy_page.scatter_figure(services, at, "entropy")
+        assert "cnetwin entropy backfill --since 24h" in str(scatter.layout.annotations[0].text)
         assert drawn[-1] is None  # no node to explain
         title, text, _hours, _bars, combined = entropy_page.explanation(services, None, None, "c")
         assert title == "Explain a node" and text == "" and combined == ""

@@ -28,7 +28,7 @@ results as derived series:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -57,6 +57,7 @@ from twin.models.entropy import (
 )
 from twin.store import TelemetryStore
 from twin.views.overview import window_starts
+from twin.views.window_cache import Fetch, WindowCache
 
 log = logging.getLogger(__name__)
 
@@ -345,6 +346,74 @@ def read_node_entropy(
         tags["id"] = list(nodes)
     frame = store.query(ENTROPY, start, stop, tags=tags, every=_every(bucket))
     return frame.drop(columns=["dimension"], errors="ignore")
+
+
+def entropy_hours(
+    store: TelemetryStore,
+    start: datetime | pd.Timestamp,
+    at: pd.Timestamp,
+    cache: WindowCache | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The ``fleet_entropy`` rows and the combined ``entropy`` rows stamped from the hour of
+    ``start`` to ``at`` (UTC), hourly, as :func:`read_fleet_entropy` and
+    :func:`read_node_entropy` give them; ``at`` is an entropy hour already written (as
+    :func:`latest_entropy_time` finds it), so no row up to it is still to come.
+
+    ``cache`` keeps the hours read between calls: the next call reads only the hours after the
+    newest one held (none while ``at`` stays), and a held read is used for 15 min at most
+    (:mod:`twin.views.window_cache`), so hours written again (a backfill) show within that."""
+    first = _hour(start)
+
+    def fleet(begin: pd.Timestamp, stop: pd.Timestamp) -> pd.DataFrame:
+        return read_fleet_entropy(store, begin, stop)
+
+    def nodes(begin: pd.Timestamp, stop: pd.Timestamp) -> pd.DataFrame:
+        return read_node_entropy(store, begin, stop)
+
+    return (
+        _complete_hours(cache, (FLEET_ENTROPY, id(store)), first, at, fleet),
+        _complete_hours(cache, (ENTROPY, id(store), COMBINED), first, at, nodes),
+    )
+
+
+def entropy_hour_state(
+    store: TelemetryStore, at: pd.Timestamp, fleet: Fleet, cache: WindowCache | None = None
+) -> pd.DataFrame:
+    """Every inventory node's state in the last hour of the window of the entropy hour ``at``
+    (``[at - 1 h, at)``, UTC), as :func:`hourly_state` gives it: the hour the entropies at
+    ``at`` were computed from. ``cache`` keeps it between calls as :func:`entropy_hours` does
+    (late readings of that hour show once the held read is 15 min old, as in the entropy
+    itself only at its next backfill)."""
+    hour = _hour(at) - HOUR
+
+    def state(begin: pd.Timestamp, stop: pd.Timestamp) -> pd.DataFrame:
+        # that hour only: after a jump in ``at`` the hours between are of no use
+        return hourly_state(store, max(begin, hour), stop, fleet=fleet)
+
+    return _complete_hours(cache, ("entropy_state", id(store), id(fleet)), hour, hour, state)
+
+
+def _complete_hours(
+    cache: WindowCache | None,
+    key: Hashable,
+    start: pd.Timestamp,
+    newest: pd.Timestamp,
+    fetch: Fetch,
+) -> pd.DataFrame:
+    """The rows ``fetch`` gives for the hours stamped ``start`` … ``newest`` (whole UTC hours),
+    ``newest`` complete: read through ``cache`` under ``key`` when given. The cache keeps the
+    hours that ended an hour before a read's end, so the read ends an hour after ``newest`` and
+    ``fetch`` is never asked for the hours after ``newest``: they are held as complete once
+    ``newest`` moves past them, never before."""
+    end = newest + HOUR
+    if cache is None:
+        return fetch(start, end)
+
+    def through_newest(begin: pd.Timestamp, stop: pd.Timestamp) -> pd.DataFrame:
+        stop = min(stop, end)
+        return fetch(begin, stop) if begin < stop else pd.DataFrame()
+
+    return cache.read(key, start, end + HOUR, HOUR, through_newest)
 
 
 def _every(bucket: timedelta) -> timedelta | None:
