@@ -7,10 +7,13 @@ prints, each the median of ``--repeat`` runs [ms]:
 * the per-site series (24 h of 5 min windows) and the node heatmap (24 h of 15 min windows)
   read cold (no window cache) and kept (a window cache holding the settled windows, so only
   the newest are computed);
-* the KPIs and the map's state (the latest readings);
+* the KPIs and the map's state each read and computed on its own (``kpis``, ``site_map``),
+  then the latest state read once (``read_latest``) and the KPIs and the map computed from it;
 * each figure built, and its JSON as Dash sends it (with its size [kB]);
 * the page's draw callback as a freshly opened page runs it (``live_update``: series and
-  heatmap, cache warm) and the map's callback, each with its outputs encoded.
+  heatmap, cache warm) and the map's callback, each with its outputs encoded; the KPI cards and
+  the map of one moment (one read shared, as the page does at a map tick), and the map's
+  callback alone once its moment's state is kept.
 
 Run: ``python bench/overview.py`` (defaults: 1,000 nodes, 100 sites, 25 h). Not part of the
 test run; the target is every callback under 100 ms.
@@ -21,6 +24,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -36,7 +40,17 @@ from dashboard.pages import overview as page
 from twin.domain import Fleet
 from twin.inventory import synthetic_fleet
 from twin.store.duckdb import DuckDBStore
-from twin.views.overview import kpis, shown_sites, site_map, site_series, utilisation_heatmap
+from twin.views.latest_cache import LatestStates
+from twin.views.overview import (
+    kpis,
+    overview_kpis,
+    read_latest,
+    shown_sites,
+    site_map,
+    site_map_of,
+    site_series,
+    utilisation_heatmap,
+)
 from twin.views.window_cache import WindowCache
 
 DAY = pd.Timedelta(hours=24)
@@ -81,6 +95,10 @@ def measure(store: DuckDBStore, fleet: Fleet, now: pd.Timestamp, repeat: int) ->
     row("heatmap read, kept", median_ms(lambda: heatmap(cache), repeat))
     row("KPIs read", median_ms(lambda: kpis(store, fleet, now), repeat))
     row("map read", median_ms(lambda: site_map(store, fleet, now), repeat))
+    latest = read_latest(store, fleet, now)
+    row("latest state read (shared)", median_ms(lambda: read_latest(store, fleet, now), repeat))
+    row("KPIs from the state", median_ms(lambda: overview_kpis(latest, fleet), repeat))
+    row("map from the state", median_ms(lambda: site_map_of(latest, fleet), repeat))
     ids = [s.id for s in fleet.sites]
     frame, matrix, current = series(cache), heatmap(cache), site_map(store, fleet, now)
     shown = shown_sites(frame, ids)
@@ -102,7 +120,18 @@ def measure(store: DuckDBStore, fleet: Fleet, now: pd.Timestamp, repeat: int) ->
         to_json_plotly(list(page.live_update(services, now, dict(state))))
 
     row("draw callback (series + heatmap)", median_ms(first_draw, repeat))
-    row("map callback", median_ms(lambda: to_json_plotly(page.map_figure(services, now)), repeat))
+
+    def cards_and_map() -> None:
+        moment = replace(services, latest=LatestStates())  # nothing kept: one read
+        page.card_texts(moment, now.to_pydatetime(), None)
+        to_json_plotly(page.map_figure(moment, now))
+
+    row("KPI cards + map callback, one moment", median_ms(cards_and_map, repeat))
+    page.map_figure(services, now)  # the moment's state kept
+    row(
+        "map callback, state kept",
+        median_ms(lambda: to_json_plotly(page.map_figure(services, now)), repeat),
+    )
 
 
 def row(label: str, ms: float) -> None:
