@@ -30,6 +30,7 @@ from twin.health import Check, store_check
 from twin.jobs.loading import HistoryLoad, read_history_load
 from twin.store import TelemetryStore
 from twin.views.assets import KINDS
+from twin.views.latest_cache import LatestStates
 from twin.views.overview import STALE_AFTER, last_data_at
 from twin.views.replay_cache import ReplayViews
 from twin.views.window_cache import WindowCache
@@ -70,6 +71,9 @@ class Services:
     kept between page loads and ticks."""
     replay_views: ReplayViews = field(default_factory=ReplayViews)
     """The Replay page's views of settled moments, shared by every user."""
+    latest: LatestStates = field(default_factory=LatestStates)
+    """The Overview's latest state per moment, one read shared by its KPIs and its map (give
+    it the live refresh period, setting ``refresh_s``)."""
 
 
 @dataclass(frozen=True)

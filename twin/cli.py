@@ -664,11 +664,13 @@ def _start_dashboard(settings: Settings, store: Any, fleet: Fleet, *checks: Chec
     from waitress import create_server
 
     from dashboard.app import Services, create_app
+    from twin.views.latest_cache import LatestStates
 
     services = Services(
         store=store,
         fleet=fleet,
         checks=checks,
+        latest=LatestStates(period=timedelta(seconds=settings.refresh_s)),
         whatif_max_runs=settings.whatif_max_runs,
         alert_load_grace=timedelta(seconds=settings.alert_load_grace_s),
     )

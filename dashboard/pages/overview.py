@@ -3,7 +3,8 @@ the time-range picker's range (the last 24 h unless chosen otherwise, dashboard.
 
 The layout is drawn at once with placeholders and reads nothing; its first callbacks draw the
 figures. Live ticks (``settings.refresh_s``) then update the KPI cards, and every MAP_REFRESH
-the map, from the latest readings (each its own callback, so neither waits for the other) and,
+the map, from the latest readings (each its own callback; both read one latest state per
+moment, kept on the services, :mod:`twin.views.latest_cache`) and,
 while the range ends now, append each newly completed window to the series with ``extendData``
 and draw the heatmap anew with it (its settled windows are kept, so that is cheap); between
 windows that callback reads nothing. A new range draws both figures whole.
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -38,9 +39,9 @@ from twin.jobs.loading import HistoryLoad, alert_hold, loading_now, read_history
 from twin.views.assets import AssetRef, alert_onsets, read_rules, site_alert_counts
 from twin.views.overview import (
     MAX_SITE_LINES,
-    kpis,
+    overview_kpis,
     shown_sites,
-    site_map,
+    site_map_of,
     site_series,
     utilisation_heatmap,
 )
@@ -185,6 +186,17 @@ def loading_texts(load: HistoryLoad) -> dict[str, tuple[str, str, str]]:
     return {name: ("loading", "", load.text()) for name, _label in KPI_CARDS}
 
 
+def card_texts(
+    services: Services, now: datetime, load: HistoryLoad | None
+) -> dict[str, tuple[str, str, str]]:
+    """Per KPI card name, its (value, unit, note) texts at ``now``: "loading" while history
+    ``load`` runs, else the KPIs of the latest state of ``now``'s moment (the map's too)."""
+    if load is not None and loading_now(load):
+        return loading_texts(load)
+    latest = services.latest.state(services.store, services.fleet, now)
+    return kpi_texts(overview_kpis(latest, services.fleet))
+
+
 def register_callbacks(app: Dash, services: Services) -> None:
     """Register the page's live-update callbacks on ``app``."""
     kpi_outputs = [
@@ -208,10 +220,7 @@ def register_callbacks(app: Dash, services: Services) -> None:
         href = app.get_relative_path(ALERTS_PATH)
         try:
             load = read_history_load(services.store, now)
-            if load is not None and loading_now(load):
-                texts = loading_texts(load)
-            else:
-                texts = kpi_texts(kpis(services.store, services.fleet, now))
+            texts = card_texts(services, now, load)
             held = alert_hold(load, now, services.alert_load_grace)
             alerts = alert_texts(alert_counts_now(services.store, now), held)
         except StoreError as exc:
@@ -414,8 +423,10 @@ def live_update(
 
 
 def map_figure(services: Services, now: pd.Timestamp) -> Any:
-    """The map at ``now``: every site's and link's load, sites with alerts ringed."""
-    current = site_map(services.store, services.fleet, now)
+    """The map at ``now``: every site's and link's load (from the latest state the KPI cards
+    share), sites with alerts ringed."""
+    latest = services.latest.state(services.store, services.fleet, now)
+    current = site_map_of(latest, services.fleet)
     return figures.site_map_figure(current.sites, current.links, alert_counts(services, now))
 
 

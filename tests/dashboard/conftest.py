@@ -6,9 +6,13 @@ dashboard must show straight from these frames.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -17,6 +21,7 @@ import pytest
 from twin.domain import Fleet
 from twin.inventory import example_fleet
 from twin.models.carbon import read_grid_factors
+from twin.store import TagFilter
 from twin.store.duckdb import DuckDBStore
 
 NOW = pd.Timestamp("2025-06-01 06:02:30", tz="UTC")
@@ -223,3 +228,27 @@ def filled_store(
         store.write_frame(measurement, frame, SCHEMAS[measurement])
     yield store
     store.close()
+
+
+class CountingStore:
+    """The real store, counting its ``last`` calls per measurement (safe under threads)."""
+
+    def __init__(self, store: DuckDBStore) -> None:
+        self.store = store
+        self.lasts: Counter[str] = Counter()
+        self._count = threading.Lock()
+
+    def last(
+        self,
+        measurement: str,
+        at: datetime | pd.Timestamp | None = None,
+        tags: TagFilter | None = None,
+        fields: Sequence[str] | None = None,
+        within: timedelta | None = None,
+    ) -> pd.DataFrame:
+        with self._count:
+            self.lasts[measurement] += 1
+        return self.store.last(measurement, at=at, tags=tags, fields=fields, within=within)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)

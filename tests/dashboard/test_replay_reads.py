@@ -5,21 +5,20 @@ Overview's map figure — against a real DuckDB store."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
-from datetime import datetime, timedelta
-from typing import Any, cast
+from datetime import timedelta
+from typing import cast
 
 import pandas as pd
 import pytest
 
 from dashboard.app import Services
 from dashboard.pages import replay as page
-from tests.dashboard.conftest import NOW, Telemetry
-from twin.store import TagFilter, TelemetryStore
+from tests.dashboard.conftest import NOW, CountingStore, Telemetry
+from twin.store import TelemetryStore
 from twin.store.duckdb import DuckDBStore
 from twin.views.assets import AssetRef
 from twin.views.overview import kpis, site_map
-from twin.views.replay import StateReads, replay_view, staleness_for, state_at
+from twin.views.replay import replay_view, staleness_for
 from twin.views.replay_cache import ReplayViews
 
 LIVE = NOW - pd.Timedelta(seconds=20)
@@ -27,28 +26,6 @@ LIVE = NOW - pd.Timedelta(seconds=20)
 
 SETTLED = NOW - pd.Timedelta(hours=2)
 """A moment well in the past: kept once read."""
-
-
-class CountingStore:
-    """The real store, counting its ``last`` calls per measurement."""
-
-    def __init__(self, store: DuckDBStore) -> None:
-        self.store = store
-        self.lasts: Counter[str] = Counter()
-
-    def last(
-        self,
-        measurement: str,
-        at: datetime | pd.Timestamp | None = None,
-        tags: TagFilter | None = None,
-        fields: Sequence[str] | None = None,
-        within: timedelta | None = None,
-    ) -> pd.DataFrame:
-        self.lasts[measurement] += 1
-        return self.store.last(measurement, at=at, tags=tags, fields=fields, within=within)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.store, name)
 
 
 def services_over(store: CountingStore, telemetry: Telemetry) -> Services:
@@ -126,15 +103,3 @@ def test_kpis_and_map_from_the_state_equal_the_overview_reads(
     expected = site_map(filled_store, fleet, at, stale_after=fresh)
     pd.testing.assert_frame_equal(view.site_map.sites, expected.sites)
     pd.testing.assert_frame_equal(view.site_map.links, expected.links)
-
-
-def test_state_reads_answer_only_at_the_state_time(
-    filled_store: DuckDBStore, telemetry: Telemetry
-) -> None:
-    reads = StateReads(state_at(filled_store, telemetry.fleet, LIVE))
-    with pytest.raises(ValueError, match="the state is at"):
-        reads.last("node", at=LIVE - pd.Timedelta(seconds=1))
-    node = telemetry.fleet.nodes[0].id
-    one = reads.last("node", at=LIVE, tags={"id": node}, fields=["cpu_util"])
-    assert one["id"].tolist() == [node]
-    assert reads.last("node", fields=["no_such_field"]).empty

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from twin.domain import Fleet, Link, Meter, Node, Site
 from twin.store.duckdb import DuckDBStore
 from twin.views import overview
+from twin.views.replay import replay_view, staleness_for
 from twin.views.window_cache import WindowCache
 
 NOW = pd.Timestamp("2025-06-01 12:00:00", tz="UTC")
@@ -220,6 +221,41 @@ def test_site_map_rows_per_site_and_link(store: DuckDBStore) -> None:
     assert links.loc["l1", "latency_ms"] == pytest.approx(5.0)
     assert links["util"].isna().to_numpy().tolist() == [False, True]  # l2 is stale
     assert (links.loc["l2", "lat_a"], links.loc["l2", "lon_b"]) == (31.2, 113.9)
+
+
+# --- one read of the latest state -----------------------------------------------------------
+
+
+def test_one_read_answers_the_kpis_and_the_map(store: DuckDBStore) -> None:
+    write_now_state(store)
+    fleet = make_fleet()
+    latest = overview.read_latest(store, fleet, NOW)
+    before_kpis, before_map = overview.kpis(store, fleet, NOW), overview.site_map(store, fleet, NOW)
+    newer = pd.DataFrame(
+        {"ts": NOW - pd.Timedelta(seconds=1), "site": ["s3"], "id": ["n5"], "cpu_util": [0.1]}
+    )
+    store.write_frame("node", newer, ["site", "id"])  # after the read: the state keeps its rows
+    k, m = overview.overview_kpis(latest, fleet), overview.site_map_of(latest, fleet)
+    assert k == before_kpis
+    assert (k.nodes_reporting, k.last_data) == (4, NOW - pd.Timedelta(seconds=10))
+    pd.testing.assert_frame_equal(m.sites, before_map.sites)
+    pd.testing.assert_frame_equal(m.links, before_map.links)
+    assert m.sites.set_index("site").loc["s3", "util"] == pytest.approx(0.2)
+    assert overview.kpis(store, fleet, NOW).nodes_reporting == 5  # the store has moved on
+
+
+def test_replay_answers_the_overview_numbers_of_its_moment(store: DuckDBStore) -> None:
+    write_now_state(store)  # with a node outside the inventory and a grid signal 4 h old
+    fleet = make_fleet()
+    fresh = staleness_for("node").fresh
+    view = replay_view(store, fleet, NOW)
+    latest = overview.read_latest(store, fleet, NOW, stale_after=fresh)
+    assert view.kpis == overview.overview_kpis(latest, fleet)
+    expected = overview.site_map_of(latest, fleet)
+    pd.testing.assert_frame_equal(view.site_map.sites, expected.sites)
+    pd.testing.assert_frame_equal(view.site_map.links, expected.links)
+    intensity = view.site_map.sites.set_index("site")["grid_intensity_g_per_kwh"]
+    assert intensity["s2"] == pytest.approx(shipped_factor("CN-SH"))
 
 
 # --- history ------------------------------------------------------------------------------

@@ -2,7 +2,10 @@
 
 These functions are how the dashboard's Overview page reads telemetry: each takes a store, the
 fleet inventory and times, makes one store call per measurement (never one per node) and
-returns small frames or dataclasses.
+returns small frames or dataclasses. The current state is one read (:func:`read_latest`, a
+:class:`LatestState`) from which the KPIs (:func:`overview_kpis`) and the map
+(:func:`site_map_of`) are computed without reading; the Replay page builds the same state from
+its own rows (:func:`latest_of`).
 
 Rules (the same for the current state and for every time window):
 
@@ -26,10 +29,11 @@ Rules (the same for the current state and for every time window):
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -60,7 +64,11 @@ MAX_SITE_LINES = 10
 one band, so the legend stays readable."""
 
 NODE_FIELDS = ("cpu_util", "gpu_util", "power_w")
+LINK_FIELDS = ("util", "latency_ms")
 METER_KINDS_USED = ("facility", "it_load", "pv", "wind", "grid_import")
+
+FLEETS_KEPT = 8
+"""Fleets whose inventory frames (sites, links, node → site) are kept [count]."""
 
 SITE_COLUMNS = (
     "util",
@@ -114,17 +122,85 @@ class SiteMap:
     links: pd.DataFrame
 
 
-def kpis(
+@dataclass(frozen=True, slots=True)
+class LatestState:
+    """The latest readings at ``at`` that the KPIs and the site map are computed from (one
+    state may serve several callbacks at once: its frames are not to be changed).
+
+    at : pd.Timestamp time of the state (UTC)
+    nodes : fresh rows of inventory nodes: ``ts`` (UTC), ``site``, ``id``, ``compute`` [0-1],
+        ``power_w`` [W]
+    last_data : pd.Timestamp | None time of the newest node reading at or before ``at`` (UTC)
+    meters : fresh meter rows: ``ts``, ``site``, ``kind``, ``power_kw`` [kW]
+    grid : region → latest intensity [gCO2/kWh] within GRID_STALE_AFTER
+    links : fresh link rows: ``link``, ``util`` [0-1], ``latency_ms`` [ms]
+    """
+
+    at: pd.Timestamp
+    nodes: pd.DataFrame
+    last_data: pd.Timestamp | None
+    meters: pd.DataFrame
+    grid: Mapping[str, float]
+    links: pd.DataFrame
+
+
+def read_latest(
     store: TelemetryStore,
     fleet: Fleet,
     now: datetime | pd.Timestamp,
     stale_after: timedelta = STALE_AFTER,
-    pue: float = FALLBACK_PUE,
-) -> OverviewKpis:
-    """The fleet's KPIs at ``now`` from the latest readings (three ``last`` calls)."""
+) -> LatestState:
+    """The :class:`LatestState` at ``now``: one ``last`` read each of nodes, meters, grid and
+    links; a reading older than ``stale_after`` [s] is not fresh."""
     at = _utc(now)
-    nodes, last_data = _fresh_nodes(store, fleet, at, stale_after)
-    sites = _current_sites(store, fleet, at, nodes, stale_after, pue)
+    rows = {
+        "node": store.last("node", at=at, fields=list(NODE_FIELDS)),
+        "meter": store.last("meter", at=at, fields=["power_kw"], within=stale_after),
+        "grid": store.last("grid", at=at, fields=["intensity_g_per_kwh"], within=GRID_STALE_AFTER),
+        "link": store.last("link", at=at, fields=list(LINK_FIELDS), within=stale_after),
+    }
+    return latest_of(rows, fleet, at, stale_after)
+
+
+def latest_of(
+    rows: Mapping[str, pd.DataFrame],
+    fleet: Fleet,
+    at: pd.Timestamp,
+    stale_after: timedelta = STALE_AFTER,
+) -> LatestState:
+    """The :class:`LatestState` at ``at`` (UTC) from per measurement (``node``, ``meter``,
+    ``grid``, ``link``) each series' latest row at or before ``at`` (``ts``, tags, fields;
+    a missing measurement has none). Rows without the fields used, and meter and link rows
+    older than ``stale_after`` [s] and grid rows older than GRID_STALE_AFTER, are left out;
+    the newest node row counts for ``last_data`` however old."""
+    empty = pd.DataFrame({"ts": pd.Series(dtype=object)})
+    nodes = _node_frame(_holding(rows.get("node", empty), NODE_FIELDS), fleet)
+    last_data = pd.Timestamp(nodes["ts"].max()) if len(nodes) else None
+    fresh = nodes[nodes["ts"] > at - stale_after] if len(nodes) else nodes
+    meters = _within(_holding(rows.get("meter", empty), ("power_kw",)), at, stale_after)
+    grid = _within(
+        _holding(rows.get("grid", empty), ("intensity_g_per_kwh",)), at, GRID_STALE_AFTER
+    )
+    links = _within(_holding(rows.get("link", empty), LINK_FIELDS), at, stale_after)
+    return LatestState(
+        at=at,
+        nodes=fresh,
+        last_data=last_data,
+        meters=meters,
+        grid=_region_intensity(grid),
+        links=pd.DataFrame(
+            {
+                "link": links["id"].astype(str) if "id" in links else pd.Series(dtype=str),
+                "util": _float_column(links, "util"),
+                "latency_ms": _float_column(links, "latency_ms"),
+            }
+        ).drop_duplicates("link", keep="last"),
+    )
+
+
+def overview_kpis(latest: LatestState, fleet: Fleet, pue: float = FALLBACK_PUE) -> OverviewKpis:
+    """The fleet's KPIs of ``latest`` (module docstring for the rules); reads nothing."""
+    sites = _current_sites(latest, fleet, pue)
     facility = _sum_or_none(sites["facility_power_kw"])
     known = sites["facility_power_kw"].notna() & (sites["facility_power_kw"] > 0)
     consumption = float(sites.loc[known, "facility_power_kw"].sum())
@@ -136,9 +212,9 @@ def kpis(
     grid_intensity = sites.loc[emitting, "grid_intensity_g_per_kwh"].to_numpy(dtype=float)
     grams = 1000.0 * float(site_emission_rate_kg_per_h(grid_import, grid_intensity).sum())
     emitting_kw = float(sites.loc[emitting, "facility_power_kw"].sum())
-    util = nodes["compute"].dropna()
+    util = latest.nodes["compute"].dropna()
     return OverviewKpis(
-        at=at,
+        at=latest.at,
         nodes_reporting=int(util.size),
         nodes_expected=len(fleet.nodes),
         compute_util=float(util.mean()) if util.size else None,
@@ -146,8 +222,29 @@ def kpis(
         facility_modelled=bool(sites.loc[known, "facility_modelled"].any()),
         renewable_share=renewable / consumption if consumption > 0 else None,
         carbon_intensity_g_per_kwh=grams / emitting_kw if emitting_kw > 0 else None,
-        last_data=last_data,
+        last_data=latest.last_data,
     )
+
+
+def site_map_of(latest: LatestState, fleet: Fleet, pue: float = FALLBACK_PUE) -> SiteMap:
+    """Every site's utilisation and power and every link's load in ``latest``; reads nothing."""
+    inventory = _inventory_frames(fleet)
+    state = _current_sites(latest, fleet, pue).drop(columns="ts")
+    return SiteMap(
+        sites=inventory.sites.merge(state, on="site", how="left"),
+        links=inventory.links.merge(latest.links, on="link", how="left"),
+    )
+
+
+def kpis(
+    store: TelemetryStore,
+    fleet: Fleet,
+    now: datetime | pd.Timestamp,
+    stale_after: timedelta = STALE_AFTER,
+    pue: float = FALLBACK_PUE,
+) -> OverviewKpis:
+    """The fleet's KPIs at ``now``: :func:`overview_kpis` of :func:`read_latest`."""
+    return overview_kpis(read_latest(store, fleet, now, stale_after), fleet, pue)
 
 
 def site_map(
@@ -157,24 +254,9 @@ def site_map(
     stale_after: timedelta = STALE_AFTER,
     pue: float = FALLBACK_PUE,
 ) -> SiteMap:
-    """Every site's current utilisation and power, every link's current load, at ``now``."""
-    at = _utc(now)
-    nodes, _ = _fresh_nodes(store, fleet, at, stale_after)
-    state = _current_sites(store, fleet, at, nodes, stale_after, pue)
-    expected = Counter(n.site for n in fleet.nodes)
-    sites = pd.DataFrame(
-        {
-            "site": [s.id for s in fleet.sites],
-            "name": [s.name for s in fleet.sites],
-            "region": [s.region for s in fleet.sites],
-            "latitude": [s.latitude for s in fleet.sites],
-            "longitude": [s.longitude for s in fleet.sites],
-            "nodes_expected": [expected.get(s.id, 0) for s in fleet.sites],
-        }
-    )
-    sites = sites.merge(state.drop(columns="ts"), on="site", how="left")
-    links = _current_links(store, fleet, at, stale_after)
-    return SiteMap(sites=sites, links=links)
+    """Every site's and link's current load at ``now``: :func:`site_map_of` of
+    :func:`read_latest`."""
+    return site_map_of(read_latest(store, fleet, now, stale_after), fleet, pue)
 
 
 def site_series(
@@ -343,27 +425,14 @@ def _sum_or_none(values: pd.Series) -> float | None:
     return float(values.sum()) if values.notna().any() else None
 
 
-def _fresh_nodes(
-    store: TelemetryStore, fleet: Fleet, at: pd.Timestamp, stale_after: timedelta
-) -> tuple[pd.DataFrame, pd.Timestamp | None]:
-    """Latest row of every inventory node that is fresh at ``at``, and the newest node time."""
-    frame = store.last("node", at=at, fields=list(NODE_FIELDS))
-    frame = _node_frame(frame, fleet)
-    if frame.empty:
-        return frame, None
-    last_data = pd.Timestamp(frame["ts"].max())
-    return frame[frame["ts"] > at - stale_after], last_data
-
-
 def _node_frame(frame: pd.DataFrame, fleet: Fleet) -> pd.DataFrame:
     """Node rows of inventory nodes, with UTC ``ts``, ``site`` from the inventory and
     ``compute`` [0-1]; missing fields as NaN."""
     columns = ["ts", "site", "id", "compute", "power_w"]
     if frame.empty or "id" not in frame.columns:
         return pd.DataFrame({c: pd.Series(dtype=float) for c in columns})
-    site_of = pd.Series({n.id: n.site for n in fleet.nodes}, dtype=object)
     ids = frame["id"].astype(str)
-    sites = ids.map(site_of)
+    sites = ids.map(_inventory_frames(fleet).site_of)
     frame, ids, sites = frame[sites.notna()], ids[sites.notna()], sites[sites.notna()]
     return pd.DataFrame(
         {
@@ -376,37 +445,31 @@ def _node_frame(frame: pd.DataFrame, fleet: Fleet) -> pd.DataFrame:
     )
 
 
-def _current_sites(
-    store: TelemetryStore,
-    fleet: Fleet,
-    at: pd.Timestamp,
-    nodes: pd.DataFrame,
-    stale_after: timedelta,
-    pue: float,
-) -> pd.DataFrame:
-    """SITE_COLUMNS of every site at ``at``, from fresh node and meter rows and the grid."""
-    meters = store.last("meter", at=at, fields=["power_kw"], within=stale_after)
-    grid = store.last("grid", at=at, fields=["intensity_g_per_kwh"], within=GRID_STALE_AFTER)
-    times = pd.DatetimeIndex([at], name="ts")
-    regions = _region_intensity(grid)
-    intensity = pd.DataFrame(
-        {r: [regions.get(r, math.nan)] for r in fleet.regions}, index=times, dtype=float
-    )
-    return _site_table(
-        fleet,
-        times,
-        nodes.assign(ts=at),
-        meters.assign(ts=at) if not meters.empty else meters,
-        intensity,
-        pue,
-    )
+@dataclass(frozen=True)
+class _InventoryFrames:
+    """A fleet's inventory as the map draws it (see :class:`SiteMap`): ``sites`` (``site``,
+    ``name``, ``region``, ``latitude``, ``longitude``, ``nodes_expected``), ``links`` (``link``,
+    ``a``, ``b`` and their coordinates) and ``site_of`` (node id → site id)."""
+
+    sites: pd.DataFrame
+    links: pd.DataFrame
+    site_of: pd.Series
 
 
-def _current_links(
-    store: TelemetryStore, fleet: Fleet, at: pd.Timestamp, stale_after: timedelta
-) -> pd.DataFrame:
-    """Every inventory link with its endpoints and its fresh ``util`` and ``latency_ms``."""
-    frame = store.last("link", at=at, fields=["util", "latency_ms"], within=stale_after)
+@functools.lru_cache(maxsize=FLEETS_KEPT)
+def _inventory_frames(fleet: Fleet) -> _InventoryFrames:
+    """The inventory frames of ``fleet``, built once per fleet (do not change them)."""
+    expected = Counter(n.site for n in fleet.nodes)
+    sites = pd.DataFrame(
+        {
+            "site": [s.id for s in fleet.sites],
+            "name": [s.name for s in fleet.sites],
+            "region": [s.region for s in fleet.sites],
+            "latitude": [s.latitude for s in fleet.sites],
+            "longitude": [s.longitude for s in fleet.sites],
+            "nodes_expected": [expected.get(s.id, 0) for s in fleet.sites],
+        }
+    )
     links = pd.DataFrame(
         {
             "link": [k.id for k in fleet.links],
@@ -418,14 +481,40 @@ def _current_links(
             "lon_b": [fleet.site(k.b).longitude for k in fleet.links],
         }
     )
-    latest = pd.DataFrame(
-        {
-            "link": frame["id"].astype(str) if "id" in frame else pd.Series(dtype=str),
-            "util": _float_column(frame, "util"),
-            "latency_ms": _float_column(frame, "latency_ms"),
-        }
-    ).drop_duplicates("link", keep="last")
-    return links.merge(latest, on="link", how="left")
+    site_of = pd.Series({n.id: n.site for n in fleet.nodes}, dtype=object)
+    return _InventoryFrames(sites=sites, links=links, site_of=site_of)
+
+
+def _current_sites(latest: LatestState, fleet: Fleet, pue: float) -> pd.DataFrame:
+    """SITE_COLUMNS of every site in ``latest``, from its fresh node and meter rows and grid."""
+    times = pd.DatetimeIndex([latest.at], name="ts")
+    intensity = pd.DataFrame(
+        {r: [latest.grid.get(r, math.nan)] for r in fleet.regions}, index=times, dtype=float
+    )
+    meters = latest.meters
+    return _site_table(
+        fleet,
+        times,
+        latest.nodes.assign(ts=latest.at),
+        meters.assign(ts=latest.at) if not meters.empty else meters,
+        intensity,
+        pue,
+    )
+
+
+def _holding(frame: pd.DataFrame, fields: Sequence[str]) -> pd.DataFrame:
+    """The rows of ``frame`` with a time and any of ``fields`` (none if it has none of them)."""
+    present = [f for f in fields if f in frame.columns]
+    if not present or "ts" not in frame.columns:
+        return frame.iloc[0:0]
+    return frame[frame["ts"].notna()].dropna(subset=present, how="all")
+
+
+def _within(frame: pd.DataFrame, at: pd.Timestamp, within: timedelta) -> pd.DataFrame:
+    """The rows of ``frame`` newer than ``at - within``."""
+    if frame.empty:
+        return frame
+    return frame[pd.to_datetime(frame["ts"], utc=True) > at - pd.Timedelta(within)]
 
 
 def _float_column(frame: pd.DataFrame, column: str) -> pd.Series:

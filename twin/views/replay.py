@@ -28,24 +28,25 @@ the field columns of the rows found (none when no series has a row within its ho
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal, cast
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 
 from twin.domain import Fleet
-from twin.store import TagFilter, TelemetryStore
+from twin.store import TelemetryStore
 from twin.views.overview import (
     FALLBACK_PUE,
     GRID_STALE_AFTER,
     OverviewKpis,
     SiteMap,
-    kpis,
-    site_map,
+    latest_of,
+    overview_kpis,
+    site_map_of,
 )
 
 log = logging.getLogger(__name__)
@@ -238,63 +239,19 @@ def replay_view(
     pue: float = FALLBACK_PUE,
 ) -> ReplayView:
     """:func:`state_at` at ``t`` (one ``last`` read per measurement), then the Overview's
-    :func:`~twin.views.overview.kpis` and :func:`~twin.views.overview.site_map` with the node
-    telemetry's freshness [s], answered from that state's rows (:class:`StateReads`) instead of the
-    store.
+    :func:`~twin.views.overview.overview_kpis` and :func:`~twin.views.overview.site_map_of`
+    computed from that state's rows, with the node telemetry's freshness [s].
 
     As in the state, stored series the inventory does not know are left out, and the KPIs'
     newest node reading is the newest within the node horizon (an hour)."""
     state = state_at(store, fleet, t)
-    fresh = staleness_for("node").fresh
-    reads = cast(TelemetryStore, StateReads(state))
+    asset_rows = {kind: state.frame(kind) for kind in ASSET_TAGS}
+    latest = latest_of(asset_rows, fleet, state.at, stale_after=staleness_for("node").fresh)
     return ReplayView(
         state=state,
-        kpis=kpis(reads, fleet, state.at, stale_after=fresh, pue=pue),
-        site_map=site_map(reads, fleet, state.at, stale_after=fresh, pue=pue),
+        kpis=overview_kpis(latest, fleet, pue=pue),
+        site_map=site_map_of(latest, fleet, pue=pue),
     )
-
-
-class StateReads:
-    """A store's ``last`` reads at ``state.at``, answered from a :class:`FleetState`'s rows.
-
-    Each frame of the state holds, per series, its newest row within the measurement's
-    horizon, so a ``last`` at the state's time with ``within`` up to that horizon is answered
-    as the store would; a longer (or no) ``within`` is answered from the rows within the
-    horizon. Only ``last`` is served: the state has no history.
-    """
-
-    def __init__(self, state: FleetState) -> None:
-        self.state = state
-
-    def last(
-        self,
-        measurement: str,
-        at: datetime | pd.Timestamp | None = None,
-        tags: TagFilter | None = None,
-        fields: Sequence[str] | None = None,
-        within: timedelta | None = None,
-    ) -> pd.DataFrame:
-        """Per series of ``measurement`` its row in the state with ``ts > at - within``
-        holding any of ``fields`` (None: any row), matching ``tags``, with the state frame's
-        ``ts``, tag and field columns; ``ValueError`` if ``at`` is not the state's time."""
-        if at is not None and _utc(at) != self.state.at:
-            raise ValueError(f"the state is at {self.state.at}, not {at}")
-        try:
-            frame = self.state.frame(measurement)
-        except KeyError:
-            return _empty(["ts"])
-        rows = frame[frame["ts"].notna()].drop(columns=["age_s", "status"])
-        if within is not None:
-            rows = rows[rows["ts"] > self.state.at - pd.Timedelta(within)]
-        for tag, wanted in (tags or {}).items():
-            values = [wanted] if isinstance(wanted, str) else list(wanted)
-            rows = rows[rows[tag].isin(values)] if tag in rows else rows.iloc[0:0]
-        if fields is not None:
-            present = [f for f in fields if f in rows.columns]
-            if not present:
-                return _empty(["ts"])
-            rows = rows.dropna(subset=present, how="all")
-        return rows.reset_index(drop=True)
 
 
 def timeline(
