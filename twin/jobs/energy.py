@@ -400,16 +400,18 @@ def read_site_energy(
     (``start`` then on a bucket boundary)."""
     every = bucket if bucket > ENERGY_EVERY else None
 
-    def fetch(begin: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    def read(begin: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
         frame = store.query("site_energy", begin, end, every=every)
-        if frame.empty:
-            return frame
-        frame = frame.assign(ts=pd.to_datetime(frame["ts"], utc=True))
-        # a later read starts where the kept buckets end: never a bucket begun before it
-        return frame[frame["ts"] >= begin].reset_index(drop=True)
+        return frame if frame.empty else frame.assign(ts=pd.to_datetime(frame["ts"], utc=True))
 
     if cache is None:
-        return fetch(pd.Timestamp(start), pd.Timestamp(stop))
+        return read(pd.Timestamp(start), pd.Timestamp(stop))
+
+    def fetch(begin: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+        frame = read(begin, end)
+        # a later read starts where the kept buckets end: never a bucket begun before it
+        return frame if frame.empty else frame[frame["ts"] >= begin].reset_index(drop=True)
+
     step = max(pd.Timedelta(bucket), pd.Timedelta(ENERGY_EVERY))
     settle = step - ENERGY_EVERY + FINAL_AFTER  # the bucket's last window no longer rewritten
     key = ("site_energy", id(store), step)
