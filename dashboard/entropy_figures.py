@@ -328,11 +328,14 @@ def state_scatter_figure(nodes: pd.DataFrame, colour_by: str = "entropy") -> go.
         margin={"l": 0, "r": 0, "t": 0, "b": 0},
         legend={"orientation": "h", "y": 1.0, "x": 0, "font": {"size": 13}},
         scene={
-            "xaxis": {**axis, "title": {"text": "compute c [%]"}},
-            "yaxis": {**axis, "title": {"text": "network l [%]"}},
-            "zaxis": {**axis, "title": {"text": "storage s [%]"}},
+            "xaxis": {**axis, "title": {"text": "c [%]"}},
+            "yaxis": {**axis, "title": {"text": "l [%]"}},
+            "zaxis": {**axis, "title": {"text": "s [%]"}},
             "bgcolor": "#131a26",
-            "camera": {"eye": {"x": 1.6, "y": -1.6, "z": 0.9}},
+            "camera": {
+                "eye": {"x": 1.5, "y": -1.5, "z": 0.8},
+                "center": {"x": 0, "y": 0, "z": -0.1},
+            },
             "aspectmode": "cube",
         },
     )
