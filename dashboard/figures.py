@@ -101,20 +101,23 @@ LOADING = "Loading…"
 
 
 def empty_figure(message: str) -> go.Figure:
-    """A figure with no axes and ``message`` in the middle: what to show instead of a chart."""
-    fig = go.Figure(layout=base_layout())
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    fig.add_annotation(
-        text=message,
-        showarrow=False,
-        xref="paper",
-        yref="paper",
-        x=0.5,
-        y=0.5,
-        font={"size": 18, "color": MUTED},
-    )
-    return fig
+    """A figure with no axes and ``message`` in the middle: what to show instead of a chart
+    (every page's placeholders, so assembled without plotly's per-property checks)."""
+    layout = base_layout()
+    layout["xaxis"] = {**layout["xaxis"], "visible": False}
+    layout["yaxis"] = {**layout["yaxis"], "visible": False}
+    layout["annotations"] = [
+        {
+            "text": message,
+            "showarrow": False,
+            "xref": "paper",
+            "yref": "paper",
+            "x": 0.5,
+            "y": 0.5,
+            "font": {"size": 18, "color": MUTED},
+        }
+    ]
+    return assemble([], layout)
 
 
 def load_colour(util: float) -> str:

@@ -289,10 +289,12 @@ def test_heatmap_without_data_explains_itself() -> None:
         assert "No node data" in fig.layout.annotations[0].text
 
 
-def test_empty_figure_hides_axes() -> None:
+def test_empty_figure_hides_axes_and_passes_plotlys_validation() -> None:
     fig = figures.empty_figure("Nothing yet")
-    assert fig.layout.xaxis.visible is False and fig.layout.yaxis.visible is False
-    assert fig.layout.annotations[0].text == "Nothing yet"
+    checked = go.Figure(json.loads(fig.to_json()))  # validates; raises on the first fault
+    assert checked.layout.xaxis.visible is False and checked.layout.yaxis.visible is False
+    assert checked.layout.annotations[0].text == "Nothing yet"
+    assert checked.layout.template.layout.paper_bgcolor is not None  # the theme came along
 
 
 # --- figures built without plotly's validation are still valid -----------------------------
