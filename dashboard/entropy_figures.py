@@ -215,10 +215,12 @@ HEATMAP_TIME_TICKS: dict[str, Any] = {
     "type": "date",
     "tickangle": 0,
     "nticks": 6,
+    "tickformat": "%H:%M<br>%b %-d",
     "automargin": True,
 }
-"""The heatmap's time axis: labels kept horizontal, few enough (at most 6) to stand side by
-side in its panel, a third of a 1920 px wide page (plotly tilts them when they collide)."""
+"""The heatmap's time axis: labels kept horizontal, few enough (at most 6) and short enough
+(time over day, no year) to stand side by side in its panel, a third of a 1920 px wide page
+(plotly tilts them when they collide, and its default day labels carry the year)."""
 
 
 def entropy_heatmap_figure(matrix: pd.DataFrame) -> go.Figure:

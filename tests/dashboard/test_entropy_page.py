@@ -387,6 +387,8 @@ def test_heatmap_time_labels_stand_horizontal_with_their_unit() -> None:
     axis = efig.entropy_heatmap_figure(matrix).layout.xaxis
     assert axis.tickangle == 0 and axis.nticks <= 6
     assert axis.type == "date" and axis.title.text == "Time [UTC]"
+    # time over a short day, no year: side by side in a third of the page without touching
+    assert axis.tickformat.startswith("%H:%M") and "%Y" not in axis.tickformat
 
 
 def test_page_over_an_empty_store_says_what_to_do(tmp_path: Path, fleet: Fleet) -> None:
