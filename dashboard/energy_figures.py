@@ -20,6 +20,7 @@ import plotly.graph_objects as go
 from dashboard.figure_assembly import assemble, merged, secondary_y_axes, stacked_axes
 from dashboard.figures import (
     MUTED,
+    PANEL_TIME_FORMAT,
     TEXT,
     base_layout,
     empty_figure,
@@ -92,13 +93,13 @@ def select_sites(frame: pd.DataFrame, site: str) -> pd.DataFrame:
 
 def _chart_layout(axes: dict[str, Any], **overrides: Any) -> dict[str, Any]:
     """The wall theme (``overrides`` on top) with every axis of ``axes`` in its axis style, x
-    axes on a time scale, and the legend in a row above the plot."""
+    axes on a time scale (PANEL_TIME_FORMAT labels), and the legend in a row above the plot."""
     layout = base_layout(**overrides)
     style = layout["xaxis"]
     for name, axis in axes.items():
         layout[name] = merged(style, axis)
         if name.startswith("xaxis"):
-            layout[name]["type"] = "date"
+            layout[name] |= {"type": "date", "tickformat": PANEL_TIME_FORMAT}
     layout["legend"] = {**layout["legend"], "orientation": "h", "y": 1.0, "yanchor": "bottom"}
     return layout
 
@@ -107,6 +108,7 @@ def _time_axis(layout: dict[str, Any], name: str = "xaxis", title: bool = True) 
     layout[name] = {
         **layout.get(name, {}),
         "type": "date",
+        "tickformat": PANEL_TIME_FORMAT,
         "title": {"text": "Time [UTC]" if title else ""},
     }
 

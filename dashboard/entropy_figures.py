@@ -19,6 +19,7 @@ from dashboard.figure_assembly import assemble, merged, stacked_axes
 from dashboard.figures import (
     MUTED,
     NO_DATA,
+    PANEL_TIME_FORMAT,
     TEXT,
     base_layout,
     empty_figure,
@@ -215,7 +216,7 @@ HEATMAP_TIME_TICKS: dict[str, Any] = {
     "type": "date",
     "tickangle": 0,
     "nticks": 6,
-    "tickformat": "%H:%M<br>%b %-d",
+    "tickformat": PANEL_TIME_FORMAT,
     "automargin": True,
 }
 """The heatmap's time axis: labels kept horizontal, few enough (at most 6) and short enough

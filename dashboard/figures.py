@@ -96,6 +96,11 @@ def base_layout(**overrides: Any) -> dict[str, Any]:
     return layout
 
 
+PANEL_TIME_FORMAT = "%H:%M<br>%b %-d"
+"""Date-axis labels of charts a third of a page wide: time over a short day on every tick.
+Plotly's own labels carry the year under each day's first tick, and at 6 h ticks neighbouring
+days then touch."""
+
 LOADING = "Loading…"
 """What a page's placeholders say until its first callback has read the store."""
 
@@ -682,7 +687,12 @@ def heatmap_figure(matrix: pd.DataFrame) -> go.Figure:
         },
     )
     layout = base_layout(margin={"l": 110, "r": 20, "t": 10, "b": 50})
-    time_axis = {"type": "date", "title": {"text": "Time [UTC]"}, "automargin": True}
+    time_axis = {
+        "type": "date",
+        "title": {"text": "Time [UTC]"},
+        "tickformat": PANEL_TIME_FORMAT,
+        "automargin": True,
+    }
     layout["xaxis"] = {**layout["xaxis"], **time_axis}
     layout["yaxis"] = row_axis(layout, "Node", len(matrix.index))
     return assemble([trace], layout)

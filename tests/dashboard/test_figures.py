@@ -327,6 +327,12 @@ def test_alert_marks_sit_above_the_utilisation_panel_and_escape_names() -> None:
     assert len(fig.data) == 3 + 1  # three panels of one site, then the marks
 
 
+def test_heatmap_time_labels_name_the_day_without_the_year() -> None:
+    axis = figures.heatmap_figure(_matrix()).layout.xaxis
+    assert axis.type == "date" and axis.tickformat == figures.PANEL_TIME_FORMAT
+    assert "%Y" not in axis.tickformat  # with the year, neighbouring days' labels touch
+
+
 def test_heatmap_values_are_sent_to_a_tenth_of_a_percent() -> None:
     matrix = _matrix()
     matrix.iloc[0, 0] = 0.123456
